@@ -1,0 +1,39 @@
+"""Identifiers: their shape and validation. Generation takes randomness as a parameter.
+
+Ids travel in URLs, tokens and VCL regexes, so they use only [A-Za-z0-9_-].
+"""
+
+from __future__ import annotations
+
+import re
+
+from townhall.domain.errors import Invalid
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
+HANDLE_PATTERN = re.compile(r"^[a-z0-9_]{3,30}$")
+DEVICE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+def check_id(value: str, what: str = "id") -> str:
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise Invalid(f"invalid_{what}", f"{what} must be 4 to 64 characters of A-Z, a-z, 0-9, _ or -")
+    return value
+
+
+def check_handle(value: str) -> str:
+    if not isinstance(value, str) or not HANDLE_PATTERN.match(value):
+        raise Invalid("invalid_handle", "handle must be 3 to 30 characters of a-z, 0-9 or _")
+    return value
+
+
+def check_device(value: str) -> str:
+    if not isinstance(value, str) or not DEVICE_PATTERN.match(value):
+        raise Invalid("invalid_device_id", "device id must be 8 to 64 characters of A-Z, a-z, 0-9, _ or -")
+    return value
+
+
+def id_from_bytes(raw: bytes) -> str:
+    """A 22-character url-safe id from 16 random bytes supplied by the caller."""
+    import base64
+
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")

@@ -1,0 +1,59 @@
+"""Every setting townhall has: its type, default and TOWNHALL_* environment variable.
+
+This is the only module that reads the environment. Secrets are never defaults: they are generated
+into the data directory on first run (see `secrets.py`) or given through the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOWNHALL_", extra="ignore")
+
+    # --- where things live --------------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="SQLite file, secrets, blobs of the embedded default")
+    database_url: str = Field("", description="sqlite+aiosqlite:///... or postgresql+asyncpg://...; "
+                              "empty means a SQLite file in data_dir")
+    state_url: str = Field("memory://", description="hot state: memory:// or redis://host:port/db")
+    blob_url: str = Field("", description="media parts: file:///path; empty means data_dir/blobs")
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = Field("", description="base URL users reach the control plane at; "
+                            "empty means http://host:port")
+    listener_base_url: str = Field("", description="base URL listeners fetch the stream from "
+                                   "(the edge); empty means the origin itself")
+    max_body_bytes: int = 64 * 1024
+    log_level: str = "info"
+
+    # --- secrets (generated into data_dir when empty) -----------------------------------------
+    token_keys: str = Field("", description="listener/speaker token keys as kid:hex,kid:hex; the first signs")
+
+    # --- accounts and sessions ----------------------------------------------------------------
+    session_ttl_s: int = 30 * 86400
+    password_min: int = 8
+    password_max: int = 256
+    register_per_minute_per_ip: int = 20
+    login_per_minute_per_ip: int = 30
+
+    # --- spaces, roles, admission -------------------------------------------------------------
+    title_max: int = 140
+    listener_cap_max: int = 10_000_000
+    listener_token_ttl_s: int = 6 * 3600
+    speaker_token_ttl_s: int = 6 * 3600
+    lease_ttl_s: float = Field(45.0, description="a listener who stops renewing frees the seat this long after")
+    wait_ticket_ttl_s: float = 30.0
+    joins_per_minute_per_ip: int = 600
+    speak_requests_max: int = 100
+    speak_requests_per_minute: int = 3
+    reactions_per_minute: int = 60
+    reaction_window_s: int = 10
+    room_state_max_age_s: int = 1
+    spaces_per_hour_per_account: int = 30
+    list_limit_max: int = 100

@@ -1,0 +1,1 @@
+"""Adapters for storage: relational data (sql/), hot state (state/), media objects (blobs/)."""

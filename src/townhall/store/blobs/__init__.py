@@ -1,0 +1,1 @@
+"""Media objects (init sections, parts, segments, playlists, replays) behind `base.BlobStore`."""
