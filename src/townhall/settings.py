@@ -17,19 +17,23 @@ class Settings(BaseSettings):
 
     # --- where things live --------------------------------------------------------------------
     data_dir: Path = Field(Path("data"), description="SQLite file, secrets, blobs of the embedded default")
-    database_url: str = Field("", description="sqlite+aiosqlite:///... or postgresql+asyncpg://...; "
-                              "empty means a SQLite file in data_dir")
+    database_url: str = Field(
+        "", description="sqlite+aiosqlite:///... or postgresql+asyncpg://...; empty means a SQLite file in data_dir"
+    )
     state_url: str = Field("memory://", description="hot state: memory:// or redis://host:port/db")
     blob_url: str = Field("", description="media parts: file:///path; empty means data_dir/blobs")
 
     # --- HTTP ---------------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8080
-    public_url: str = Field("", description="base URL users reach the control plane at; "
-                            "empty means http://host:port")
-    listener_base_url: str = Field("", description="base URL listeners fetch the stream from "
-                                   "(the edge); empty means the origin itself")
+    public_url: str = Field("", description="base URL users reach the control plane at; empty means http://host:port")
+    listener_base_url: str = Field(
+        "", description="base URL listeners fetch the stream from (the edge); empty means the origin itself"
+    )
     max_body_bytes: int = 64 * 1024
+    country_header: str = Field(
+        "X-Country-Code", description="request header carrying the listener's ISO country code, set by the edge or CDN"
+    )
     log_level: str = "info"
 
     # --- secrets (generated into data_dir when empty) -----------------------------------------
@@ -57,3 +61,28 @@ class Settings(BaseSettings):
     room_state_max_age_s: int = 1
     spaces_per_hour_per_account: int = 30
     list_limit_max: int = 100
+
+    # --- edge (Varnish in front of the origin) ------------------------------------------------
+    edge_host: str = Field("127.0.0.1", description="address `townhall edge` listens on")
+    edge_port: int = 8081
+    edge_origin_url: str = Field(
+        "", description="what the edge fetches from: the origin, or a shield; empty means http://host:port"
+    )
+    edge_role: str = Field(
+        "edge",
+        description="edge: checks listener tokens and per-address limits; "
+        "shield: a cache tier that only edges reach (no token check, no limits)",
+    )
+    edge_work_dir: str = Field("", description="varnishd working directory (-n); empty means data_dir/edge")
+    edge_varnishd: str = "/usr/sbin/varnishd"
+    edge_storage: str = Field("malloc,256m", description="varnishd -s argument")
+    edge_first_byte_timeout_s: float = Field(15.0, description="must exceed the origin's longest blocking-reload hold")
+    edge_live_ttl_s: float = Field(1.0, description="cap on playlists and state.json in the edge cache")
+    edge_error_ttl_s: float = Field(0.25, description="how long the edge keeps a 4xx/5xx from the origin")
+    edge_immutable_ttl_s: int = Field(3600, description="how long the edge keeps parts and segments")
+    edge_requests_per_ip: int = Field(600, description="requests per address per period; 0 turns it off")
+    edge_rate_period_s: int = 10
+    edge_country_header: str = Field(
+        "X-Country-Code",
+        description="request header carrying the listener's ISO country code (set by the CDN or GeoIP in front)",
+    )

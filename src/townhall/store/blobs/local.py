@@ -70,9 +70,7 @@ class LocalBlobs:
             if not base.exists():
                 return []
             return sorted(
-                str(p.relative_to(self.root))
-                for p in base.rglob("*")
-                if p.is_file() and not p.name.startswith(".")
+                str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".")
             )
 
         return await asyncio.to_thread(walk)

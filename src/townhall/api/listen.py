@@ -1,0 +1,151 @@
+"""Listener endpoints: join (seat or waiting room), lease renewal, leave, reactions, room state.
+
+The join is the control plane's hot path; renewals and leaves authenticate with the listener token.
+Also the token gate used when the origin serves listeners directly (no edge in front).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from townhall.api.errors import error_response
+from townhall.api.http import bearer, client_address, country_of, ok, op, read_json
+from townhall.api.schemas import JoinIn, JoinOut, ReactionIn
+from townhall.domain import tokens
+from townhall.domain.errors import TownhallError
+from townhall.services.admission import Joined, Listener
+
+
+async def _listener(request: Request, device_id: str | None) -> Listener:
+    rt = request.app.state.runtime
+    session = bearer(request)
+    account = await rt.accounts.authenticate(session) if session else None
+    return Listener.of(account, device_id)
+
+
+async def join(request: Request) -> Response:
+    rt = request.app.state.runtime
+    body = await read_json(request, JoinIn)
+    space_id = request.path_params["space_id"]
+    listener = await _listener(request, body.device_id)
+    result = await rt.admission.join(space_id, listener, client_address(request), country_of(request))
+    if isinstance(result, Joined):
+        base = f"{rt.listener_base_url}/e/{result.token}/live/{space_id}"
+        return ok(
+            {
+                "status": "admitted",
+                "token": result.token,
+                "lease_expires": result.lease_expires,
+                "renew_every_s": rt.settings.lease_ttl_s / 3,
+                "playlist_url": f"{base}/master.m3u8",
+                "state_url": f"{base}/state.json",
+            }
+        )
+    return ok({"status": "waiting", "position": result.position}, status=202)
+
+
+def _listener_token(request: Request) -> tokens.Claims:
+    rt = request.app.state.runtime
+    return tokens.verify(
+        bearer(request) or "", rt.keys.keys, rt.clock(), tokens.Scope.LISTEN, request.path_params["space_id"]
+    )
+
+
+async def renew(request: Request) -> Response:
+    rt = request.app.state.runtime
+    claims = _listener_token(request)
+    expires = await rt.admission.renew(claims.space_id, Listener(claims.subject, synthetic=claims.synthetic))
+    return ok({"lease_expires": expires})
+
+
+async def leave(request: Request) -> Response:
+    claims = _listener_token(request)
+    await request.app.state.runtime.admission.leave(claims.space_id, Listener(claims.subject))
+    return Response(status_code=204)
+
+
+async def react(request: Request) -> Response:
+    rt = request.app.state.runtime
+    body = await read_json(request, ReactionIn)
+    claims = _listener_token(request)
+    await rt.room.react(claims.space_id, body.kind, claims.subject)
+    return Response(status_code=204)
+
+
+async def room_state(request: Request) -> Response:
+    rt = request.app.state.runtime
+    doc = await rt.room.document(request.path_params["space_id"])
+    headers = {"ETag": doc.etag, "Cache-Control": f"public, max-age={rt.settings.room_state_max_age_s}"}
+    if request.headers.get("if-none-match") == doc.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(doc.body, media_type="application/json", headers=headers)
+
+
+def routes() -> list[Route]:
+    t = "listening"
+    s = "/api/spaces/{space_id}"
+    return [
+        op(
+            "POST",
+            f"{s}/join",
+            join,
+            summary="Join as a listener: a seat and a listener token (200), or a place "
+            "in the waiting room (202); call again to poll the place",
+            tag=t,
+            body=JoinIn,
+            response=JoinOut,
+            errors=(400, 403, 404, 410, 429, 451),
+        ),
+        op(
+            "POST",
+            f"{s}/lease",
+            renew,
+            summary="Renew the seat (Authorization: Bearer <listener token>)",
+            tag=t,
+            auth="listener token",
+            errors=(401, 403, 404, 410),
+        ),
+        op("DELETE", f"{s}/lease", leave, summary="Leave and free the seat", tag=t, auth="listener token", status=204),
+        op(
+            "POST",
+            f"{s}/reactions",
+            react,
+            summary="Send a reaction",
+            tag=t,
+            body=ReactionIn,
+            auth="listener token",
+            status=204,
+            errors=(400, 401, 410, 429),
+        ),
+        op("GET", f"{s}/state", room_state, summary="Room state: speakers, who is speaking, counts, reactions", tag=t),
+        op("GET", "/live/{space_id}/state.json", room_state, summary="Room state as the edge serves it", tag=t),
+    ]
+
+
+class DirectListenerGate:
+    """Serves `/e/<token>/live/<space>/...` without an edge: checks the listener token in Python and
+    strips it, as the edge's VCL would. Only for the embedded default with no edge in front."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/e/"):
+            await self.app(scope, receive, send)
+            return
+        parts = path.split("/", 5)  # "", "e", token, "live", space, rest
+        if len(parts) < 6 or parts[3] != "live":
+            await error_response(404, "not_found", "no such resource")(scope, receive, send)
+            return
+        rt = scope["app"].state.runtime
+        try:
+            tokens.verify(parts[2], rt.keys.keys, rt.clock(), tokens.Scope.LISTEN, parts[4])
+        except TownhallError as exc:
+            await error_response(403, exc.code, exc.message)(scope, receive, send)
+            return
+        rest = "/" + "/".join(parts[3:])
+        await self.app({**scope, "path": rest, "raw_path": rest.encode()}, receive, send)

@@ -1,0 +1,203 @@
+"""Operations endpoints and middleware: liveness, readiness, Prometheus metrics, OpenAPI, JSON access logs.
+
+Never part of a listener's path; nothing here is cached by the edge.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from townhall.api.http import op
+
+access = logging.getLogger("townhall.access")
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "alive"}, headers={"Cache-Control": "no-store"})
+
+
+async def readyz(request: Request) -> Response:
+    rt = request.app.state.runtime
+    db_ok = await rt.db_ping()
+    state_ok = await rt.state.ping()
+    body = {"database": "ok" if db_ok else "down", "state": "ok" if state_ok else "down"}
+    if db_ok and state_ok:
+        return JSONResponse({"status": "ready", **body}, headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {"code": "not_ready", "message": "a backend is unreachable", **body},
+        status_code=503,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def metrics(request: Request) -> Response:
+    rt = request.app.state.runtime
+    await rt.refresh_gauges()
+    return Response(
+        generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"}
+    )
+
+
+def openapi_document(routes: list[Any], title: str, version: str) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {}
+
+    def ref(model: Any) -> dict[str, str]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in schema.pop("$defs", {}).items():
+            schemas[name] = sub
+        schemas[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    problem = {
+        "description": "error",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                }
+            }
+        },
+    }
+    for route in routes:
+        info = getattr(route, "openapi", None)
+        if info is None:
+            continue
+        operation: dict[str, Any] = {"summary": info["summary"], "tags": [info["tag"]], "responses": {}}
+        params = [p for p in route.param_convertors]
+        if params:
+            operation["parameters"] = [
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
+            ]
+        if info["body"] is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(info["body"])}},
+            }
+        ok_resp: dict[str, Any] = {"description": "success"}
+        if info["response"] is not None:
+            ok_resp["content"] = {"application/json": {"schema": ref(info["response"])}}
+        operation["responses"][str(info["status"])] = ok_resp
+        for status in info["errors"]:
+            operation["responses"][str(status)] = problem
+        if info["auth"] != "none":
+            operation["security"] = [{"bearer": []}]
+            operation["description"] = f"Authorization: Bearer <{info['auth']}>"
+        paths.setdefault(route.path, {})[info["method"]] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+async def openapi(request: Request) -> Response:
+    from townhall import __version__
+
+    doc = openapi_document(request.app.routes, "townhall control plane", __version__)
+    return JSONResponse(doc, headers={"Cache-Control": "no-store"})
+
+
+async def docs(request: Request) -> Response:
+    """A self-contained reference page (no CDN scripts): every operation from the OpenAPI document."""
+    from townhall import __version__
+
+    doc = openapi_document(request.app.routes, "townhall control plane", __version__)
+    rows = []
+    for path, methods in doc["paths"].items():
+        for method, o in methods.items():
+            statuses = ", ".join(o["responses"])
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{path}</code></td>"
+                f"<td>{o['summary']}</td><td>{statuses}</td></tr>"
+            )
+    html = (
+        "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content='width=device-width'>"
+        "<title>townhall API</title><style>body{font:15px system-ui;margin:2em}td{padding:4px 8px;"
+        "border-bottom:1px solid #ddd;vertical-align:top}</style><h1>townhall API</h1>"
+        "<p>Machine-readable: <a href='/api/openapi.json'>/api/openapi.json</a>. Errors are JSON "
+        '<code>{"code", "message"}</code>.</p><table><tr><th>method</th><th>path</th><th>what</th>'
+        f"<th>statuses</th></tr>{''.join(rows)}</table></html>"
+    )
+    return HTMLResponse(html)
+
+
+def routes() -> list[Route]:
+    t = "operations"
+    return [
+        op("GET", "/healthz", healthz, summary="Alive", tag=t),
+        op("GET", "/readyz", readyz, summary="Database and state backend reachable", tag=t, errors=(503,)),
+        op("GET", "/metrics", metrics, summary="Prometheus metrics", tag=t),
+        op("GET", "/api/openapi.json", openapi, summary="This document", tag=t),
+        op("GET", "/api/docs", docs, summary="Readable API reference", tag=t),
+    ]
+
+
+class AccessLog:
+    """One JSON line per request with its id, and the latency histogram; adds X-Request-Id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = uuid.uuid4().hex[:16]
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            elapsed = time.perf_counter() - started
+            rt = scope["app"].state.runtime
+            route = scope.get("route")
+            name = getattr(route, "path", "unmatched")
+            rt.metrics.requests.labels(name, f"{status // 100}xx").observe(elapsed)
+            if access.isEnabledFor(logging.INFO):
+                space = (scope.get("path_params") or {}).get("space_id")
+                access.info(
+                    json.dumps(
+                        {
+                            "request_id": rid,
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": status,
+                            "ms": round(elapsed * 1000, 2),
+                            "space_id": space,
+                        }
+                    )
+                )
+
+
+class GaugeCollector:
+    """Gauges computed when scraped (live spaces, listeners, waiting), from a callback."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, tuple[str, float]] = {}
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        for name, (help_text, value) in self.values.items():
+            yield GaugeMetricFamily(name, help_text, value=value)

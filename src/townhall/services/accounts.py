@@ -1,0 +1,115 @@
+"""Accounts and sessions: register, log in, authenticate a bearer token, change status and roles.
+
+Passwords are hashed with argon2 off the event loop; session tokens are random and stored hashed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from townhall.domain.accounts import Account, AccountStatus, check_password
+from townhall.domain.errors import NotFound, Unauthenticated
+from townhall.domain.ids import check_handle
+from townhall.services.context import Context
+from townhall.store.sql.repos import AccountRepo, SessionRepo
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    account: Account
+    session_token: str
+    expires_at: float
+
+
+class AccountService:
+    def __init__(self, ctx: Context, accounts: AccountRepo, sessions: SessionRepo) -> None:
+        self.ctx = ctx
+        self.accounts = accounts
+        self.sessions = sessions
+        self.hasher = PasswordHasher()
+        # a hash to verify against when the handle is unknown, so timing does not reveal handles
+        self._dummy_hash = self.hasher.hash("not-a-password")
+
+    async def register(self, handle: str, password: str, client: str) -> SignedIn:
+        s = self.ctx.settings
+        await self.ctx.limit(
+            f"rl:register:{client}",
+            s.register_per_minute_per_ip,
+            60,
+            "too_many_registrations",
+            "too many accounts registered from this address; try again later",
+        )
+        check_handle(handle)
+        check_password(password, s.password_min, s.password_max)
+        hashed = await asyncio.to_thread(self.hasher.hash, password)
+        account = await self.accounts.create(self.ctx.make_id(), handle, hashed, self.ctx.clock())
+        return await self._new_session(account)
+
+    async def login(self, handle: str, password: str, client: str) -> SignedIn:
+        s = self.ctx.settings
+        await self.ctx.limit(
+            f"rl:login:{client}",
+            s.login_per_minute_per_ip,
+            60,
+            "too_many_logins",
+            "too many sign-in attempts from this address; try again later",
+        )
+        found = await self.accounts.by_handle(handle) if isinstance(handle, str) else None
+        stored = found[1] if found else self._dummy_hash
+        try:
+            await asyncio.to_thread(self.hasher.verify, stored, str(password)[: s.password_max])
+        except (VerificationError, InvalidHashError):
+            found = None
+        if found is None:
+            raise Unauthenticated("bad_credentials", "handle or password is wrong")
+        return await self._new_session(found[0])
+
+    async def _new_session(self, account: Account) -> SignedIn:
+        token = secrets.token_urlsafe(32)
+        now = self.ctx.clock()
+        expires = now + self.ctx.settings.session_ttl_s
+        await self.sessions.create(token_hash(token), account.id, now, expires)
+        return SignedIn(account, token, expires)
+
+    async def authenticate(self, bearer: str | None) -> Account:
+        if not bearer:
+            raise Unauthenticated("not_signed_in", "sign in first (Authorization: Bearer <session token>)")
+        account = await self.sessions.account_for(token_hash(bearer), self.ctx.clock())
+        if account is None:
+            raise Unauthenticated("session_invalid", "the session has expired or is not valid; sign in again")
+        return account
+
+    async def logout(self, bearer: str) -> None:
+        await self.sessions.delete(token_hash(bearer))
+
+    async def get(self, account_id: str) -> Account:
+        account = await self.accounts.get(account_id)
+        if account is None:
+            raise NotFound("account_not_found", "no such account")
+        return account
+
+    async def by_handle(self, handle: str) -> Account:
+        found = await self.accounts.by_handle(handle)
+        if found is None:
+            raise NotFound("account_not_found", "no such account")
+        return found[0]
+
+    async def set_status(self, account_id: str, status: AccountStatus, until: float | None = None) -> Account:
+        await self.get(account_id)
+        await self.accounts.set_status(account_id, status, until)
+        return await self.get(account_id)
+
+    async def grant(self, account_id: str, role: str) -> Account:
+        account = await self.get(account_id)
+        await self.accounts.set_roles(account_id, frozenset({*account.platform_roles, role}))
+        return await self.get(account_id)

@@ -1,0 +1,131 @@
+"""Joining a space as a listener: a seat with a renewable lease and a signed listener token, or a
+place in the waiting room. The hot path of the control plane: no SQL for anonymous listeners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from townhall.domain.accounts import Account
+from townhall.domain.admission import Admission, Admitted, Waiting
+from townhall.domain.errors import Forbidden, Gone, NotFound
+from townhall.domain.ids import check_device
+from townhall.domain.spaces import Space, SpaceState
+from townhall.domain.tokens import Claims, Scope, sign
+from townhall.services.context import Context
+from townhall.services.keys import TokenKeys
+from townhall.services.spaces import SpaceService
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """Who is listening: an account, or an anonymous device; `key` is the seat and viewer key."""
+
+    key: str
+    account: Account | None = None
+    synthetic: bool = False
+
+    @classmethod
+    def of(cls, account: Account | None, device_id: str | None, synthetic: bool = False) -> Listener:
+        if account is not None:
+            return cls(f"a-{account.id}", account, synthetic)
+        if device_id is None:
+            from townhall.domain.errors import Invalid
+
+            raise Invalid("listener_unknown", "sign in or send a device_id to join")
+        return cls(f"d-{check_device(device_id)}", None, synthetic)
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    space: Space
+    token: str
+    lease_expires: float
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    space: Space
+    position: int
+
+
+JoinResult = Joined | Queued
+SpaceGate = Callable[[Space, Listener, str | None], Awaitable[None]]
+JoinHook = Callable[[Space, Listener, Admission], Awaitable[None]]
+RenewHook = Callable[[Space, Listener], Awaitable[None]]
+
+
+class AdmissionService:
+    def __init__(self, ctx: Context, spaces: SpaceService, keys: TokenKeys) -> None:
+        self.ctx = ctx
+        self.spaces = spaces
+        self.keys = keys
+        self.space_gates: list[SpaceGate] = []  # withholding by country and the like (trust area)
+        self.on_join: list[JoinHook] = []  # counting (uniques, joins) and the like
+        self.on_renew: list[RenewHook] = []
+
+    async def _open_space(self, space_id: str, listener: Listener, country: str | None) -> Space:
+        space = await self.spaces.cached(space_id)
+        if space.state is SpaceState.ENDED:
+            raise Gone("space_ended", "this space has ended")
+        for gate in self.space_gates:
+            await gate(space, listener, country)
+        if listener.account is not None:
+            if await self.spaces.is_blocked(space_id, listener.account.id):
+                raise Forbidden("removed_from_space", "you were removed from this space")
+        return space
+
+    def _token(self, space_id: str, listener: Listener) -> str:
+        expires = int(self.ctx.clock()) + self.ctx.settings.listener_token_ttl_s
+        claims = Claims(self.keys.signing_kid, Scope.LISTEN, space_id, listener.key, expires, listener.synthetic)
+        return sign(claims, self.keys.signing_key)
+
+    async def _result(self, space: Space, listener: Listener, outcome: Admitted | Waiting) -> JoinResult:
+        if isinstance(outcome, Waiting):
+            return Queued(space, outcome.position)
+        return Joined(space, self._token(space.id, listener), outcome.lease_expires)
+
+    async def join(self, space_id: str, listener: Listener, client: str, country: str | None = None) -> JoinResult:
+        s = self.ctx.settings
+        await self.ctx.limit(
+            f"rl:join:{client}",
+            s.joins_per_minute_per_ip,
+            60,
+            "too_many_joins",
+            "too many joins from this address; try again shortly",
+        )
+        space = await self._open_space(space_id, listener, country)
+        now = self.ctx.clock()
+        outcome = await self.ctx.state.join(space.id, listener.key, space.listener_cap, now)
+        for hook in self.on_join:
+            await hook(space, listener, outcome)
+        return await self._result(space, listener, outcome)
+
+    async def poll(self, space_id: str, listener: Listener, country: str | None = None) -> JoinResult:
+        space = await self._open_space(space_id, listener, country)
+        outcome = await self.ctx.state.poll(space.id, listener.key, space.listener_cap, self.ctx.clock())
+        if outcome is None:
+            raise NotFound("not_waiting", "you hold no seat and no place in line; join again")
+        return await self._result(space, listener, outcome)
+
+    async def renew(self, space_id: str, listener: Listener) -> float:
+        space = await self.spaces.cached(space_id)
+        if space.state is SpaceState.ENDED:
+            raise Gone("space_ended", "this space has ended")
+        expires = await self.ctx.state.renew(space.id, listener.key, space.listener_cap, self.ctx.clock())
+        if expires is None:
+            raise NotFound("lease_lost", "your seat was released; join again")
+        for hook in self.on_renew:
+            await hook(space, listener)
+        return expires
+
+    async def leave(self, space_id: str, listener: Listener) -> None:
+        space = await self.spaces.cached(space_id)
+        await self.ctx.state.leave(space.id, listener.key, space.listener_cap, self.ctx.clock())
+
+    async def counts(self, space: Space) -> tuple[int, int]:
+        now = self.ctx.clock()
+        seated = await self.ctx.state.seated(space.id, space.listener_cap, now)
+        queued = await self.ctx.state.queued(space.id, space.listener_cap, now)
+        return seated, queued

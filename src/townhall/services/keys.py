@@ -1,0 +1,57 @@
+"""Token keys: parsed from settings, or generated into the data directory on first run.
+
+Never commits or logs a key. Several keys may be valid at once (rotation); the first one signs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from townhall.domain.ids import ID_PATTERN
+
+
+@dataclass(frozen=True)
+class TokenKeys:
+    keys: dict[str, bytes]
+    signing_kid: str
+
+    @property
+    def signing_key(self) -> bytes:
+        return self.keys[self.signing_kid]
+
+    def as_setting(self) -> str:
+        """The TOWNHALL_TOKEN_KEYS form, for handing the same keys to the edge."""
+        ordered = [self.signing_kid, *(k for k in self.keys if k != self.signing_kid)]
+        return ",".join(f"{kid}:{self.keys[kid].hex()}" for kid in ordered)
+
+
+def parse_keys(text: str) -> TokenKeys:
+    pairs: list[tuple[str, bytes]] = []
+    for item in text.split(","):
+        kid, _, hexkey = item.strip().partition(":")
+        if not ID_PATTERN.match(kid) or len(hexkey) < 32:
+            raise ValueError("TOWNHALL_TOKEN_KEYS must be kid:hexkey[,kid:hexkey], keys of 16 bytes or more")
+        pairs.append((kid, bytes.fromhex(hexkey)))
+    return TokenKeys(dict(pairs), pairs[0][0])
+
+
+def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
+    """The data directory's secrets file, created with fresh random values when absent."""
+    path = data_dir / "secrets.json"
+    if path.exists():
+        loaded: dict[str, str] = json.loads(path.read_text())
+        return loaded
+    data_dir.mkdir(parents=True, exist_ok=True)
+    created = {
+        "token_keys": f"k{secrets.token_hex(2)}:{secrets.token_hex(32)}",
+    }
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(created, f)
+    os.replace(tmp, path)
+    return created

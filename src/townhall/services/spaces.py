@@ -1,0 +1,313 @@
+"""Spaces and the people in them: create, start, end; invite, requests to speak, mute, demote, remove.
+
+Every role change goes through `domain.roles.allowed`; every change is published on `space:<id>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from townhall.domain import spaces as rules
+from townhall.domain.accounts import Account, ensure_active
+from townhall.domain.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from townhall.domain.roles import MAX_COHOSTS, MAX_SPEAKERS, VOICES, Action, Role, allowed
+from townhall.domain.spaces import Space, SpaceLimits, SpaceState
+from townhall.domain.tokens import Claims, Scope, sign
+from townhall.services.context import Context
+from townhall.services.keys import TokenKeys
+from townhall.store.sql.repos import AccountRepo, Member, MemberRepo, SpaceRepo
+
+SpaceHook = Callable[[Space], Awaitable[None]]
+SPACE_CACHE_S = 2.0
+
+
+class SpaceService:
+    def __init__(
+        self, ctx: Context, spaces: SpaceRepo, members: MemberRepo, accounts: AccountRepo, keys: TokenKeys
+    ) -> None:
+        self.ctx = ctx
+        self.spaces = spaces
+        self.members = members
+        self.accounts = accounts
+        self.keys = keys
+        self.on_live: list[SpaceHook] = []
+        self.on_end: list[SpaceHook] = []
+        self._cache: dict[str, tuple[float, Space]] = {}
+
+    @property
+    def limits(self) -> SpaceLimits:
+        s = self.ctx.settings
+        return SpaceLimits(title_max=s.title_max, cap_max=s.listener_cap_max)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def create(
+        self,
+        host: Account,
+        title: str,
+        scheduled_start: float | None,
+        listener_cap: int | None,
+        recording: bool = True,
+        replay_public: bool = True,
+    ) -> Space:
+        now = self.ctx.clock()
+        ensure_active(host, now)
+        cleaned = rules.check_new_space(title, scheduled_start, listener_cap, now, self.limits)
+        if await self.spaces.hosted_since(host.id, now - 3600) >= self.ctx.settings.spaces_per_hour_per_account:
+            from townhall.domain.errors import RateLimited
+
+            raise RateLimited("too_many_spaces", "you have created too many spaces this hour", retry_after=60)
+        space = Space(
+            id=self.ctx.make_id(),
+            host_id=host.id,
+            title=cleaned,
+            state=SpaceState.SCHEDULED,
+            created_at=now,
+            scheduled_start=scheduled_start,
+            listener_cap=listener_cap,
+            recording=recording,
+            replay_public=replay_public and recording,
+        )
+        await self.spaces.create(space)
+        return space
+
+    async def get(self, space_id: str) -> Space:
+        space = await self.spaces.get(space_id) if isinstance(space_id, str) and len(space_id) <= 64 else None
+        if space is None:
+            raise NotFound("space_not_found", "no such space")
+        self._cache[space_id] = (self.ctx.clock() + SPACE_CACHE_S, space)
+        return space
+
+    async def cached(self, space_id: str) -> Space:
+        """The space as of at most two seconds ago: for hot paths such as joins."""
+        hit = self._cache.get(space_id)
+        if hit is not None and hit[0] > self.ctx.clock():
+            return hit[1]
+        return await self.get(space_id)
+
+    def forget(self, space_id: str) -> None:
+        self._cache.pop(space_id, None)
+
+    async def list(self, states: list[SpaceState], limit: int, host_id: str | None = None) -> list[Space]:
+        limit = max(1, min(limit, self.ctx.settings.list_limit_max))
+        return await self.spaces.list(states, limit, host_id)
+
+    async def start(self, actor: Account, space_id: str) -> Space:
+        space, _ = await self._acting(actor, space_id, Action.START)
+        live = rules.start(space, self.ctx.clock())
+        if live is not space:
+            await self.spaces.save_state(live)
+            self._cache[space_id] = (self.ctx.clock() + SPACE_CACHE_S, live)
+            for hook in self.on_live:
+                await hook(live)
+            await self.ctx.publish(space_id, {"type": "started"})
+        return live
+
+    async def end(self, actor: Account | None, space_id: str, reason: str = "host") -> Space:
+        """End a space; `actor` None means the platform (moderation, suspension)."""
+        if actor is None:
+            space = await self.get(space_id)
+        else:
+            space, _ = await self._acting(actor, space_id, Action.END, allow_ended=True)
+        ended = rules.end(space, self.ctx.clock(), reason)
+        if ended is not space:
+            await self.spaces.save_state(ended)
+            self._cache[space_id] = (self.ctx.clock() + SPACE_CACHE_S, ended)
+            for hook in self.on_end:
+                await hook(ended)
+            await self.ctx.publish(space_id, {"type": "ended", "reason": reason})
+        return ended
+
+    # --- who is in the space --------------------------------------------------------------------
+    async def roster(self, space_id: str) -> list[Member]:
+        return await self.members.list(space_id)
+
+    async def role_of(self, space_id: str, account_id: str) -> Member | None:
+        return await self.members.get(space_id, account_id)
+
+    async def _acting(
+        self, actor: Account, space_id: str, action: Action, allow_ended: bool = False
+    ) -> tuple[Space, Role]:
+        ensure_active(actor, self.ctx.clock())
+        space = await self.get(space_id)
+        if space.state is SpaceState.ENDED and not allow_ended:
+            raise Gone("space_ended", "this space has ended")
+        member = await self.members.get(space_id, actor.id)
+        if member is not None and member.blocked:
+            raise Forbidden("removed_from_space", "you were removed from this space")
+        role = member.role if member else Role.LISTENER
+        if action in (Action.START, Action.END, Action.PUBLISH, Action.REQUEST_TO_SPEAK, Action.ACCEPT_INVITE):
+            if not allowed(action, role):
+                raise Forbidden("not_allowed", f"a {role.value} may not {action.value.replace('_', ' ')}")
+        return space, role
+
+    async def _target(self, space_id: str, handle_or_id: str) -> Member:
+        member = await self.members.get(space_id, handle_or_id)
+        if member is None:
+            raise NotFound("member_not_found", "that person is not in this space")
+        return member
+
+    async def _check(self, actor: Account, space_id: str, action: Action, target_id: str) -> tuple[Space, Member]:
+        space, role = await self._acting(actor, space_id, action)
+        target = await self._target(space_id, target_id)
+        if not allowed(action, role, target.role, on_self=target.account_id == actor.id):
+            raise Forbidden(
+                "not_allowed", f"a {role.value} may not {action.value.replace('_', ' ')} a {target.role.value}"
+            )
+        return space, target
+
+    async def _set_role(self, space_id: str, account_id: str, role: Role) -> None:
+        if role in (Role.COHOST, Role.SPEAKER):
+            roster = await self.members.list(space_id)
+            count = sum(1 for m in roster if m.role is role and m.account_id != account_id)
+            if role is Role.COHOST and count >= MAX_COHOSTS:
+                raise Conflict("too_many_cohosts", f"a space has at most {MAX_COHOSTS} co-hosts")
+            if role is Role.SPEAKER and count >= MAX_SPEAKERS:
+                raise Conflict("too_many_speakers", f"a space has at most {MAX_SPEAKERS} speakers besides its hosts")
+        now = self.ctx.clock()
+        await self.members.upsert(space_id, account_id, now, role=role.value, invited=False, muted=role not in VOICES)
+        await self.ctx.state.qremove(f"speakq:{space_id}", account_id)
+        await self.ctx.publish(space_id, {"type": "role", "account_id": account_id, "role": role.value})
+
+    # --- requests and invitations ---------------------------------------------------------------
+    async def request_to_speak(self, actor: Account, space_id: str) -> int:
+        await self._acting(actor, space_id, Action.REQUEST_TO_SPEAK)
+        s = self.ctx.settings
+        await self.ctx.limit(
+            f"rl:speakreq:{space_id}:{actor.id}",
+            s.speak_requests_per_minute,
+            60,
+            "too_many_requests_to_speak",
+            "you have asked to speak too often; wait a minute",
+        )
+        key = f"speakq:{space_id}"
+        if not await self.ctx.state.qpush(key, actor.id, s.speak_requests_max):
+            raise Conflict("request_queue_full", "the host has too many requests to speak right now")
+        await self.members.upsert(space_id, actor.id, self.ctx.clock())
+        await self.ctx.publish(
+            space_id, {"type": "request", "account_id": actor.id, "handle": actor.handle, "pending": True}
+        )
+        return len(await self.ctx.state.qlist(key))
+
+    async def withdraw_request(self, actor: Account, space_id: str) -> None:
+        if await self.ctx.state.qremove(f"speakq:{space_id}", actor.id):
+            await self.ctx.publish(space_id, {"type": "request", "account_id": actor.id, "pending": False})
+
+    async def requests(self, actor: Account, space_id: str) -> list[Member]:
+        _, role = await self._acting(actor, space_id, Action.INVITE)
+        if not allowed(Action.INVITE, role, Role.LISTENER):
+            raise Forbidden("not_allowed", "only the host and co-hosts see requests to speak")
+        ids = await self.ctx.state.qlist(f"speakq:{space_id}")
+        found = [await self.members.get(space_id, i) for i in ids]
+        return [m for m in found if m is not None]
+
+    async def accept_request(self, actor: Account, space_id: str, target_id: str) -> None:
+        _, target = await self._check(actor, space_id, Action.ACCEPT_REQUEST, target_id)
+        if target_id not in await self.ctx.state.qlist(f"speakq:{space_id}"):
+            raise NotFound("no_request", "that listener has not asked to speak")
+        await self._ensure_can_hold_role(target.account_id)
+        await self._set_role(space_id, target.account_id, Role.SPEAKER)
+
+    async def decline_request(self, actor: Account, space_id: str, target_id: str) -> None:
+        await self._check(actor, space_id, Action.DECLINE_REQUEST, target_id)
+        if not await self.ctx.state.qremove(f"speakq:{space_id}", target_id):
+            raise NotFound("no_request", "that listener has not asked to speak")
+        await self.ctx.publish(
+            space_id, {"type": "request", "account_id": target_id, "pending": False, "declined": True}
+        )
+
+    async def invite(self, actor: Account, space_id: str, target_id: str) -> None:
+        await self.accounts_active(target_id)
+        await self.members.upsert(space_id, target_id, self.ctx.clock())  # a listener may not have joined yet
+        await self._check(actor, space_id, Action.INVITE, target_id)
+        await self.members.upsert(space_id, target_id, self.ctx.clock(), invited=True)
+        await self.ctx.publish(space_id, {"type": "invite", "account_id": target_id})
+
+    async def accept_invite(self, actor: Account, space_id: str) -> None:
+        await self._acting(actor, space_id, Action.ACCEPT_INVITE)
+        member = await self.members.get(space_id, actor.id)
+        if member is None or not member.invited:
+            raise Forbidden("not_invited", "you have not been invited to speak")
+        await self._set_role(space_id, actor.id, Role.SPEAKER)
+
+    async def make_cohost(self, actor: Account, space_id: str, target_id: str) -> None:
+        await self._check(actor, space_id, Action.MAKE_COHOST, target_id)
+        await self._ensure_can_hold_role(target_id)
+        await self._set_role(space_id, target_id, Role.COHOST)
+
+    async def accounts_active(self, account_id: str) -> Account:
+        account = await self.accounts.get(account_id)
+        if account is None:
+            raise NotFound("account_not_found", "no such account")
+        return account
+
+    async def _ensure_can_hold_role(self, account_id: str) -> None:
+        ensure_active(await self.accounts_active(account_id), self.ctx.clock())
+
+    # --- mute, demote, remove -------------------------------------------------------------------
+    async def mute(self, actor: Account, space_id: str, target_id: str, muted: bool) -> None:
+        action = Action.MUTE if muted else Action.UNMUTE
+        await self._check(actor, space_id, action, target_id)
+        await self.members.upsert(space_id, target_id, self.ctx.clock(), muted=muted)
+        await self.ctx.publish(space_id, {"type": "mute", "account_id": target_id, "muted": muted})
+
+    async def move_to_listener(self, actor: Account, space_id: str, target_id: str) -> None:
+        await self._check(actor, space_id, Action.MOVE_TO_LISTENER, target_id)
+        await self._set_role(space_id, target_id, Role.LISTENER)
+
+    async def remove(self, actor: Account, space_id: str, target_id: str) -> None:
+        await self._check(actor, space_id, Action.REMOVE, target_id)
+        await self.members.upsert(
+            space_id, target_id, self.ctx.clock(), role=Role.LISTENER.value, blocked=True, muted=True, invited=False
+        )
+        await self.ctx.state.qremove(f"speakq:{space_id}", target_id)
+        await self.ctx.publish(space_id, {"type": "removed", "account_id": target_id})
+
+    async def is_blocked(self, space_id: str, account_id: str) -> bool:
+        member = await self.members.get(space_id, account_id)
+        return member is not None and member.blocked
+
+    # --- speaking -------------------------------------------------------------------------------
+    async def publisher(self, space_id: str, account_id: str) -> Member:
+        """The member allowed to publish audio now, or an error saying why not."""
+        account = await self.accounts_active(account_id)
+        ensure_active(account, self.ctx.clock())
+        space = await self.get(space_id)
+        if space.state is SpaceState.ENDED:
+            raise Gone("space_ended", "this space has ended")
+        if space.state is not SpaceState.LIVE:
+            raise Conflict("space_not_live", "this space is not live yet")
+        member = await self.members.get(space_id, account_id)
+        if member is None or member.blocked or not allowed(Action.PUBLISH, member.role):
+            raise Forbidden("not_a_speaker", "only the host, co-hosts and speakers may publish audio")
+        return member
+
+    async def speaker_token(self, actor: Account, space_id: str) -> str:
+        await self._acting(actor, space_id, Action.PUBLISH)
+        expires = int(self.ctx.clock()) + self.ctx.settings.speaker_token_ttl_s
+        claims = Claims(self.keys.signing_kid, Scope.SPEAK, space_id, f"a-{actor.id}", expires)
+        return sign(claims, self.keys.signing_key)
+
+    async def suspend_voices(self, account_id: str) -> list[str]:
+        """Take away host and speaker rights everywhere; end the spaces the account hosts live."""
+        ended: list[str] = []
+        for space_id in await self.members.spaces_of(account_id, [Role.HOST, Role.COHOST, Role.SPEAKER]):
+            space = await self.get(space_id)
+            if space.state is SpaceState.ENDED:
+                continue
+            if space.host_id == account_id:
+                await self.end(None, space_id, reason="host_suspended")
+                ended.append(space_id)
+            else:
+                await self.members.upsert(space_id, account_id, self.ctx.clock(), role=Role.LISTENER.value, muted=True)
+                await self.ctx.publish(space_id, {"type": "suspended", "account_id": account_id})
+        return ended
+
+    async def set_cap(self, actor: Account, space_id: str, cap: int | None) -> Space:
+        space, _ = await self._acting(actor, space_id, Action.START)
+        if cap is not None and not (1 <= cap <= self.limits.cap_max):
+            raise Invalid("invalid_cap", f"the listener cap must be between 1 and {self.limits.cap_max}")
+        updated = replace(space, listener_cap=cap)
+        await self.spaces.save_state(updated)
+        self.forget(space_id)
+        return updated

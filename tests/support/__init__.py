@@ -1,0 +1,1 @@
+"""Test support: fixtures that start real servers on free loopback ports and stop them."""

@@ -1,0 +1,93 @@
+"""Real backends and servers for tests: a fresh PostgreSQL database, a Redis database, and the
+townhall app served by uvicorn on a free 127.0.0.1 port inside the test's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+PG_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_services() -> None:
+    """Start PostgreSQL and Redis where they are not running (CI on a fresh machine)."""
+    subprocess.run(["bash", str(Path(__file__).resolve().parents[2] / "scripts" / "services.sh")], check=True)
+
+
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A new, empty database on the local PostgreSQL, dropped afterwards."""
+    import asyncpg
+
+    name = f"townhall_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@dataclass
+class LiveServer:
+    app: Any
+    url: str
+    port: int
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.state.runtime
+
+    def client(self, **kw: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=10, **kw)
+
+
+@contextlib.asynccontextmanager
+async def live_server(settings: Any) -> AsyncIterator[LiveServer]:
+    """The townhall app on a free port, in this event loop; stopped on exit."""
+    import uvicorn
+
+    from townhall.app import build_app
+
+    port = free_port()
+    settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
+    app = build_app(settings)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, loop="none", log_level="warning", lifespan="on", access_log=False
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(30):
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.02)
+        yield LiveServer(app, f"http://127.0.0.1:{port}", port)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
