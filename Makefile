@@ -3,7 +3,7 @@ VENV  := .venv
 STAMP := $(VENV)/.installed-stamp
 BIN   := $(VENV)/bin
 
-.PHONY: demo test setup lint typecheck unit services clean bench
+.PHONY: demo test setup lint typecheck unit services clean bench web-vendor
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -29,3 +29,20 @@ test: setup services lint typecheck
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+
+# Third-party browser code: pinned releases from the npm registry, committed with their licences.
+HLS_JS_VERSION    := 1.7.4
+WHIP_WHEP_VERSION := 1.2.0
+VENDOR            := src/townhall/web/vendor
+
+web-vendor:
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd "$$tmp" && npm pack --silent hls.js@$(HLS_JS_VERSION) whip-whep@$(WHIP_WHEP_VERSION) >/dev/null); \
+	mkdir -p "$$tmp/hls" "$$tmp/whip" $(VENDOR)/whip-whep; \
+	tar xzf "$$tmp/hls.js-$(HLS_JS_VERSION).tgz" -C "$$tmp/hls"; \
+	tar xzf "$$tmp/whip-whep-$(WHIP_WHEP_VERSION).tgz" -C "$$tmp/whip"; \
+	cp "$$tmp/hls/package/dist/hls.light.min.js" $(VENDOR)/hls.light.min.js; \
+	cp "$$tmp/hls/package/LICENSE" $(VENDOR)/hls.js.LICENSE; \
+	cp "$$tmp/whip/package/whip.js" "$$tmp/whip/package/LICENSE" $(VENDOR)/whip-whep/; \
+	printf 'hls.js %s (dist/hls.light.min.js)\nwhip-whep %s (whip.js)\n' $(HLS_JS_VERSION) $(WHIP_WHEP_VERSION) > $(VENDOR)/VERSIONS; \
+	(cd $(VENDOR) && sha256sum hls.light.min.js whip-whep/whip.js >> VERSIONS)
