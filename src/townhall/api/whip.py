@@ -1,0 +1,90 @@
+"""WHIP endpoints (RFC 9725): POST an SDP offer to publish into a space, DELETE the session to hang up.
+
+Every check (token, rate, role, SDP shape) runs before a peer connection exists, so a refused offer
+sets nothing up. Never trickles ICE: the answer carries every gathered candidate.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from townhall.api.http import bearer, op
+from townhall.domain import tokens
+from townhall.domain.errors import Invalid, NotFound, RateLimited, TooLarge, TownhallError, Unauthenticated
+from townhall.media.ingest import validate_offer
+
+SDP = "application/sdp"
+
+
+def _account_of(request: Request, space_id: str) -> str:
+    rt = request.app.state.runtime
+    token = bearer(request)
+    if token is None:
+        raise Unauthenticated("token_missing", "publishing needs Authorization: Bearer <speaker token>")
+    claims = tokens.verify(token, rt.keys.keys, rt.clock(), tokens.Scope.SPEAK, space_id)
+    if not claims.subject.startswith("a-"):
+        raise Unauthenticated("token_not_an_account", "a speaker token names an account")
+    return claims.subject.removeprefix("a-")
+
+
+async def _read_offer(request: Request, limit: int) -> str:
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != SDP:
+        raise Invalid("unsupported_media_type", "a WHIP offer is sent as Content-Type: application/sdp")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise TooLarge("sdp_too_large", f"the SDP offer is larger than {limit} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge("sdp_too_large", f"the SDP offer is larger than {limit} bytes")
+    try:
+        return body.decode()
+    except UnicodeDecodeError as exc:
+        raise Invalid("sdp_malformed", "the SDP offer is not UTF-8 text") from exc
+
+
+async def publish(request: Request) -> Response:
+    rt = request.app.state.runtime
+    s = rt.settings
+    space_id = request.path_params["space_id"]
+    try:
+        account_id = _account_of(request, space_id)
+        if not await rt.state.hit(f"whip:{account_id}", s.whip_offers_per_second, 1.0, rt.clock()):
+            raise RateLimited("whip_rate_limited", "too many publish attempts; wait a second", retry_after=1.0)
+        try:
+            sdp = await _read_offer(request, s.whip_sdp_max_bytes)
+        except TooLarge as exc:  # RFC 9725 and our issue: a bad offer is a 400
+            raise Invalid(exc.code, exc.message) from exc
+        validate_offer(sdp, s.whip_sdp_max_bytes)
+        member = await rt.spaces.publisher(space_id, account_id)
+        publisher, answer = await rt.media.publish(space_id, account_id, sdp, bool(member.muted))
+    except TownhallError as exc:
+        rt.media.metrics.rejected.labels(exc.code).inc()
+        raise
+    location = f"/whip/{space_id}/{publisher.resource_id}"
+    return Response(answer, status_code=201, media_type=SDP, headers={
+        "Location": location, "ETag": f'"{publisher.resource_id}"', "Cache-Control": "no-store"})
+
+
+async def hang_up(request: Request) -> Response:
+    rt = request.app.state.runtime
+    space_id, resource_id = request.path_params["space_id"], request.path_params["resource_id"]
+    account_id = _account_of(request, space_id)
+    publisher = rt.media.find(space_id, resource_id)
+    if publisher is None or publisher.account_id != account_id:
+        raise NotFound("whip_session_not_found", "no such publishing session")
+    await rt.media.hang_up(space_id, publisher)
+    return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
+
+def routes(runtime: object | None = None) -> list[BaseRoute]:
+    t = "media"
+    return [
+        op("POST", "/whip/{space_id}", publish, summary="Publish a speaker's audio (WHIP, RFC 9725)", tag=t,
+           auth="speaker token", status=201, errors=(400, 401, 403, 404, 409, 410, 429)),
+        op("DELETE", "/whip/{space_id}/{resource_id}", hang_up, summary="Hang up a WHIP session", tag=t,
+           auth="speaker token", errors=(401, 403, 404)),
+    ]

@@ -1,0 +1,38 @@
+"""The media node's Prometheus metrics, registered on the registry the Runtime holds.
+
+Labels carry space ids only where the figure is per space (publishers, CPU); each is removed when the
+space stops, so a long-running node does not grow its series without bound.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class MediaMetrics:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        reg = registry if registry is not None else CollectorRegistry()
+        self.publishers = Gauge("townhall_media_publishers", "open WHIP publishers", ["space"], registry=reg)
+        self.spaces = Gauge("townhall_media_spaces", "live spaces on this media node", registry=reg)
+        self.parts = Counter("townhall_media_parts_total", "LL-HLS parts produced", registry=reg)
+        self.part_lateness = Histogram(
+            "townhall_media_part_lateness_seconds",
+            "from the tick that completed a part to the part being fetchable",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0),
+            registry=reg,
+        )
+        self.underruns = Counter("townhall_media_mixer_underruns_total",
+                                 "ticks a connected voice had no frame (mixed as silence)", registry=reg)
+        self.late_ticks = Counter("townhall_media_late_ticks_total",
+                                  "mixer ticks run more than one frame after their time", registry=reg)
+        self.cpu = Counter("townhall_media_cpu_seconds_total", "CPU spent on a space's audio", ["space"],
+                           registry=reg)
+        self.rejected = Counter("townhall_media_whip_rejected_total", "WHIP offers refused", ["reason"],
+                                registry=reg)
+
+    def forget(self, space_id: str) -> None:
+        for metric in (self.publishers, self.cpu):
+            try:
+                metric.remove(space_id)
+            except KeyError:
+                pass

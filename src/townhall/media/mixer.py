@@ -1,0 +1,141 @@
+"""The room mixer: one 20 ms frame per voice per tick, summed once, with each voice's mix-minus.
+
+Pure numpy, no I/O and no clock: the caller ticks it. A voice with no frame this tick is silence,
+never a wait; a muted voice's audio is dropped on arrival and never reaches any mix.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+RATE = 48_000
+FRAME = 960  # samples per 20 ms tick, mono
+FULL_SCALE = 32768.0
+
+Samples = npt.NDArray[np.int16]
+Heard = frozenset[str]  # the voices a mix is made of; the key under which an encode is shared
+
+SILENCE: Samples = np.zeros(FRAME, dtype=np.int16)
+SILENCE.flags.writeable = False
+
+
+def level_dbfs(samples: Samples) -> float:
+    """RMS level of a frame in dB below full scale (-120 for digital silence)."""
+    power = float(np.dot(samples.astype(np.float32), samples.astype(np.float32))) / max(1, samples.size)
+    return 10.0 * math.log10(power / (FULL_SCALE * FULL_SCALE)) if power > 0 else -120.0
+
+
+@dataclass(frozen=True, slots=True)
+class MixerSettings:
+    gate_dbfs: float = -55.0  # below this a voice adds nothing to any mix (its noise floor stays out)
+    gate_hold_ticks: int = 25  # keep a voice in the mix this long after it falls under the gate
+    speaking_dbfs: float = -42.0  # smoothed level over which a voice counts as speaking
+    speaking_hold_ticks: int = 25
+    max_queue: int = 3  # frames buffered per voice before the oldest is dropped (bounds latency)
+
+
+@dataclass(slots=True)
+class Voice:
+    muted: bool = False
+    queue: deque[Samples] = field(default_factory=deque)
+    gate_left: int = 0  # ticks this voice stays in the mix without new loud audio
+    smoothed_dbfs: float = -120.0
+    speaking_left: int = 0
+    present: bool = False  # has sent audio at least once (underruns count only after that)
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """What one tick produced."""
+
+    programme: Samples  # the full mix: every contributing voice
+    heard_by: dict[str, Heard]  # per voice: whom their mix-minus is made of
+    mixes: dict[Heard, Samples]  # one mix per distinct set of voices heard
+    contributors: Heard
+    underruns: int  # voices that had sent audio but had no frame for this tick
+
+
+class Mixer:
+    def __init__(self, settings: MixerSettings | None = None) -> None:
+        self.settings = settings or MixerSettings()
+        self.voices: dict[str, Voice] = {}
+
+    def add(self, voice_id: str, muted: bool = False) -> None:
+        self.voices[voice_id] = Voice(muted=muted)
+
+    def remove(self, voice_id: str) -> None:
+        self.voices.pop(voice_id, None)
+
+    def set_muted(self, voice_id: str, muted: bool) -> None:
+        voice = self.voices.get(voice_id)
+        if voice is None:
+            return
+        voice.muted = muted
+        if muted:
+            voice.queue.clear()
+            voice.gate_left = voice.speaking_left = 0
+            voice.smoothed_dbfs = -120.0
+
+    def push(self, voice_id: str, samples: Samples) -> None:
+        """A decoded 20 ms frame arrived; a muted or unknown voice's audio is dropped here."""
+        voice = self.voices.get(voice_id)
+        if voice is None or voice.muted or samples.shape != (FRAME,):
+            return
+        voice.present = True
+        voice.queue.append(samples)
+        while len(voice.queue) > self.settings.max_queue:
+            voice.queue.popleft()
+
+    def speaking(self) -> list[str]:
+        return sorted(v for v, voice in self.voices.items() if voice.speaking_left > 0 and not voice.muted)
+
+    def tick(self) -> Tick:
+        s = self.settings
+        frames: dict[str, npt.NDArray[np.int32]] = {}
+        underruns = 0
+        for voice_id, voice in self.voices.items():
+            if voice.muted:
+                continue
+            if not voice.queue:
+                underruns += voice.present
+                self._track_level(voice, -120.0)
+                continue
+            samples = voice.queue.popleft()
+            level = level_dbfs(samples)
+            self._track_level(voice, level)
+            if level >= s.gate_dbfs:
+                voice.gate_left = s.gate_hold_ticks
+            elif voice.gate_left > 0:
+                voice.gate_left -= 1
+            if voice.gate_left > 0:
+                frames[voice_id] = samples.astype(np.int32)
+        contributors: Heard = frozenset(frames)
+        total = np.zeros(FRAME, dtype=np.int32)
+        for samples32 in frames.values():
+            total += samples32
+        programme = _clip(total)
+        mixes: dict[Heard, Samples] = {contributors: programme}
+        heard_by: dict[str, Heard] = {}
+        for voice_id in self.voices:
+            heard = contributors - {voice_id}
+            heard_by[voice_id] = heard
+            if heard not in mixes:
+                mixes[heard] = _clip(total - frames[voice_id])
+        return Tick(programme, heard_by, mixes, contributors, underruns)
+
+    def _track_level(self, voice: Voice, level: float) -> None:
+        # one-pole smoothing over about 100 ms, then a hold so the indicator does not flicker
+        voice.smoothed_dbfs += 0.2 * (level - voice.smoothed_dbfs)
+        if voice.smoothed_dbfs >= self.settings.speaking_dbfs:
+            voice.speaking_left = self.settings.speaking_hold_ticks
+        elif voice.speaking_left > 0:
+            voice.speaking_left -= 1
+
+
+def _clip(total: npt.NDArray[np.int32]) -> Samples:
+    return np.clip(total, -32768, 32767).astype(np.int16)

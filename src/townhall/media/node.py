@@ -1,0 +1,232 @@
+"""The media node: runs many live spaces in one process on one 20 ms clock, and follows the control plane.
+
+One ticker paced by the loop's clock (a missed tick is caught up at once, so the programme never drifts
+and runs with no publishers at all); the events of `space:<id>` mute, hang up and stop; who is speaking
+goes to `speaking:<id>`. Never decides who may publish: whip.py asks the control plane first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from townhall.domain.errors import Conflict, NotFound
+from townhall.media.ingest import Publisher, answer_offer
+from townhall.media.metrics import MediaMetrics
+from townhall.media.mixer import FRAME, RATE, MixerSettings
+from townhall.media.programme import Programme, ProgrammeConfig, SegmentHook
+from townhall.media.recorder import Recorder
+from townhall.media.space import LiveSpace, VoiceConfig
+from townhall.settings import Settings
+from townhall.store.blobs.base import BlobStore
+from townhall.store.state.base import StateStore
+
+log = logging.getLogger("townhall.media")
+
+TICK_S = FRAME / RATE
+SPEAKING_EVERY_S = 0.25
+SPEAKING_TTL_S = 3.0
+MAX_CATCH_UP_TICKS = 50  # after a longer stall the clock is re-based (the gap is lost, not replayed)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaConfig:
+    programme: ProgrammeConfig = field(default_factory=ProgrammeConfig)
+    mixer: MixerSettings = field(default_factory=MixerSettings)
+    voice: VoiceConfig = field(default_factory=VoiceConfig)
+    publishers_max: int = 13
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> MediaConfig:
+        return cls(
+            programme=ProgrammeConfig(s.media_part_frames, s.media_parts_per_segment, s.media_playlist_segments,
+                                      s.media_aac_bit_rate),
+            mixer=MixerSettings(gate_dbfs=s.media_gate_dbfs, speaking_dbfs=s.media_speaking_dbfs,
+                                max_queue=s.media_jitter_frames),
+            voice=VoiceConfig(s.media_opus_bit_rate, s.media_opus_complexity, s.media_forward_pairs),
+            publishers_max=s.whip_publishers_max,
+        )
+
+
+class MediaNode:
+    def __init__(self, config: MediaConfig, blobs: BlobStore, state: StateStore,
+                 registry: CollectorRegistry | None = None) -> None:
+        self.config = config
+        self.blobs = blobs
+        self.state = state
+        self.metrics = MediaMetrics(registry)
+        self.spaces: dict[str, LiveSpace] = {}
+        self._hooks: list[SegmentHook] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # per space: its event listener
+        self._ticker: asyncio.Task[None] | None = None
+        self._speaking: asyncio.Task[None] | None = None
+        self._starting: dict[str, asyncio.Lock] = {}
+
+    def on_segment(self, hook: SegmentHook) -> None:
+        """Call `hook(space_id, SegmentRecord)` after each segment is stored (sync or async)."""
+        self._hooks.append(hook)
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._tick_forever(), name="media-ticker")
+            self._speaking = asyncio.create_task(self._speaking_forever(), name="media-speaking")
+
+    async def stop(self) -> None:
+        for space_id in list(self.spaces):
+            await self.stop_space(space_id)
+        for task in (self._ticker, self._speaking):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._ticker = self._speaking = None
+
+    async def ensure_space(self, space: Any) -> LiveSpace:
+        """Start a space's programme (idempotent); `space` is a domain Space or its id."""
+        space_id: str = getattr(space, "id", space)
+        lock = self._starting.setdefault(space_id, asyncio.Lock())
+        async with lock:
+            live = self.spaces.get(space_id)
+            if live is not None:
+                return live
+            await self.start()
+            loop = asyncio.get_running_loop()
+            programme = Programme(space_id, self.config.programme, Recorder(self.blobs, space_id), self.metrics,
+                                  time.time() - loop.time(), self._hooks)
+            await programme.start()
+            live = LiveSpace(space_id, programme, self.config.mixer, self.config.voice, self.metrics)
+            live.clock = loop.time
+            self.spaces[space_id] = live
+            self.metrics.spaces.set(len(self.spaces))
+            self._tasks[space_id] = asyncio.create_task(self._follow(space_id), name=f"media-events-{space_id}")
+            await asyncio.sleep(0)  # let the listener subscribe before anyone publishes an event
+            return live
+
+    async def stop_space(self, space_id: str) -> None:
+        live = self.spaces.pop(space_id, None)
+        if live is None:
+            return
+        self.metrics.spaces.set(len(self.spaces))
+        for publisher in list(live.publishers.values()):
+            live.detach(publisher)
+            await publisher.close()
+        task = self._tasks.pop(space_id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        await live.programme.stop()
+        live.flush_cpu()
+        self.metrics.forget(space_id)
+        await self.state.put(f"speaking:{space_id}", b"[]", ttl_s=SPEAKING_TTL_S)
+        self._starting.pop(space_id, None)
+
+    # --- publishers -------------------------------------------------------------------------------
+    async def publish(self, space_id: str, account_id: str, sdp: str, muted: bool) -> tuple[Publisher, str]:
+        """Answer a validated, authorised offer; a speaker's new session replaces their old one."""
+        live = await self.ensure_space(space_id)
+        if account_id not in live.publishers and len(live.publishers) >= self.config.publishers_max:
+            raise Conflict("too_many_publishers", "this space already has as many speakers connected as it may")
+        publisher, answer = await answer_offer(sdp, secrets.token_urlsafe(16), account_id, live.on_audio,
+                                               lambda p: self._gone(space_id, p))
+        if self.spaces.get(space_id) is not live:  # the space ended while ICE gathered
+            await publisher.close()
+            raise NotFound("space_not_running", "this space is not running on this media node")
+        old = live.attach(publisher, muted)
+        if old is not None:
+            await old.close()
+        return publisher, answer
+
+    def find(self, space_id: str, resource_id: str) -> Publisher | None:
+        live = self.spaces.get(space_id)
+        if live is None:
+            return None
+        return next((p for p in live.publishers.values() if p.resource_id == resource_id), None)
+
+    async def hang_up(self, space_id: str, publisher: Publisher) -> None:
+        live = self.spaces.get(space_id)
+        if live is not None:
+            live.detach(publisher)
+        await publisher.close()
+
+    async def hang_up_account(self, space_id: str, account_id: str) -> None:
+        live = self.spaces.get(space_id)
+        publisher = live.publishers.get(account_id) if live is not None else None
+        if publisher is not None:
+            await self.hang_up(space_id, publisher)
+
+    def _gone(self, space_id: str, publisher: Publisher) -> None:
+        live = self.spaces.get(space_id)
+        if live is not None:
+            live.detach(publisher)
+        publisher.closed.set()
+
+    # --- control plane events ---------------------------------------------------------------------
+    async def _follow(self, space_id: str) -> None:
+        async for raw in self.state.subscribe(f"space:{space_id}"):
+            try:
+                event = json.loads(raw)
+                if not isinstance(event, dict):
+                    continue
+                if await self._apply(space_id, event):
+                    return
+            except Exception:
+                log.exception("media node could not apply event on space %s", space_id)
+
+    async def _apply(self, space_id: str, event: dict[str, Any]) -> bool:
+        """Apply one event; True when the space has ended."""
+        kind, account = event.get("type"), str(event.get("account_id", ""))
+        live = self.spaces.get(space_id)
+        if kind == "ended" or live is None:
+            await self.stop_space(space_id)
+            return True
+        if kind == "mute":
+            live.set_muted(account, bool(event.get("muted")))
+        elif kind in ("removed", "suspended") or (kind == "role" and event.get("role") == "listener"):
+            await self.hang_up_account(space_id, account)
+        return False
+
+    # --- the clock --------------------------------------------------------------------------------
+    async def _tick_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        base, k = loop.time(), 0
+        while True:
+            k += 1
+            due = base + k * TICK_S
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif -delay > MAX_CATCH_UP_TICKS * TICK_S:
+                log.warning("media ticker stalled %.0f ms; re-basing the clock", -delay * 1000)
+                base, k = loop.time(), 0
+                continue
+            if loop.time() - due > TICK_S:
+                self.metrics.late_ticks.inc()
+            for live in list(self.spaces.values()):
+                try:
+                    live.tick(due)
+                except Exception:
+                    log.exception("tick failed in space %s", live.space_id)
+
+    async def _speaking_forever(self) -> None:
+        written: dict[str, tuple[list[str], float]] = {}
+        while True:
+            await asyncio.sleep(SPEAKING_EVERY_S)
+            now = time.monotonic()
+            for space_id, live in list(self.spaces.items()):
+                speaking = live.mixer.speaking()
+                previous = written.get(space_id)
+                if previous is not None and previous[0] == speaking and now - previous[1] < 1.0:
+                    continue
+                written[space_id] = (speaking, now)
+                with contextlib.suppress(Exception):
+                    await self.state.put(f"speaking:{space_id}", json.dumps(speaking).encode(), ttl_s=SPEAKING_TTL_S)
+            for gone in set(written) - set(self.spaces):
+                del written[gone]

@@ -1,0 +1,186 @@
+"""LL-HLS playlists (RFC 8216bis) as text: the live window of a space, and blocking-reload rules.
+
+Pure: no clock, no I/O. The text is identical for every listener (nothing per request goes into it),
+so one rendering serves the whole audience through the edge.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from townhall.domain.errors import Invalid
+
+VERSION = 6  # EXT-X-MAP without I-frames-only needs 6; nothing we use needs more
+ADVANCE_PART_LIMIT = 3  # RFC 8216bis 6.2.5.2: a request further ahead is answered 400 at once
+CODECS = "mp4a.40.2"  # AAC-LC
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    part_duration: float  # seconds (10 AAC frames: 0.21333)
+    parts_per_segment: int
+
+    @property
+    def part_target(self) -> float:
+        return math.ceil(self.part_duration * 100_000) / 100_000
+
+    @property
+    def part_hold_back(self) -> float:
+        return 3 * self.part_target
+
+    @property
+    def segment_duration(self) -> float:
+        return self.part_duration * self.parts_per_segment
+
+    @property
+    def target_duration(self) -> int:
+        return max(1, round(self.segment_duration))
+
+
+@dataclass(frozen=True, slots=True)
+class PlaylistPart:
+    uri: str
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlaylistSegment:
+    msn: int
+    uri: str
+    duration: float
+    program_date_time: float  # Unix seconds of its first sample's capture
+    parts: tuple[PlaylistPart, ...]
+
+
+@dataclass(slots=True)
+class LiveWindow:
+    """The sliding window of a live media playlist: complete segments, then the open one's parts."""
+
+    timing: Timing
+    next_msn: int = 0  # the segment being filled
+    window: int = 8  # complete segments listed
+    parts_listed: int = 3  # complete segments that still list their parts (>= 3 target durations)
+    segments: deque[PlaylistSegment] = field(default_factory=deque)
+    open_parts: list[PlaylistPart] = field(default_factory=list)
+    open_program_date_time: float | None = None
+    ended: bool = False
+
+    def add_part(self, part: PlaylistPart, program_date_time: float) -> None:
+        if not self.open_parts:
+            self.open_program_date_time = program_date_time
+        self.open_parts.append(part)
+
+    def close_segment(self, segment: PlaylistSegment) -> None:
+        self.segments.append(segment)
+        while len(self.segments) > self.window:
+            self.segments.popleft()
+        self.next_msn = segment.msn + 1
+        self.open_parts = []
+        self.open_program_date_time = None
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(msn, part index) of the next part to be published."""
+        return self.next_msn, len(self.open_parts)
+
+    def _normalise(self, msn: int, part: int) -> tuple[int, int]:
+        # RFC 8216bis 6.2.5.2: a part index past the last of its segment means part 0 of the next
+        extra, index = divmod(part, self.timing.parts_per_segment)
+        return msn + extra, index
+
+    def has(self, msn: int, part: int | None) -> bool:
+        """Whether the playlist already holds segment `msn` (or its part `part`)."""
+        if self.ended:
+            return True
+        if part is None:
+            return msn < self.next_msn
+        return self._normalise(msn, part) < self.position
+
+    def check_reachable(self, msn: int, part: int | None) -> None:
+        """Reject a blocking request too far ahead of the live edge (400, not a hold)."""
+        last_msn = self.next_msn - 1
+        if msn > last_msn + 2:
+            raise Invalid("hls_msn_too_far", f"_HLS_msn={msn} is more than two segments ahead of {last_msn}")
+        if part is not None:
+            pps = self.timing.parts_per_segment
+            want_msn, want_part = self._normalise(msn, part)
+            edge_msn, edge_part = self.position
+            ahead = (want_msn * pps + want_part) - (edge_msn * pps + edge_part - 1)
+            if ahead > ADVANCE_PART_LIMIT:
+                raise Invalid("hls_part_too_far", f"_HLS_part={part} is more than {ADVANCE_PART_LIMIT} parts ahead")
+
+    def render(self) -> str:
+        t = self.timing
+        lines = [
+            "#EXTM3U",
+            f"#EXT-X-VERSION:{VERSION}",
+            f"#EXT-X-TARGETDURATION:{t.target_duration}",
+            f"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={t.part_hold_back:.5f}",
+            f"#EXT-X-PART-INF:PART-TARGET={t.part_target:.5f}",
+            f"#EXT-X-MEDIA-SEQUENCE:{self.segments[0].msn if self.segments else self.next_msn}",
+            "#EXT-X-INDEPENDENT-SEGMENTS",
+            '#EXT-X-MAP:URI="init.mp4"',
+        ]
+        with_parts = len(self.segments) - self.parts_listed
+        for i, segment in enumerate(self.segments):
+            lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_iso(segment.program_date_time)}")
+            if i >= with_parts:
+                lines.extend(_part_line(p) for p in segment.parts)
+            lines.append(f"#EXTINF:{segment.duration:.5f},")
+            lines.append(segment.uri)
+        if self.ended:
+            lines.append("#EXT-X-ENDLIST")
+            return "\n".join(lines) + "\n"
+        if self.open_parts and self.open_program_date_time is not None:
+            lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_iso(self.open_program_date_time)}")
+            lines.extend(_part_line(p) for p in self.open_parts)
+        msn, index = self.position
+        lines.append(f'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="{part_uri(msn, index)}"')
+        return "\n".join(lines) + "\n"
+
+
+def part_uri(msn: int, index: int) -> str:
+    return f"p{msn}.{index}.m4s"
+
+
+def segment_uri(msn: int) -> str:
+    return f"s{msn}.m4s"
+
+
+def _part_line(part: PlaylistPart) -> str:
+    return f'#EXT-X-PART:DURATION={part.duration:.5f},URI="{part.uri}",INDEPENDENT=YES'
+
+
+def _iso(unix_seconds: float) -> str:
+    return datetime.fromtimestamp(unix_seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def multivariant(bandwidth: int, average_bandwidth: int) -> str:
+    return (
+        "#EXTM3U\n"
+        f"#EXT-X-VERSION:{VERSION}\n"
+        "#EXT-X-INDEPENDENT-SEGMENTS\n"
+        f'#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},AVERAGE-BANDWIDTH={average_bandwidth},CODECS="{CODECS}"\n'
+        "media.m3u8\n"
+    )
+
+
+def blocking_request(query: Mapping[str, str]) -> tuple[int, int | None] | None:
+    """Parse `_HLS_msn`/`_HLS_part`: None for a plain reload; 400 for values the RFC calls invalid."""
+    msn_s, part_s = query.get("_HLS_msn"), query.get("_HLS_part")
+    if msn_s is None:
+        if part_s is not None:
+            raise Invalid("hls_part_without_msn", "_HLS_part needs _HLS_msn")
+        return None
+    msn = _decimal(msn_s, "_HLS_msn")
+    return msn, None if part_s is None else _decimal(part_s, "_HLS_part")
+
+
+def _decimal(value: str, name: str) -> int:
+    if not value.isdigit() or not value.isascii() or len(value) > 18:
+        raise Invalid("hls_invalid_query", f"{name} must be a decimal integer")
+    return int(value)

@@ -1,0 +1,176 @@
+"""A space's programme out: mix -> AAC -> parts and segments -> blob store -> live playlist and its waiters.
+
+Encoding runs inside the tick (cheap, in order); storing runs in one task per space so a slow disk
+never delays a tick. A part becomes fetchable, and the playlist names it, only after it is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from townhall.domain.errors import Unavailable
+from townhall.media.encoder import AAC_PRIMING, AacEncoder
+from townhall.media.metrics import MediaMetrics
+from townhall.media.mixer import RATE, Samples
+from townhall.media.packager import Packager, Part, Segment, init_segment
+from townhall.media.playlist import LiveWindow, PlaylistPart, PlaylistSegment, Timing, multivariant
+from townhall.media.recorder import Recorder, SegmentRecord
+
+log = logging.getLogger("townhall.media")
+
+SegmentHook = Callable[[str, SegmentRecord], Awaitable[None] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ProgrammeConfig:
+    frames_per_part: int = 10
+    parts_per_segment: int = 9
+    window_segments: int = 8
+    aac_bit_rate: int = 64_000
+    cached_parts: int = 64  # recent parts and segments served from memory
+
+    @property
+    def timing(self) -> Timing:
+        return Timing(self.frames_per_part * 1024 / RATE, self.parts_per_segment)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cut:
+    part: Part
+    segment: Segment | None
+    due: float  # loop time of the tick that completed the part
+
+
+class Programme:
+    def __init__(self, space_id: str, config: ProgrammeConfig, recorder: Recorder, metrics: MediaMetrics,
+                 wall_offset: float, hooks: list[SegmentHook]) -> None:
+        self.space_id = space_id
+        self.config = config
+        self.recorder = recorder
+        self.metrics = metrics
+        self.hooks = hooks
+        self.wall_offset = wall_offset  # Unix time minus loop time
+        self.encoder = AacEncoder(config.aac_bit_rate)
+        self.packager = Packager(config.frames_per_part, config.parts_per_segment)
+        self.window = LiveWindow(config.timing, window=config.window_segments)
+        self.init = init_segment(self.encoder.audio_specific_config, config.aac_bit_rate)
+        self.multivariant = multivariant(int(config.aac_bit_rate * 1.25), int(config.aac_bit_rate * 1.1))
+        self.playlist = self.window.render()
+        self._origin: float | None = None  # loop time at which media time `packager_start` entered the mix
+        self.packager_start = 0
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._changed = asyncio.Event()
+        self._outbox: asyncio.Queue[_Cut | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.last_publish: float | None = None
+
+    async def start(self) -> None:
+        last = await self.recorder.last_record()
+        if last is not None:  # a restarted space continues its numbering and timeline
+            resume_at = last.media_time + round(last.duration * RATE)
+            self.packager = Packager(self.config.frames_per_part, self.config.parts_per_segment,
+                                     first_msn=last.msn + 1, start=resume_at)
+            self.window.next_msn = last.msn + 1
+        await self.recorder.write_init(self.init)
+        await self.recorder.write_multivariant(self.multivariant)
+        self.playlist = self.window.render()
+        await self.recorder.write_playlist(self.playlist)
+        self._task = asyncio.create_task(self._store_loop(), name=f"programme-{self.space_id}")
+
+    def program_date_time(self, media_time: int) -> float:
+        """Unix time at which the sample at `media_time` entered the mix (AAC priming removed)."""
+        assert self._origin is not None
+        return self.wall_offset + self._origin + (media_time - self.packager_start - AAC_PRIMING) / RATE
+
+    def feed(self, samples: Samples, tick_time: float) -> None:
+        """One 20 ms frame of the full mix, taken at loop time `tick_time`; called from the tick."""
+        if self._origin is None:
+            self._origin = tick_time
+            self.packager_start = self.packager.time
+        for unit in self.encoder.encode(samples):
+            part, segment = self.packager.add(unit)
+            if part is not None:
+                self._outbox.put_nowait(_Cut(part, segment, tick_time))
+
+    async def _store_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (cut := await self._outbox.get()) is not None:
+            try:
+                await self._store(cut, loop)
+            except Exception:
+                log.exception("could not store part %s of space %s", cut.part.name, self.space_id)
+
+    async def _store(self, cut: _Cut, loop: asyncio.AbstractEventLoop) -> None:
+        part, segment = cut.part, cut.segment
+        await self.recorder.write_part(part)
+        record = None
+        if segment is not None:
+            record = await self.recorder.write_segment(segment, self.program_date_time(segment.start))
+        self._remember(part.name, part.data)
+        self.window.add_part(PlaylistPart(part.name, part.duration / RATE), self.program_date_time(part.start))
+        if segment is not None:
+            self._remember(segment.name, segment.data)
+            self.window.close_segment(PlaylistSegment(
+                segment.msn, segment.name, segment.duration / RATE, self.program_date_time(segment.start),
+                tuple(PlaylistPart(p.name, p.duration / RATE) for p in segment.parts)))
+        self._publish_playlist()
+        now = loop.time()
+        self.metrics.parts.inc()
+        self.metrics.part_lateness.observe(max(0.0, now - cut.due))
+        self.last_publish = now
+        await self.recorder.write_playlist(self.playlist)
+        if record is not None:
+            await self._announce(record)
+
+    def _publish_playlist(self) -> None:
+        self.playlist = self.window.render()
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def _announce(self, record: SegmentRecord) -> None:
+        for hook in list(self.hooks):
+            try:
+                result = hook(self.space_id, record)
+                if result is not None:
+                    await result
+            except Exception:
+                log.exception("on_segment hook failed for space %s", self.space_id)
+
+    def _remember(self, name: str, data: bytes) -> None:
+        self._cache[name] = data
+        while len(self._cache) > self.config.cached_parts:
+            self._cache.popitem(last=False)
+
+    def cached(self, name: str) -> bytes | None:
+        if name == "init.mp4":
+            return self.init
+        return self._cache.get(name)
+
+    async def wait_for(self, msn: int, part: int | None, timeout: float) -> str:
+        """The playlist once it holds segment `msn` (part `part`): RFC 8216bis blocking reload."""
+        self.window.check_reachable(msn, part)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.window.has(msn, part):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise Unavailable("hls_hold_timeout", "the requested part did not arrive in time")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return self.playlist
+
+    async def stop(self) -> None:
+        """Store what is queued, then close the playlist with EXT-X-ENDLIST."""
+        if self._task is None:
+            return
+        self._outbox.put_nowait(None)
+        await self._task
+        self._task = None
+        self.window.ended = True
+        self._publish_playlist()
+        await self.recorder.write_playlist(self.playlist)

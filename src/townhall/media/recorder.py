@@ -1,0 +1,91 @@
+"""Writes a space's live objects to the blob store, once each, in the order the storage contract needs.
+
+The live objects are the recording: parts, segments, the init section and one small record per segment
+(index, media time, duration, size, sha256) that the replay's hash chain builds on. Never re-encodes,
+never writes a playlist before the parts and segments it names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from townhall.media.mixer import RATE
+from townhall.media.packager import Part, Segment
+from townhall.store.blobs.base import BlobStore
+
+
+def live_prefix(space_id: str) -> str:
+    return f"live/{space_id}/"
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRecord:
+    """What the replay and its hash chain need to know about one segment, without reading it."""
+
+    space_id: str
+    msn: int
+    key: str  # blob key of the segment
+    media_time: int  # first sample, in 1/48000 s on the programme's timeline
+    duration: float  # seconds
+    size: int  # bytes
+    sha256: str  # hex digest of the segment's bytes
+    program_date_time: float  # Unix seconds of its first sample's capture
+    parts: tuple[str, ...]  # blob keys of its parts, in order
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> SegmentRecord:
+        data = json.loads(raw)
+        data["parts"] = tuple(data["parts"])
+        return cls(**data)
+
+
+class Recorder:
+    def __init__(self, blobs: BlobStore, space_id: str) -> None:
+        self.blobs = blobs
+        self.space_id = space_id
+        self.prefix = live_prefix(space_id)
+
+    def key(self, name: str) -> str:
+        return self.prefix + name
+
+    def record_key(self, msn: int) -> str:
+        return f"{self.prefix}records/{msn:010d}.json"
+
+    async def last_record(self) -> SegmentRecord | None:
+        """The newest segment already recorded: a restarted space continues after it."""
+        keys = await self.blobs.list(self.prefix + "records/")
+        for key in reversed(keys):
+            raw = await self.blobs.get(key)
+            if raw is not None:
+                return SegmentRecord.from_json(raw)
+        return None
+
+    async def write_init(self, data: bytes) -> None:
+        await self.blobs.put_immutable(self.key("init.mp4"), data)
+
+    async def write_multivariant(self, text: str) -> None:
+        await self.blobs.put_mutable(self.key("master.m3u8"), text.encode())
+
+    async def write_part(self, part: Part) -> None:
+        await self.blobs.put_immutable(self.key(part.name), part.data)
+
+    async def write_segment(self, segment: Segment, program_date_time: float) -> SegmentRecord:
+        """The segment, then its record; both before any playlist names the segment."""
+        key = self.key(segment.name)
+        await self.blobs.put_immutable(key, segment.data)
+        record = SegmentRecord(
+            space_id=self.space_id, msn=segment.msn, key=key, media_time=segment.start,
+            duration=segment.duration / RATE, size=len(segment.data),
+            sha256=hashlib.sha256(segment.data).hexdigest(), program_date_time=program_date_time,
+            parts=tuple(self.key(p.name) for p in segment.parts),
+        )
+        await self.blobs.put_immutable(self.record_key(segment.msn), record.to_json())
+        return record
+
+    async def write_playlist(self, text: str) -> None:
+        await self.blobs.put_mutable(self.key("media.m3u8"), text.encode())
