@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from townhall.domain.ids import ID_PATTERN
+from townhall.domain.tokens import FIELD
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def parse_keys(text: str) -> TokenKeys:
     pairs: list[tuple[str, bytes]] = []
     for item in text.split(","):
         kid, _, hexkey = item.strip().partition(":")
-        if not ID_PATTERN.match(kid) or len(hexkey) < 32:
+        if not FIELD.match(kid) or len(hexkey) < 32:
             raise ValueError("TOWNHALL_TOKEN_KEYS must be kid:hexkey[,kid:hexkey], keys of 16 bytes or more")
         pairs.append((kid, bytes.fromhex(hexkey)))
     return TokenKeys(dict(pairs), pairs[0][0])

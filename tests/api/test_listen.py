@@ -1,0 +1,124 @@
+"""Listening over HTTP: join with a token and a lease, the waiting room, renewals, leaving, reactions,
+and the room state document the edge caches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.support.api import auth, join, live_space, register
+from townhall.domain.tokens import Scope, verify
+
+
+async def test_join_returns_a_signed_token_bound_to_the_space(client: httpx.AsyncClient, app: Any) -> None:
+    host = await register(client)
+    sid = (await live_space(client, host))["id"]
+    r = await join(client, sid, "device-abc123")
+    assert r.status_code == 200
+    body = r.json()
+    rt = app.state.runtime
+    claims = verify(body["token"], rt.keys.keys, rt.clock(), Scope.LISTEN, sid)
+    assert claims.subject == "d-device-abc123"
+    assert f"/e/{body['token']}/live/{sid}/master.m3u8" in body["playlist_url"]
+    assert body["renew_every_s"] < rt.settings.lease_ttl_s
+
+
+async def test_capped_space_queues_and_admits_in_order(client: httpx.AsyncClient) -> None:
+    host = await register(client)
+    sid = (await live_space(client, host, listener_cap=1))["id"]
+    first = await join(client, sid, "device-first01")
+    assert first.status_code == 200
+    second = await join(client, sid, "device-second1")
+    third = await join(client, sid, "device-third01")
+    assert second.status_code == 202 and second.json() == {"status": "waiting", "position": 1}
+    assert third.json()["position"] == 2
+    r = await client.delete(f"/api/spaces/{sid}/lease", headers=auth(first.json()["token"]))
+    assert r.status_code == 204
+    again = await join(client, sid, "device-second1")
+    assert again.status_code == 200 and again.json()["status"] == "admitted"
+    assert (await join(client, sid, "device-third01")).json()["position"] == 1
+
+
+async def test_lease_renewal_and_lost_lease(client: httpx.AsyncClient, app: Any) -> None:
+    host = await register(client)
+    sid = (await live_space(client, host))["id"]
+    token = (await join(client, sid)).json()["token"]
+    r = await client.post(f"/api/spaces/{sid}/lease", headers=auth(token))
+    assert r.status_code == 200 and r.json()["lease_expires"] > app.state.runtime.clock()
+    await client.delete(f"/api/spaces/{sid}/lease", headers=auth(token))
+    r = await client.post(f"/api/spaces/{sid}/lease", headers=auth(token))
+    assert r.status_code == 404 and r.json()["code"] == "lease_lost"
+
+
+async def test_token_of_another_space_cannot_renew(client: httpx.AsyncClient) -> None:
+    host = await register(client)
+    a = (await live_space(client, host))["id"]
+    b = (await live_space(client, host))["id"]
+    token = (await join(client, a)).json()["token"]
+    r = await client.post(f"/api/spaces/{b}/lease", headers=auth(token))
+    assert r.status_code == 403 and r.json()["code"] == "token_wrong_space"
+
+
+async def test_ended_space_refuses_joins(client: httpx.AsyncClient) -> None:
+    host = await register(client)
+    sid = (await live_space(client, host))["id"]
+    await client.post(f"/api/spaces/{sid}/end", headers=host["headers"])
+    r = await join(client, sid)
+    assert r.status_code == 410 and r.json()["code"] == "space_ended"
+
+
+async def test_room_state_is_small_cacheable_and_counts(client: httpx.AsyncClient) -> None:
+    host = await register(client, "roomhost")
+    sid = (await live_space(client, host))["id"]
+    tokens = [(await join(client, sid)).json()["token"] for _ in range(3)]
+    for kind in ("clap", "clap", "heart"):
+        r = await client.post(f"/api/spaces/{sid}/reactions", json={"kind": kind}, headers=auth(tokens[0]))
+        assert r.status_code == 204
+    r = await client.get(f"/live/{sid}/state.json")
+    assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=1"
+    doc = r.json()
+    assert doc["space"]["host"] == "roomhost" and doc["listeners"] == 3
+    assert doc["reactions"] == {"clap": 2, "heart": 1}
+    assert [s["handle"] for s in doc["speakers"]] == ["roomhost"]
+    assert "token" not in r.text and len(r.content) < 4096
+    r2 = await client.get(f"/live/{sid}/state.json", headers={"If-None-Match": r.headers["etag"]})
+    assert r2.status_code == 304
+
+
+async def test_unknown_reaction_is_400(client: httpx.AsyncClient) -> None:
+    host = await register(client)
+    sid = (await live_space(client, host))["id"]
+    token = (await join(client, sid)).json()["token"]
+    r = await client.post(f"/api/spaces/{sid}/reactions", json={"kind": "<script>"}, headers=auth(token))
+    assert r.status_code == 400 and r.json()["code"] == "unknown_reaction"
+
+
+async def test_direct_origin_gate_checks_the_listener_token(client: httpx.AsyncClient) -> None:
+    host = await register(client)
+    sid = (await live_space(client, host))["id"]
+    token = (await join(client, sid)).json()["token"]
+    assert (await client.get(f"/e/{token}/live/{sid}/state.json")).status_code == 200
+    r = await client.get(f"/e/{token[:-2]}xx/live/{sid}/state.json")
+    assert r.status_code == 403 and r.json()["code"] == "token_bad_signature"
+    r = await client.get(f"/e/{token}/live/other123/state.json")
+    assert r.status_code == 403 and r.json()["code"] == "token_wrong_space"
+
+
+async def test_openapi_lists_the_operations(client: httpx.AsyncClient) -> None:
+    doc = (await client.get("/api/openapi.json")).json()
+    assert doc["openapi"].startswith("3.")
+    assert "post" in doc["paths"]["/api/spaces/{space_id}/join"]
+    assert "JoinIn" in doc["components"]["schemas"]
+    assert (await client.get("/api/docs")).status_code == 200
+
+
+async def test_health_ready_and_metrics(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json()["status"] == "alive"
+    assert (await client.get("/readyz")).json()["database"] == "ok"
+    host = await register(client)
+    sid = (await live_space(client, host))["id"]
+    await join(client, sid)
+    text = (await client.get("/metrics")).text
+    assert "townhall_live_spaces 1.0" in text and "townhall_listeners 1.0" in text
+    assert "townhall_http_request_seconds_bucket" in text

@@ -1,0 +1,121 @@
+"""Admission rules: the cap holds, the waiting room is first in first out, no freed seat is lost,
+leases and tickets expire. Property tests drive random sequences of joins, polls, renewals, leaves
+and clock advances against a simple reference model."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from townhall.domain.admission import Admitted, Seats, Waiting
+
+LEASE, WAIT = 45.0, 30.0
+
+
+def test_uncapped_space_seats_everyone() -> None:
+    seats = Seats(None, LEASE, WAIT)
+    assert all(isinstance(seats.join(f"l{i}", 0.0), Admitted) for i in range(1000))
+    assert seats.seated(0.0) == 1000
+
+
+def test_full_space_gives_a_place_in_line_and_hands_on_the_seat() -> None:
+    seats = Seats(1, LEASE, WAIT)
+    assert isinstance(seats.join("a", 0.0), Admitted)
+    assert seats.join("b", 1.0) == Waiting(position=1, ahead=0)
+    assert seats.join("c", 2.0) == Waiting(position=2, ahead=1)
+    seats.leave("a", 3.0)
+    assert isinstance(seats.poll("b", 3.0), Admitted)
+    assert seats.poll("c", 3.0) == Waiting(position=1, ahead=0)
+
+
+def test_lease_not_renewed_frees_the_seat_within_its_ttl() -> None:
+    seats = Seats(1, LEASE, WAIT)
+    seats.join("a", 0.0)
+    seats.join("b", 0.0)
+    seats.poll("b", 20.0)
+    seats.poll("b", 40.0)
+    assert isinstance(seats.poll("b", LEASE + 0.001), Admitted)
+    assert LEASE < 60  # the issue: a listener who stops renewing frees the seat within 60 s
+
+
+def test_renewal_keeps_the_seat() -> None:
+    seats = Seats(1, LEASE, WAIT)
+    seats.join("a", 0.0)
+    assert seats.renew("a", 40.0) == 40.0 + LEASE
+    seats.join("b", 41.0)
+    assert isinstance(seats.poll("b", 50.0), Waiting)
+    assert seats.renew("ghost", 50.0) is None
+
+
+def test_waiting_ticket_not_polled_expires() -> None:
+    seats = Seats(1, LEASE, WAIT)
+    seats.join("a", 0.0)
+    seats.join("b", 0.0)
+    seats.join("c", 0.0)
+    for t in (10.0, 20.0, 30.0, 40.0):
+        seats.renew("a", t)
+        seats.poll("c", t)
+    assert seats.poll("b", 41.0) is None
+    assert seats.poll("c", 41.0) == Waiting(position=1, ahead=0)
+
+
+def test_joining_again_is_idempotent() -> None:
+    seats = Seats(2, LEASE, WAIT)
+    seats.join("a", 0.0)
+    seats.join("a", 1.0)
+    assert seats.seated(1.0) == 1
+
+
+def test_raising_the_cap_seats_the_line_in_order() -> None:
+    seats = Seats(1, LEASE, WAIT)
+    for who in "abcd":
+        seats.join(who, 0.0)
+    seats.set_cap(3, 1.0)
+    assert isinstance(seats.poll("b", 1.0), Admitted)
+    assert isinstance(seats.poll("c", 1.0), Admitted)
+    assert seats.poll("d", 1.0) == Waiting(position=1, ahead=0)
+
+
+ops = st.lists(
+    st.tuples(st.sampled_from(["join", "poll", "renew", "leave", "tick"]), st.integers(0, 11), st.floats(0, 20)),
+    max_size=120,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cap=st.integers(1, 5), steps=ops)
+def test_cap_fifo_and_no_lost_seat(cap: int, steps: list[tuple[str, int, float]]) -> None:
+    seats = Seats(cap, LEASE, WAIT)
+    now = 0.0
+    queued_order: list[str] = []
+    for op, n, dt in steps:
+        who = f"l{n}"
+        if op == "tick":
+            now += dt
+        line_before = seats.line()
+        seated_before = set(seats.leases.expiry)
+        if op == "join":
+            seats.join(who, now)
+            if who not in line_before and who in seats.line():
+                queued_order = [w for w in queued_order if w != who] + [who]  # a new ticket goes to the back
+        elif op == "poll":
+            seats.poll(who, now)
+        elif op == "renew":
+            seats.renew(who, now)
+        elif op == "leave":
+            seats.leave(who, now)
+        else:
+            seats.seated(now)
+        seated_now = set(seats.leases.expiry)
+        # the cap holds
+        assert len(seated_now) <= cap
+        # no freed seat is lost: a free seat never coexists with someone waiting
+        assert len(seated_now) == cap or not seats.line()
+        line_now = seats.line()
+        # first in, first out: of those still in line before this step (not expired, not gone),
+        # the ones seated now are exactly its head, in order
+        still_there = [w for w in line_before if w in seated_now or w in line_now]
+        promoted = [w for w in still_there if w in seated_now and w not in seated_before]
+        assert promoted == still_there[: len(promoted)]
+        # the line keeps arrival order
+        assert line_now == [w for w in queued_order if w in line_now]
