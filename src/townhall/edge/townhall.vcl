@@ -1,0 +1,210 @@
+vcl 4.1;
+# townhall edge, rendered by townhall.edge.varnish from settings (role: @{role}). Do not edit the
+# rendered copy: change the template or the settings. The listener token is checked here, with no
+# call to Python per request; it never reaches the cache key or the origin.
+
+import std;
+import digest;
+import vsthrottle;
+
+backend origin {
+    .host = "@{origin_host}";
+    .port = "@{origin_port}";
+    .connect_timeout = 2s;
+    # Longer than the origin's longest blocking-reload hold, or held listeners get 503s.
+    .first_byte_timeout = @{first_byte_timeout};
+    .between_bytes_timeout = @{first_byte_timeout};
+}
+
+sub vcl_recv {
+    # Internal headers are ours alone: a client can never set them.
+    unset req.http.X-TH-Token;
+    unset req.http.X-TH-Body;
+    unset req.http.X-TH-Mac;
+    unset req.http.X-TH-Query;
+    unset req.http.X-TH-Cache;
+    unset req.http.X-TH-Message;
+
+    if (req.url == "/_edge/health") {
+        return (synth(200, "ok"));
+    }
+@{rate_limit}
+    if (req.http.Upgrade ~ "(?i)websocket") {
+        return (pipe);
+    }
+
+    # The token travels in the path (/e/<token>/live/...), a ?t= query or the th_t cookie.
+    if (req.url ~ "^/e/[^/]*/") {
+        set req.http.X-TH-Token = regsub(req.url, "^/e/([^/]*)/.*$", "\1");
+        set req.url = regsub(req.url, "^/e/[^/]*", "");
+    } elsif (req.url ~ "[?&]t=") {
+        set req.http.X-TH-Token = regsub(req.url, "^[^?]*\?(.*&)?t=([^&]*).*$", "\2");
+    } elsif (req.http.Cookie ~ "(^|;\s*)th_t=") {
+        set req.http.X-TH-Token = regsub(req.http.Cookie, "^(.*;\s*)?th_t=([^;]*).*$", "\2");
+    }
+
+    if (req.url !~ "^/(live|replay)/") {
+        # Everything else (API, pages) goes to the origin untouched and uncached.
+        return (pass);
+    }
+    if (req.method == "OPTIONS") {
+        return (synth(204, "preflight"));
+    }
+    if (req.method != "GET" && req.method != "HEAD") {
+        return (synth(405, "method_not_allowed"));
+    }
+    if (req.url ~ "^/live/" && @{check_tokens}) {
+        call townhall_check_token;
+    }
+    call townhall_cache_url;
+    unset req.http.X-TH-Token;
+    unset req.http.X-TH-Body;
+    unset req.http.X-TH-Mac;
+    unset req.http.Cookie;
+    unset req.http.Authorization;
+    return (hash);
+}
+
+sub townhall_check_token {
+    if (req.http.X-TH-Token !~ "@{token_regex}") {
+        return (synth(403, "token_malformed"));
+    }
+    set req.http.X-TH-Body = regsub(req.http.X-TH-Token, "\.[0-9a-f]{64}$", "");
+    # One branch per valid key: during a rotation the old and the new key both verify.
+@{key_branches}
+    # Compare digests of both sides so the comparison time tells an attacker nothing.
+    if (digest.hash_sha256(req.http.X-TH-Mac) !=
+        digest.hash_sha256("0x" + regsub(req.http.X-TH-Token, "^.*\.", ""))) {
+        return (synth(403, "token_bad_signature"));
+    }
+    if (std.integer(regsub(req.http.X-TH-Token, "^(?:[^.]*\.){5}([0-9]+)\..*$", "\1"), 0)
+        <= std.integer(time=now)) {
+        return (synth(403, "token_expired"));
+    }
+    if (regsub(req.http.X-TH-Token, "^(?:[^.]*\.){2}([^.]*)\..*$", "\1") != "@{listen_scope}") {
+        return (synth(403, "token_wrong_scope"));
+    }
+    if (regsub(req.http.X-TH-Token, "^(?:[^.]*\.){3}([^.]*)\..*$", "\1")
+        != regsub(req.url, "^/live/([^/?]*).*$", "\1")) {
+        return (synth(403, "token_wrong_space"));
+    }
+}
+
+sub townhall_cache_url {
+    # The cache key is the path plus the blocking-reload parameters; every other parameter
+    # (the token among them) is dropped, so all listeners share one object.
+    set req.http.X-TH-Query = "";
+    if (req.url ~ "[?&]_HLS_msn=[0-9]+(&|$)") {
+        set req.http.X-TH-Query = "&_HLS_msn=" + regsub(req.url, "^.*[?&]_HLS_msn=([0-9]+).*$", "\1");
+    }
+    if (req.url ~ "[?&]_HLS_part=[0-9]+(&|$)") {
+        set req.http.X-TH-Query = req.http.X-TH-Query + "&_HLS_part="
+            + regsub(req.url, "^.*[?&]_HLS_part=([0-9]+).*$", "\1");
+    }
+    if (req.url ~ "[?&]_HLS_skip=(YES|v2)(&|$)") {
+        set req.http.X-TH-Query = req.http.X-TH-Query + "&_HLS_skip="
+            + regsub(req.url, "^.*[?&]_HLS_skip=(YES|v2).*$", "\1");
+    }
+    set req.url = regsub(req.url, "\?.*$", "");
+    if (req.http.X-TH-Query != "") {
+        set req.url = req.url + "?" + regsub(req.http.X-TH-Query, "^&", "");
+    }
+    unset req.http.X-TH-Query;
+}
+
+sub vcl_hash {
+    # The stripped URL alone: not the Host, not the token, not the country.
+    hash_data(req.url);
+    return (lookup);
+}
+
+sub vcl_backend_fetch {
+    # One object serves every country; the edge decides 451 at delivery.
+    unset bereq.http.@{country_header};
+}
+
+sub vcl_backend_response {
+    # Every answer is cacheable: Varnish collapses only cacheable answers, and an uncacheable one
+    # would send all its waiters on to the origin.
+    unset beresp.http.Set-Cookie;
+    if (beresp.status >= 400) {
+        set beresp.ttl = @{error_ttl};
+        set beresp.grace = 0s;
+        set beresp.keep = 0s;
+    } elsif (bereq.url ~ "\.m3u8(\?|$)" || bereq.url ~ "/state\.json(\?|$)") {
+        if (beresp.ttl <= 0s || beresp.ttl > @{live_ttl}) {
+            set beresp.ttl = @{live_ttl};
+        }
+        # No grace: a joining listener must never get an expired playlist.
+        set beresp.grace = 0s;
+        set beresp.keep = 0s;
+    } else {
+        # Parts, segments and init sections are written once and never change.
+        if (beresp.ttl <= 0s || beresp.ttl > @{immutable_ttl}) {
+            set beresp.ttl = @{immutable_ttl};
+        }
+    }
+    set beresp.uncacheable = false;
+    return (deliver);
+}
+
+sub vcl_backend_error {
+    # The origin did not answer: keep the error briefly so a crowd does not retry it all at once.
+    set beresp.http.Content-Type = "application/json";
+    set beresp.http.Cache-Control = "no-store";
+    set beresp.ttl = @{error_ttl};
+    set beresp.grace = 0s;
+    synthetic("""{"code":"origin_unavailable","message":"the origin did not answer; retry shortly"}""");
+    return (deliver);
+}
+
+sub vcl_deliver {
+    if (obj.hits > 0) {
+        set req.http.X-TH-Cache = "hit";
+    } else {
+        set req.http.X-TH-Cache = "miss";
+    }
+    if (resp.http.X-Townhall-Withheld && req.http.@{country_header} ~ "^[A-Za-z]{2}$" &&
+        std.strstr(" " + std.toupper(resp.http.X-Townhall-Withheld) + " ",
+                   " " + std.toupper(req.http.@{country_header}) + " ")) {
+        return (synth(451, "withheld_in_country"));
+    }
+    @{deliver_role}
+    set resp.http.X-Cache = req.http.X-TH-Cache;
+    set resp.http.Access-Control-Allow-Origin = "*";
+    set resp.http.Timing-Allow-Origin = "*";
+    unset resp.http.Via;
+    unset resp.http.X-Varnish;
+}
+
+sub vcl_synth {
+    set resp.http.Content-Type = "application/json";
+    set resp.http.Cache-Control = "no-store";
+    set resp.http.Access-Control-Allow-Origin = "*";
+    if (req.http.X-TH-Cache) {
+        set resp.http.X-Cache = req.http.X-TH-Cache;
+    }
+    if (resp.status == 204) {
+        set resp.http.Access-Control-Allow-Methods = "GET, HEAD, OPTIONS";
+        set resp.http.Access-Control-Max-Age = "86400";
+        return (deliver);
+    }
+    if (resp.status == 200) {
+        synthetic("""{"status":"ok"}""");
+        return (deliver);
+    }
+    if (resp.status == 429) {
+        set resp.http.Retry-After = "@{retry_after}";
+        set req.http.X-TH-Message = "too many requests from this address; retry later";
+    } elsif (resp.status == 451) {
+        set req.http.X-TH-Message = "this space is withheld in your country";
+    } elsif (resp.status == 405) {
+        set req.http.X-TH-Message = "only GET and HEAD are allowed here";
+    } else {
+        set req.http.X-TH-Message = "the listener token is missing, invalid, expired or for another space";
+    }
+    # One log record per rejection, read by townhall.edge.varnish for the metrics.
+    std.log("th-reject " + resp.reason);
+    synthetic({"{"code":""} + resp.reason + {"","message":""} + req.http.X-TH-Message + """"}""");
+    return (deliver);
+}

@@ -1,0 +1,214 @@
+"""The Varnish edge: render the VCL from settings, run varnishd as a child process, read its counters.
+
+It never answers a listener itself and never sits on a listener's path in Python: varnishd does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import grp
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from importlib.resources import files
+from pathlib import Path
+from string import Template
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import httpx
+
+from townhall.edge import tokens
+from townhall.settings import Settings
+
+ROLES = ("edge", "shield")
+
+
+def origin_url(settings: Settings) -> str:
+    return settings.edge_origin_url or f"http://{settings.host}:{settings.port}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.3f}s"
+
+
+def _rate_limit_block(settings: Settings) -> str:
+    if settings.edge_role != "edge" or settings.edge_requests_per_ip <= 0:
+        return "    # no per-address limit in this role"
+    args = f"{settings.edge_requests_per_ip}, {settings.edge_rate_period_s}s"
+    return (
+        f'    if (vsthrottle.is_denied("ip:" + client.ip, {args})) {{\n'
+        '        return (synth(429, "rate_limited"));\n'
+        "    }"
+    )
+
+
+def render_vcl(settings: Settings, keys: Mapping[str, bytes], origin: str | None = None) -> str:
+    """The VCL for this edge: origin, token keys (every key verifies, chosen by kid), TTLs, limits."""
+    if settings.edge_role not in ROLES:
+        raise ValueError(f"edge_role must be one of {ROLES}, not {settings.edge_role!r}")
+    target = urlsplit(origin or origin_url(settings))
+    if target.scheme != "http" or not target.hostname:
+        raise ValueError(f"the edge fetches over plain http from host:port, not {target.geturl()!r}")
+    is_edge = settings.edge_role == "edge"
+    refill_s = settings.edge_rate_period_s / max(settings.edge_requests_per_ip, 1)
+    template = _VclTemplate(files("townhall.edge").joinpath("townhall.vcl").read_text())
+    return template.substitute(
+        role=settings.edge_role,
+        origin_host=target.hostname,
+        origin_port=str(target.port or 80),
+        first_byte_timeout=_duration(settings.edge_first_byte_timeout_s),
+        rate_limit=_rate_limit_block(settings),
+        retry_after=str(max(1, math.ceil(refill_s))),
+        check_tokens="true" if is_edge else "false",
+        token_regex=tokens.TOKEN_REGEX,
+        key_branches=tokens.key_branches(keys if is_edge else {}),
+        listen_scope=tokens.LISTEN_SCOPE,
+        country_header=settings.edge_country_header,
+        error_ttl=_duration(settings.edge_error_ttl_s),
+        live_ttl=_duration(settings.edge_live_ttl_s),
+        immutable_ttl=f"{settings.edge_immutable_ttl_s}s",
+        deliver_role="unset resp.http.X-Townhall-Withheld;" if is_edge else "# shield: edges need the header",
+    )
+
+
+def _share_with_varnish_group(work_dir: Path, vcl_path: Path) -> None:
+    """Run as root, varnishd reads the VCL as user varnish: let its group in, nobody else (keys!)."""
+    if os.geteuid() != 0:
+        return
+    try:
+        gid = grp.getgrnam("varnish").gr_gid
+    except KeyError:
+        return
+    for path, mode in ((work_dir, 0o750), (vcl_path, 0o640)):
+        os.chown(path, 0, gid)
+        path.chmod(mode)
+
+
+class _VclTemplate(Template):
+    delimiter = "@"  # VCL regexes are full of `$`
+
+
+class EdgeError(RuntimeError):
+    """varnishd would not start or answer; the message carries its own words."""
+
+
+class Edge:
+    """One varnishd in front of an origin (or a shield), on `host:port`, with its own working dir."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        keys: Mapping[str, bytes],
+        origin: str | None = None,
+        port: int | None = None,
+        work_dir: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.host = settings.edge_host
+        self.port = settings.edge_port if port is None else port
+        self.vcl = render_vcl(settings, keys, origin)
+        self._own_dir = work_dir is None and not settings.edge_work_dir
+        if work_dir is None:
+            work_dir = Path(settings.edge_work_dir) if settings.edge_work_dir else None
+        self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="townhall-edge-"))
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def name(self) -> str:
+        """The varnishd instance (-n) that varnishstat and varnishlog address."""
+        return str(self.work_dir / "varnishd")
+
+    def start(self, timeout_s: float = 30.0) -> Edge:
+        """Start varnishd and return once it answers; raise EdgeError with its log otherwise."""
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        vcl_path = self.work_dir / "townhall.vcl"
+        vcl_path.write_text(self.vcl)
+        _share_with_varnish_group(self.work_dir, vcl_path)
+        log = (self.work_dir / "varnishd.log").open("wb")
+        command = [
+            self.settings.edge_varnishd, "-F", "-n", self.name, "-a", f"{self.host}:{self.port}",
+            "-f", str(vcl_path), "-s", self.settings.edge_storage,
+            "-p", "default_grace=0", "-p", "syslog_cli_traffic=off",
+        ]  # fmt: skip
+        try:
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        except OSError as error:
+            raise EdgeError(f"cannot run {self.settings.edge_varnishd}: {error}") from error
+        finally:
+            log.close()
+        self._wait_ready(timeout_s)
+        return self
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        reason = "not started"
+        with httpx.Client(timeout=1.0) as client:
+            while time.monotonic() < deadline:
+                assert self._process is not None
+                if self._process.poll() is not None:
+                    reason = f"varnishd exited with {self._process.returncode}"
+                    break
+                try:
+                    if client.get(f"{self.url}/_edge/health").status_code == 200:
+                        return
+                except httpx.HTTPError as error:
+                    reason = str(error) or type(error).__name__
+                time.sleep(0.02)
+        log = (self.work_dir / "varnishd.log").read_text(errors="replace")[-2000:]
+        self.stop()
+        raise EdgeError(f"the edge on {self.url} did not answer ({reason}):\n{log}")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        if self._own_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stats(self) -> dict[str, int]:
+        """varnishd's counters (MAIN.cache_hit, MAIN.busy_sleep, ...) from `varnishstat -j`."""
+        output = subprocess.run(
+            ["varnishstat", "-n", self.name, "-j"], capture_output=True, timeout=10, check=True
+        ).stdout
+        counters = json.loads(output).get("counters", {})
+        return {name: int(entry.get("value", 0)) for name, entry in counters.items()}
+
+    async def astart(self, timeout_s: float = 30.0) -> Edge:
+        return await asyncio.to_thread(self.start, timeout_s)
+
+    async def astop(self) -> None:
+        await asyncio.to_thread(self.stop)
+
+    def __enter__(self) -> Edge:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Edge:
+        return await self.astart()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.astop()

@@ -1,0 +1,52 @@
+"""Fixtures for edge tests: a counting test origin on uvicorn and real varnishd edges on free ports.
+
+Every server binds 127.0.0.1 and is stopped by the fixture that started it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+import uvicorn
+from edge_support import KEYS, EdgeFactory, Origin, free_port
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from townhall.edge.varnish import Edge
+from townhall.settings import Settings
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[Origin]:
+    state = Origin()
+    app = Starlette(routes=[Route("/{path:path}", state.handle)])
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline and not task.done(), "test origin did not start"
+        await asyncio.sleep(0.01)
+    state.url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    yield state
+    server.should_exit = True
+    await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def start_edge() -> AsyncIterator[EdgeFactory]:
+    """Start real varnishd edges on free ports (settings overridable); every one is stopped after."""
+    edges: list[Edge] = []
+
+    async def start(origin_url: str, keys: dict[str, bytes] = KEYS, **overrides: object) -> Edge:
+        settings = Settings(edge_host="127.0.0.1", **overrides)  # type: ignore[arg-type]
+        edge = Edge(settings, keys, origin=origin_url, port=free_port())
+        edges.append(edge)
+        return await edge.astart()
+
+    yield start
+    for edge in edges:
+        await edge.astop()

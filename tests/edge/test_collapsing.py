@@ -1,0 +1,86 @@
+"""Identical requests collapse at the edge into one origin request, and waiters wake the moment it lands."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from edge_support import SPACE, EdgeFactory, Origin, listener_token, poll, raw_get
+
+from townhall.edge.varnish import Edge
+
+pytestmark = pytest.mark.integration
+PART = f"/live/{SPACE}/part-7.m4s"
+PLAYLIST = f"/live/{SPACE}/media.m3u8"
+
+
+@pytest.fixture
+async def edge(origin: Origin, start_edge: EdgeFactory) -> Edge:
+    return await start_edge(origin.url)
+
+
+async def test_200_waiters_for_a_part_not_yet_made_cost_one_origin_request_and_wake_within_50_ms(
+    edge: Edge, origin: Origin
+) -> None:
+    path = f"/e/{listener_token()}{PART}"
+    sent = [asyncio.Event() for _ in range(200)]
+    waiters = [asyncio.create_task(raw_get(edge.port, path, sent=event)) for event in sent]
+    await asyncio.wait_for(asyncio.gather(*(event.wait() for event in sent)), 10)
+    # All but the one fetching request are parked on Varnish's waiting list before the part exists
+    # (varnishstat sums worker counters lazily, so a few may not show yet).
+    await poll(lambda: edge.stats()["MAIN.busy_sleep"] >= 190, what="requests on the waiting list")
+    created = origin.publish(PART, b"x" * 2000, cache_control="max-age=31536000, immutable")
+    answers = await asyncio.wait_for(asyncio.gather(*waiters), 10)
+    assert {a.status for a in answers} == {200}
+    assert all(a.body == b"x" * 2000 for a in answers)
+    assert origin.requests[PART] == 1
+    slowest_ms = max(a.done_at - created for a in answers) * 1000
+    assert slowest_ms < 50, f"slowest waiter answered {slowest_ms:.1f} ms after the part was made"
+
+
+async def test_a_blocking_playlist_reload_returns_as_soon_as_the_part_exists(edge: Edge, origin: Origin) -> None:
+    # Two players asking the same reload with parameters in another order and extras share one fetch;
+    # the origin sees the canonical query without the token.
+    key = f"{PLAYLIST}?_HLS_msn=12&_HLS_part=3"
+    first = asyncio.create_task(raw_get(edge.port, f"/e/{listener_token()}{PLAYLIST}?_HLS_msn=12&_HLS_part=3"))
+    second = asyncio.create_task(raw_get(edge.port, f"{PLAYLIST}?_HLS_part=3&x=1&t={listener_token()}&_HLS_msn=12"))
+    await poll(lambda: origin.requests[key] == 1, what="the reload held at the origin")
+    await poll(lambda: edge.stats()["MAIN.busy_sleep"] >= 1, what="the second reload waiting at the edge")
+    created = origin.publish(key, b"#EXTM3U\n", content_type="application/vnd.apple.mpegurl")
+    answers = await asyncio.wait_for(asyncio.gather(first, second), 10)
+    assert [a.status for a in answers] == [200, 200]
+    assert max(a.done_at - created for a in answers) < 0.05
+    assert origin.total == 1
+
+
+async def test_an_uncacheable_playlist_is_still_collapsed_and_kept_at_most_one_second(
+    edge: Edge, origin: Origin
+) -> None:
+    origin.publish(PLAYLIST, b"#EXTM3U\n", cache_control="no-store")
+    path = f"/e/{listener_token()}{PLAYLIST}"
+    answers = await asyncio.gather(*(raw_get(edge.port, path) for _ in range(50)))
+    assert {a.status for a in answers} == {200}
+    assert origin.requests[PLAYLIST] == 1
+    fetched_at = time.monotonic()
+
+    async def refetched() -> bool:
+        await raw_get(edge.port, path)
+        return origin.requests[PLAYLIST] == 2
+
+    while not await refetched():
+        assert time.monotonic() - fetched_at < 1.5, "a playlist stayed in the edge cache over a second"
+        await asyncio.sleep(0.05)
+    assert time.monotonic() - fetched_at > 0.5
+
+
+async def test_a_404_is_kept_only_briefly(edge: Edge, origin: Origin) -> None:
+    missing = f"/live/{SPACE}/gone.m4s"
+    origin.publish(missing, b'{"code":"not_found"}', status=404)
+    path = f"/e/{listener_token()}{missing}"
+    assert (await raw_get(edge.port, path)).status == 404
+    deadline = time.monotonic() + 1.0
+    while origin.requests[missing] < 2:
+        assert time.monotonic() < deadline, "a 404 stayed in the edge cache for a second"
+        assert (await raw_get(edge.port, path)).status == 404
+        await asyncio.sleep(0.05)

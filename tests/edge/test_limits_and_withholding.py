@@ -1,0 +1,70 @@
+"""The edge refuses on its own: 429 past the per-address limit, 451 where a space is withheld."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from edge_support import SPACE, EdgeFactory, Origin, listener_token, poll
+from prometheus_client import CollectorRegistry
+
+from townhall.edge import metrics
+
+pytestmark = pytest.mark.integration
+PART = f"/live/{SPACE}/part-3.m4s"
+
+
+async def test_an_address_past_its_limit_gets_429_with_retry_after(origin: Origin, start_edge: EdgeFactory) -> None:
+    origin.publish(PART, b"part")
+    edge = await start_edge(origin.url, edge_requests_per_ip=5, edge_rate_period_s=10)
+    path = f"/e/{listener_token()}{PART}"
+    async with httpx.AsyncClient(base_url=edge.url) as client:
+        answers = [await client.get(path) for _ in range(7)]
+    assert [a.status_code for a in answers] == [200] * 5 + [429] * 2
+    assert answers[-1].json()["code"] == "rate_limited"
+    assert int(answers[-1].headers["retry-after"]) >= 1
+    assert origin.total == 1
+
+
+async def test_a_withheld_space_gets_451_in_that_country_also_from_the_cache(
+    origin: Origin, start_edge: EdgeFactory
+) -> None:
+    origin.publish(PART, b"part", x_townhall_withheld="DE FR")
+    edge = await start_edge(origin.url)
+    path = f"/e/{listener_token()}{PART}"
+    async with httpx.AsyncClient(base_url=edge.url) as client:
+        first = await client.get(path, headers={"X-Country-Code": "de"})
+        elsewhere = await client.get(path, headers={"X-Country-Code": "US"})
+        cached = await client.get(path, headers={"X-Country-Code": "FR"})
+        unknown = await client.get(path)
+    assert first.status_code == 451 and first.json()["code"] == "withheld_in_country"
+    assert elsewhere.status_code == 200 and "x-townhall-withheld" not in elsewhere.headers
+    assert cached.status_code == 451 and cached.headers["x-cache"] == "hit"
+    assert unknown.status_code == 200
+    # One object for every country: the origin was asked once and never saw the country.
+    assert origin.total == 1
+    assert "x-country-code" not in origin.seen_headers[0]
+
+
+async def test_edge_metrics_count_hits_misses_collapsed_waits_and_rejections_by_reason(
+    origin: Origin, start_edge: EdgeFactory
+) -> None:
+    origin.publish(PART, b"part")
+    edge = await start_edge(origin.url)
+    registry = CollectorRegistry()
+    collector = metrics.register(registry, edge)
+    try:
+        async with httpx.AsyncClient(base_url=edge.url) as client:
+            for path in (f"/e/{listener_token()}{PART}", f"/e/{listener_token()}{PART}", PART):
+                await client.get(path)
+        rejected = {"reason": "token_malformed"}
+        await poll(
+            lambda: registry.get_sample_value("townhall_edge_rejections_total", rejected) == 1,
+            what="the rejection in the metrics",
+        )
+        assert registry.get_sample_value("townhall_edge_up") == 1
+        assert registry.get_sample_value("townhall_edge_cache_hits_total") == 1
+        assert registry.get_sample_value("townhall_edge_cache_misses_total") == 1
+        assert registry.get_sample_value("townhall_edge_origin_requests_total") == 1
+        assert registry.get_sample_value("townhall_edge_collapsed_waits_total") == 0
+    finally:
+        collector.rejections.close()
