@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from townhall.domain.ids import ID_PATTERN
-from townhall.domain.tokens import VERSION, Scope
+from townhall.domain.tokens import FIELD, VERSION, Scope
 
-# kid, space and subject are ids (townhall.domain.tokens.sign refuses anything else).
-_ID = ID_PATTERN.pattern.strip("^$")
+# kid, space and subject are FIELDs (townhall.domain.tokens.sign refuses anything else).
+_ID = FIELD.pattern.strip("^$")
 # v1.<kid>.<scope>.<space>.<subject>.<exp>.<flags>.<sig>
 TOKEN_REGEX = rf"^{VERSION}\.{_ID}\.[a-z]\.{_ID}\.{_ID}\.[0-9]{{1,12}}\.[0b]\.[0-9a-f]{{64}}$"
 LISTEN_SCOPE = Scope.LISTEN.value
@@ -24,10 +23,10 @@ _VCL_KEY = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
 def vcl_key(kid: str, key: bytes) -> str:
     """The key as the VCL string vmod-digest uses: the same bytes townhall.domain.tokens signs with."""
     text = key.decode("ascii", errors="replace")
-    if not ID_PATTERN.match(kid) or not _VCL_KEY.match(text):
+    if not FIELD.match(kid) or not _VCL_KEY.match(text):
         raise ValueError(
-            f"token key {kid!r} cannot be checked at the edge: kids must be ids (4 to 64 of [A-Za-z0-9_-]) and keys "
-            "16 to 256 characters of [A-Za-z0-9_-] (the hex text of TOWNHALL_TOKEN_KEYS as ASCII)"
+            f"token key {kid!r} cannot be checked at the edge: kids must be 1 to 64 of [A-Za-z0-9_-] "
+            "and keys 16 to 256 of them (the hex text of TOWNHALL_TOKEN_KEYS, as ASCII)"
         )
     return text
 

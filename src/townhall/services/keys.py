@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from townhall.domain.tokens import FIELD
+
+HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 
 @dataclass(frozen=True)
@@ -26,16 +29,18 @@ class TokenKeys:
     def as_setting(self) -> str:
         """The TOWNHALL_TOKEN_KEYS form, for handing the same keys to the edge."""
         ordered = [self.signing_kid, *(k for k in self.keys if k != self.signing_kid)]
-        return ",".join(f"{kid}:{self.keys[kid].hex()}" for kid in ordered)
+        return ",".join(f"{kid}:{self.keys[kid].decode('ascii')}" for kid in ordered)
 
 
 def parse_keys(text: str) -> TokenKeys:
     pairs: list[tuple[str, bytes]] = []
     for item in text.split(","):
         kid, _, hexkey = item.strip().partition(":")
-        if not FIELD.match(kid) or len(hexkey) < 32:
+        if not FIELD.match(kid) or len(hexkey) < 32 or not HEX.match(hexkey):
             raise ValueError("TOWNHALL_TOKEN_KEYS must be kid:hexkey[,kid:hexkey], keys of 16 bytes or more")
-        pairs.append((kid, bytes.fromhex(hexkey)))
+        # The HMAC key is the hex text itself (ASCII): the edge's vmod-digest takes keys as VCL
+        # strings, which cannot carry arbitrary bytes (decision 0001).
+        pairs.append((kid, hexkey.lower().encode("ascii")))
     return TokenKeys(dict(pairs), pairs[0][0])
 
 
