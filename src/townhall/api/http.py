@@ -4,11 +4,11 @@ reading a bounded JSON body, and finding the caller. Nothing here knows a partic
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+import orjson
+from pydantic import BaseModel, ValidationError
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -63,10 +63,11 @@ async def read_json(request: Request, model: type[M], max_bytes: int | None = No
     if not raw.strip():
         raw = b"{}"
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Invalid("invalid_json", "the request body is not valid JSON") from exc
-    return model.model_validate(data)
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise Invalid("invalid_json", "the request body is not valid JSON") from exc
+        raise
 
 
 def bearer(conn: HTTPConnection) -> str | None:
@@ -74,6 +75,8 @@ def bearer(conn: HTTPConnection) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
+    if not conn.scope.get("query_string"):
+        return None
     return conn.query_params.get("access_token") or None
 
 
@@ -87,5 +90,10 @@ def country_of(conn: HTTPConnection) -> str | None:
     return value if len(value) == 2 and value.isalpha() else None
 
 
+class FastJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 def ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(data, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})})
+    return FastJSONResponse(data, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})})

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
-import uuid
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -152,12 +152,13 @@ class AccessLog:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._observers: dict[tuple[str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = uuid.uuid4().hex[:16]
+        rid = os.urandom(8).hex()
         started = time.perf_counter()
         status = 500
 
@@ -172,10 +173,13 @@ class AccessLog:
             await self.app(scope, receive, sending)
         finally:
             elapsed = time.perf_counter() - started
-            rt = scope["app"].state.runtime
             route = scope.get("route")
             name = getattr(route, "path", "unmatched")
-            rt.metrics.requests.labels(name, f"{status // 100}xx").observe(elapsed)
+            observe = self._observers.get((name, status))
+            if observe is None:
+                histogram = scope["app"].state.runtime.metrics.requests
+                observe = self._observers[(name, status)] = histogram.labels(name, f"{status // 100}xx").observe
+            observe(elapsed)
             if access.isEnabledFor(logging.INFO):
                 space = (scope.get("path_params") or {}).get("space_id")
                 access.info(
