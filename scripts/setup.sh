@@ -12,6 +12,7 @@ command -v chromium >/dev/null || apt_pkgs+=(chromium)
 command -v ffprobe >/dev/null || apt_pkgs+=(ffmpeg)
 command -v espeak-ng >/dev/null || apt_pkgs+=(espeak-ng)
 command -v sox >/dev/null || apt_pkgs+=(sox)
+command -v wrk >/dev/null || apt_pkgs+=(wrk)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing Debian packages: ${apt_pkgs[*]}" >&2
