@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Callable, Coroutine
@@ -23,8 +24,27 @@ def verb(name: str, help_text: str, args: Callable[[argparse.ArgumentParser], No
     return register
 
 
+class JsonLines(logging.Formatter):
+    """One JSON object per line; access lines are JSON already and pass through unchanged."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.name == "townhall.access":
+            return message
+        entry: dict[str, Any] = {"ts": round(record.created, 3), "level": record.levelname.lower(),
+                                 "logger": record.name, "message": message}
+        for key in ("space_id", "request_id", "path"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
 def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines())
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
