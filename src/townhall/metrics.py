@@ -23,3 +23,5 @@ class Metrics:
             "townhall_rejected_requests_total", "Requests refused, by error code", ["code"], registry=r
         )
         self.joins = Counter("townhall_joins_total", "Listener joins, by outcome", ["outcome"], registry=r)
+        self.admitted = self.joins.labels("admitted")  # bound once: joins are the hot path
+        self.waited = self.joins.labels("waiting")

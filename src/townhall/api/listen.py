@@ -32,7 +32,7 @@ async def join(request: Request) -> Response:
     space_id = request.path_params["space_id"]
     listener = await _listener(request, body.device_id)
     result = await rt.admission.join(space_id, listener, client_address(request), country_of(request))
-    rt.metrics.joins.labels("admitted" if isinstance(result, Joined) else "waiting").inc()
+    (rt.metrics.admitted if isinstance(result, Joined) else rt.metrics.waited).inc()
     if isinstance(result, Joined):
         base = f"{rt.listener_base_url}/e/{result.token}/live/{space_id}"
         return ok(
