@@ -1,0 +1,570 @@
+// The listener page (/s/<space>): join or wait for a seat, play the LL-HLS programme through the edge, show
+// who speaks and how many listen, react, ask to speak, and turn into a speaker view when let on stage.
+// Never polls the control plane per second: room state comes from state.json through the edge.
+
+import {
+  $,
+  REACTIONS,
+  announce,
+  api,
+  deviceId,
+  el,
+  formatTime,
+  openEvents,
+  refusal,
+  session,
+  signInForm,
+  signOut,
+  showError,
+} from "./common.js";
+import { LIVE_CONFIG, attach } from "./player.js";
+import { microphone, publish } from "./speaker.js";
+
+const STATE_EVERY_MS = 1000;
+const WAIT_POLL_MS = 2000;
+const RETRY_MS = 3000;
+
+const spaceId = decodeURIComponent(location.pathname.split("/")[2] || "");
+const audio = $("#audio");
+
+const page = {
+  seat: null, // {token, renew_every_s, playlist_url, state_url}
+  player: null,
+  spaceState: null,
+  lastState: "",
+  timers: {},
+  events: null,
+  role: "listener",
+  speaking: null, // the WHIP publication while on stage
+  muted: false,
+  over: false, // ended, removed or withheld: nothing more to do
+  left: false,
+};
+window.townhall = page; // for people debugging, and for tests reading what the page knows
+
+function setStatus(text) {
+  $("#status").textContent = text;
+}
+
+function stopTimer(name) {
+  clearTimeout(page.timers[name]);
+  clearInterval(page.timers[name]);
+  delete page.timers[name];
+}
+
+// --- the space itself -------------------------------------------------------------------------------
+function renderSpace(space) {
+  $("#title").textContent = space.title;
+  document.title = `${space.title} · townhall`;
+  if (space.host) {
+    $("#host").textContent = `@${space.host}`;
+    $("#host-line").hidden = false;
+  }
+  const badge = $("#badge");
+  badge.textContent = space.state === "live" ? "live" : space.state;
+  badge.className = `badge ${space.state}`;
+  page.spaceState = space.state;
+}
+
+function renderSpeakers(speakers) {
+  const list = $("#speakers");
+  const items = speakers.map((s) => {
+    const role = s.role === "host" ? "host" : s.role === "cohost" ? "co-host" : "speaker";
+    const state = s.muted ? "muted" : s.speaking ? "speaking" : "";
+    return el(
+      "li",
+      { class: `person ${s.speaking ? "speaking" : ""} ${s.muted ? "muted" : ""}`, "data-handle": s.handle, "data-speaking": s.speaking ? "true" : "false" },
+      el("span", { class: "avatar", "aria-hidden": "true" }, s.handle.slice(0, 1).toUpperCase()),
+      el("span", { class: "name" }, `@${s.handle}`),
+      el("span", { class: "role" }, role),
+      el("span", { class: "state" }, state),
+    );
+  });
+  if (items.length === 0) items.push(el("li", { class: "muted" }, "Nobody is on stage yet."));
+  list.replaceChildren(...items);
+}
+
+function renderCounts(doc) {
+  $("#count").textContent = String(doc.listeners);
+  $("#count-label").textContent = doc.listeners === 1 ? "listening" : "listening";
+  const counts = Object.entries(doc.reactions || {})
+    .filter(([, n]) => n > 0)
+    .map(([kind, n]) => el("span", { class: "reaction-count", "data-kind": kind }, `${REACTIONS[kind] || kind} ${n}`));
+  $("#reaction-counts").replaceChildren(...counts);
+}
+
+function renderState(doc) {
+  renderSpace(doc.space);
+  renderSpeakers(doc.speakers || []);
+  renderCounts(doc);
+  if (doc.space.state === "ended") return ended();
+  if (doc.space.state === "live" && !page.player && !page.speaking) startPlayer();
+  if (doc.space.state === "scheduled") {
+    const when = doc.space.scheduled_start ? ` It is scheduled for ${formatTime(doc.space.scheduled_start)}.` : "";
+    setStatus(`The space has not started yet.${when} This page starts playing when the host goes live.`);
+  }
+}
+
+async function pollState() {
+  if (!page.seat || page.over) return;
+  try {
+    // The browser revalidates with the ETag itself (If-None-Match), so a 304 costs the edge nothing.
+    const response = await fetch(page.seat.state_url, { cache: "no-cache" });
+    if (response.ok) {
+      const text = await response.text();
+      if (text !== page.lastState) {
+        page.lastState = text;
+        renderState(JSON.parse(text));
+      }
+    } else if (response.status === 451) {
+      return refused({ status: 451, code: "withheld_in_country", message: "withheld" });
+    } else if (response.status === 403) {
+      return rejoin();
+    }
+  } catch (err) {
+    console.warn("state", err);
+  }
+  if (!page.over) page.timers.state = setTimeout(pollState, STATE_EVERY_MS);
+}
+
+// --- seat: join, wait, renew, leave -------------------------------------------------------------------
+async function join() {
+  if (page.over || page.left) return;
+  stopTimer("join");
+  const me = session();
+  try {
+    const answer = await api(`/api/spaces/${encodeURIComponent(spaceId)}/join`, {
+      method: "POST",
+      body: me ? {} : { device_id: deviceId() },
+      auth: me ? me.token : undefined,
+    });
+    if (answer.status === "waiting") return waiting(answer.position);
+    admitted(answer);
+  } catch (err) {
+    if (err.status === 0 || err.status === 429 || err.status >= 500) {
+      setStatus(`${refusal(err)} Retrying…`);
+      page.timers.join = setTimeout(join, RETRY_MS);
+      return;
+    }
+    refused(err);
+  }
+}
+
+function waiting(position) {
+  $("#play").disabled = true;
+  $("#leave").disabled = false;
+  const text = `This space is full. You are number ${position} in line; this page lets you in as soon as a seat frees up.`;
+  if ($("#status").textContent !== text) announce(`You are number ${position} in line.`);
+  setStatus(text);
+  $("#status").dataset.position = String(position);
+  page.timers.join = setTimeout(join, WAIT_POLL_MS);
+}
+
+function admitted(answer) {
+  const first = !page.seat;
+  page.seat = answer;
+  delete $("#status").dataset.position;
+  $("#leave").disabled = false;
+  if (first) announce("You are in.");
+  setStatus(page.spaceState === "live" ? "You are in." : "You have a seat.");
+  stopTimer("renew");
+  page.timers.renew = setInterval(renew, Math.max(1, answer.renew_every_s) * 1000);
+  stopTimer("state");
+  pollState();
+}
+
+async function renew() {
+  if (!page.seat) return;
+  try {
+    await api(`/api/spaces/${encodeURIComponent(spaceId)}/lease`, { method: "POST", auth: page.seat.token });
+  } catch (err) {
+    if (err.code === "space_ended") return ended();
+    if (err.code === "lease_lost") return rejoin();
+  }
+}
+
+function rejoin() {
+  stopTimer("renew");
+  stopTimer("state");
+  page.seat = null;
+  join();
+}
+
+function releaseSeat(keepalive) {
+  if (!page.seat) return;
+  const token = page.seat.token;
+  page.seat = null;
+  // keepalive lets the request outlive the page on unload, so the seat frees at once.
+  api(`/api/spaces/${encodeURIComponent(spaceId)}/lease`, { method: "DELETE", auth: token, keepalive }).catch(() => {});
+}
+
+function stopEverything() {
+  for (const name of Object.keys(page.timers)) stopTimer(name);
+  stopPlayer();
+}
+
+async function leave() {
+  page.left = true;
+  stopEverything();
+  await stopSpeaking(false);
+  releaseSeat(false);
+  setStatus("You left the space.");
+  announce("You left the space.");
+  $("#leave").disabled = true;
+  const again = $("#play");
+  again.disabled = false;
+  again.textContent = "Rejoin";
+  again.setAttribute("aria-pressed", "false");
+  again.dataset.mode = "rejoin";
+}
+
+// --- refusals: every one says what happened and what the person can do ---------------------------------
+function finish(message) {
+  page.over = true;
+  stopEverything();
+  stopSpeaking(false);
+  if (page.events) page.events.close();
+  setStatus(message);
+  announce(message);
+  for (const id of ["#play", "#leave", "#ask"]) $(id).disabled = true;
+  $("#ask-box").hidden = true;
+  $("#invite-box").hidden = true;
+  document.body.dataset.over = "true";
+}
+
+function ended() {
+  if (page.over) return;
+  releaseSeat(true);
+  page.spaceState = "ended";
+  $("#badge").textContent = "ended";
+  $("#badge").className = "badge ended";
+  finish("This space has ended. Thanks for listening.");
+  $("#replay-href").href = `/r/${encodeURIComponent(spaceId)}`;
+  $("#replay-link").hidden = false;
+}
+
+function refused(err) {
+  if (err.code === "space_ended" || err.status === 410) return ended();
+  releaseSeat(true);
+  finish(refusal(err));
+  document.body.dataset.refusal = err.code || String(err.status);
+}
+
+// --- playback ----------------------------------------------------------------------------------------
+function startPlayer() {
+  if (page.player || !page.seat) return;
+  page.player = attach(audio, page.seat.playlist_url, LIVE_CONFIG, (status) => {
+    if (status === 403) return rejoin();
+    if (status === 451) return refused({ status: 451, code: "withheld_in_country", message: "withheld" });
+    if (status === -1) setStatus("This browser cannot play live audio (it has neither HLS nor Media Source Extensions).");
+  });
+  const button = $("#play");
+  button.disabled = false;
+  button.dataset.mode = "play";
+  setStatus("You are in. The space is live.");
+  audio.play().then(
+    () => setPlaying(true),
+    () => {
+      setPlaying(false);
+      setStatus("You are in. Press Listen to start hearing the space.");
+    },
+  );
+}
+
+function stopPlayer() {
+  if (page.player) page.player.destroy();
+  page.player = null;
+  setPlaying(false);
+}
+
+function setPlaying(playing) {
+  const button = $("#play");
+  button.setAttribute("aria-pressed", playing ? "true" : "false");
+  button.textContent = playing ? "Pause" : "Listen";
+}
+
+function onPlayButton() {
+  const button = $("#play");
+  if (button.dataset.mode === "rejoin") {
+    page.left = false;
+    button.dataset.mode = "play";
+    button.textContent = "Listen";
+    $("#leave").disabled = false;
+    join();
+    return;
+  }
+  if (!page.player) return startPlayer();
+  // The button's own state, not audio.paused: an autoplay attempt still pending reads as not paused.
+  if (button.getAttribute("aria-pressed") !== "true") {
+    // Back to the live edge: a paused live stream should not resume minutes behind.
+    const hls = page.player.hls;
+    if (hls && hls.liveSyncPosition) audio.currentTime = hls.liveSyncPosition;
+    audio.play().then(() => setPlaying(true), (err) => setStatus(`Playback failed: ${err.message}`));
+  } else {
+    audio.pause();
+    setPlaying(false);
+  }
+}
+
+// --- reactions ---------------------------------------------------------------------------------------
+function reactionButtons() {
+  const box = $("#reaction-buttons");
+  for (const [kind, emoji] of Object.entries(REACTIONS)) {
+    box.append(
+      el(
+        "button",
+        { type: "button", class: "reaction", "data-kind": kind, onclick: () => react(kind) },
+        el("span", { "aria-hidden": "true" }, emoji),
+        ` ${kind.replace("_", " ")}`,
+      ),
+    );
+  }
+}
+
+async function react(kind) {
+  const error = $("#reaction-error");
+  if (!page.seat) return showError(error, new Error("Join the space to react."));
+  try {
+    await api(`/api/spaces/${encodeURIComponent(spaceId)}/reactions`, { method: "POST", body: { kind }, auth: page.seat.token });
+    showError(error, null);
+    announce("Reaction sent.");
+  } catch (err) {
+    showError(error, err);
+  }
+}
+
+// --- taking part: account, request to speak, invitations, the speaker view ------------------------------
+function renderAccount() {
+  const me = session();
+  const box = $("#account");
+  if (!me) {
+    box.replaceChildren(el("p", { class: "muted" }, "Sign in to ask to speak. You can listen without an account."));
+    const form = el("div");
+    box.append(form);
+    signInForm(form, () => {
+      releaseSeat(false);
+      page.seat = null;
+      renderAccount();
+      join();
+    });
+    $("#ask-box").hidden = true;
+    $("#who").textContent = "";
+    return;
+  }
+  $("#who").replaceChildren(
+    el("span", {}, `@${me.handle} `),
+    el("button", { type: "button", class: "link", onclick: async () => {
+      await stopSpeaking(true);
+      if (page.events) page.events.close();
+      page.events = null;
+      releaseSeat(false);
+      page.seat = null;
+      await signOut();
+      renderAccount();
+      join();
+    } }, "Sign out"),
+  );
+  box.replaceChildren();
+  $("#ask-box").hidden = page.over;
+  listenForEvents(me);
+}
+
+function listenForEvents(me) {
+  if (page.events) return;
+  page.events = openEvents(spaceId, me.token, (event) => onEvent(event, me), (status, code) => {
+    if (status === "closed" && code === 4401) {
+      page.events = null;
+      signOut().then(renderAccount);
+    }
+  });
+}
+
+function onEvent(event, me) {
+  const mine = event.account_id === me.account_id;
+  switch (event.type) {
+    case "hello":
+      page.role = event.role;
+      if (event.role === "host") {
+        $("#ask-box").replaceChildren(el("p", {}, "You host this space. ", el("a", { href: `/studio#${spaceId}` }, "Open the studio")));
+      } else if (event.role === "speaker" || event.role === "cohost") {
+        becomeSpeaker();
+      }
+      break;
+    case "ended":
+      ended();
+      break;
+    case "invite":
+      if (mine && page.role === "listener") {
+        $("#invite-box").hidden = false;
+        announce("The host invites you to speak.");
+        $("#invite-accept").focus();
+      }
+      break;
+    case "request":
+      if (mine && !event.pending) {
+        setAsked(false);
+        if (event.declined) $("#ask-status").textContent = "The host declined your request this time.";
+      }
+      break;
+    case "role":
+      if (!mine) break;
+      page.role = event.role;
+      if (event.role === "speaker" || event.role === "cohost") becomeSpeaker();
+      else if (event.role === "listener") stopSpeaking(true).then(() => announce("You are a listener again."));
+      break;
+    case "mute":
+      if (mine) setMuted(event.muted, event.muted ? "The host muted you." : "You are unmuted.");
+      break;
+    case "removed":
+      if (mine) refused({ status: 403, code: "removed_from_space", message: "removed" });
+      break;
+    default:
+      break;
+  }
+}
+
+function setAsked(asked) {
+  const button = $("#ask");
+  button.dataset.asked = asked ? "true" : "false";
+  button.textContent = asked ? "Withdraw request" : "Request to speak";
+  if (!asked) $("#ask-status").textContent = "";
+}
+
+async function onAsk() {
+  const me = session();
+  if (!me) return;
+  const path = `/api/spaces/${encodeURIComponent(spaceId)}/requests`;
+  try {
+    if ($("#ask").dataset.asked === "true") {
+      await api(`${path}/mine`, { method: "DELETE", auth: me.token });
+      setAsked(false);
+      announce("Request withdrawn.");
+    } else {
+      await api(path, { method: "POST", auth: me.token });
+      setAsked(true);
+      $("#ask-status").textContent = "Requested. The host sees your request and may bring you on stage.";
+      announce("Request to speak sent.");
+    }
+  } catch (err) {
+    $("#ask-status").textContent = refusal(err);
+  }
+}
+
+async function acceptInvite() {
+  const me = session();
+  $("#invite-box").hidden = true;
+  try {
+    await api(`/api/spaces/${encodeURIComponent(spaceId)}/invite/accept`, { method: "POST", auth: me.token });
+  } catch (err) {
+    $("#ask-status").textContent = refusal(err);
+  }
+}
+
+async function becomeSpeaker() {
+  if (page.speaking || page.joiningStage || page.over) return;
+  page.joiningStage = true;
+  const me = session();
+  const view = $("#speaker-view");
+  const status = $("#mic-status");
+  view.hidden = false;
+  $("#ask-box").hidden = true;
+  $("#invite-box").hidden = true;
+  document.body.dataset.view = "speaker";
+  status.textContent = "You are on stage. Asking for your microphone…";
+  announce("You are a speaker now.");
+  try {
+    const stream = await microphone();
+    const grant = await api(`/api/spaces/${encodeURIComponent(spaceId)}/speaker-token`, { method: "POST", auth: me.token });
+    stopPlayer(); // you hear the others through the call itself, without the stream's delay
+    page.speaking = await publish(stream, grant.whip_url, grant.token, $("#mixminus"));
+    page.speaking.setMuted(page.muted);
+    status.textContent = page.muted ? "You are on stage, muted." : "You are live: everyone hears you.";
+    view.dataset.live = "true";
+  } catch (err) {
+    status.textContent = refusal(err);
+    view.dataset.live = "false";
+  } finally {
+    page.joiningStage = false;
+  }
+}
+
+async function stopSpeaking(resumeListening) {
+  const publication = page.speaking;
+  page.speaking = null;
+  if (publication) await publication.stop();
+  $("#speaker-view").hidden = true;
+  delete document.body.dataset.view;
+  if (!page.over) {
+    $("#ask-box").hidden = !session();
+    setAsked(false);
+  }
+  if (resumeListening && !page.over && page.spaceState === "live") startPlayer();
+}
+
+function setMuted(muted, message) {
+  page.muted = muted;
+  if (page.speaking) page.speaking.setMuted(muted);
+  const button = $("#mute-self");
+  button.setAttribute("aria-pressed", muted ? "true" : "false");
+  button.textContent = muted ? "Unmute" : "Mute";
+  $("#mic-status").textContent = message;
+  announce(message);
+}
+
+async function onMuteSelf() {
+  const me = session();
+  const muted = !page.muted;
+  try {
+    await api(`/api/spaces/${encodeURIComponent(spaceId)}/mute`, {
+      method: "POST",
+      body: { account_id: me.account_id, muted },
+      auth: me.token,
+    });
+    setMuted(muted, muted ? "You muted yourself." : "You are unmuted: everyone hears you.");
+  } catch (err) {
+    $("#mic-status").textContent = refusal(err);
+  }
+}
+
+async function onStepDown() {
+  const me = session();
+  try {
+    await api(`/api/spaces/${encodeURIComponent(spaceId)}/demote`, {
+      method: "POST",
+      body: { account_id: me.account_id },
+      auth: me.token,
+    });
+    await stopSpeaking(true);
+  } catch (err) {
+    $("#mic-status").textContent = refusal(err);
+  }
+}
+
+// --- start -------------------------------------------------------------------------------------------
+async function start() {
+  reactionButtons();
+  $("#play").addEventListener("click", onPlayButton);
+  $("#leave").addEventListener("click", leave);
+  $("#ask").addEventListener("click", onAsk);
+  $("#invite-accept").addEventListener("click", acceptInvite);
+  $("#invite-decline").addEventListener("click", () => ($("#invite-box").hidden = true));
+  $("#mute-self").addEventListener("click", onMuteSelf);
+  $("#step-down").addEventListener("click", onStepDown);
+  audio.addEventListener("pause", () => setPlaying(false));
+  audio.addEventListener("playing", () => setPlaying(true));
+  window.addEventListener("pagehide", () => {
+    releaseSeat(true);
+    if (page.speaking) page.speaking.stop();
+  });
+  if (!spaceId) return refused({ status: 404, code: "space_not_found" });
+  try {
+    renderSpace(await api(`/api/spaces/${encodeURIComponent(spaceId)}`));
+  } catch (err) {
+    if (err.status === 404) return refused(err);
+  }
+  if (page.spaceState === "ended") return ended();
+  renderAccount();
+  join();
+}
+
+start();

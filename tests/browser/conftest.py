@@ -1,0 +1,18 @@
+"""Fixtures for the browser tests: the townhall server on a free port in the test's loop (from
+tests/conftest.py), and real headless Chromium processes, each with a fake microphone."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser.support import Browsers, browsers
+
+
+@pytest.fixture
+async def chromium(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Browsers]:
+    async with browsers(tmp_path, request.node.name) as b:
+        yield b
+        assert not b.errors, f"uncaught errors in the pages: {b.errors}"

@@ -1,0 +1,63 @@
+"""A live space in real Chromium: the host goes live from the studio with a fake microphone, listeners
+hear it through the listener page (an analyser on the playing element), see who speaks and how many
+listen; a listener is brought on stage and heard; muting silences them; ending reaches every page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.support import Browsers, Ear, tone_wav, until
+from tests.support.servers import LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(150)]
+
+HOST_HZ = 440.0
+GUEST_HZ = 1250.0
+
+
+async def sign_up(page: Any, handle: str) -> None:
+    await page.fill("#signin-handle", handle)
+    await page.fill("#signin-password", f"password-{handle}")
+    await page.click("#register")
+
+
+async def host_goes_live(chromium: Browsers, server: LiveServer, tmp_path: Path, title: str) -> tuple[Any, str]:
+    """The host signs up in the studio, creates a space and goes live with the microphone."""
+    host = await chromium.page("host", await chromium.launch(tone_wav(tmp_path / "host.wav", HOST_HZ)),
+                               f"{server.url}/studio")
+    await sign_up(host, "the_host")
+    await host.fill("#new-title", title)
+    await host.click("#create")
+    await host.locator("#golive").wait_for(state="visible")
+    await host.click("#golive")
+    await host.locator("#room[data-on-air='true']").wait_for(timeout=15_000)
+    link = await host.input_value("#share-link")
+    return host, link
+
+
+async def listen(chromium: Browsers, name: str, link: str, browser: Any | None = None) -> tuple[Any, Ear]:
+    page = await chromium.page(name, browser or await chromium.launch(), link)
+    await page.locator("#play:not([disabled])").wait_for(timeout=15_000)
+    if await page.get_attribute("#play", "aria-pressed") != "true":
+        await page.click("#play")
+    await page.locator("#play[aria-pressed='true']").wait_for(timeout=10_000)
+    return page, Ear(page, "#audio", (HOST_HZ, GUEST_HZ))
+
+
+async def test_listener_hears_the_host_and_sees_the_speaker_and_the_count(
+    chromium: Browsers, server: LiveServer, tmp_path: Path
+) -> None:
+    host, link = await host_goes_live(chromium, server, tmp_path, "Tones at four forty")
+    listener, ear = await listen(chromium, "listener", link)
+
+    level = await ear.hears(HOST_HZ, timeout_s=20)
+    assert level > -45
+    assert (await ear.sample())["dbfs"] > -50, "the playing element is silent"
+    await listener.locator("#speakers li[data-handle='the_host']").wait_for()
+    await until(lambda: listener.locator("#count").text_content(), 5, "a count")
+    assert await listener.locator("#count").text_content() == "1"
+    await listener.locator("#speakers li[data-handle='the_host'][data-speaking='true']").wait_for(timeout=10_000)
+    assert await host.locator("#listeners").text_content() in ("1",)
