@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 
@@ -30,7 +31,7 @@ class MemoryState:
         self._seen_expiry: list[tuple[float, str]] = []
         self._values: dict[str, tuple[float | None, bytes]] = {}
         self._queues: dict[str, OrderedDict[str, None]] = {}
-        self._subscribers: dict[str, set[asyncio.Queue[bytes]]] = {}
+        self._subscribers: dict[str, set[asyncio.Queue[bytes | None]]] = {}
 
     # --- admission ------------------------------------------------------------------------------
     def _book(self, space_id: str, cap: int | None, now: float) -> Seats:
@@ -116,11 +117,11 @@ class MemoryState:
         if not present:
             return 0
         if len(present) == 1:
-            return round(present[0].count())
+            return round(float(present[0].count()))
         union = HyperLogLog(p=HLL_PRECISION)
         for h in present:
             union.merge(h)
-        return round(union.count())
+        return round(float(union.count()))
 
     async def first_seen(self, key: str, ttl_s: float, now: float) -> bool:
         while self._seen_expiry and self._seen_expiry[0][0] <= now:
@@ -174,17 +175,34 @@ class MemoryState:
             if q.qsize() < 1000:
                 q.put_nowait(message)
 
-    async def subscribe(self, channel: str) -> AsyncIterator[bytes]:
-        q: asyncio.Queue[bytes] = asyncio.Queue()
+    def subscribe(self, channel: str) -> AsyncIterator[bytes]:
+        """Registered before this returns: every message published afterwards is delivered."""
+        q: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._subscribers.setdefault(channel, set()).add(q)
+        messages = self._messages(channel, q)
+        weakref.finalize(messages, self._unsubscribe, channel, q)  # an iterator dropped before its first step
+        return messages
+
+    async def _messages(self, channel: str, q: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
         try:
-            while True:
-                yield await q.get()
+            while (message := await q.get()) is not None:
+                yield message
         finally:
-            self._subscribers[channel].discard(q)
+            self._unsubscribe(channel, q)
+
+    def _unsubscribe(self, channel: str, q: asyncio.Queue[bytes | None]) -> None:
+        queues = self._subscribers.get(channel)
+        if queues is not None:
+            queues.discard(q)
+            if not queues:
+                del self._subscribers[channel]
 
     async def ping(self) -> bool:
         return True
 
     async def close(self) -> None:
+        """Ends every open subscription: their iterators stop."""
+        for queues in self._subscribers.values():
+            for q in queues:
+                q.put_nowait(None)
         self._subscribers.clear()

@@ -1,0 +1,408 @@
+"""Hot state shared by every process through Redis: the scaled-out form of `base.StateStore`.
+
+Each read-modify-write is one Lua script or one pipelined round trip, so processes never race;
+time always comes from the caller (`now`), never from Redis's clock, except to forget stale keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import weakref
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from townhall.domain.admission import Admission, Admitted, Waiting
+
+log = logging.getLogger("townhall.state")
+QUEUE_MAX = 1000  # messages held for a slow subscriber before newer ones are dropped (as in memory.py)
+SUBSCRIBE_WAIT_S = 5.0
+
+# --- admission: the rules of domain/admission.py `Seats`, one script per operation -------------
+# KEYS: leases (who -> lease expiry), tickets (who -> ticket expiry), line (who -> ticket number), next
+# ARGV: now, cap ("" for none), lease expiry if seated now, ticket expiry if queued now, who
+# Scores are passed as the caller's exact float text, so nothing is rounded by Lua.
+_SEATS = """
+local leases, tickets, line, nexts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local now, cap, lease_until, ticket_until, who = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+
+local function expire()
+  redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
+  local gone = redis.call('ZRANGEBYSCORE', tickets, '-inf', now)
+  for i = 1, #gone, 1000 do
+    redis.call('ZREM', line, unpack(gone, i, math.min(i + 999, #gone)))
+  end
+  if #gone > 0 then redis.call('ZREMRANGEBYSCORE', tickets, '-inf', now) end
+  local free = redis.call('ZCARD', line)
+  if cap then free = math.min(free, cap - redis.call('ZCARD', leases)) end
+  if free > 0 then
+    local head = redis.call('ZPOPMIN', line, free)
+    for i = 1, #head, 2 do
+      redis.call('ZREM', tickets, head[i])
+      redis.call('ZADD', leases, lease_until, head[i])
+    end
+  end
+end
+
+local function seat()
+  redis.call('ZADD', leases, lease_until, who)
+  return {1, lease_until}
+end
+
+local function waiting()
+  redis.call('ZADD', tickets, ticket_until, who)
+  return {0, redis.call('ZRANK', line, who) + 1}
+end
+"""
+
+_JOIN = (
+    _SEATS
+    + """
+expire()
+if redis.call('ZSCORE', leases, who) then return seat() end
+if redis.call('ZSCORE', line, who) then return waiting() end
+if not cap or (cap > redis.call('ZCARD', leases) and redis.call('ZCARD', line) == 0) then return seat() end
+redis.call('ZADD', line, redis.call('INCR', nexts), who)
+return waiting()
+"""
+)
+
+_POLL = (
+    _SEATS
+    + """
+expire()
+local expires = redis.call('ZSCORE', leases, who)
+if expires then return {1, expires} end
+if redis.call('ZSCORE', line, who) then return waiting() end
+return false
+"""
+)
+
+_RENEW = (
+    _SEATS
+    + """
+expire()
+if redis.call('ZSCORE', leases, who) then return seat()[2] end
+return false
+"""
+)
+
+_LEAVE = (
+    _SEATS
+    + """
+redis.call('ZREM', leases, who)
+redis.call('ZREM', line, who)
+redis.call('ZREM', tickets, who)
+expire()
+return 1
+"""
+)
+
+_SEATED = _SEATS + "expire()\nreturn redis.call('ZCARD', leases)\n"
+_QUEUED = _SEATS + "expire()\nreturn redis.call('ZCARD', line)\n"
+
+# --- small atomic helpers ----------------------------------------------------------------------
+_SET_MAX = """
+local current = redis.call('GET', KEYS[1]) or '0'
+if tonumber(ARGV[1]) > tonumber(current) then redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1] end
+return current
+"""
+
+# ARGV: now, expiry in the caller's time, milliseconds after which Redis may forget the key
+_FIRST_SEEN = """
+local until_ = redis.call('GET', KEYS[1])
+if until_ and tonumber(until_) > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+
+# a sorted set scored by arrival: unique members, bounded length, listed oldest first
+_QPUSH = """
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local n = 1
+if #last > 0 then n = tonumber(last[2]) + 1 end
+redis.call('ZADD', KEYS[1], n, ARGV[1])
+return 1
+"""
+
+
+def _text(x: float) -> str:
+    """A float as text Redis parses back to exactly the same double."""
+    return repr(float(x))
+
+
+def _ms(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
+
+
+def _admission(reply: list[Any]) -> Admission:
+    if reply[0] == 1:
+        return Admitted(float(reply[1]))
+    position = int(reply[1])
+    return Waiting(position=position, ahead=position - 1)
+
+
+class _Channels:
+    """Every subscription of one store multiplexed over one pub/sub connection.
+
+    A subscription is registered when `open` returns and SUBSCRIBE is sent at once; `settle` waits
+    until the server has acknowledged every subscription so far, which `publish` does first.
+    """
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._pubsub = client.pubsub()
+        self._queues: dict[bytes, set[asyncio.Queue[bytes | None]]] = {}
+        self._ready: dict[bytes, asyncio.Future[None]] = {}
+        self._unacked: dict[bytes, int] = {}
+        self._lock = asyncio.Lock()  # keeps SUBSCRIBE and UNSUBSCRIBE in the order they were decided
+        self._reader: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    def subscribe(self, name: bytes) -> AsyncIterator[bytes]:
+        q: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._queues.setdefault(name, set()).add(q)
+        ready = self._ready.get(name)
+        if ready is None:
+            ready = self._ready[name] = asyncio.get_running_loop().create_future()
+            self._spawn(self._subscribe(name))
+        messages = self._messages(name, q, ready)
+        weakref.finalize(messages, self._release, name, q)  # an iterator dropped before its first step
+        return messages
+
+    async def _messages(
+        self, name: bytes, q: asyncio.Queue[bytes | None], ready: asyncio.Future[None]
+    ) -> AsyncIterator[bytes]:
+        try:
+            await asyncio.shield(ready)
+            while (message := await q.get()) is not None:
+                yield message
+        finally:
+            self._release(name, q)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _release(self, name: bytes, q: asyncio.Queue[bytes | None]) -> None:
+        queues = self._queues.get(name)
+        if queues is None or q not in queues:
+            return
+        queues.discard(q)
+        if queues:
+            return
+        del self._queues[name]
+        ready = self._ready.pop(name, None)
+        if ready is not None and not ready.done():
+            ready.cancel()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the loop is gone: so is the connection
+            return
+        self._spawn(self._unsubscribe(name))
+
+    async def _subscribe(self, name: bytes) -> None:
+        try:
+            async with self._lock:
+                if name not in self._queues:
+                    return
+                self._unacked[name] = self._unacked.get(name, 0) + 1
+                await self._pubsub.subscribe(name)
+                if self._reader is None or self._reader.done():
+                    self._reader = asyncio.create_task(self._read())
+        except (RedisError, OSError) as exc:
+            self._unacked.pop(name, None)
+            ready = self._ready.get(name)
+            if ready is not None and not ready.done():
+                ready.set_exception(exc)
+
+    async def _unsubscribe(self, name: bytes) -> None:
+        async with self._lock:
+            if name in self._queues or self._pubsub.connection is None:
+                return
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.unsubscribe(name)
+
+    def _acknowledged(self, name: bytes) -> None:
+        left = self._unacked.get(name, 0) - 1
+        if left > 0:
+            self._unacked[name] = left
+            return
+        self._unacked.pop(name, None)
+        ready = self._ready.get(name)
+        if ready is not None and not ready.done():
+            ready.set_result(None)
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=None)
+            except (RedisError, OSError):
+                log.warning("pub/sub connection lost; reconnecting", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            if message is None:
+                continue
+            if message["type"] == "subscribe":
+                self._acknowledged(message["channel"])
+            elif message["type"] == "message":
+                for q in self._queues.get(message["channel"], ()):
+                    if q.qsize() < QUEUE_MAX:
+                        q.put_nowait(message["data"])
+
+    async def settle(self) -> None:
+        """Wait until every subscription opened so far is acknowledged by the server."""
+        pending = [f for f in self._ready.values() if not f.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=SUBSCRIBE_WAIT_S)
+
+    async def close(self) -> None:
+        """End every open subscription (their iterators stop) and close the connection."""
+        for task in [*self._tasks, *([self._reader] if self._reader else [])]:
+            task.cancel()
+        for ready in self._ready.values():
+            if not ready.done():
+                ready.set_result(None)
+        for queues in self._queues.values():
+            for q in queues:
+                q.put_nowait(None)
+        self._queues.clear()
+        self._ready.clear()
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+class RedisState:
+    def __init__(self, url: str, lease_ttl: float, wait_ttl: float, prefix: str = "th:") -> None:
+        self._lease_ttl = lease_ttl
+        self._wait_ttl = wait_ttl
+        self._p = prefix
+        self._redis: aioredis.Redis = aioredis.from_url(url, socket_connect_timeout=5)
+        self._channels = _Channels(self._redis)
+        script = self._redis.register_script
+        self._join, self._poll, self._renew = script(_JOIN), script(_POLL), script(_RENEW)
+        self._leave, self._seated, self._queued = script(_LEAVE), script(_SEATED), script(_QUEUED)
+        self._set_max, self._first_seen, self._qpush = script(_SET_MAX), script(_FIRST_SEEN), script(_QPUSH)
+
+    # --- admission ------------------------------------------------------------------------------
+    def _seat_keys(self, space_id: str) -> list[str]:
+        book = f"{self._p}seats:{{{space_id}}}"  # one hash slot per space, for Redis Cluster
+        return [f"{book}:leases", f"{book}:tickets", f"{book}:line", f"{book}:next"]
+
+    def _seat_args(self, who: str, cap: int | None, now: float) -> list[str]:
+        cap_text = "" if cap is None else str(cap)
+        return [_text(now), cap_text, _text(now + self._lease_ttl), _text(now + self._wait_ttl), who]
+
+    async def join(self, space_id: str, who: str, cap: int | None, now: float) -> Admission:
+        reply = await self._join(keys=self._seat_keys(space_id), args=self._seat_args(who, cap, now))
+        return _admission(reply)
+
+    async def poll(self, space_id: str, who: str, cap: int | None, now: float) -> Admission | None:
+        reply = await self._poll(keys=self._seat_keys(space_id), args=self._seat_args(who, cap, now))
+        return None if reply is None else _admission(reply)
+
+    async def renew(self, space_id: str, who: str, cap: int | None, now: float) -> float | None:
+        reply = await self._renew(keys=self._seat_keys(space_id), args=self._seat_args(who, cap, now))
+        return None if reply is None else float(reply)
+
+    async def leave(self, space_id: str, who: str, cap: int | None, now: float) -> None:
+        await self._leave(keys=self._seat_keys(space_id), args=self._seat_args(who, cap, now))
+
+    async def seated(self, space_id: str, cap: int | None, now: float) -> int:
+        return int(await self._seated(keys=self._seat_keys(space_id), args=self._seat_args("", cap, now)))
+
+    async def queued(self, space_id: str, cap: int | None, now: float) -> int:
+        return int(await self._queued(keys=self._seat_keys(space_id), args=self._seat_args("", cap, now)))
+
+    async def drop_space(self, space_id: str) -> None:
+        await self._redis.delete(*self._seat_keys(space_id))
+
+    # --- rate limits ----------------------------------------------------------------------------
+    async def hit(self, key: str, limit: int, window_s: float, now: float) -> bool:
+        window = int(now // window_s)
+        name = f"{self._p}rl:{key}:{window}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.pexpire(name, _ms(window_s) + 1000)  # only forgets the window; `now` decides it
+            count, _ = await pipe.execute()
+        return int(count) <= limit
+
+    # --- counters -------------------------------------------------------------------------------
+    async def incr(self, key: str, by: int = 1) -> int:
+        return int(await self._redis.incrby(f"{self._p}n:{key}", by))
+
+    async def get_count(self, key: str) -> int:
+        value = await self._redis.get(f"{self._p}n:{key}")
+        return 0 if value is None else int(value)
+
+    async def set_max(self, key: str, value: int) -> int:
+        return int(await self._set_max(keys=[f"{self._p}n:{key}"], args=[str(int(value))]))
+
+    async def hincr(self, key: str, field: str, by: int, ttl_s: float) -> None:
+        name = f"{self._p}h:{key}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(name, field, by)
+            pipe.pexpire(name, _ms(ttl_s))
+            await pipe.execute()
+
+    async def hgetall(self, key: str) -> dict[str, int]:
+        fields = cast(dict[bytes, bytes], await self._redis.hgetall(f"{self._p}h:{key}"))
+        return {k.decode(): int(v) for k, v in fields.items()}
+
+    # --- uniques --------------------------------------------------------------------------------
+    async def pfadd(self, key: str, *items: str) -> None:
+        await self._redis.pfadd(f"{self._p}u:{key}", *items)
+
+    async def pfcount(self, *keys: str) -> int:
+        if not keys:
+            return 0
+        return int(await self._redis.pfcount(*(f"{self._p}u:{k}" for k in keys)))
+
+    async def first_seen(self, key: str, ttl_s: float, now: float) -> bool:
+        args = [_text(now), _text(now + ttl_s), str(_ms(ttl_s) + 1000)]
+        return bool(await self._first_seen(keys=[f"{self._p}s:{key}"], args=args))
+
+    # --- values ---------------------------------------------------------------------------------
+    async def put(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
+        await self._redis.set(f"{self._p}v:{key}", value, px=None if ttl_s is None else _ms(ttl_s))
+
+    async def get(self, key: str) -> bytes | None:
+        return cast(bytes | None, await self._redis.get(f"{self._p}v:{key}"))
+
+    # --- bounded queues -------------------------------------------------------------------------
+    async def qpush(self, key: str, member: str, limit: int) -> bool:
+        return bool(await self._qpush(keys=[f"{self._p}q:{key}"], args=[member, str(limit)]))
+
+    async def qlist(self, key: str) -> list[str]:
+        members = cast(list[bytes], await self._redis.zrange(f"{self._p}q:{key}", 0, -1))
+        return [m.decode() for m in members]
+
+    async def qremove(self, key: str, member: str) -> bool:
+        return bool(await self._redis.zrem(f"{self._p}q:{key}", member))
+
+    # --- pub/sub --------------------------------------------------------------------------------
+    async def publish(self, channel: str, message: bytes) -> None:
+        await self._channels.settle()  # a subscription opened through this store before now hears it
+        await self._redis.publish(f"{self._p}{channel}", message)
+
+    def subscribe(self, channel: str) -> AsyncIterator[bytes]:
+        """Messages on `channel`, in the order published. Registered before this returns: a publish
+        through this store afterwards is delivered, and one through any other store once the
+        server has acknowledged SUBSCRIBE (sent at once; the first message proves it)."""
+        return self._channels.subscribe(f"{self._p}{channel}".encode())
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        await self._channels.close()
+        await self._redis.aclose()

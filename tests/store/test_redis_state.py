@@ -1,0 +1,130 @@
+"""What only the Redis store has to prove: several processes share one state, atomically; keys stay
+under the store's prefix; pub/sub crosses stores, unsubscribes when unused and survives a reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.support.servers import REDIS_URL, free_port
+from tests.support.state import LEASE_TTL, WAIT_TTL, open_store, redis_prefix
+from townhall.domain.admission import Admitted, Waiting
+from townhall.store.state.redis import RedisState
+
+pytestmark = pytest.mark.timeout(60)
+T0 = 1_764_170_000.5
+
+
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    async with redis_prefix() as p:
+        yield p
+
+
+@pytest.fixture
+async def raw() -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+async def test_stores_in_different_processes_share_one_seat_book_atomically(prefix: str) -> None:
+    async with open_store("redis", prefix) as a, open_store("redis", prefix) as b:
+        outcomes = await asyncio.gather(*((a if i % 2 else b).join("s1", f"l{i}", 7, T0) for i in range(40)))
+        assert sum(isinstance(o, Admitted) for o in outcomes) == 7
+        assert sorted(o.position for o in outcomes if isinstance(o, Waiting)) == list(range(1, 34))
+        assert await a.seated("s1", 7, T0) == await b.seated("s1", 7, T0) == 7
+
+
+async def test_every_key_lives_under_the_prefix(prefix: str, raw: aioredis.Redis) -> None:
+    async with open_store("redis", prefix) as state:
+        await state.join("s1", "a", 1, T0)
+        await state.join("s1", "b", 1, T0)
+        await state.hit("rl", 5, 60, T0)
+        await state.incr("n")
+        await state.hincr("h", "f", 1, 30)
+        await state.pfadd("u", "x")
+        await state.first_seen("seen", 60, T0)
+        await state.put("v", b"1", ttl_s=30)
+        await state.qpush("q", "m", 5)
+        ours = [k async for k in raw.scan_iter(match=f"{prefix}*", count=1000)]
+        assert len(ours) == 11  # 4 seat-book keys + one per other kind
+        assert all(k.startswith(prefix.encode()) for k in ours)
+
+
+async def test_keys_that_only_bound_memory_expire_on_the_server(prefix: str, raw: aioredis.Redis) -> None:
+    async with open_store("redis", prefix) as state:
+        await state.hit("rl", 5, 60, T0)
+        await state.first_seen("seen", 60, T0)
+        await state.hincr("h", "f", 1, 30)
+        for key in [k async for k in raw.scan_iter(match=f"{prefix}*", count=1000)]:
+            assert 0 < await raw.pttl(key) <= 62_000
+
+
+async def test_a_message_published_through_another_store_reaches_the_subscriber(prefix: str) -> None:
+    async with open_store("redis", prefix) as here, open_store("redis", prefix) as there:
+        messages = here.subscribe("space:x")
+        await here.publish("space:x", b"from here")  # once heard, the subscription is on the server
+        assert await anext(messages) == b"from here"
+        await there.publish("space:x", b"from there")
+        assert await asyncio.wait_for(anext(messages), 5) == b"from there"
+        await messages.aclose()  # type: ignore[attr-defined]
+
+
+async def test_publish_waits_for_a_pending_subscription_of_the_same_store(prefix: str) -> None:
+    async with open_store("redis", prefix) as state:
+        messages = state.subscribe("space:y")
+        await state.publish("space:y", b"first")  # SUBSCRIBE is still in flight when this is called
+        assert await asyncio.wait_for(anext(messages), 5) == b"first"
+        await messages.aclose()  # type: ignore[attr-defined]
+
+
+async def _subscribers(raw: aioredis.Redis, channel: str) -> int:
+    return int(dict(await raw.pubsub_numsub(channel))[channel.encode()])
+
+
+async def test_subscriptions_share_one_connection_and_unsubscribe_when_unused(prefix: str, raw: aioredis.Redis) -> None:
+    channel = f"{prefix}space:z"
+    async with open_store("redis", prefix) as state:
+        many = [state.subscribe("space:z") for _ in range(20)]
+        await state.publish("space:z", b"hi")
+        assert [await anext(m) for m in many] == [b"hi"] * 20
+        assert await _subscribers(raw, channel) == 1
+        for m in many:
+            await m.aclose()  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 5
+        while await _subscribers(raw, channel) != 0:
+            assert time.monotonic() < deadline, "UNSUBSCRIBE never reached the server"
+            await asyncio.sleep(0.02)
+
+
+async def test_a_subscription_survives_a_dropped_connection(prefix: str, raw: aioredis.Redis) -> None:
+    channel = f"{prefix}space:k"
+    async with open_store("redis", prefix) as opened:
+        assert isinstance(opened, RedisState)
+        state = opened
+        messages = state.subscribe("space:k")
+        await state.publish("space:k", b"before")
+        assert await anext(messages) == b"before"
+        writer = state._channels._pubsub.connection._writer  # type: ignore[attr-defined]
+        host, port = writer.get_extra_info("sockname")[:2]
+        await raw.client_kill(f"{host}:{port}")  # this store's pub/sub connection only
+        deadline = time.monotonic() + 10
+        while await _subscribers(raw, channel) != 1:  # resubscribed after reconnecting
+            assert time.monotonic() < deadline, "the subscription never came back"
+            await asyncio.sleep(0.05)
+        await state.publish("space:k", b"after")
+        assert await asyncio.wait_for(anext(messages), 5) == b"after"
+        await messages.aclose()  # type: ignore[attr-defined]
+
+
+async def test_ping_is_false_when_redis_is_unreachable() -> None:
+    state = RedisState(f"redis://127.0.0.1:{free_port()}/0", LEASE_TTL, WAIT_TTL)
+    try:
+        assert await asyncio.wait_for(state.ping(), 10) is False
+    finally:
+        await state.close()
