@@ -1,0 +1,124 @@
+"""Appeals (DSA Art. 20) and account history: the affected user or the notifier appeals within the
+window; a different moderator upholds or reverses with reasons; a reversal lifts the restrictions and
+reinstates a suspended account, keeping its history. Never deletes history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from townhall.domain import appeals as rules
+from townhall.domain import moderation as decisions
+from townhall.domain.accounts import Account, AccountStatus, PlatformRole
+from townhall.domain.appeals import Appeal, AppealOutcome, AppealState
+from townhall.domain.errors import Conflict, NotFound
+from townhall.domain.moderation import ActionKind, Basis, Decision
+from townhall.services.moderation import ModerationService, Outcome, require
+from townhall.store.sql.repos_trust import Writer
+
+OUT_OF_COURT = (
+    "If you disagree, you may refer the dispute to a certified out-of-court dispute settlement body "
+    "(Article 21 DSA) or go to court."
+)
+
+
+class AppealService:
+    def __init__(self, moderation: ModerationService) -> None:
+        self.moderation = moderation
+        self.repo = moderation.repo
+        self.ctx = moderation.ctx
+
+    async def _decision(self, decision_id: str) -> Decision:
+        found = await self.repo.decision(decision_id)
+        if found is None:
+            raise NotFound("decision_not_found", "no such decision")
+        return found
+
+    async def lodge(self, account: Account, decision_id: str, text: str) -> Appeal:
+        decision = await self._decision(decision_id)
+        notifiers = frozenset(
+            n.notifier_account_id
+            for n in [await self.repo.notice(i) for i in decision.notice_ids]
+            if n is not None and n.notifier_account_id
+        )
+        now = self.ctx.clock()
+        appeal = rules.lodge(
+            self.ctx.make_id(),
+            decision,
+            account.id,
+            notifiers,
+            text,
+            decision.decided_at,
+            self.ctx.settings.appeal_window_months,
+            now,
+        )
+        if any(a.appellant_id == account.id for a in await self.repo.appeals(AppealState.OPEN, 100, decision.id)):
+            raise Conflict("appeal_open", "you already have an open appeal against this decision")
+        async with self.repo.unit() as w:
+            await w.audit(
+                now, ("account", account.id), "appeal.lodged", ("appeal", appeal.id), {"decision": decision.id}
+            )
+            await w.appeal(appeal, new=True)
+            await w.decision_state(decisions.under_appeal(decision))
+        return appeal
+
+    async def open_appeals(self, moderator: Account, limit: int) -> list[Appeal]:
+        require(moderator, PlatformRole.MODERATOR)
+        return await self.repo.appeals(AppealState.OPEN, limit)
+
+    async def decide(
+        self, reviewer: Account, appeal_id: str, outcome: AppealOutcome, reasons: str
+    ) -> tuple[Appeal, Outcome | None]:
+        require(reviewer, PlatformRole.MODERATOR)
+        appeal = await self.repo.appeal(appeal_id)
+        if appeal is None:
+            raise NotFound("appeal_not_found", "no such appeal")
+        decision = await self._decision(appeal.decision_id)
+        now = self.ctx.clock()
+        decided = rules.decide(appeal, decision, reviewer.id, outcome, reasons, now)
+        if outcome is AppealOutcome.UPHELD:
+            async with self.repo.unit() as w:
+                await self._close(w, decided, decision, reviewer, now)
+                await w.decision_state(decisions.upheld(decision))
+            return decided, None
+        reversal = decisions.reversal(decision, self.ctx.make_id(), reviewer.id, appeal.id, decided.reasons, now)
+
+        async def supersede(w: Writer, new: Decision) -> None:
+            await self._close(w, replace(decided, new_decision_id=new.id), decision, reviewer, now)
+            await w.decision_state(decisions.reversed_by(decision))
+            await w.lift_restrictions(decision.id, now, new.id)
+            if decision.action is ActionKind.SUSPEND_ACCOUNT and decision.affected_account_id:
+                await self.moderation.history_event(
+                    w, decision.affected_account_id, AccountStatus.SUSPENDED, AccountStatus.ACTIVE, new, now, appeal.id
+                )
+
+        done = await self.moderation.record(
+            reviewer.id, reversal.proposal, Basis.APPEAL_REVERSAL, extra=supersede, supersedes=(appeal.id, decision.id)
+        )
+        return replace(decided, new_decision_id=done.decision.id), done
+
+    async def _close(self, w: Writer, appeal: Appeal, decision: Decision, reviewer: Account, now: float) -> None:
+        await w.audit(
+            now,
+            ("moderator", reviewer.id),
+            f"appeal.{appeal.outcome.value if appeal.outcome else 'decided'}",
+            ("appeal", appeal.id),
+            {"decision": decision.id, "new_decision": appeal.new_decision_id},
+        )
+        await w.appeal(appeal)
+        body = {
+            "decision_id": decision.id,
+            "outcome": appeal.outcome.value if appeal.outcome else None,
+            "reasons": appeal.reasons,
+            "redress": OUT_OF_COURT,
+        }
+        await self.moderation.inform(w, appeal.appellant_id, "appeal_decided", appeal.id, body, now)
+
+    async def history(self, viewer: Account, account_id: str) -> list[dict[str, Any]]:
+        """The account's status history: the holder sees it, moderators see it with internal notes."""
+        internal = viewer.has_role(PlatformRole.MODERATOR)
+        if viewer.id != account_id:
+            require(viewer, PlatformRole.MODERATOR)
+        rows = await self.repo.history(account_id)
+        return [{k: v for k, v in r.items() if internal or k != "internal_note"} for r in rows]

@@ -1,0 +1,1 @@
+"""Trust and safety adapters: DSA statements of reasons, the audit log, country lookup, transparency."""

@@ -1,0 +1,248 @@
+"""The transparency report (DSA Art. 15 and 24(1)): the period's figures as JSON, and the same figures
+as a readable HTML page with inline SVG charts (no scripts, no external resources).
+Counts only: never names, handles, e-mails or addresses.
+"""
+
+from __future__ import annotations
+
+import html
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from townhall.domain.appeals import Appeal, AppealOutcome
+from townhall.domain.misuse import MisuseAction, StrikeKind
+from townhall.domain.moderation import ActionKind, Automation, Basis, Decision, Ground
+from townhall.domain.notices import Notice, NoticeState, SourceKind
+from townhall.trust.reasons import VISIBILITY
+
+SCHEMA = "townhall.transparency.v1"
+Row = Mapping[str, Any]
+
+
+def median_hours(seconds: Iterable[float]) -> float | None:
+    values = list(seconds)
+    return round(statistics.median(values) / 3600, 3) if values else None
+
+
+def _notices(notices: list[Notice], decided: Mapping[str, Decision]) -> list[dict[str, Any]]:
+    out = []
+    for category in sorted({n.category for n in notices}):
+        mine = [n for n in notices if n.category == category]
+        acted = [(n, decided.get(n.decision_id or "")) for n in mine if n.state is NoticeState.DECIDED]
+        on = Counter(
+            "no_action"
+            if d is None or not d.restricts
+            else f"action_on_{'law' if d.proposal.ground is Ground.ILLEGAL else 'terms'}"
+            for _, d in acted
+        )
+        out.append(
+            {
+                "category": category,
+                "received": len(mine),
+                "from_trusted_flaggers": sum(1 for n in mine if n.source_kind is SourceKind.TRUSTED_FLAGGER),
+                "action_on_law": on["action_on_law"],
+                "action_on_terms": on["action_on_terms"],
+                "no_action": on["no_action"],
+                "not_processed_art23": sum(1 for n in mine if n.state is NoticeState.NOT_PROCESSED),
+                "processed_by_automated_means": 0,
+                "median_hours_to_action": median_hours(
+                    (n.decided_at or n.received_at) - n.received_at for n, d in acted if d is not None and d.restricts
+                ),
+            }
+        )
+    return out
+
+
+def _decisions(decisions: list[Decision]) -> dict[str, Any]:
+    restricting = [d for d in decisions if d.restricts]
+    own = Counter(
+        (d.proposal.category, "automated" if d.proposal.automated_detection else "manual", _restriction(d))
+        for d in restricting
+        if d.basis in (Basis.OWN_INITIATIVE, Basis.MISUSE)
+    )
+    return {
+        "total": len(decisions),
+        "by_action": dict(Counter(d.action.value for d in decisions)),
+        "by_ground": dict(Counter(d.proposal.ground.value for d in restricting if d.proposal.ground)),
+        "by_basis": dict(Counter(d.basis.value for d in decisions)),
+        "automated_decision": {
+            a.value: sum(1 for d in decisions if d.proposal.automated_decision is a) for a in Automation
+        },
+        "automated_detection": sum(1 for d in decisions if d.proposal.automated_detection),
+        "own_initiative": [
+            {"category": c, "detection": det, "restriction": r, "count": n} for (c, det, r), n in sorted(own.items())
+        ],
+    }
+
+
+def _restriction(d: Decision) -> str:
+    if d.action is ActionKind.SUSPEND_ACCOUNT:
+        return "DECISION_ACCOUNT_SUSPENDED"
+    return VISIBILITY.get(d.action, d.action.value)
+
+
+def _complaints(appeals: list[Appeal], decided: Mapping[str, Decision]) -> dict[str, Any]:
+    closed = [a for a in appeals if a.decided_at is not None]
+    basis = Counter(
+        "decision_to_act" if (d := decided.get(a.decision_id)) is None or d.restricts else "decision_not_to_act"
+        for a in appeals
+    )
+    return {
+        "received": len(appeals),
+        "by_basis": {"decision_to_act": basis["decision_to_act"], "decision_not_to_act": basis["decision_not_to_act"]},
+        "upheld": sum(1 for a in closed if a.outcome is AppealOutcome.UPHELD),
+        "reversed": sum(1 for a in closed if a.outcome is AppealOutcome.REVERSED),
+        "open": len(appeals) - len(closed),
+        "median_hours_to_decision": median_hours((a.decided_at or 0) - a.lodged_at for a in closed),
+    }
+
+
+def _misuse(measures: list[Row], action: MisuseAction) -> dict[str, int]:
+    picked = Counter(m["kind"] for m in measures if m["action"] == action.value)
+    return {
+        "manifestly_illegal_content": picked[StrikeKind.MANIFESTLY_ILLEGAL_CONTENT.value],
+        "manifestly_unfounded_notices": picked[StrikeKind.MANIFESTLY_UNFOUNDED_NOTICE.value],
+        "manifestly_unfounded_complaints": 0,
+    }
+
+
+def _orders(orders: list[Row], kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for o in orders:
+        if o["kind"] in kinds:
+            groups.setdefault((o["member_state"], o["category"]), []).append(o)
+    return [
+        {
+            "member_state": state,
+            "category": category,
+            "count": len(rows),
+            "median_hours_to_confirm": median_hours(r["receipt_confirmed_at"] - r["received_at"] for r in rows),
+            "median_hours_to_effect": median_hours(
+                r["effect_given_at"] - r["received_at"] for r in rows if r["effect_given_at"] is not None
+            ),
+            "effect_given": sum(1 for r in rows if r["outcome"] == "effect_given"),
+        }
+        for (state, category), rows in sorted(groups.items())
+    ]
+
+
+def _withholdings(restrictions: list[Row]) -> list[dict[str, Any]]:
+    counts: Counter[tuple[str, str]] = Counter()
+    for r in restrictions:
+        if r["action"] == ActionKind.WITHHOLD.value:
+            for country in r["countries"]:
+                counts[(country, r["label"] or "local_law")] += 1
+    countries = sorted({c for c, _ in counts})
+    return [
+        {"country": c, "legal_demand": counts[(c, "legal_demand")], "local_law": counts[(c, "local_law")]}
+        for c in countries
+    ]
+
+
+def figures(
+    platform: str,
+    period: tuple[str, str],
+    notices: list[Notice],
+    decisions: list[Decision],
+    linked: Mapping[str, Decision],
+    appeals: list[Appeal],
+    measures: list[Row],
+    orders: list[Row],
+    restrictions: list[Row],
+) -> dict[str, Any]:
+    """The report. `linked` holds every decision a notice or appeal of the period points at."""
+    decided = {**linked, **{d.id: d for d in decisions}}
+    from_notice = [
+        (n.decided_at or 0) - n.received_at for n in notices if n.state is NoticeState.DECIDED and n.decided_at
+    ]
+    return {
+        "schema": SCHEMA,
+        "platform": platform,
+        "period": {"from": period[0], "to": period[1]},
+        "notices_art16": _notices(notices, decided),
+        "notices_by_source": dict(Counter(n.source_kind.value for n in notices)),
+        "median_hours_notice_to_decision": median_hours(from_notice),
+        "decisions": _decisions(decisions),
+        "complaints_art20": _complaints(appeals, decided),
+        "suspensions_art23": _misuse(measures, MisuseAction.SUSPEND),
+        "warnings_art23": _misuse(measures, MisuseAction.WARN),
+        "orders_art9": _orders(orders, ("act_against_content",)),
+        "orders_art10": _orders(orders, ("provide_information", "other_request")),
+        "withholdings": _withholdings(restrictions),
+    }
+
+
+# --- the readable page ---------------------------------------------------------------------------
+def bar_chart(title: str, data: Mapping[str, float]) -> str:
+    """A horizontal bar chart as inline SVG, with the numbers also in a table for screen readers."""
+    esc = html.escape
+    rows = [(str(k), float(v)) for k, v in data.items()]
+    if not rows:
+        return f"<figure><figcaption>{esc(title)}</figcaption><p>None in this period.</p></figure>"
+    top = max(v for _, v in rows) or 1.0
+    bar_h, label_w, width = 22, 300, 640
+    bars = []
+    for i, (label, value) in enumerate(rows):
+        y = i * (bar_h + 6)
+        w = (width - label_w - 60) * value / top
+        bars.append(
+            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">{esc(label[:45])}</text>'
+            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="#2b6cb0"></rect>'
+            f'<text x="{label_w + w + 6:.1f}" y="{y + 15}">{value:g}</text>'
+        )
+    height = len(rows) * (bar_h + 6)
+    table = "".join(f"<tr><th scope=row>{esc(k)}</th><td>{v:g}</td></tr>" for k, v in rows)
+    return (
+        f"<figure><figcaption>{esc(title)}</figcaption>"
+        f'<svg role="img" aria-label="{esc(title)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-size="12" font-family="system-ui">{"".join(bars)}</svg>'
+        f"<details><summary>Numbers</summary><table>{table}</table></details></figure>"
+    )
+
+
+def page(report: Mapping[str, Any]) -> str:
+    esc = html.escape
+    d = report["decisions"]
+    c = report["complaints_art20"]
+    charts = [
+        bar_chart(
+            "Notices by category (Art. 15(1)(b))", {n["category"]: n["received"] for n in report["notices_art16"]}
+        ),
+        bar_chart("Notices by source", report["notices_by_source"]),
+        bar_chart("Decisions by type", d["by_action"]),
+        bar_chart("Decisions by ground", d["by_ground"]),
+        bar_chart("Automated versus human decisions", d["automated_decision"]),
+        bar_chart("Appeals and outcomes (Art. 20)", {k: c[k] for k in ("received", "upheld", "reversed", "open")}),
+        bar_chart("Suspensions for misuse (Art. 23)", report["suspensions_art23"]),
+        bar_chart(
+            "Orders from authorities by Member State (Art. 9, 10)",
+            {o["member_state"]: o["count"] for o in report["orders_art9"] + report["orders_art10"]},
+        ),
+        bar_chart(
+            "Withholdings by country",
+            {w["country"]: w["legal_demand"] + w["local_law"] for w in report["withholdings"]},
+        ),
+    ]
+    medians = [
+        ("Median hours from notice to decision", report["median_hours_notice_to_decision"]),
+        ("Median hours to decide an appeal", c["median_hours_to_decision"]),
+        *(
+            (f"Median hours to give effect to orders from {o['member_state']}", o["median_hours_to_effect"])
+            for o in report["orders_art9"] + report["orders_art10"]
+        ),
+    ]
+    facts = "".join(f"<tr><th scope=row>{esc(k)}</th><td>{'n/a' if v is None else v}</td></tr>" for k, v in medians)
+    period = report["period"]
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width'>"
+        f"<title>Transparency report {esc(period['from'])} to {esc(period['to'])}</title>"
+        "<style>body{font:15px system-ui;margin:2em;max-width:60em}figure{margin:1.5em 0}"
+        "figcaption{font-weight:600;margin-bottom:.4em}td,th{padding:2px 8px;text-align:left}</style>"
+        f"<h1>Transparency report: {esc(report['platform'])}</h1>"
+        f"<p>Period {esc(period['from'])} to {esc(period['to'])} (Digital Services Act, Articles 15 and 24). "
+        "Machine-readable: the same figures as JSON.</p>"
+        f"<table><caption>Times</caption>{facts}</table>{''.join(charts)}</html>"
+    )
