@@ -1,0 +1,264 @@
+"""Counting every listen and view: joins (from admission hooks), replay and clip plays and impressions
+(from batched beacons), peak concurrency sampled from leases, and the figures read back.
+
+Nothing is acknowledged before its batch is committed to SQL (group commit); unique viewers then go
+to the state store's HyperLogLogs and are replayed from the SQL journal after a restart. Never one
+call per audio request: live listens come from joins, plays and views from beacons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from townhall.domain import counting as rules
+from townhall.domain.admission import Admitted
+from townhall.domain.counting import Event, Kind
+from townhall.domain.spaces import Space, SpaceState
+from townhall.services.admission import AdmissionService, Listener
+from townhall.services.context import Context
+from townhall.services.spaces import SpaceService
+from townhall.store.sql.repos_recording import Batch, CountLedger
+
+log = logging.getLogger("townhall.counting")
+WATERMARK = "cnt:journal:applied"  # last journal row whose viewers are in the state store's HLLs
+RESTORE_MARGIN = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    event: Event
+    event_id: str | None = None  # client events carry one: a retried beacon is never counted twice
+    replay_duration_s: float = 0.0
+    clip_duration_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    counted: int
+    duplicates: int
+
+
+class _Pending:
+    __slots__ = ("done", "items")
+
+    def __init__(self, items: Sequence[Counted]) -> None:
+        self.items = items
+        self.done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+
+
+class CountingService:
+    def __init__(
+        self, ctx: Context, ledger: CountLedger, spaces: SpaceService, admission: AdmissionService, secret: bytes
+    ) -> None:
+        self.ctx = ctx
+        self.ledger = ledger
+        self.spaces = spaces
+        self.admission = admission
+        self.secret = secret
+        self._queue: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._sampler: asyncio.Task[None] | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.restore_uniques()
+        self._writer = asyncio.create_task(self._write_forever(), name="counting-writer")
+        self._sampler = asyncio.create_task(self._sample_forever(), name="counting-peak")
+
+    async def stop(self) -> None:
+        for task in (self._sampler, self._writer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._writer = self._sampler = None
+        if self._queue:  # what was handed in before the stop is still written
+            await self._write(self._take())
+
+    # --- recording events -----------------------------------------------------------------------
+    def viewer_of(self, listener: Listener) -> str:
+        kind, _, ident = listener.key.partition("-")
+        if kind == "a":
+            return rules.viewer_key(self.secret, account_id=ident)
+        return rules.viewer_key(self.secret, device_id=ident)
+
+    async def joined(self, space: Space, listener: Listener, outcome: object) -> None:
+        """admission.on_join hook: an admitted join adds a join and the listener's viewer key."""
+        if isinstance(outcome, Admitted):
+            await self.record([Counted(Event(Kind.JOIN, space.id, self.viewer_of(listener), listener.synthetic))])
+
+    async def record(self, items: Sequence[Counted]) -> Outcome:
+        """Count a batch; returns once it is committed (so the caller may acknowledge it)."""
+        if not items:
+            return Outcome(0, 0)
+        if self._writer is None or self._writer.done():
+            return await self._write([_Pending(items)])
+        pending = _Pending(items)
+        self._queue.append(pending)
+        self._wake.set()
+        return await pending.done
+
+    def _take(self) -> list[_Pending]:
+        taken, self._queue = self._queue, []
+        return taken
+
+    async def _write_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                await self._write(self._take())
+
+    async def _write(self, group: list[_Pending]) -> Outcome:
+        """One transaction for every batch waiting (group commit); each caller learns its own outcome."""
+        total = Outcome(0, 0)
+        for attempt in range(3):
+            try:
+                outcomes, batch = await self._plan(group)
+                journal_id = await self.ledger.commit(batch, self.ctx.clock())
+                break
+            except IntegrityError:  # another process claimed a key between our read and our write
+                if attempt == 2:
+                    for p in group:
+                        if not p.done.done():
+                            p.done.set_exception(RuntimeError("counting batch could not be committed"))
+                    raise
+            except Exception as exc:
+                for p in group:
+                    if not p.done.done():
+                        p.done.set_exception(exc)
+                raise
+        await self._apply_uniques(batch.uniques)
+        if journal_id is not None:
+            await self.ctx.state.put(WATERMARK, str(journal_id).encode())
+        for p, outcome in zip(group, outcomes, strict=True):
+            if not p.done.done():
+                p.done.set_result(outcome)
+            total = Outcome(total.counted + outcome.counted, total.duplicates + outcome.duplicates)
+        return total
+
+    async def _plan(self, group: list[_Pending]) -> tuple[list[Outcome], Batch]:
+        now = self.ctx.clock()
+        plans = [[(c, rules.plan(c.event, c.replay_duration_s, c.clip_duration_s)) for c in p.items] for p in group]
+        keys = {f"seen:{c.event_id}" for per in plans for c, _ in per if c.event_id}
+        keys |= {pl.dedupe for per in plans for _, pl in per if pl.dedupe}
+        taken = await self.ledger.taken(keys, now) if keys else set()
+        batch = Batch()
+        outcomes: list[Outcome] = []
+        for per in plans:
+            counted = duplicates = 0
+            for item, pl in per:
+                seen = f"seen:{item.event_id}" if item.event_id else None
+                if seen is not None:
+                    if seen in taken or seen in batch.claims:
+                        duplicates += 1
+                        continue
+                    batch.claims[seen] = now + rules.EVENT_ID_TTL_S
+                if not pl.counts or (pl.dedupe is not None and (pl.dedupe in taken or pl.dedupe in batch.claims)):
+                    continue
+                if pl.dedupe is not None:
+                    batch.claims[pl.dedupe] = now + rules.DEDUPE_WINDOW_S
+                for key in pl.totals:
+                    batch.totals[key] = batch.totals.get(key, 0) + 1
+                for hll in pl.uniques:
+                    batch.uniques.setdefault(hll, set()).add(item.event.viewer)
+                counted += 1
+            outcomes.append(Outcome(counted, duplicates))
+        return outcomes, batch
+
+    async def _apply_uniques(self, uniques: dict[str, set[str]]) -> None:
+        for key, viewers in uniques.items():
+            await self.ctx.state.pfadd(key, *viewers)
+
+    async def restore_uniques(self) -> int:
+        """Replay the journal into the HLLs past the state store's watermark (all of it for memory)."""
+        raw = await self.ctx.state.get(WATERMARK)
+        # other processes write concurrently: a margin re-adds recent rows (adding twice changes nothing)
+        after = max(0, int(raw) - RESTORE_MARGIN) if raw else 0
+        replayed = 0
+        while rows := await self.ledger.journal_after(after, 200):
+            for row_id, uniques in rows:
+                await self._apply_uniques({k: set(v) for k, v in uniques.items()})
+                after = row_id
+                replayed += 1
+            await self.ctx.state.put(WATERMARK, str(after).encode())
+        return replayed
+
+    # --- peak concurrency -----------------------------------------------------------------------
+    async def sample_peaks(self) -> None:
+        """Concurrent listeners (seats holding a lease) of every live space, kept as the peak."""
+        for space in await self.spaces.list([SpaceState.LIVE], self.ctx.settings.list_limit_max):
+            seated, _ = await self.admission.counts(space)
+            await self.ledger.raise_to(rules.space_subject(space.id), "peak_concurrent", seated)
+
+    async def _sample_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.ctx.settings.count_peak_sample_s)
+            try:
+                await self.sample_peaks()
+            except Exception:
+                log.exception("peak sampling failed")
+
+    # --- reading --------------------------------------------------------------------------------
+    async def space_counts(self, space: Space, live_now: int | None) -> dict[str, object]:
+        """Listens and views of a space, kept apart; uniques are estimates (HyperLogLog)."""
+        totals = await self.ledger.totals(rules.space_subject(space.id))
+        state = self.ctx.state
+        listens = {
+            "live_concurrent": live_now,
+            "live_peak_concurrent": max(totals.get("peak_concurrent", 0), live_now or 0),
+            "live_joins": totals.get("joins", 0),
+            "live_unique_listeners": await state.pfcount(rules.live_hll(space.id)),
+            "replay_plays": totals.get("replay_plays", 0),
+            "replay_unique_listeners": await state.pfcount(rules.replay_hll(space.id)),
+            "clip_plays": totals.get("clip_plays", 0),
+        }
+        views = {
+            "post_views": totals.get("post_views", 0),
+            "post_views_logged_in": totals.get("post_views_logged_in", 0),
+            "clip_views": totals.get("clip_views", 0),
+            "embed_views": totals.get("embed_views", 0),
+            "combined_views": rules.combined_views(totals),
+            "combined_views_label": rules.COMBINED_VIEWS_LABEL,
+        }
+        synthetic = {k.removesuffix("_synthetic"): v for k, v in totals.items() if k.endswith("_synthetic")}
+        synthetic["live_unique"] = await state.pfcount(rules.live_hll(space.id, synthetic=True))
+        return {
+            "space_id": space.id,
+            "listens": listens,
+            "views": views,
+            "combined_unique_reach": await state.pfcount(rules.reach_hll(space.id)),
+            "synthetic": synthetic,
+            "uniques_are_estimates": True,
+        }
+
+    async def clip_counts(self, clip_id: str) -> dict[str, object]:
+        totals = await self.ledger.totals(rules.clip_subject(clip_id))
+        return {
+            "clip_id": clip_id,
+            "clip_plays": totals.get("clip_plays", 0),
+            "clip_unique_listeners": await self.ctx.state.pfcount(rules.clip_hll(clip_id)),
+            "views": totals.get("views", 0),
+            "synthetic": {k.removesuffix("_synthetic"): v for k, v in totals.items() if k.endswith("_synthetic")},
+        }
+
+    async def room_summary(self, space: Space) -> dict[str, object]:
+        """room.contributors: the public figures for the live page (cheap: one SQL read, one PFCOUNT)."""
+        totals = await self.ledger.totals(rules.space_subject(space.id))
+        return {
+            "counts": {
+                "peak": totals.get("peak_concurrent", 0),
+                "joins": totals.get("joins", 0),
+                "unique_listeners": await self.ctx.state.pfcount(rules.live_hll(space.id)),
+            }
+        }
+
+    async def sweep(self) -> int:
+        return await self.ledger.forget_expired(self.ctx.clock())

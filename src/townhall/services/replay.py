@@ -1,0 +1,235 @@
+"""Recording and replay: extends the hash chain as each segment completes (the media node's on_segment
+hook), publishes the live head, and when the space ends publishes the replay (VOD playlist over the very
+segments heard, a remuxed download, an Ed25519-signed manifest) or keeps it unpublished for review.
+
+Never re-encodes and never rewrites a published object; recordings not published are deleted by the
+sweep after the retention period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+from townhall.domain import replay as chain
+from townhall.domain.errors import Forbidden, Gone, NotFound
+from townhall.domain.spaces import Space
+from townhall.services.context import Context
+from townhall.services.recording_keys import ReplayKeys
+from townhall.services.remux import remux_m4a
+from townhall.store.blobs.base import BlobStore
+from townhall.store.sql.repos_recording import ChainRepo, Recording, RecordingRepo
+
+log = logging.getLogger("townhall.replay")
+WAIT_POLL_S = 0.2
+
+
+class SegmentInfo(Protocol):
+    """What the media node tells about each stored segment (media.recorder.SegmentRecord)."""
+
+    msn: int
+    key: str
+    media_time: int
+    duration: float
+    sha256: str
+    program_date_time: float
+
+
+def live_prefix(space_id: str) -> str:
+    return f"live/{space_id}/"
+
+
+def replay_prefix(space_id: str) -> str:
+    return f"replay/{space_id}/"
+
+
+def chain_key(space_id: str) -> str:
+    return f"chain:{space_id}"
+
+
+class ReplayService:
+    def __init__(
+        self,
+        ctx: Context,
+        links: ChainRepo,
+        recordings: RecordingRepo,
+        blobs: BlobStore,
+        keys: ReplayKeys,
+        keys_url: str,
+    ) -> None:
+        self.ctx = ctx
+        self.links = links
+        self.recordings = recordings
+        self.blobs = blobs
+        self.keys = keys
+        self.keys_url = keys_url
+        self._last: dict[str, chain.Link] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # --- live: the chain grows with each segment ------------------------------------------------
+    async def on_segment(self, space_id: str, info: SegmentInfo) -> chain.Link | None:
+        """Extend the space's chain with a stored segment, persist the link, publish the new head."""
+        async with self._locks.setdefault(space_id, asyncio.Lock()):
+            previous = self._last.get(space_id) or await self.links.last(space_id)
+            if previous is not None and info.msn <= previous.msn:
+                return None  # told twice (a restarted node): the chain already holds it
+            link = chain.extend(
+                previous,
+                space_id,
+                msn=info.msn,
+                media_time=info.media_time,
+                duration=round(info.duration * chain.TIMESCALE),
+                sha256=info.sha256,
+                uri=info.key.rsplit("/", 1)[-1],
+                program_date_time_ms=round(info.program_date_time * 1000),
+            )
+            await self.links.add(space_id, link, info.key)
+            self._last[space_id] = link
+            head = {"msn": link.msn, "head": link.head, "media_time": link.media_time}
+            await self.ctx.state.put(chain_key(space_id), json.dumps(head).encode())
+            return link
+
+    async def live_head(self, space_id: str) -> dict[str, object] | None:
+        raw = await self.ctx.state.get(chain_key(space_id))
+        return json.loads(raw) if raw else None
+
+    async def room_fields(self, space: Space) -> dict[str, object]:
+        """room.contributors: the current chain head, so every listener can keep the commitments."""
+        head = await self.live_head(space.id)
+        return {"chain": head} if head else {}
+
+    # --- end: publish or keep -------------------------------------------------------------------
+    async def ended(self, space: Space) -> None:
+        """spaces.on_end hook: note the recording durably, then finish it in the background."""
+        ended_at = space.ended_at or self.ctx.clock()
+        keep_until = None if space.replay_public else ended_at + self.ctx.settings.replay_retention_days * 86400
+        await self.recordings.ending(space.id, space.replay_public, ended_at, keep_until)
+        self._spawn(self.finish(space.id))
+
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finish(self, space_id: str) -> Recording | None:
+        """Wait for the media node to close the live playlist, then publish (or keep) the recording."""
+        try:
+            await self._wait_for_endlist(space_id)
+            record = await self.recordings.get(space_id)
+            if record is None or record.state != "ending":
+                return record
+            if record.public:
+                await self.publish(space_id, record)
+            else:
+                await self.recordings.update(space_id, state="kept")
+            self._last.pop(space_id, None)
+            self._locks.pop(space_id, None)
+            return await self.recordings.get(space_id)
+        except Exception:
+            log.exception("could not finish the recording of space %s", space_id)
+            return None
+
+    async def _wait_for_endlist(self, space_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ctx.settings.replay_publish_wait_s
+        while loop.time() < deadline:
+            text = await self.blobs.get(live_prefix(space_id) + "media.m3u8")
+            if text is None or b"#EXT-X-ENDLIST" in text:
+                return
+            await asyncio.sleep(WAIT_POLL_S)
+        log.warning(
+            "space %s: no EXT-X-ENDLIST after %.0f s; publishing what was recorded",
+            space_id,
+            self.ctx.settings.replay_publish_wait_s,
+        )
+
+    async def segments(self, space_id: str) -> tuple[list[chain.Link], list[bytes], bytes]:
+        """The chained segments' bytes, each checked against its link, and the init section."""
+        rows = await self.links.links(space_id)
+        init = await self.blobs.get(live_prefix(space_id) + "init.mp4")
+        if init is None:
+            raise NotFound("recording_missing", "the recording of this space is not stored")
+        datas: list[bytes] = []
+        for link, key in rows:
+            data = await self.blobs.get(key)
+            if data is None or hashlib.sha256(data).hexdigest() != link.sha256:
+                raise Gone("recording_damaged", f"segment {link.msn} of this recording is missing or damaged")
+            datas.append(data)
+        return [link for link, _ in rows], datas, init
+
+    async def publish(self, space_id: str, record: Recording) -> None:
+        links, datas, init = await self.segments(space_id)
+        if not links:
+            await self.recordings.update(space_id, state="kept", segments=0)
+            return
+        audio = await asyncio.to_thread(remux_m4a, init, datas)
+        gaps = chain.find_gaps(links)
+        files = {"init.mp4": hashlib.sha256(init).hexdigest(), "audio.m4a": hashlib.sha256(audio).hexdigest()}
+        payload = chain.build_manifest(space_id, links, gaps, files, round(record.ended_at * 1000), self.keys_url)
+        signer = self.keys.signing
+        prefix = replay_prefix(space_id)
+        await self.blobs.put_immutable(prefix + "audio.m4a", audio)
+        await self.blobs.put_immutable(prefix + "manifest.json", chain.sign_manifest(payload, signer.kid, signer.key))
+        await self.blobs.put_immutable(prefix + "index.m3u8", chain.vod_playlist(links, gaps).encode())
+        await self.recordings.update(
+            space_id,
+            state="published",
+            segments=len(links),
+            duration_ms=sum(x.duration for x in links) * 1000 // chain.TIMESCALE,
+            final_head=payload["final_head"],
+            kid=signer.kid,
+            published_at=self.ctx.clock(),
+        )
+
+    async def published(self, space_id: str) -> Recording:
+        """The recording of a space whose replay anyone may fetch, or the reason it may not."""
+        record = await self.recordings.get(space_id)
+        if record is None:
+            raise NotFound("replay_not_found", "this space has no replay (yet)")
+        if record.state == "deleted":
+            raise Gone("replay_deleted", "this recording was deleted")
+        if not record.public:
+            raise Forbidden("replay_not_public", "the host chose not to publish this replay")
+        if record.state != "published":
+            raise NotFound("replay_not_ready", "the replay is being published; try again shortly")
+        return record
+
+    # --- background: resume unfinished work, delete what outlived its retention ------------------
+    async def start(self) -> None:
+        for record in await self.recordings.in_state("ending"):
+            self._spawn(self.finish(record.space_id))
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="recording-sweep")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        for task in list(self._tasks):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(task), self.ctx.settings.replay_publish_wait_s)
+
+    async def sweep(self) -> list[str]:
+        """Delete the recordings kept for review past their retention; returns their space ids."""
+        deleted: list[str] = []
+        for record in await self.recordings.expired(self.ctx.clock()):
+            await self.blobs.delete_prefix(live_prefix(record.space_id))
+            await self.blobs.delete_prefix(replay_prefix(record.space_id))
+            await self.recordings.update(record.space_id, state="deleted")
+            deleted.append(record.space_id)
+        return deleted
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.ctx.settings.recording_sweep_s)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("recording sweep failed")
