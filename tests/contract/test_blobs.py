@@ -1,0 +1,112 @@
+"""The blob contract (store/blobs/base.py) on every implementation: immutable objects written once,
+mutable ones replaced whole, listing and deleting by prefix, and keys that cannot escape the store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from townhall.store.blobs.base import BlobExists, BlobStore
+from townhall.store.blobs.local import LocalBlobs
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture(params=["local"])
+async def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
+    yield LocalBlobs(tmp_path / "blobs")
+
+
+async def test_an_immutable_object_reads_back_once_written(blobs: BlobStore) -> None:
+    assert await blobs.get("live/s1/p0.m4s") is None
+    assert await blobs.exists("live/s1/p0.m4s") is False
+    await blobs.put_immutable("live/s1/p0.m4s", b"\x00part")
+    assert await blobs.exists("live/s1/p0.m4s") is True
+    assert await blobs.get("live/s1/p0.m4s") == b"\x00part"
+
+
+async def test_writing_the_same_bytes_again_is_a_no_op(blobs: BlobStore) -> None:
+    await blobs.put_immutable("live/s1/init.mp4", b"init")
+    await blobs.put_immutable("live/s1/init.mp4", b"init")
+    assert await blobs.get("live/s1/init.mp4") == b"init"
+
+
+async def test_writing_different_bytes_to_an_immutable_object_raises(blobs: BlobStore) -> None:
+    await blobs.put_immutable("live/s1/p1.m4s", b"first")
+    with pytest.raises(BlobExists):
+        await blobs.put_immutable("live/s1/p1.m4s", b"second")
+    assert await blobs.get("live/s1/p1.m4s") == b"first"
+
+
+async def test_a_mutable_object_is_replaced(blobs: BlobStore) -> None:
+    await blobs.put_mutable("live/s1/index.m3u8", b"#EXTM3U\n1")
+    await blobs.put_mutable("live/s1/index.m3u8", b"#EXTM3U\n2")
+    assert await blobs.get("live/s1/index.m3u8") == b"#EXTM3U\n2"
+
+
+async def test_readers_never_see_a_torn_mutable_object(blobs: BlobStore) -> None:
+    versions = [bytes([i]) * 256 * 1024 for i in range(1, 9)]
+    await blobs.put_mutable("live/s2/index.m3u8", versions[0])
+    torn: list[int] = []
+
+    async def read_while_writing() -> None:
+        for _ in range(60):
+            data = await blobs.get("live/s2/index.m3u8")
+            if data not in versions:
+                torn.append(len(data or b""))
+
+    async def write_all() -> None:
+        for v in versions[1:] * 3:
+            await blobs.put_mutable("live/s2/index.m3u8", v)
+
+    await asyncio.gather(read_while_writing(), write_all())
+    assert torn == []
+
+
+async def test_listing_is_by_prefix_and_sorted(blobs: BlobStore) -> None:
+    for key in ("live/s1/p2.m4s", "live/s1/p10.m4s", "live/s2/p0.m4s", "replay/s1/index.m3u8"):
+        await blobs.put_immutable(key, b"x")
+    await blobs.put_mutable("live/s1/index.m3u8", b"#EXTM3U")
+    assert await blobs.list("live/s1/") == ["live/s1/index.m3u8", "live/s1/p10.m4s", "live/s1/p2.m4s"]
+    assert await blobs.list("live/") == sorted(await blobs.list("live/s1/") + ["live/s2/p0.m4s"])
+    assert await blobs.list("nothing/") == []
+    assert len(await blobs.list("")) == 5
+
+
+async def test_deleting_a_prefix_removes_only_its_objects(blobs: BlobStore) -> None:
+    for key in ("live/s1/a", "live/s1/deep/b", "live/s10/c"):
+        await blobs.put_immutable(key, b"x")
+    assert await blobs.delete_prefix("live/s1/") == 2
+    assert await blobs.list("live/") == ["live/s10/c"]
+    assert await blobs.delete_prefix("live/s1/") == 0
+    await blobs.put_immutable("live/s1/a", b"other bytes")  # a deleted immutable key may be written anew
+    assert await blobs.get("live/s1/a") == b"other bytes"
+
+
+@pytest.mark.parametrize("key", ["", "/etc/passwd", "../outside", "live/../../outside", "live//p", "live/./p"])
+async def test_keys_that_could_escape_the_store_are_rejected(blobs: BlobStore, key: str) -> None:
+    with pytest.raises(ValueError):
+        await blobs.put_immutable(key, b"x")
+    with pytest.raises(ValueError):
+        await blobs.put_mutable(key, b"x")
+    with pytest.raises(ValueError):
+        await blobs.get(key)
+
+
+@pytest.mark.parametrize("prefix", ["", "/", "../", "live/../../"])
+async def test_deleting_an_unsafe_or_empty_prefix_is_rejected(blobs: BlobStore, prefix: str) -> None:
+    await blobs.put_immutable("live/s1/a", b"x")
+    with pytest.raises(ValueError):
+        await blobs.delete_prefix(prefix)
+    assert await blobs.get("live/s1/a") == b"x"
+
+
+async def test_the_local_store_exposes_files_for_sendfile(tmp_path: Path) -> None:
+    store = LocalBlobs(tmp_path / "b")
+    await store.put_immutable("live/s1/p0.m4s", b"part")
+    path = store.local_path("live/s1/p0.m4s")
+    assert path.read_bytes() == b"part"
+    assert path.is_relative_to(tmp_path / "b")
