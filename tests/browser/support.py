@@ -73,18 +73,23 @@ async def until(condition: Callable[[], Awaitable[Any]], timeout_s: float, what:
 LISTEN_JS = """
 ([selector, freqs]) => {
   const audio = document.querySelector(selector);
-  const w = window;
-  if (!w.__ear) {
+  const ears = (window.__ears = window.__ears || {});
+  if (!ears[selector] || (audio.srcObject && ears[selector].stream !== audio.srcObject)) {
     const ctx = new AudioContext();
-    const source = ctx.createMediaElementSource(audio);
     const analyser = ctx.createAnalyser();
     analyser.fftSize = 8192;
     analyser.smoothingTimeConstant = 0;
-    source.connect(analyser);
-    analyser.connect(ctx.destination);
-    w.__ear = { ctx, analyser };
+    if (audio.srcObject) {
+      // a WebRTC stream (the mix-minus): tap the stream; the element goes on playing it
+      ctx.createMediaStreamSource(audio.srcObject).connect(analyser);
+    } else {
+      const source = ctx.createMediaElementSource(audio);
+      source.connect(analyser);
+      analyser.connect(ctx.destination);
+    }
+    ears[selector] = { ctx, analyser, stream: audio.srcObject };
   }
-  const { ctx, analyser } = w.__ear;
+  const { ctx, analyser } = ears[selector];
   if (ctx.state !== "running") ctx.resume();
   const time = new Float32Array(analyser.fftSize);
   analyser.getFloatTimeDomainData(time);

@@ -61,3 +61,35 @@ async def test_listener_hears_the_host_and_sees_the_speaker_and_the_count(
     assert await listener.locator("#count").text_content() == "1"
     await listener.locator("#speakers li[data-handle='the_host'][data-speaking='true']").wait_for(timeout=10_000)
     assert await host.locator("#listeners").text_content() in ("1",)
+
+
+async def test_listener_brought_on_stage_is_heard_then_muted_and_every_page_sees_the_end(
+    chromium: Browsers, server: LiveServer, tmp_path: Path
+) -> None:
+    host, link = await host_goes_live(chromium, server, tmp_path, "Bring a guest on stage")
+    guest_browser = await chromium.launch(tone_wav(tmp_path / "guest.wav", GUEST_HZ))
+    guest, _ = await listen(chromium, "guest", link, guest_browser)
+    await sign_up(guest, "the_guest")
+    await guest.click("#ask")
+    await guest.locator("#ask[data-asked='true']").wait_for()
+
+    await host.get_by_role("button", name="Accept @the_guest").click()
+    await guest.locator("body[data-view='speaker']").wait_for(timeout=10_000)
+    await guest.locator("#speaker-view[data-live='true']").wait_for(timeout=15_000)
+    await Ear(guest, "#mixminus", (HOST_HZ,)).hears(HOST_HZ, timeout_s=15)  # the guest hears the host
+
+    listener, ear = await listen(chromium, "listener", link)
+    await ear.hears(GUEST_HZ, timeout_s=20)
+    await ear.hears(HOST_HZ, timeout_s=5)
+    await listener.locator("#speakers li[data-handle='the_guest']").wait_for()
+
+    await host.get_by_role("button", name="Mute @the_guest").click()
+    await guest.locator("#mute-self[aria-pressed='true']").wait_for(timeout=10_000)
+    await ear.silent(GUEST_HZ, timeout_s=15, held_s=1.5)
+    await ear.hears(HOST_HZ, timeout_s=5)  # the host goes on being heard
+    await listener.locator("#speakers li[data-handle='the_guest'].muted").wait_for(timeout=10_000)
+
+    await host.click("#end")
+    for page, status in ((host, "#room-status"), (guest, "#status"), (listener, "#status")):
+        await page.locator(status, has_text="This space has ended").wait_for(timeout=10_000)
+    assert await listener.locator("#badge").text_content() == "ended"

@@ -81,11 +81,14 @@ const REFUSALS = {
 };
 
 export function refusal(err) {
-  if (!(err instanceof ApiError)) return String(err && err.message ? err.message : err);
-  if (err.status === 451) {
-    return `This space is not available in your country (${err.message}).`;
+  if (!err) return "";
+  if (err.status === 451 || err.code === "withheld_in_country") {
+    const reason = err instanceof ApiError && err.message ? ` Reason given: ${err.message}.` : "";
+    return `This space is not available in your country.${reason}`;
   }
-  return REFUSALS[err.code] || err.message || `Something went wrong (${err.status}).`;
+  if (err.code && REFUSALS[err.code]) return REFUSALS[err.code];
+  if (err instanceof ApiError) return err.message || `Something went wrong (${err.status}).`;
+  return String(err.message || err);
 }
 
 export function $(selector, root = document) {

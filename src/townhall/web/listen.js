@@ -42,7 +42,9 @@ const page = {
 };
 window.townhall = page; // for people debugging, and for tests reading what the page knows
 
-function setStatus(text) {
+// Once the page is over (ended, refused, removed) only the final message stands.
+function setStatus(text, final = false) {
+  if (page.over && !final) return;
   $("#status").textContent = text;
 }
 
@@ -117,7 +119,7 @@ async function pollState() {
         renderState(JSON.parse(text));
       }
     } else if (response.status === 451) {
-      return refused({ status: 451, code: "withheld_in_country", message: "withheld" });
+      return refused({ status: 451, code: "withheld_in_country" });
     } else if (response.status === 403) {
       return rejoin();
     }
@@ -224,7 +226,7 @@ function finish(message) {
   stopEverything();
   stopSpeaking(false);
   if (page.events) page.events.close();
-  setStatus(message);
+  setStatus(message, true);
   announce(message);
   for (const id of ["#play", "#leave", "#ask"]) $(id).disabled = true;
   $("#ask-box").hidden = true;
@@ -255,7 +257,7 @@ function startPlayer() {
   if (page.player || !page.seat) return;
   page.player = attach(audio, page.seat.playlist_url, LIVE_CONFIG, (status) => {
     if (status === 403) return rejoin();
-    if (status === 451) return refused({ status: 451, code: "withheld_in_country", message: "withheld" });
+    if (status === 451) return refused({ status: 451, code: "withheld_in_country" });
     if (status === -1) setStatus("This browser cannot play live audio (it has neither HLS nor Media Source Extensions).");
   });
   const button = $("#play");
@@ -264,9 +266,9 @@ function startPlayer() {
   setStatus("You are in. The space is live.");
   audio.play().then(
     () => setPlaying(true),
-    () => {
+    (err) => {
       setPlaying(false);
-      setStatus("You are in. Press Listen to start hearing the space.");
+      if (err.name === "NotAllowedError") setStatus("You are in. Press Listen to start hearing the space.");
     },
   );
 }
@@ -416,7 +418,7 @@ function onEvent(event, me) {
       if (mine) setMuted(event.muted, event.muted ? "The host muted you." : "You are unmuted.");
       break;
     case "removed":
-      if (mine) refused({ status: 403, code: "removed_from_space", message: "removed" });
+      if (mine) refused({ status: 403, code: "removed_from_space" });
       break;
     default:
       break;

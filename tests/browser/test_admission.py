@@ -1,0 +1,83 @@
+"""Admission in real Chromium: a capped space's waiting room with a live position, and a clear message
+for every refusal (ended, withheld in the listener's country, removed by the host, no such space)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.browser.support import Browsers
+from tests.support.servers import LiveServer
+from townhall.domain.errors import LegallyWithheld
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(90)]
+
+
+async def live_space(server: LiveServer, title: str, cap: int | None = None) -> tuple[Any, Any]:
+    rt = server.runtime
+    host = (await rt.accounts.register(f"host_{abs(hash(title)) % 10**6}", "password-host", "127.0.0.1")).account
+    space = await rt.spaces.create(host, title, None, cap)
+    return host, await rt.spaces.start(host, space.id)
+
+
+async def test_capped_space_shows_the_second_listener_a_position_and_admits_them_when_the_first_leaves(
+    chromium: Browsers, server: LiveServer
+) -> None:
+    _, space = await live_space(server, "Room for one", cap=1)
+    browser = await chromium.launch()
+    link = f"{server.url}/s/{space.id}"
+    first = await chromium.page("first", browser, link)
+    await first.locator("#status", has_text="You are in").wait_for(timeout=10_000)
+
+    second = await chromium.page("second", browser, link)
+    await second.locator("#status[data-position='1']", has_text="number 1 in line").wait_for(timeout=10_000)
+    assert await second.locator("#play").is_disabled()
+    assert await first.locator("#count").text_content() == "1"
+
+    await first.click("#leave")
+    await first.locator("#status", has_text="You left").wait_for()
+    await second.locator("#status", has_text="You are in").wait_for(timeout=10_000)
+    assert await second.locator("#status").get_attribute("data-position") is None
+    await second.locator("#play:not([disabled])").wait_for(timeout=10_000)
+    await second.locator("#count", has_text="1").wait_for(timeout=5_000)
+
+
+async def test_every_refusal_is_explained_on_the_listener_page(chromium: Browsers, server: LiveServer) -> None:
+    rt = server.runtime
+    browser = await chromium.launch()
+
+    host, ended = await live_space(server, "Already over")
+    await rt.spaces.end(host, ended.id)
+    page = await chromium.page("ended", browser, f"{server.url}/s/{ended.id}")
+    await page.locator("#status", has_text="This space has ended").wait_for(timeout=10_000)
+    assert await page.locator("#replay-link").is_visible()
+
+    page = await chromium.page("missing", browser, f"{server.url}/s/no-such-space")
+    await page.locator("#status", has_text="There is no such space").wait_for(timeout=10_000)
+
+    _, withheld = await live_space(server, "Not here")
+
+    async def withhold(space: Any, listener: Any, country: str | None) -> None:
+        if space.id == withheld.id:
+            raise LegallyWithheld("withheld_in_country", "withheld in FR by a court order")
+
+    rt.admission.space_gates.append(withhold)
+    page = await chromium.page("withheld", browser, f"{server.url}/s/{withheld.id}")
+    await page.locator("#status", has_text="not available in your country").wait_for(timeout=10_000)
+    assert await page.locator("body").get_attribute("data-refusal") == "withheld_in_country"
+
+    host, space = await live_space(server, "Mind your manners")
+    page = await chromium.page("removed", browser, f"{server.url}/s/{space.id}")
+    await page.fill("#signin-handle", "heckler")
+    await page.fill("#signin-password", "password-heckler")
+    await page.click("#register")
+    await page.locator("#ask-box:not([hidden])").wait_for(timeout=10_000)
+    await page.click("#ask")  # asking to speak makes a listener known to the host, who can then remove them
+    await page.locator("#ask[data-asked='true']").wait_for()
+    heckler = await rt.accounts.by_handle("heckler")
+    await rt.spaces.remove(host, space.id, heckler.id)
+    await page.locator("#status", has_text="You were removed from this space").wait_for(timeout=10_000)
+    await page.reload()
+    await page.locator("#status", has_text="You were removed from this space").wait_for(timeout=10_000)
+    assert await page.locator("body").get_attribute("data-refusal") == "removed_from_space"

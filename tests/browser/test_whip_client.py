@@ -1,0 +1,55 @@
+"""Standards compliance of the WHIP endpoint: a third-party browser WHIP client from the npm registry
+(whip-whep, vendored under web/vendor) publishes a fake microphone into a live space and hangs up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.browser.support import Browsers, tone_wav, until
+from tests.support.servers import LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(60)]
+
+PUBLISH_JS = """
+async ([whipUrl, token]) => {
+  const { WHIPClient } = await import("/static/vendor/whip-whep/whip.js");
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver(stream.getAudioTracks()[0], { direction: "sendonly" });
+  const whip = new WHIPClient();
+  await whip.publish(pc, whipUrl, token);
+  window.__whip = { whip, pc };
+  return whip.resourceURL.toString();
+}
+"""
+
+
+async def test_the_whip_whep_client_from_npm_publishes_into_a_space_and_hangs_up(
+    chromium: Browsers, server: LiveServer, tmp_path: Path
+) -> None:
+    rt = server.runtime
+    host = (await rt.accounts.register("whip_host", "password-host", "127.0.0.1")).account
+    space = await rt.spaces.start(host, (await rt.spaces.create(host, "Published by whip-whep", None, None)).id)
+    token = await rt.spaces.speaker_token(host, space.id)
+    browser = await chromium.launch(tone_wav(tmp_path / "tone.wav", 440))
+    page = await chromium.page("publisher", browser, f"{server.url}/")
+
+    resource = await page.evaluate(PUBLISH_JS, [f"{server.url}/whip/{space.id}", token])
+    assert resource.startswith(f"{server.url}/whip/{space.id}/")
+
+    live = rt.media.spaces[space.id]
+    await until(lambda: page.evaluate("window.__whip.pc.connectionState === 'connected'"), 15, "ICE connected")
+    await until(lambda: _speaking(live, host.id), 10, "the media node hearing the whip-whep publisher")
+
+    await page.evaluate("window.__whip.whip.stop()")
+    await until(lambda: _gone(live, host.id), 10, "the WHIP session gone after DELETE")
+
+
+async def _speaking(live: object, account_id: str) -> bool:
+    return account_id in live.mixer.speaking()  # type: ignore[attr-defined]
+
+
+async def _gone(live: object, account_id: str) -> bool:
+    return account_id not in live.publishers  # type: ignore[attr-defined]
