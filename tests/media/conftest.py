@@ -14,8 +14,8 @@ import av
 import httpx
 import numpy as np
 import pytest
-
 from tests.support.servers import LiveServer, live_server
+
 from townhall.media.mixer import FRAME, RATE
 from townhall.settings import Settings
 
@@ -62,10 +62,10 @@ async def stage(settings: Settings) -> AsyncIterator[Stage]:
             yield Stage(server, host, space.id, http)
 
 
-async def until(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.02) -> Any:
-    """Poll `condition` until it is truthy or `timeout` passes; fail saying `what` did not happen."""
+async def until(condition: Callable[[], Any], within: float, what: str, every: float = 0.02) -> Any:
+    """Poll `condition` until it is truthy or `within` seconds pass; fail saying `what` did not happen."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while True:
         value = condition()
         if asyncio.iscoroutine(value):
@@ -73,7 +73,7 @@ async def until(condition: Callable[[], Any], timeout: float, what: str, every: 
         if value:
             return value
         if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(every)
 
 
@@ -109,8 +109,9 @@ class Follower:
                     self.parts.append((msn, index, data, loop.time()))
             nxt = re.search(r'PRELOAD-HINT:TYPE=PART,URI="p(\d+)\.(\d+)\.m4s"', text)
             assert nxt, text
-            response = await self.http.get(f"{self.base}/media.m3u8",
-                                           params={"_HLS_msn": nxt.group(1), "_HLS_part": nxt.group(2)})
+            response = await self.http.get(
+                f"{self.base}/media.m3u8", params={"_HLS_msn": nxt.group(1), "_HLS_part": nxt.group(2)}
+            )
             assert response.status_code == 200, response.text
             text = response.text
             self.playlists.append(text)
@@ -121,7 +122,7 @@ class Follower:
 
 def decode(mp4: bytes) -> np.ndarray:
     """Decode fMP4 AAC with PyAV (FFmpeg) into float mono samples at 48 kHz."""
-    with av.open(io.BytesIO(mp4), format="mp4") as container:
+    with av.open(io.BytesIO(mp4), mode="r", format="mp4") as container:
         chunks = [f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
 
@@ -132,13 +133,15 @@ def band_energy(samples: np.ndarray, freq: float, window: int = FRAME) -> np.nda
     if n == 0:
         return np.zeros(0)
     frames = samples[: n * window].reshape(n, window).astype(np.float64)
-    if frames.dtype != np.float64 or np.abs(frames).max() > 2:
+    if np.abs(frames).max() > 2:  # int16 samples: scale to [-1, 1] like decoded float audio
         frames = frames / 32768.0
     probe = np.exp(-2j * np.pi * freq * np.arange(window) / RATE)
-    return np.abs(frames @ probe) / window
+    energy: np.ndarray = np.abs(frames @ probe) / window
+    return energy
 
 
-def onsets(energy: np.ndarray, threshold: float = 0.02) -> list[int]:
-    """Window indices where the energy rises over the threshold."""
-    above = energy > threshold
-    return [i for i in range(len(above)) if above[i] and (i == 0 or not above[i - 1])]
+def onsets(energy: np.ndarray, threshold: float = 0.02, gap: int = 10) -> list[int]:
+    """Window indices where the energy rises over the threshold after at least `gap` quiet windows
+    (so a burst with a hole in it, as a loaded machine can cause, still counts once)."""
+    above = np.flatnonzero(energy > threshold)
+    return [int(i) for k, i in enumerate(above) if k == 0 or i - above[k - 1] > gap]

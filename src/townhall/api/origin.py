@@ -36,7 +36,8 @@ def _playlist(text: str | bytes) -> Response:
 
 
 async def _stored(request: Request, space_id: str, name: str) -> bytes | None:
-    return await request.app.state.runtime.blobs.get(live_prefix(space_id) + name)
+    data: bytes | None = await request.app.state.runtime.blobs.get(live_prefix(space_id) + name)
+    return data
 
 
 async def multivariant(request: Request) -> Response:
@@ -98,9 +99,14 @@ def routes(runtime: object | None = None) -> list[BaseRoute]:
     base = "/live/{space_id}"
     return [
         op("GET", f"{base}/master.m3u8", multivariant, summary="Multivariant playlist (edge only)", tag=t),
-        op("GET", f"{base}/media.m3u8", media_playlist, tag=t, errors=(400, 404, 503),
-           summary="LL-HLS media playlist; _HLS_msn/_HLS_part hold until that part exists (edge only)"),
+        op(
+            "GET",
+            f"{base}/media.m3u8",
+            media_playlist,
+            tag=t,
+            errors=(400, 404, 503),
+            summary="LL-HLS media playlist; _HLS_msn/_HLS_part hold until that part exists (edge only)",
+        ),
         op("GET", f"{base}/init.mp4", media_object, summary="fMP4 initialisation section (edge only)", tag=t),
-        op("GET", base + "/{name}.m4s", media_object, summary="A part or segment (edge only)", tag=t,
-           errors=(404,)),
+        op("GET", base + "/{name}.m4s", media_object, summary="A part or segment (edge only)", tag=t, errors=(404,)),
     ]

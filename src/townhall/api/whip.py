@@ -65,8 +65,12 @@ async def publish(request: Request) -> Response:
         rt.media.metrics.rejected.labels(exc.code).inc()
         raise
     location = f"/whip/{space_id}/{publisher.resource_id}"
-    return Response(answer, status_code=201, media_type=SDP, headers={
-        "Location": location, "ETag": f'"{publisher.resource_id}"', "Cache-Control": "no-store"})
+    return Response(
+        answer,
+        status_code=201,
+        media_type=SDP,
+        headers={"Location": location, "ETag": f'"{publisher.resource_id}"', "Cache-Control": "no-store"},
+    )
 
 
 async def hang_up(request: Request) -> Response:
@@ -83,8 +87,23 @@ async def hang_up(request: Request) -> Response:
 def routes(runtime: object | None = None) -> list[BaseRoute]:
     t = "media"
     return [
-        op("POST", "/whip/{space_id}", publish, summary="Publish a speaker's audio (WHIP, RFC 9725)", tag=t,
-           auth="speaker token", status=201, errors=(400, 401, 403, 404, 409, 410, 429)),
-        op("DELETE", "/whip/{space_id}/{resource_id}", hang_up, summary="Hang up a WHIP session", tag=t,
-           auth="speaker token", errors=(401, 403, 404)),
+        op(
+            "POST",
+            "/whip/{space_id}",
+            publish,
+            summary="Publish a speaker's audio (WHIP, RFC 9725)",
+            tag=t,
+            auth="speaker token",
+            status=201,
+            errors=(400, 401, 403, 404, 409, 410, 429),
+        ),
+        op(
+            "DELETE",
+            "/whip/{space_id}/{resource_id}",
+            hang_up,
+            summary="Hang up a WHIP session",
+            tag=t,
+            auth="speaker token",
+            errors=(401, 403, 404),
+        ),
     ]

@@ -47,6 +47,10 @@ def validate_offer(sdp: str, max_bytes: int) -> None:
         raise Invalid("sdp_no_audio", "the offer must carry exactly one audio section")
     if not any(c.mimeType.lower() == "audio/opus" for c in audio[0].rtp.codecs):
         raise Invalid("sdp_no_opus", "the offer's audio section must offer Opus")
+    if audio[0].dtls is None or not audio[0].dtls.fingerprints:
+        raise Invalid("sdp_no_fingerprint", "the offer has no DTLS fingerprint")
+    if audio[0].ice is None or not (audio[0].ice.usernameFragment and audio[0].ice.password):
+        raise Invalid("sdp_no_ice_credentials", "the offer has no ICE username fragment and password")
 
 
 def tap_receiver(receiver: RTCRtpReceiver, sink: OpusSink) -> None:
@@ -68,38 +72,45 @@ def tap_receiver(receiver: RTCRtpReceiver, sink: OpusSink) -> None:
 
 
 class PacketTrack(MediaStreamTrack):
-    """An outgoing audio track fed with Opus packets; aiortc only packetises them (no encode)."""
+    """An outgoing audio track fed with Opus packets; aiortc only packetises them (no encode).
+
+    Each packet may carry the loop time its oldest audio reached the server; `on_delay` then gets the
+    server-added delay as the packet is handed to aiortc's sender.
+    """
 
     kind = "audio"
 
-    def __init__(self, depth: int = 4) -> None:
+    def __init__(self, depth: int = 4, on_delay: Callable[[float], None] | None = None) -> None:
         super().__init__()
-        self._queue: deque[tuple[bytes, int]] = deque()
+        self._queue: deque[tuple[bytes, int, float | None]] = deque()
         self._ready = asyncio.Event()
         self._depth = depth
         self._pts = 0
         self._last_push: float | None = None
+        self.on_delay = on_delay
 
-    def push(self, payload: bytes, now: float) -> None:
+    def push(self, payload: bytes, now: float, source: float | None = None) -> None:
         # RTP time follows the wall clock across gaps, so the far end's jitter buffer sees them as gaps
         if self._last_push is not None:
             skipped = round((now - self._last_push) * RATE / FRAME) - 1
             if skipped > 0:
                 self._pts += skipped * FRAME
         self._last_push = now
-        self._queue.append((payload, self._pts))
+        self._queue.append((payload, self._pts, source))
         self._pts += FRAME
         while len(self._queue) > self._depth:
             self._queue.popleft()
         self._ready.set()
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet:  # type: ignore[type-arg]
         while not self._queue:
             if self.readyState != "live":
                 raise MediaStreamError
             self._ready.clear()
             await self._ready.wait()
-        payload, pts = self._queue.popleft()
+        payload, pts, source = self._queue.popleft()
+        if source is not None and self.on_delay is not None:
+            self.on_delay(asyncio.get_running_loop().time() - source)
         packet = av.Packet(payload)
         packet.pts = pts
         packet.time_base = TIME_BASE
@@ -128,8 +139,14 @@ class Publisher:
         self.closed.set()
 
 
-async def answer_offer(sdp: str, resource_id: str, account_id: str, sink: Callable[[Publisher, bytes], None],
-                       on_gone: Callable[[Publisher], None]) -> tuple[Publisher, str]:
+async def answer_offer(
+    sdp: str,
+    resource_id: str,
+    account_id: str,
+    sink: Callable[[Publisher, bytes], None],
+    on_gone: Callable[[Publisher], None],
+    on_delay: Callable[[float], None] | None = None,
+) -> tuple[Publisher, str]:
     """Create the peer connection for a validated offer; returns the publisher and the SDP answer
     with every ICE candidate gathered (no trickle)."""
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -137,7 +154,7 @@ async def answer_offer(sdp: str, resource_id: str, account_id: str, sink: Callab
         await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
         (transceiver,) = [t for t in pc.getTransceivers() if t.kind == "audio"]
         wants_audio = transceiver._offerDirection in ("sendrecv", "recvonly")
-        out = PacketTrack() if wants_audio else None
+        out = PacketTrack(on_delay=on_delay) if wants_audio else None
         if out is not None:
             pc.addTrack(out)
         publisher = Publisher(resource_id, account_id, pc, out)

@@ -21,14 +21,22 @@ class MediaMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0),
             registry=reg,
         )
-        self.underruns = Counter("townhall_media_mixer_underruns_total",
-                                 "ticks a connected voice had no frame (mixed as silence)", registry=reg)
-        self.late_ticks = Counter("townhall_media_late_ticks_total",
-                                  "mixer ticks run more than one frame after their time", registry=reg)
-        self.cpu = Counter("townhall_media_cpu_seconds_total", "CPU spent on a space's audio", ["space"],
-                           registry=reg)
-        self.rejected = Counter("townhall_media_whip_rejected_total", "WHIP offers refused", ["reason"],
-                                registry=reg)
+        self.minus_delay = Histogram(
+            "townhall_media_mix_minus_delay_seconds",
+            "server-added delay of a speaker's mix-minus: audio arriving to its packet leaving for the sender",
+            buckets=(0.001, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.2, 0.5),
+            registry=reg,
+        )
+        self.underruns = Counter(
+            "townhall_media_mixer_underruns_total",
+            "ticks a connected voice had no frame (mixed as silence)",
+            registry=reg,
+        )
+        self.late_ticks = Counter(
+            "townhall_media_late_ticks_total", "mixer ticks run more than one frame after their time", registry=reg
+        )
+        self.cpu = Counter("townhall_media_cpu_seconds_total", "CPU spent on a space's audio", ["space"], registry=reg)
+        self.rejected = Counter("townhall_media_whip_rejected_total", "WHIP offers refused", ["reason"], registry=reg)
 
     def forget(self, space_id: str) -> None:
         for metric in (self.publishers, self.cpu):

@@ -18,7 +18,7 @@ FRAME = 960  # samples per 20 ms tick, mono
 FULL_SCALE = 32768.0
 
 Samples = npt.NDArray[np.int16]
-Heard = frozenset[str]  # the voices a mix is made of; the key under which an encode is shared
+Heard = frozenset[str]  # the voices a mix is made of
 
 SILENCE: Samples = np.zeros(FRAME, dtype=np.int16)
 SILENCE.flags.writeable = False
@@ -37,16 +37,17 @@ class MixerSettings:
     speaking_dbfs: float = -42.0  # smoothed level over which a voice counts as speaking
     speaking_hold_ticks: int = 25
     max_queue: int = 3  # frames buffered per voice before the oldest is dropped (bounds latency)
+    prefetch: int = 2  # frames a voice must have queued before it plays again after running dry
 
 
 @dataclass(slots=True)
 class Voice:
     muted: bool = False
-    queue: deque[Samples] = field(default_factory=deque)
+    queue: deque[tuple[Samples, float]] = field(default_factory=deque)  # frame, caller's arrival stamp
     gate_left: int = 0  # ticks this voice stays in the mix without new loud audio
     smoothed_dbfs: float = -120.0
     speaking_left: int = 0
-    present: bool = False  # has sent audio at least once (underruns count only after that)
+    playing: bool = False  # False until `prefetch` frames are queued: a cushion against arrival jitter
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +56,10 @@ class Tick:
 
     programme: Samples  # the full mix: every contributing voice
     heard_by: dict[str, Heard]  # per voice: whom their mix-minus is made of
-    mixes: dict[Heard, Samples]  # one mix per distinct set of voices heard
+    mixes: dict[Heard, Samples]  # one mix per distinct set of voices heard (the programme among them)
     contributors: Heard
-    underruns: int  # voices that had sent audio but had no frame for this tick
+    underruns: int  # voices that were playing but had no frame for this tick
+    stamps: dict[str, float]  # per contributor: when the frame mixed this tick arrived
 
 
 class Mixer:
@@ -81,13 +83,13 @@ class Mixer:
             voice.gate_left = voice.speaking_left = 0
             voice.smoothed_dbfs = -120.0
 
-    def push(self, voice_id: str, samples: Samples) -> None:
-        """A decoded 20 ms frame arrived; a muted or unknown voice's audio is dropped here."""
+    def push(self, voice_id: str, samples: Samples, stamp: float = 0.0) -> None:
+        """A decoded 20 ms frame arrived (at `stamp`, the caller's clock); a muted or unknown voice's
+        audio is dropped here."""
         voice = self.voices.get(voice_id)
         if voice is None or voice.muted or samples.shape != (FRAME,):
             return
-        voice.present = True
-        voice.queue.append(samples)
+        voice.queue.append((samples, stamp))
         while len(voice.queue) > self.settings.max_queue:
             voice.queue.popleft()
 
@@ -97,15 +99,20 @@ class Mixer:
     def tick(self) -> Tick:
         s = self.settings
         frames: dict[str, npt.NDArray[np.int32]] = {}
+        stamps: dict[str, float] = {}
         underruns = 0
         for voice_id, voice in self.voices.items():
             if voice.muted:
                 continue
-            if not voice.queue:
-                underruns += voice.present
+            if voice.playing and not voice.queue:
+                voice.playing = False
+                underruns += 1
+            if not voice.playing and len(voice.queue) >= s.prefetch:
+                voice.playing = True
+            if not voice.playing:
                 self._track_level(voice, -120.0)
                 continue
-            samples = voice.queue.popleft()
+            samples, stamp = voice.queue.popleft()
             level = level_dbfs(samples)
             self._track_level(voice, level)
             if level >= s.gate_dbfs:
@@ -114,6 +121,7 @@ class Mixer:
                 voice.gate_left -= 1
             if voice.gate_left > 0:
                 frames[voice_id] = samples.astype(np.int32)
+                stamps[voice_id] = stamp
         contributors: Heard = frozenset(frames)
         total = np.zeros(FRAME, dtype=np.int32)
         for samples32 in frames.values():
@@ -126,7 +134,7 @@ class Mixer:
             heard_by[voice_id] = heard
             if heard not in mixes:
                 mixes[heard] = _clip(total - frames[voice_id])
-        return Tick(programme, heard_by, mixes, contributors, underruns)
+        return Tick(programme, heard_by, mixes, contributors, underruns, stamps)
 
     def _track_level(self, voice: Voice, level: float) -> None:
         # one-pole smoothing over about 100 ms, then a hold so the indicator does not flicker

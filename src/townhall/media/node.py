@@ -47,18 +47,21 @@ class MediaConfig:
     @classmethod
     def from_settings(cls, s: Settings) -> MediaConfig:
         return cls(
-            programme=ProgrammeConfig(s.media_part_frames, s.media_parts_per_segment, s.media_playlist_segments,
-                                      s.media_aac_bit_rate),
-            mixer=MixerSettings(gate_dbfs=s.media_gate_dbfs, speaking_dbfs=s.media_speaking_dbfs,
-                                max_queue=s.media_jitter_frames),
+            programme=ProgrammeConfig(
+                s.media_part_frames, s.media_parts_per_segment, s.media_playlist_segments, s.media_aac_bit_rate
+            ),
+            mixer=MixerSettings(
+                gate_dbfs=s.media_gate_dbfs, speaking_dbfs=s.media_speaking_dbfs, max_queue=s.media_jitter_frames
+            ),
             voice=VoiceConfig(s.media_opus_bit_rate, s.media_opus_complexity, s.media_forward_pairs),
             publishers_max=s.whip_publishers_max,
         )
 
 
 class MediaNode:
-    def __init__(self, config: MediaConfig, blobs: BlobStore, state: StateStore,
-                 registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, config: MediaConfig, blobs: BlobStore, state: StateStore, registry: CollectorRegistry | None = None
+    ) -> None:
         self.config = config
         self.blobs = blobs
         self.state = state
@@ -100,8 +103,14 @@ class MediaNode:
                 return live
             await self.start()
             loop = asyncio.get_running_loop()
-            programme = Programme(space_id, self.config.programme, Recorder(self.blobs, space_id), self.metrics,
-                                  time.time() - loop.time(), self._hooks)
+            programme = Programme(
+                space_id,
+                self.config.programme,
+                Recorder(self.blobs, space_id),
+                self.metrics,
+                time.time() - loop.time(),
+                self._hooks,
+            )
             await programme.start()
             live = LiveSpace(space_id, programme, self.config.mixer, self.config.voice, self.metrics)
             live.clock = loop.time
@@ -134,8 +143,14 @@ class MediaNode:
         live = await self.ensure_space(space_id)
         if account_id not in live.publishers and len(live.publishers) >= self.config.publishers_max:
             raise Conflict("too_many_publishers", "this space already has as many speakers connected as it may")
-        publisher, answer = await answer_offer(sdp, secrets.token_urlsafe(16), account_id, live.on_audio,
-                                               lambda p: self._gone(space_id, p))
+        publisher, answer = await answer_offer(
+            sdp,
+            secrets.token_urlsafe(16),
+            account_id,
+            live.on_audio,
+            lambda p: self._gone(space_id, p),
+            self.metrics.minus_delay.observe,
+        )
         if self.spaces.get(space_id) is not live:  # the space ended while ICE gathered
             await publisher.close()
             raise NotFound("space_not_running", "this space is not running on this media node")

@@ -34,8 +34,7 @@ def _descriptor(tag: int, body: bytes) -> bytes:
 def _esds(asc: bytes, bit_rate: int) -> bytes:
     decoder_specific = _descriptor(0x05, asc)
     # objectTypeIndication 0x40 (MPEG-4 audio), streamType 5 (audio) << 2 | upstream 0 | reserved 1
-    decoder_config = _descriptor(0x04, struct.pack(">BBBHII", 0x40, 0x15, 0, 0, bit_rate, bit_rate)
-                                 + decoder_specific)
+    decoder_config = _descriptor(0x04, struct.pack(">BBBHII", 0x40, 0x15, 0, 0, bit_rate, bit_rate) + decoder_specific)
     es = _descriptor(0x03, struct.pack(">HB", TRACK_ID, 0) + decoder_config + _descriptor(0x06, b"\x02"))
     return full_box(b"esds", 0, 0, es)
 
@@ -43,17 +42,44 @@ def _esds(asc: bytes, bit_rate: int) -> bytes:
 def init_segment(asc: bytes, bit_rate: int, channels: int = 1) -> bytes:
     """ftyp + moov for one AAC-LC audio track at 48 kHz; deterministic (no creation times)."""
     ftyp = box(b"ftyp", b"iso6", struct.pack(">I", 0), b"iso6cmfcmp41")
-    mvhd = full_box(b"mvhd", 0, 0, struct.pack(">IIII", 0, 0, 1000, 0), struct.pack(">IH10x", 0x10000, 0x100),
-                    _MATRIX, bytes(24), struct.pack(">I", TRACK_ID + 1))
-    tkhd = full_box(b"tkhd", 0, 3, struct.pack(">IIIII", 0, 0, TRACK_ID, 0, 0), bytes(8),
-                    struct.pack(">hhhH", 0, 0, 0x100, 0), _MATRIX, struct.pack(">II", 0, 0))
+    mvhd = full_box(
+        b"mvhd",
+        0,
+        0,
+        struct.pack(">IIII", 0, 0, 1000, 0),
+        struct.pack(">IH10x", 0x10000, 0x100),
+        _MATRIX,
+        bytes(24),
+        struct.pack(">I", TRACK_ID + 1),
+    )
+    tkhd = full_box(
+        b"tkhd",
+        0,
+        3,
+        struct.pack(">IIIII", 0, 0, TRACK_ID, 0, 0),
+        bytes(8),
+        struct.pack(">hhhH", 0, 0, 0x100, 0),
+        _MATRIX,
+        struct.pack(">II", 0, 0),
+    )
     mdhd = full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, RATE, 0, 0x55C4, 0))  # language "und"
     hdlr = full_box(b"hdlr", 0, 0, struct.pack(">I4s12x", 0, b"soun"), b"townhall\x00")
-    mp4a = box(b"mp4a", bytes(6), struct.pack(">H", 1), bytes(8), struct.pack(">HHHHI", channels, 16, 0, 0, RATE << 16),
-               _esds(asc, bit_rate))
-    stbl = box(b"stbl", full_box(b"stsd", 0, 0, struct.pack(">I", 1), mp4a),
-               full_box(b"stts", 0, 0, struct.pack(">I", 0)), full_box(b"stsc", 0, 0, struct.pack(">I", 0)),
-               full_box(b"stsz", 0, 0, struct.pack(">II", 0, 0)), full_box(b"stco", 0, 0, struct.pack(">I", 0)))
+    mp4a = box(
+        b"mp4a",
+        bytes(6),
+        struct.pack(">H", 1),
+        bytes(8),
+        struct.pack(">HHHHI", channels, 16, 0, 0, RATE << 16),
+        _esds(asc, bit_rate),
+    )
+    stbl = box(
+        b"stbl",
+        full_box(b"stsd", 0, 0, struct.pack(">I", 1), mp4a),
+        full_box(b"stts", 0, 0, struct.pack(">I", 0)),
+        full_box(b"stsc", 0, 0, struct.pack(">I", 0)),
+        full_box(b"stsz", 0, 0, struct.pack(">II", 0, 0)),
+        full_box(b"stco", 0, 0, struct.pack(">I", 0)),
+    )
     dinf = box(b"dinf", full_box(b"dref", 0, 0, struct.pack(">I", 1), full_box(b"url ", 0, 1)))
     minf = box(b"minf", full_box(b"smhd", 0, 0, struct.pack(">hH", 0, 0)), dinf, stbl)
     trak = box(b"trak", tkhd, box(b"mdia", mdhd, hdlr, minf))
@@ -138,7 +164,8 @@ class Packager:
         if len(self._parts) < self.parts_per_segment:
             return part, None
         parts, self._parts = tuple(self._parts), []
-        segment = Segment(self.msn, parts, b"".join(p.data for p in parts), parts[0].start,
-                          sum(p.duration for p in parts))
+        segment = Segment(
+            self.msn, parts, b"".join(p.data for p in parts), parts[0].start, sum(p.duration for p in parts)
+        )
         self.msn += 1
         return part, segment

@@ -47,8 +47,15 @@ class _Cut:
 
 
 class Programme:
-    def __init__(self, space_id: str, config: ProgrammeConfig, recorder: Recorder, metrics: MediaMetrics,
-                 wall_offset: float, hooks: list[SegmentHook]) -> None:
+    def __init__(
+        self,
+        space_id: str,
+        config: ProgrammeConfig,
+        recorder: Recorder,
+        metrics: MediaMetrics,
+        wall_offset: float,
+        hooks: list[SegmentHook],
+    ) -> None:
         self.space_id = space_id
         self.config = config
         self.recorder = recorder
@@ -73,8 +80,9 @@ class Programme:
         last = await self.recorder.last_record()
         if last is not None:  # a restarted space continues its numbering and timeline
             resume_at = last.media_time + round(last.duration * RATE)
-            self.packager = Packager(self.config.frames_per_part, self.config.parts_per_segment,
-                                     first_msn=last.msn + 1, start=resume_at)
+            self.packager = Packager(
+                self.config.frames_per_part, self.config.parts_per_segment, first_msn=last.msn + 1, start=resume_at
+            )
             self.window.next_msn = last.msn + 1
         await self.recorder.write_init(self.init)
         await self.recorder.write_multivariant(self.multivariant)
@@ -115,9 +123,15 @@ class Programme:
         self.window.add_part(PlaylistPart(part.name, part.duration / RATE), self.program_date_time(part.start))
         if segment is not None:
             self._remember(segment.name, segment.data)
-            self.window.close_segment(PlaylistSegment(
-                segment.msn, segment.name, segment.duration / RATE, self.program_date_time(segment.start),
-                tuple(PlaylistPart(p.name, p.duration / RATE) for p in segment.parts)))
+            self.window.close_segment(
+                PlaylistSegment(
+                    segment.msn,
+                    segment.name,
+                    segment.duration / RATE,
+                    self.program_date_time(segment.start),
+                    tuple(PlaylistPart(p.name, p.duration / RATE) for p in segment.parts),
+                )
+            )
         self._publish_playlist()
         now = loop.time()
         self.metrics.parts.inc()
@@ -151,11 +165,11 @@ class Programme:
             return self.init
         return self._cache.get(name)
 
-    async def wait_for(self, msn: int, part: int | None, timeout: float) -> str:
+    async def wait_for(self, msn: int, part: int | None, hold_s: float) -> str:
         """The playlist once it holds segment `msn` (part `part`): RFC 8216bis blocking reload."""
         self.window.check_reachable(msn, part)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + hold_s
         while not self.window.has(msn, part):
             remaining = deadline - loop.time()
             if remaining <= 0:

@@ -79,9 +79,14 @@ class Recorder:
         key = self.key(segment.name)
         await self.blobs.put_immutable(key, segment.data)
         record = SegmentRecord(
-            space_id=self.space_id, msn=segment.msn, key=key, media_time=segment.start,
-            duration=segment.duration / RATE, size=len(segment.data),
-            sha256=hashlib.sha256(segment.data).hexdigest(), program_date_time=program_date_time,
+            space_id=self.space_id,
+            msn=segment.msn,
+            key=key,
+            media_time=segment.start,
+            duration=segment.duration / RATE,
+            size=len(segment.data),
+            sha256=hashlib.sha256(segment.data).hexdigest(),
+            program_date_time=program_date_time,
             parts=tuple(self.key(p.name) for p in segment.parts),
         )
         await self.blobs.put_immutable(self.record_key(segment.msn), record.to_json())

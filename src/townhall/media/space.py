@@ -1,8 +1,8 @@
 """One live space on the media node: its publishers, its mixer, the mix-minus each speaker hears, its programme.
 
-Cost grows with talkers, not seats: one Opus encode per distinct mix (silent speakers all hear the full
-mix and share it), and in a two-speaker room each speaker's mix-minus is the other's own packets,
-forwarded untouched. Never lets a muted voice into any mix or forward.
+Cost grows with talkers, not seats: each talker's mix-minus has its own Opus encoder, every silent
+speaker hears the full mix from one shared encoder, and in a two-speaker room each speaker's mix-minus
+is the other's own packets, forwarded untouched. Never lets a muted voice into any mix or forward.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from townhall.media.encoder import OpusEncoder
 from townhall.media.ingest import Publisher
 from townhall.media.metrics import MediaMetrics
-from townhall.media.mixer import Heard, Mixer, MixerSettings, Samples
+from townhall.media.mixer import Mixer, MixerSettings, Samples
 from townhall.media.programme import Programme
 
 ENCODER_IDLE_TICKS = 50  # an encoder no one has needed for 1 s is dropped
+FULL_MIX = ""  # encoder key of the shared full mix; a talker's own mix-minus is keyed by their account id
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,15 +34,16 @@ class _SharedEncoder:
 
 
 class LiveSpace:
-    def __init__(self, space_id: str, programme: Programme, mixer: MixerSettings, voice: VoiceConfig,
-                 metrics: MediaMetrics) -> None:
+    def __init__(
+        self, space_id: str, programme: Programme, mixer: MixerSettings, voice: VoiceConfig, metrics: MediaMetrics
+    ) -> None:
         self.space_id = space_id
         self.programme = programme
         self.mixer = Mixer(mixer)
         self.voice = voice
         self.metrics = metrics
         self.publishers: dict[str, Publisher] = {}  # by account id: one session per speaker
-        self._encoders: dict[Heard, _SharedEncoder] = {}
+        self._encoders: dict[str, _SharedEncoder] = {}
         self._forwards: dict[str, Publisher] = {}  # source account -> the publisher hearing it untouched
         self._ticks = 0
         self._cpu_ns = 0
@@ -89,11 +91,12 @@ class LiveSpace:
         started = time.thread_time_ns()
         account = publisher.account_id
         if self.publishers.get(account) is publisher and not self.is_muted(account):
+            now = self.clock()
             for frame in publisher.decoder.decode(payload):
-                self.mixer.push(account, frame)
+                self.mixer.push(account, frame, now)
             target = self._forwards.get(account)
             if target is not None and target.out is not None:
-                target.out.push(payload, self.clock())
+                target.out.push(payload, now, now)
         self._cpu_ns += time.thread_time_ns() - started
 
     def tick(self, now: float) -> None:
@@ -105,34 +108,38 @@ class LiveSpace:
             self.metrics.underruns.inc(result.underruns)
         self.programme.feed(result.programme, now)
         forwarded = {p.account_id for p in self._forwards.values()}
-        packets: dict[Heard, bytes | None] = {}
+        packets: dict[str, bytes | None] = {}
         for account, publisher in self.publishers.items():
             if publisher.out is None or account in forwarded:
                 continue
-            heard = result.heard_by[account]
-            if heard not in packets:
-                packets[heard] = self._encode(heard, result.mixes[heard])
-            payload = packets[heard]
+            talking = account in result.contributors
+            key = account if talking else FULL_MIX
+            if key not in packets:
+                packets[key] = self._encode(key, result.mixes[result.heard_by[account]])
+            payload = packets[key]
             if payload is not None:
-                publisher.out.push(payload, now)
+                heard = result.heard_by[account]
+                source = min((result.stamps[v] for v in heard), default=None)
+                publisher.out.push(payload, now, source)
         self._drop_idle_encoders()
         self._cpu_ns += time.thread_time_ns() - started
         if self._ticks % 50 == 0:
             self.flush_cpu()
 
-    def _encode(self, heard: Heard, samples: Samples) -> bytes | None:
-        shared = self._encoders.get(heard)
+    def _encode(self, key: str, samples: Samples) -> bytes | None:
+        shared = self._encoders.get(key)
         if shared is None:
-            shared = self._encoders[heard] = _SharedEncoder(
-                OpusEncoder(self.voice.opus_bit_rate, self.voice.opus_complexity), self._ticks)
+            shared = self._encoders[key] = _SharedEncoder(
+                OpusEncoder(self.voice.opus_bit_rate, self.voice.opus_complexity), self._ticks
+            )
         shared.last_tick = self._ticks
         return shared.encoder.encode(samples)
 
     def _drop_idle_encoders(self) -> None:
         if self._ticks % ENCODER_IDLE_TICKS:
             return
-        for heard in [h for h, e in self._encoders.items() if self._ticks - e.last_tick > ENCODER_IDLE_TICKS]:
-            del self._encoders[heard]
+        for key in [k for k, e in self._encoders.items() if self._ticks - e.last_tick > ENCODER_IDLE_TICKS]:
+            del self._encoders[key]
 
     @property
     def encoders(self) -> int:

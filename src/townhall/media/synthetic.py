@@ -45,7 +45,7 @@ class SignalTrack(MediaStreamTrack):
         self.index = 0
         self._start: float | None = None
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet:  # type: ignore[type-arg]
         if self.readyState != "live":
             raise MediaStreamError
         loop = asyncio.get_running_loop()
@@ -89,8 +89,13 @@ class WhipSession:
         await self.pc.close()
 
 
-async def whip_publish(url: str, token: str, track: MediaStreamTrack, on_audio: Callable[[bytes], None] | None = None,
-                       http: httpx.AsyncClient | None = None) -> WhipSession:
+async def whip_publish(
+    url: str,
+    token: str,
+    track: MediaStreamTrack,
+    on_audio: Callable[[bytes], None] | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> WhipSession:
     """Offer sendrecv audio to a WHIP endpoint; `on_audio` gets each Opus packet of the mix-minus heard."""
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     transceiver = pc.addTransceiver(track, direction="sendrecv")
@@ -114,10 +119,14 @@ async def whip_publish(url: str, token: str, track: MediaStreamTrack, on_audio: 
 
 # --- what the synthetic speakers say ------------------------------------------------------------
 LINES = (
-    ("Welcome to townhall. This is a live space with two synthetic speakers.",
-     "Every word you hear went through WebRTC, the mixer, and low latency HLS."),
-    ("The server mixes our voices once and encodes the programme once.",
-     "And each of us hears the other one, like a phone call."),
+    (
+        "Welcome to townhall. This is a live space with two synthetic speakers.",
+        "Every word you hear went through WebRTC, the mixer, and low latency HLS.",
+    ),
+    (
+        "The server mixes our voices once and encodes the programme once.",
+        "And each of us hears the other one, like a phone call.",
+    ),
 )
 
 
@@ -141,7 +150,8 @@ def espeak(text: str, voice: str) -> Samples | None:
 def tone(freq: float, seconds: float, amplitude: float = 0.3) -> Samples:
     t = np.arange(int(seconds * RATE)) / RATE
     envelope = np.minimum(1.0, np.minimum(t, seconds - t) * 50)  # 20 ms fades: no clicks
-    return (np.sin(2 * np.pi * freq * t) * envelope * amplitude * 32767).astype(np.int16)
+    samples: Samples = (np.sin(2 * np.pi * freq * t) * envelope * amplitude * 32767).astype(np.int16)
+    return samples
 
 
 def conversation(speaker: int, voices: tuple[str, str] = ("en-us", "en-gb")) -> Samples:
@@ -163,7 +173,8 @@ def looping(samples: Samples) -> Signal:
 
     def frame(index: int) -> Samples:
         start = (index * FRAME) % len(padded)
-        return padded[start:start + FRAME]
+        chunk: Samples = padded[start : start + FRAME]
+        return chunk
 
     return frame
 
@@ -193,3 +204,41 @@ async def run_synthetic_speakers(whip_url_for: Callable[[int], str], tokens: lis
             await session.close()
 
     await asyncio.gather(*(speak(i) for i in range(len(tokens))))
+
+
+def tone_bursts(freq: float, period_frames: int = 50, burst_frames: int = 5, offset: int = 0) -> Signal:
+    """A 100 ms tone burst every second (by default): easy to find again in a decoded programme."""
+    t = np.arange(FRAME) / RATE
+
+    def frame(index: int) -> Samples:
+        if (index - offset) % period_frames >= burst_frames:
+            return np.zeros(FRAME, dtype=np.int16)
+        phase = 2 * np.pi * freq * index * FRAME / RATE
+        return (np.sin(2 * np.pi * freq * t + phase) * 0.4 * 32767).astype(np.int16)
+
+    return frame
+
+
+async def _publish_until_killed(url: str, tokens: list[str], freq: float) -> None:
+    sessions = [
+        await whip_publish(url, token, SignalTrack(tone_bursts(freq * (i + 1), offset=10 * i)))
+        for i, token in enumerate(tokens)
+    ]
+    print("publishing", len(sessions), flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    """`python -m townhall.media.synthetic WHIP_URL TOKEN [TOKEN...]`: publish tone bursts until killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("url")
+    parser.add_argument("tokens", nargs="+")
+    parser.add_argument("--freq", type=float, default=440.0)
+    args = parser.parse_args()
+    asyncio.run(_publish_until_killed(args.url, args.tokens, args.freq))
+
+
+if __name__ == "__main__":
+    main()
