@@ -108,6 +108,26 @@ async def demo(args: argparse.Namespace, settings: Settings) -> int:
     return await run_demo(_apply(args, settings))
 
 
+def _edge_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, help="where the edge listens (TOWNHALL_EDGE_PORT)")
+    p.add_argument("--origin", help="what it fetches from: the origin or a shield (TOWNHALL_EDGE_ORIGIN_URL)")
+    p.add_argument("--role", choices=["edge", "shield"], help="shield: a tier that only edges reach")
+    p.add_argument("--data-dir")
+
+
+@verb("edge", "run a Varnish edge (or shield) in front of the origin: tokens, collapsing, limits", _edge_args)
+async def edge(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from townhall.app import token_keys
+    from townhall.edge.serve import run_edge
+
+    updates = {"edge_port": args.port, "edge_origin_url": args.origin, "edge_role": args.role}
+    updates["data_dir"] = Path(args.data_dir) if args.data_dir else None
+    settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
+    return await run_edge(settings, token_keys(settings).keys)
+
+
 def _grant_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("handle")
     p.add_argument("role", choices=["admin", "moderator", "trusted_flagger"])

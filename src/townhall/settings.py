@@ -86,3 +86,4 @@ class Settings(BaseSettings):
         "X-Country-Code",
         description="request header carrying the listener's ISO country code (set by the CDN or GeoIP in front)",
     )
+    edge_metrics_port: int = Field(9131, description="`townhall edge` serves Prometheus metrics here; 0: off")

@@ -138,6 +138,8 @@ sub vcl_backend_response {
         # No grace: a joining listener must never get an expired playlist.
         set beresp.grace = 0s;
         set beresp.keep = 0s;
+        # A playlist weighs more than the audio it names: compress it once here, for everyone.
+        set beresp.do_gzip = true;
     } else {
         # Parts, segments and init sections are written once and never change.
         if (beresp.ttl <= 0s || beresp.ttl > @{immutable_ttl}) {

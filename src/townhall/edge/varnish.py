@@ -117,7 +117,8 @@ class Edge:
         self._own_dir = work_dir is None and not settings.edge_work_dir
         if work_dir is None:
             work_dir = Path(settings.edge_work_dir) if settings.edge_work_dir else None
-        self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="townhall-edge-"))
+        # Absolute: varnishd reads a relative -n as relative to /var/lib/varnish.
+        self.work_dir = (work_dir or Path(tempfile.mkdtemp(prefix="townhall-edge-"))).resolve()
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -180,6 +181,11 @@ class Edge:
                 process.wait(timeout=5)
         if self._own_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    @property
+    def pid(self) -> int:
+        """varnishd's manager process (its cache child is a child of it); 0 when not running."""
+        return self._process.pid if self._process is not None else 0
 
     @property
     def running(self) -> bool:

@@ -1,0 +1,316 @@
+"""Listener load benchmark: N simulated LL-HLS players against a real Varnish edge on loopback.
+
+Starts a live space (bench/live_space.py: the real app, media node and a synthetic speaker), a townhall
+edge in front of it, and a probe that learns each part's creation straight from the origin. Each
+player joins, follows the playlist with blocking reloads, fetches every part and renews its lease.
+Usage: .venv/bin/python bench/listeners.py [--levels 100,1000,5000] [--seconds 15]
+Prints per-level figures, then `availability p95 at N=max = X ms`, then, last,
+`origin requests/s at N=max over N=100 = R`. Every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gzip
+import json
+import multiprocessing
+import os
+import re
+import resource
+import secrets
+import signal
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection as Pipe
+from pathlib import Path
+
+import httpx
+
+from hls_client import Connection
+from townhall.edge.varnish import Edge
+from townhall.services.keys import parse_keys
+from townhall.settings import Settings
+
+PART = re.compile(rb'#EXT-X-PART:[^\n]*URI="p(\d+)\.(\d+)\.m4s"')
+HINT = re.compile(rb'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="p(\d+)\.(\d+)\.m4s"')
+PART_S = 1024 * 10 / 48_000
+AUDIO_BIT_RATE = 64_000
+MAX_CATCH_UP = 12  # parts a player fetches in one go after falling behind
+WARM_UP_S = 3.0
+BROWSER_HEADERS = "Accept-Encoding: gzip, deflate, br\r\n"  # as a browser sends; bodies stay compressed
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _text(answer_body: bytes) -> bytes:
+    return gzip.decompress(answer_body) if answer_body[:2] == b"\x1f\x8b" else answer_body
+
+
+def _listed(body: bytes) -> list[tuple[int, int]]:
+    return [(int(m), int(i)) for m, i in PART.findall(body)]
+
+
+def _hint(body: bytes) -> tuple[int, int] | None:
+    found = HINT.search(body)
+    return (int(found[1]), int(found[2])) if found else None
+
+
+# --- the probe: when did each part come to exist at the origin -------------------------------
+async def _probe(origin_port: int, space: str, seconds: float) -> tuple[dict[str, float], int]:
+    conn = await Connection.open("127.0.0.1", origin_port)
+    created: dict[str, float] = {}
+    base = f"/live/{space}/media.m3u8"
+    answer = await conn.get(base)
+    requests, deadline = 1, time.monotonic() + seconds
+    for _ in range(int(seconds / PART_S) * 3 + 10):
+        wanted = _hint(answer.body)
+        if wanted is None or time.monotonic() > deadline:
+            break
+        answer = await conn.get(f"{base}?_HLS_msn={wanted[0]}&_HLS_part={wanted[1]}")
+        now, requests = time.time(), requests + 1
+        for msn, index in _listed(answer.body):
+            created.setdefault(f"{msn}.{index}", now)
+    conn.close()
+    return created, requests
+
+
+def probe_main(origin_port: int, space: str, seconds: float, pipe: Pipe) -> None:
+    """Runs in its own process so a busy load generator cannot delay the creation stamps."""
+    import uvloop
+
+    pipe.send(uvloop.run(_probe(origin_port, space, seconds)))
+
+
+# --- the players --------------------------------------------------------------------------------
+@dataclass
+class Tally:
+    requests: int = 0
+    body_bytes: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    arrivals: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # part -> last byte
+    renewals: int = 0
+
+
+@dataclass
+class Stage:
+    space: str
+    edge_port: int
+    api: httpx.AsyncClient
+    tally: Tally = field(default_factory=Tally)
+
+
+async def join(stage: Stage, n: int) -> list[tuple[str, float]]:
+    """n listeners join through the control plane (64 at a time); returns (token, renew every s)."""
+    gate = asyncio.Semaphore(64)
+
+    async def one(i: int) -> tuple[str, float]:
+        async with gate:
+            answer = await stage.api.post(
+                f"/api/spaces/{stage.space}/join", json={"device_id": f"bench-{secrets.token_hex(8)}"}
+            )
+        answer.raise_for_status()
+        body = answer.json()
+        return body["token"], float(body["renew_every_s"])
+
+    return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+async def _fetch(conn: Connection, path: str, tally: Tally) -> bytes | None:
+    answer = await conn.get(path, BROWSER_HEADERS)
+    tally.requests += 1
+    tally.body_bytes += len(answer.body)
+    if answer.status != 200:
+        tally.errors[f"http_{answer.status}"] += 1
+        return None
+    return _text(answer.body)
+
+
+async def player(stage: Stage, number: int, token: str, renew_every_s: float, until: float) -> None:
+    """One LL-HLS player as hls.js behaves: blocking reload, then each new part, one at a time."""
+    tally, loop = stage.tally, asyncio.get_running_loop()
+    source = f"127.0.0.{2 + number // 20_000}"  # a fresh source address per 20,000 connections
+    conn = await Connection.open("127.0.0.1", stage.edge_port, local_host=source)
+    base = f"/e/{token}/live/{stage.space}"
+    try:
+        for path in ("master.m3u8", "init.mp4"):
+            await _fetch(conn, f"{base}/{path}", tally)
+        playlist = await _fetch(conn, f"{base}/media.m3u8", tally) or b""
+        listed = _listed(playlist)
+        last = listed[-1] if listed else (0, -1)
+        renew_at = loop.time() + renew_every_s
+        for _ in range(int((until - loop.time()) / PART_S) * 2 + 10):
+            wanted = _hint(playlist)
+            if wanted is None or loop.time() > until:
+                break
+            playlist = await _fetch(conn, f"{base}/media.m3u8?_HLS_msn={wanted[0]}&_HLS_part={wanted[1]}", tally)
+            if playlist is None:
+                await asyncio.sleep(PART_S)
+                playlist = await _fetch(conn, f"{base}/media.m3u8", tally) or b""
+                continue
+            for msn, index in [p for p in _listed(playlist) if p > last][-MAX_CATCH_UP:]:
+                if await _fetch(conn, f"{base}/p{msn}.{index}.m4s", tally) is not None:
+                    tally.arrivals[f"{msn}.{index}"].append(time.time())
+                last = (msn, index)
+            if loop.time() > renew_at:
+                renew_at += renew_every_s
+                answer = await stage.api.post(
+                    f"/api/spaces/{stage.space}/lease", headers={"Authorization": f"Bearer {token}"}
+                )
+                tally.renewals += 1
+                if answer.status_code != 200:
+                    tally.errors[f"renew_{answer.status_code}"] += 1
+    except (ConnectionError, OSError) as error:
+        tally.errors[type(error).__name__] += 1
+    finally:
+        conn.close()
+
+
+# --- one level: N players for a measured window ---------------------------------------------
+async def origin_live_requests(api: httpx.AsyncClient) -> float:
+    """The origin's own count of the LL-HLS requests it answered (its Prometheus histogram)."""
+    text = (await api.get("/metrics")).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("townhall_http_request_seconds_count{") and 'route="/live/' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and all its descendants (varnishd's manager and its cache child)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) for child in children)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def run_level(stage: Stage, edge: Edge, origin_port: int, n: int, seconds: float) -> dict[str, float]:
+    tokens = await join(stage, n)
+    stage.tally = tally = Tally()
+    loop = asyncio.get_running_loop()
+    until = loop.time() + WARM_UP_S + seconds + 1.0
+    receiving, sending = multiprocessing.get_context("spawn").Pipe(duplex=False)
+    probe = multiprocessing.get_context("spawn").Process(
+        target=probe_main, args=(origin_port, stage.space, WARM_UP_S + seconds + 3.0, sending), daemon=True
+    )
+    probe.start()
+    players = [asyncio.create_task(player(stage, i, token, every, until)) for i, (token, every) in enumerate(tokens)]
+    await asyncio.sleep(WARM_UP_S)
+    start = (time.time(), tally.requests, tally.body_bytes, await origin_live_requests(stage.api), edge.stats())
+    cpu_start, edge_cpu_start = os.times(), cpu_seconds(edge.pid)
+    await asyncio.sleep(seconds)
+    end = (time.time(), tally.requests, tally.body_bytes, await origin_live_requests(stage.api), edge.stats())
+    cpu_end, edge_cpu_end = os.times(), cpu_seconds(edge.pid)
+    await asyncio.wait_for(asyncio.gather(*players), 30)
+    created, probe_requests = await asyncio.to_thread(receiving.recv)
+    probe.join(10)
+    elapsed = end[0] - start[0]
+    latencies = [
+        (arrived - created[part]) * 1000
+        for part, times in tally.arrivals.items()
+        if part in created
+        for arrived in times
+        if start[0] <= arrived <= end[0]
+    ]
+    probe_rate = probe_requests / (WARM_UP_S + seconds + 3.0)
+    return {
+        "listeners": n,
+        "listener_req_s": (end[1] - start[1]) / elapsed,
+        "origin_req_s": (end[3] - start[3]) / elapsed - probe_rate,
+        "edge_backend_req_s": (end[4]["MAIN.backend_req"] - start[4]["MAIN.backend_req"]) / elapsed,
+        "bytes_per_listener_s": (end[2] - start[2]) / elapsed / n,
+        "audio_bytes_s": AUDIO_BIT_RATE / 8,
+        "errors": sum(tally.errors.values()),
+        "error_kinds": dict(tally.errors),  # type: ignore[dict-item]
+        "renewals": tally.renewals,
+        "availability_p50_ms": percentile(latencies, 0.50),
+        "availability_p95_ms": percentile(latencies, 0.95),
+        "parts_timed": len(latencies),
+        "load_generator_cpu": (cpu_end.user + cpu_end.system - cpu_start.user - cpu_start.system) / elapsed,
+        "edge_cpu": (edge_cpu_end - edge_cpu_start) / elapsed,
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def report(row: dict[str, float]) -> None:
+    print(
+        f"N={row['listeners']:>6}  listener req/s {row['listener_req_s']:8.0f}  "
+        f"origin req/s {row['origin_req_s']:5.1f} (edge says {row['edge_backend_req_s']:.1f})  "
+        f"bytes/listener-s {row['bytes_per_listener_s']:6.0f} (audio {row['audio_bytes_s']:.0f})  "
+        f"errors {row['errors']} {row['error_kinds'] or ''}  "
+        f"availability p50 {row['availability_p50_ms']:.0f} ms p95 {row['availability_p95_ms']:.0f} ms "
+        f"({row['parts_timed']} parts)  CPU: varnishd {row['edge_cpu']:.2f}, load generator "
+        f"{row['load_generator_cpu']:.2f} cores (machine load average {row['load_average']:.1f})",
+        flush=True,
+    )
+
+
+async def main(levels: list[int], seconds: float) -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    keys = f"bench{secrets.token_hex(2)}:{secrets.token_hex(32)}"
+    origin_port, edge_port = free_port(), free_port()
+    stage_process = await asyncio.create_subprocess_exec(
+        sys.executable, str(Path(__file__).with_name("live_space.py")), "--port", str(origin_port),
+        "--listener-base-url", f"http://127.0.0.1:{edge_port}",
+        stdout=asyncio.subprocess.PIPE, env={**os.environ, "TOWNHALL_TOKEN_KEYS": keys},
+    )  # fmt: skip
+    assert stage_process.stdout is not None
+    line = await asyncio.wait_for(stage_process.stdout.readline(), 60)
+    if not line:
+        raise SystemExit(f"the live space did not start (exit {await stage_process.wait()}); see its errors above")
+    live = json.loads(line)
+    this = asyncio.current_task()
+    assert this is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):  # cancel, so the finally below stops varnishd and the space
+        asyncio.get_running_loop().add_signal_handler(sig, this.cancel)
+    settings = Settings(edge_host="127.0.0.1", edge_requests_per_ip=0)
+    edge = Edge(settings, parse_keys(keys).keys, origin=live["origin"], port=edge_port)
+    rows: list[dict[str, float]] = []
+    try:
+        await edge.astart()
+        # Idle connections close before uvicorn drops them (its keep-alive is 5 s), or a POST meets a reset.
+        limits = httpx.Limits(max_connections=64, keepalive_expiry=2.0)
+        async with httpx.AsyncClient(base_url=live["origin"], limits=limits, timeout=30) as api:
+            stage = Stage(live["space"], edge_port, api)
+            for n in levels:
+                rows.append(await run_level(stage, edge, origin_port, n, seconds))
+                report(rows[-1])
+    finally:
+        await edge.astop()
+        stage_process.terminate()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stage_process.wait(), 15)
+    top, base = rows[-1], rows[0]
+    print(f"figures: {json.dumps(rows)}")
+    print(f"availability p95 at N={top['listeners']} = {top['availability_p95_ms']:.0f} ms")
+    print(f"origin requests/s at N={top['listeners']} over N={base['listeners']} = "
+          f"{top['origin_req_s'] / base['origin_req_s']:.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--levels", default="100,1000,5000", help="comma-separated listener counts")
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured window per level")
+    args = parser.parse_args()
+    import uvloop
+
+    uvloop.run(main([int(n) for n in args.levels.split(",")], args.seconds))

@@ -1,0 +1,58 @@
+"""`townhall edge`: run one Varnish edge (or shield) in the foreground, with its metrics endpoint.
+
+Starts and stops varnishd and nothing else; the origin and the keys come from the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from townhall.edge import metrics
+from townhall.edge.varnish import Edge, origin_url
+from townhall.settings import Settings
+
+
+def varnish_available(settings: Settings) -> bool:
+    """Whether this machine can run an edge (the demo serves listeners from the origin otherwise)."""
+    return Path(settings.edge_varnishd).exists() and shutil.which("varnishstat") is not None
+
+
+async def run_edge(settings: Settings, keys: Mapping[str, bytes]) -> int:
+    """Run until SIGINT/SIGTERM or until varnishd dies; 0 on a clean stop."""
+    # varnishd's working dir: settings.edge_work_dir, or a fresh temp dir that the varnish user can
+    # reach (a data dir is often private to its owner).
+    edge = Edge(settings, keys)
+    await edge.astart()
+    registry = CollectorRegistry()
+    collector = metrics.register(registry, edge)
+    server = None
+    if settings.edge_metrics_port:
+        server, _ = start_http_server(settings.edge_metrics_port, settings.edge_host, registry)
+    print(
+        f"townhall {settings.edge_role} on {edge.url} in front of {origin_url(settings)}"
+        + (f"; metrics on http://{settings.edge_host}:{settings.edge_metrics_port}/" if server else ""),
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    while edge.running and not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), 1.0)
+        except TimeoutError:
+            continue
+    died = not edge.running
+    collector.rejections.close()
+    if server is not None:
+        server.shutdown()
+    await edge.astop()
+    if died:
+        print(f"varnishd stopped unexpectedly; its log is in {edge.work_dir / 'varnishd.log'}", flush=True)
+    return 1 if died else 0
