@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 import pytest_asyncio
@@ -57,10 +58,10 @@ async def account(engine: AsyncEngine, name: str) -> str:
     return account_id
 
 
-async def space(engine: AsyncEngine, host_id: str, created_at: float = T0, **fields: object) -> Space:
-    made = Space(
-        id=new_id(), host_id=host_id, title="A space", state=SpaceState.SCHEDULED, created_at=created_at, **fields
-    )  # type: ignore[arg-type]
+async def space(
+    engine: AsyncEngine, host_id: str, created_at: float = T0, cap: int | None = None, starts: float | None = None
+) -> Space:
+    made = Space(new_id(), host_id, "A space", SpaceState.SCHEDULED, created_at, starts, cap)
     await SpaceRepo(engine).create(made)
     return made
 
@@ -122,7 +123,7 @@ async def test_a_session_authenticates_until_it_expires_or_is_deleted(engine: As
 # --- spaces --------------------------------------------------------------------------------------
 async def test_a_created_space_is_read_back_with_its_host_as_member(engine: AsyncEngine) -> None:
     host = await account(engine, "host1")
-    made = await space(engine, host, listener_cap=250, scheduled_start=T0 + 600, recording=True)
+    made = await space(engine, host, cap=250, starts=T0 + 600)
     assert await SpaceRepo(engine).get(made.id) == made
     assert await SpaceRepo(engine).get("missing") is None
     host_member = await MemberRepo(engine).get(made.id, host)
@@ -132,16 +133,12 @@ async def test_a_created_space_is_read_back_with_its_host_as_member(engine: Asyn
 async def test_saving_a_space_state_persists_the_lifecycle_and_cap(engine: AsyncEngine) -> None:
     repo = SpaceRepo(engine)
     made = await space(engine, await account(engine, "host2"))
-    live = Space(**{**_fields(made), "state": SpaceState.LIVE, "started_at": T0 + 1, "listener_cap": 10})
+    live = replace(made, state=SpaceState.LIVE, started_at=T0 + 1, listener_cap=10)
     await repo.save_state(live)
     assert await repo.get(made.id) == live
-    ended = Space(**{**_fields(live), "state": SpaceState.ENDED, "ended_at": T0 + 9, "ended_reason": "host"})
+    ended = replace(live, state=SpaceState.ENDED, ended_at=T0 + 9, ended_reason="host")
     await repo.save_state(ended)
     assert await repo.get(made.id) == ended
-
-
-def _fields(s: Space) -> dict[str, object]:
-    return {f: getattr(s, f) for f in Space.__slots__}  # type: ignore[attr-defined]
 
 
 async def test_spaces_are_listed_by_state_newest_first_with_a_limit(engine: AsyncEngine) -> None:
@@ -150,7 +147,7 @@ async def test_spaces_are_listed_by_state_newest_first_with_a_limit(engine: Asyn
     a1 = await space(engine, ann, created_at=T0 + 1)
     a2 = await space(engine, ann, created_at=T0 + 2)
     b1 = await space(engine, bob, created_at=T0 + 3)
-    await repo.save_state(Space(**{**_fields(a2), "state": SpaceState.LIVE, "started_at": T0 + 4}))
+    await repo.save_state(replace(a2, state=SpaceState.LIVE, started_at=T0 + 4))
     ours = {a1.id, a2.id, b1.id}
     scheduled = [s.id for s in await repo.list([SpaceState.SCHEDULED], 100) if s.id in ours]
     assert scheduled == [b1.id, a1.id]

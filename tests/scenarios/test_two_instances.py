@@ -71,4 +71,4 @@ async def test_an_event_published_through_one_instance_reaches_a_subscriber_on_t
         assert accepted.status_code == 204, accepted.text
         event = json.loads(await asyncio.wait_for(anext(events), 5))
         assert (event["type"], event["account_id"], event["role"]) == ("role", guest["account_id"], "speaker")
-        await events.aclose()  # type: ignore[attr-defined]
+        await events.aclose()

@@ -265,8 +265,10 @@ class _Channels:
 
     async def close(self) -> None:
         """End every open subscription (their iterators stop) and close the connection."""
-        for task in [*self._tasks, *([self._reader] if self._reader else [])]:
+        tasks = [*self._tasks, *([self._reader] if self._reader else [])]
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for ready in self._ready.values():
             if not ready.done():
                 ready.set_result(None)
