@@ -6,8 +6,8 @@ Pure: no I/O, no clock (times are parameters). Never adds a listener figure to a
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import hmac
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -75,14 +75,15 @@ def viewer_key(
     address: str | None = None,
     user_agent: str = "",
 ) -> str:
-    """HMAC of the account, else the device, else address (/64 for IPv6) + user agent (IAB)."""
+    """A keyed hash (BLAKE2b MAC, RFC 7693) of the account, else the device, else address (/64 for IPv6)
+    and user agent (IAB). Keyed BLAKE2b rather than HMAC-SHA256: the same guarantee at a third of the cost."""
     if account_id:
         basis = "a:" + account_id
     elif device_id:
         basis = "d:" + device_id
     else:
         basis = "n:" + _address_basis(address or "") + "|" + user_agent
-    return hmac.new(secret, basis.encode(), hashlib.sha256).hexdigest()[:32]
+    return hashlib.blake2b(basis.encode(), key=secret[:64], digest_size=16).hexdigest()
 
 
 def _address_basis(address: str) -> str:
@@ -142,12 +143,19 @@ def clip_hll(clip_id: str, synthetic: bool = False) -> str:
     return _hll(f"hll:clip:{clip_id}:plays", synthetic)
 
 
+@functools.lru_cache(maxsize=4096)
+def join_plan(space: str, synthetic: bool) -> Plan:
+    """A join's plan depends only on its space and whether it is synthetic: built once (the hot path)."""
+    reach = () if synthetic else (reach_hll(space),)
+    return Plan(((space_subject(space), _metric("joins", synthetic)),), (live_hll(space, synthetic), *reach))
+
+
 def plan(event: Event, replay_duration_s: float = 0.0, clip_duration_s: float = 0.0) -> Plan:
     """The totals and uniques one event moves; reach (across live, replay, clips, views) only for people."""
     space, syn = event.space_id, event.synthetic
-    reach = () if syn else (reach_hll(space),)
     if event.kind is Kind.JOIN:
-        return Plan(((space_subject(space), _metric("joins", syn)),), (live_hll(space, syn), *reach))
+        return join_plan(space, syn)
+    reach = () if syn else (reach_hll(space),)
     if event.kind is Kind.REPLAY_PLAY:
         if not replay_qualifies(event.played_s, replay_duration_s):
             return Plan()

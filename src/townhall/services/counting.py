@@ -28,6 +28,7 @@ from townhall.store.sql.repos_recording import Batch, CountLedger
 log = logging.getLogger("townhall.counting")
 WATERMARK = "cnt:journal:applied"  # last journal row whose viewers are in the state store's HLLs
 RESTORE_MARGIN = 100
+KNOWN_MAX = 300_000  # viewers remembered as already in an HLL (adding one again changes nothing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,8 @@ class CountingService:
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._sampler: asyncio.Task[None] | None = None
+        self._known: dict[str, set[str]] = {}
+        self._known_size = 0
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -151,31 +154,43 @@ class CountingService:
         keys |= {pl.dedupe for per in plans for _, pl in per if pl.dedupe}
         taken = await self.ledger.taken(keys, now) if keys else set()
         batch = Batch()
-        outcomes: list[Outcome] = []
-        for per in plans:
-            counted = duplicates = 0
-            for item, pl in per:
-                seen = f"seen:{item.event_id}" if item.event_id else None
-                if seen is not None:
-                    if seen in taken or seen in batch.claims:
-                        duplicates += 1
-                        continue
-                    batch.claims[seen] = now + rules.EVENT_ID_TTL_S
-                if not pl.counts or (pl.dedupe is not None and (pl.dedupe in taken or pl.dedupe in batch.claims)):
-                    continue
-                if pl.dedupe is not None:
-                    batch.claims[pl.dedupe] = now + rules.DEDUPE_WINDOW_S
-                for key in pl.totals:
-                    batch.totals[key] = batch.totals.get(key, 0) + 1
-                for hll in pl.uniques:
-                    batch.uniques.setdefault(hll, set()).add(item.event.viewer)
-                counted += 1
-            outcomes.append(Outcome(counted, duplicates))
+        outcomes = [self._add(per, taken, batch, now) for per in plans]
         return outcomes, batch
+
+    def _add(self, per: list[tuple[Counted, rules.Plan]], taken: set[str], batch: Batch, now: float) -> Outcome:
+        """Add one caller's events to the batch: skip retried ids and de-duplicated plays."""
+        counted = duplicates = 0
+        claims, totals, uniques, known = batch.claims, batch.totals, batch.uniques, self._known
+        for item, pl in per:
+            if item.event_id:
+                seen = f"seen:{item.event_id}"
+                if seen in taken or seen in claims:
+                    duplicates += 1
+                    continue
+                claims[seen] = now + rules.EVENT_ID_TTL_S
+            if not pl.counts:
+                continue
+            if pl.dedupe is not None:
+                if pl.dedupe in taken or pl.dedupe in claims:
+                    continue
+                claims[pl.dedupe] = now + rules.DEDUPE_WINDOW_S
+            for key in pl.totals:
+                totals[key] = totals.get(key, 0) + 1
+            viewer = item.event.viewer
+            for hll in pl.uniques:
+                if viewer not in known.get(hll, ()):
+                    uniques.setdefault(hll, set()).add(viewer)
+            counted += 1
+        return Outcome(counted, duplicates)
 
     async def _apply_uniques(self, uniques: dict[str, set[str]]) -> None:
         for key, viewers in uniques.items():
             await self.ctx.state.pfadd(key, *viewers)
+            if self._known_size + len(viewers) > KNOWN_MAX:
+                self._known.clear()
+                self._known_size = 0
+            self._known.setdefault(key, set()).update(viewers)
+            self._known_size += len(viewers)
 
     async def restore_uniques(self) -> int:
         """Replay the journal into the HLLs past the state store's watermark (all of it for memory)."""
