@@ -33,12 +33,17 @@ async def demo_host(rt: Any) -> Any:
 async def run_demo(settings: Settings) -> int:
     from townhall.app import build_app
     from townhall.cli import run_server
+    from townhall.edge.serve import start_local_edge, through_edge
 
+    settings = through_edge(settings)
     app = build_app(settings)
     rt = app.state.runtime
     started = asyncio.Event()
     server = asyncio.create_task(run_server(app, settings, started))
     await started.wait()
+    edge, edge_line = await start_local_edge(settings, rt.keys.keys)
+    if edge is None:
+        rt.listener_base_url = rt.public_url
     host = await demo_host(rt)
     space = await rt.spaces.create(host, "Welcome to townhall: a live demo space", None, None)
     space = await rt.spaces.start(host, space.id)
@@ -49,6 +54,7 @@ async def run_demo(settings: Settings) -> int:
     print(f"  Host studio:   {rt.public_url}/studio   (sign in as {creds['handle']} / {creds['password']})", flush=True)
     print(f"  Room state:    {rt.public_url}/api/spaces/{space.id}/state", flush=True)
     print(f"  API reference: {rt.public_url}/api/docs   (OpenAPI: {rt.public_url}/api/openapi.json)", flush=True)
+    print(f"  {edge_line}", flush=True)
     for line in extras.lines:
         print(f"  {line}", flush=True)
     print("\n  Ctrl-C ends the space and stops.", flush=True)
@@ -58,6 +64,8 @@ async def run_demo(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     done, _ = await asyncio.wait([server, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     await extras.stop()
+    if edge is not None:
+        await edge.astop()
     await rt.spaces.end(host, space.id)
     if server not in done:
         server.cancel()

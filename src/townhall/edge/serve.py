@@ -6,6 +6,7 @@ Starts and stops varnishd and nothing else; the origin and the keys come from th
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import signal
 from collections.abc import Mapping
@@ -14,8 +15,10 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, start_http_server
 
 from townhall.edge import metrics
-from townhall.edge.varnish import Edge, origin_url
+from townhall.edge.varnish import Edge, EdgeError, origin_url
 from townhall.settings import Settings
+
+log = logging.getLogger("townhall.edge")
 
 
 def varnish_available(settings: Settings) -> bool:
@@ -56,3 +59,23 @@ async def run_edge(settings: Settings, keys: Mapping[str, bytes]) -> int:
     if died:
         print(f"varnishd stopped unexpectedly; its log is in {edge.work_dir / 'varnishd.log'}", flush=True)
     return 1 if died else 0
+
+
+def through_edge(settings: Settings) -> Settings:
+    """Settings for a process whose listeners go through a local edge (when Varnish is installed)."""
+    if not varnish_available(settings) or settings.listener_base_url:
+        return settings
+    return settings.model_copy(update={"listener_base_url": f"http://{settings.edge_host}:{settings.edge_port}"})
+
+
+async def start_local_edge(settings: Settings, keys: Mapping[str, bytes]) -> tuple[Edge | None, str]:
+    """An edge in front of this process's origin, or None; with one line telling the user which."""
+    if not varnish_available(settings):
+        return None, "Edge:          none (Varnish is not installed): listeners fetch from the origin directly"
+    edge = Edge(settings, keys, origin=origin_url(settings))
+    try:
+        await edge.astart()
+    except EdgeError as error:
+        log.warning("the edge did not start: %s", error)
+        return None, "Edge:          did not start (see the log): listeners fetch from the origin directly"
+    return edge, f"Edge:          {edge.url} (Varnish: listener tokens checked, requests collapsed)"
