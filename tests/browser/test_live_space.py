@@ -26,8 +26,9 @@ async def sign_up(page: Any, handle: str) -> None:
 
 async def host_goes_live(chromium: Browsers, server: LiveServer, tmp_path: Path, title: str) -> tuple[Any, str]:
     """The host signs up in the studio, creates a space and goes live with the microphone."""
-    host = await chromium.page("host", await chromium.launch(tone_wav(tmp_path / "host.wav", HOST_HZ)),
-                               f"{server.url}/studio")
+    host = await chromium.page(
+        "host", await chromium.launch(tone_wav(tmp_path / "host.wav", HOST_HZ)), f"{server.url}/studio"
+    )
     await sign_up(host, "the_host")
     await host.fill("#new-title", title)
     await host.click("#create")

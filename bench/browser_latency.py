@@ -1,0 +1,184 @@
+"""Mouth-to-ear latency in real browsers: a host page in headless Chromium publishes a fake microphone that
+beeps at known times (WHIP to the media node); a listener page plays the space through a real Varnish edge
+(LL-HLS, hls.js in low-latency mode). Both pages time each beep's onset with the same WebAudio detector:
+the host on its microphone track, the listener on the playing element. Beeps cycle through four pitches,
+so each one heard is matched to the beep spoken without ambiguity.
+
+Prints mouth-to-ear p50 and p95 over at least --beeps beeps, last (goal p50 <= 1.5 s, p95 <= 2.0 s).
+
+    .venv/bin/python bench/browser_latency.py [--beeps 36] [--timeout 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the browser-driving helpers live beside the browser tests
+
+from tests.browser.support import RATE, browsers, until, write_wav  # noqa: E402
+from tests.support.servers import free_port, live_server  # noqa: E402
+
+from townhall.edge.varnish import Edge  # noqa: E402
+from townhall.settings import Settings  # noqa: E402
+
+PITCHES = (600.0, 850.0, 1100.0, 1400.0)
+EVERY_S = 1.2  # one beep every 1.2 s; the pitch repeats every 4.8 s, the longest delay we can match
+BEEP_S = 0.12
+
+# Installed into a page: time the onset of every beep reaching `node` and name its pitch.
+DETECT_JS = """
+([selector, pitches]) => {
+  // selector null: the host's own microphone track, as published; else the element playing the space
+  const el = selector === null ? null : document.querySelector(selector);
+  const ctx = new AudioContext();
+  const source = el === null
+    ? ctx.createMediaStreamSource(window.townhall.publication.stream)
+    : ctx.createMediaElementSource(el);
+  const quick = ctx.createAnalyser();
+  quick.fftSize = 256;
+  const wide = ctx.createAnalyser();
+  wide.fftSize = 4096;
+  wide.smoothingTimeConstant = 0;
+  source.connect(quick);
+  source.connect(wide);
+  if (el !== null) quick.connect(ctx.destination);
+  const onsets = (window.__onsets = []);
+  const buf = new Float32Array(quick.fftSize);
+  const spectrum = new Float32Array(wide.frequencyBinCount);
+  let loud = false;
+  let quietSince = performance.now();
+  setInterval(() => {
+    quick.getFloatTimeDomainData(buf);
+    let sum = 0;
+    for (const v of buf) sum += v * v;
+    const db = 10 * Math.log10(sum / buf.length + 1e-12);
+    const now = performance.now();
+    if (!loud && db > -35 && now - quietSince > 400) {
+      loud = true;
+      const at = performance.timeOrigin + now;
+      setTimeout(() => {
+        wide.getFloatFrequencyData(spectrum);
+        const bin = ctx.sampleRate / wide.fftSize;
+        let best = null, bestDb = -Infinity;
+        for (const f of pitches) {
+          const i = Math.round(f / bin);
+          const level = Math.max(spectrum[i - 1], spectrum[i], spectrum[i + 1]);
+          if (level > bestDb) { bestDb = level; best = f; }
+        }
+        onsets.push({ at, pitch: best });
+      }, 60);
+    } else if (loud && db < -45) {
+      loud = false;
+      quietSince = now;
+    }
+  }, 3);
+  ctx.resume();
+  return ctx.sampleRate;
+}
+"""
+
+
+def beeps_wav(path: Path) -> Path:
+    """One loop of the fake microphone: a short beep every EVERY_S, cycling through PITCHES."""
+    n = int(RATE * EVERY_S * len(PITCHES))
+    samples = np.zeros(n)
+    t = np.arange(int(RATE * BEEP_S)) / RATE
+    ramp = np.minimum(1.0, np.minimum(t, BEEP_S - t) / 0.005)
+    for k, hz in enumerate(PITCHES):
+        start = int(k * EVERY_S * RATE)
+        samples[start : start + len(t)] = 0.5 * ramp * np.sin(2 * np.pi * hz * t)
+    return write_wav(path, samples)
+
+
+def match(spoken: list[dict[str, float]], heard: list[dict[str, float]]) -> list[float]:
+    """For each beep heard, the delay since the latest beep of the same pitch spoken before it."""
+    window_s = EVERY_S * len(PITCHES)
+    delays = []
+    for ear in heard:
+        before = [m["at"] for m in spoken if m["pitch"] == ear["pitch"] and 0 < ear["at"] - m["at"] < window_s * 1000]
+        if before:
+            delays.append((ear["at"] - max(before)) / 1000)
+    return delays
+
+
+async def run(beeps: int, timeout_s: float) -> list[float]:
+    with tempfile.TemporaryDirectory(prefix="townhall-latency-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        edge_port = free_port()
+        settings = Settings(
+            data_dir=tmp / "data", log_level="warning", listener_base_url=f"http://127.0.0.1:{edge_port}"
+        )
+        async with live_server(settings) as server:
+            edge = Edge(Settings(edge_host="127.0.0.1", edge_requests_per_ip=0), server.runtime.keys.keys,
+                        origin=server.url, port=edge_port)  # fmt: skip
+            await edge.astart()
+            try:
+                async with browsers(tmp, "browser_latency") as chromium:
+                    return await measure(chromium, server.url, tmp, beeps, timeout_s)
+            finally:
+                await edge.astop()
+
+
+async def measure(chromium: object, url: str, tmp: Path, beeps: int, timeout_s: float) -> list[float]:
+    b = chromium
+    host = await b.page("host", await b.launch(beeps_wav(tmp / "beeps.wav")), f"{url}/studio")  # type: ignore[attr-defined]
+    await host.fill("#signin-handle", "latency_host")
+    await host.fill("#signin-password", "latency-password")
+    await host.click("#register")
+    await host.fill("#new-title", "Beeps at known times")
+    await host.click("#create")
+    await host.click("#golive")
+    await host.locator("#room[data-on-air='true']").wait_for(timeout=20_000)
+    link = await host.input_value("#share-link")
+    await host.evaluate(DETECT_JS, [None, list(PITCHES)])
+
+    listener = await b.page("listener", await b.launch(), link)  # type: ignore[attr-defined]
+    await listener.locator("#play:not([disabled])").wait_for(timeout=20_000)
+    if await listener.get_attribute("#play", "aria-pressed") != "true":
+        await listener.click("#play")
+    await listener.locator("#play[aria-pressed='true']").wait_for(timeout=20_000)
+    await listener.evaluate(DETECT_JS, ["#audio", list(PITCHES)])
+    await asyncio.sleep(5)  # let the player settle at its live distance before counting
+    await listener.evaluate("window.__onsets.length = 0")
+    started = time.monotonic()
+
+    async def enough() -> list[float] | None:
+        spoken = await host.evaluate("window.__onsets")
+        heard = await listener.evaluate("window.__onsets")
+        delays = match(spoken, heard)
+        return delays if len(delays) >= beeps else None
+
+    delays: list[float] = await until(enough, timeout_s, f"{beeps} beeps heard", every_s=1.0)
+    latency = await listener.evaluate(
+        "(() => { const h = window.townhall.player.hls; return {latency: h.latency, target: h.targetLatency}; })()"
+    )
+    print(f"hls.js after {time.monotonic() - started:.0f}s: latency {latency['latency']:.2f}s, "
+          f"target {latency['target']:.2f}s")  # fmt: skip
+    return delays
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--beeps", type=int, default=36, help="beeps to measure (at least 30)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for them")
+    args = parser.parse_args()
+    delays = asyncio.run(run(max(30, args.beeps), args.timeout))
+    ordered = sorted(delays)
+    p50 = statistics.median(ordered)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    print(f"delays (s): {' '.join(f'{d:.3f}' for d in ordered)}")
+    print(f"mouth-to-ear through the edge: p50 {p50:.3f} s, p95 {p95:.3f} s over {len(ordered)} beeps "
+          f"(goal p50 <= 1.5 s, p95 <= 2.0 s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
