@@ -3,6 +3,7 @@ and staff accounts (moderators, an admin) made through the same service `townhal
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_KEYS
-from tests.support.api import register
+from tests.support.api import auth
 from townhall.settings import Settings
 
 
@@ -75,14 +76,21 @@ async def bc(both_app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 Staff = Callable[..., Coroutine[Any, Any, dict[str, Any]]]
+_handles = itertools.count()
 
 
 def staff_maker(client: httpx.AsyncClient, application: Any) -> Staff:
+    """Accounts with a session and the given platform roles, made without password hashing (which
+    `tests/api` covers) so these tests stay fast; `staff()` with no role is an ordinary account."""
+
     async def make(*roles: str) -> dict[str, Any]:
-        person = await register(client)
+        rt = application.state.runtime
+        handle = f"t{next(_handles)}_{rt.ctx.make_id()[:6].lower().replace('-', '_')}"
+        account = await rt.accounts.accounts.create(rt.ctx.make_id(), handle, "no-password", rt.clock())
         for role in roles:
-            await application.state.runtime.accounts.grant(person["account_id"], role)
-        return person
+            await rt.accounts.grant(account.id, role)
+        signed = await rt.accounts._new_session(account)
+        return {"account_id": account.id, "handle": handle, "headers": auth(signed.session_token)}
 
     return make
 

@@ -15,7 +15,7 @@ from townhall.trust import reasons
 
 async def test_notice_decision_statement_appeal_reversal_reinstatement(bc: httpx.AsyncClient, both_app: Any) -> None:
     staff = staff_maker(bc, both_app)
-    host, reporter = await register(bc), await register(bc)
+    host, reporter = await staff(), await register(bc)
     moderator, reviewer, admin = await staff("moderator"), await staff("moderator"), await staff("admin")
     space = await live_space(bc, host)
 
@@ -58,7 +58,9 @@ async def test_notice_decision_statement_appeal_reversal_reinstatement(bc: httpx
 
     # The host appeals; the moderator who decided may not decide the appeal; another one reverses it.
     r = await bc.post(
-        f"/api/decisions/{decision['id']}/appeals", json={"text": "I quoted a speech to refute it."}, headers=host["headers"]
+        f"/api/decisions/{decision['id']}/appeals",
+        json={"text": "I quoted a speech to refute it."},
+        headers=host["headers"],
     )
     assert r.status_code == 201, r.text
     appeal = r.json()
@@ -84,7 +86,7 @@ async def test_notice_decision_statement_appeal_reversal_reinstatement(bc: httpx
     assert original["state"] == "superseded"
     kinds = [m["kind"] for m in (await bc.get("/api/me/inbox", headers=host["headers"])).json()["messages"]]
     assert sorted(kinds) == ["appeal_decided", "statement_of_reasons", "statement_of_reasons"]
-    r = await bc.post(f"/api/spaces", json={"title": "Back again"}, headers=host["headers"])
+    r = await bc.post("/api/spaces", json={"title": "Back again"}, headers=host["headers"])
     assert r.status_code == 201
 
     # Bulk export: one valid statement (the reversal is not submitted); the audit chain verifies.

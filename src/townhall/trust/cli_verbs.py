@@ -1,0 +1,109 @@
+"""The trust and safety verbs of the `townhall` command: `audit verify|export`, `transparency-report`,
+`sor export`. Parse, call, print; no logic of their own. Read only: they never change the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from townhall.cli import verb
+from townhall.settings import Settings
+from townhall.store.sql.repos_trust import TrustRepo
+
+
+def _period_args(p: argparse.ArgumentParser) -> None:
+    year = datetime.now(UTC).year
+    p.add_argument("--from", dest="start", default=f"{year}-01-01", help="first day, YYYY-MM-DD (UTC)")
+    p.add_argument("--to", dest="end", default=f"{year}-12-31", help="last day, YYYY-MM-DD (UTC)")
+    p.add_argument("--data-dir")
+
+
+@asynccontextmanager
+async def _repo(args: argparse.Namespace, settings: Settings) -> AsyncIterator[TrustRepo]:
+    from townhall.app import database_url
+    from townhall.store.sql import db as sqldb
+
+    if getattr(args, "data_dir", None):
+        settings = settings.model_copy(update={"data_dir": Path(args.data_dir)})
+    url = database_url(settings)
+    await sqldb.migrate(url)
+    engine = sqldb.open_engine(url)
+    try:
+        yield TrustRepo(engine)
+    finally:
+        await engine.dispose()
+
+
+def _audit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["verify", "export"])
+    _period_args(p)
+
+
+@verb("audit", "verify the audit log's hash chain end to end, or export entries as NDJSON", _audit_args)
+async def audit_verb(args: argparse.Namespace, settings: Settings) -> int:
+    from townhall.services.trust_reports import period
+    from townhall.trust import audit
+
+    async with _repo(args, settings) as repo:
+        if args.action == "verify":
+            result = await audit.verify(repo)
+            if result.ok:
+                print(f"audit log intact: {result.checked} entries verified")
+                return 0
+            print(f"audit log BROKEN at entry {result.first_bad_seq}: {result.problem}", file=sys.stderr)
+            return 1
+        start, end = period(args.start, args.end)
+        async for entry in audit.export(repo, start, end):
+            print(json.dumps(entry, separators=(",", ":"), ensure_ascii=False))
+    return 0
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    _period_args(p)
+    p.add_argument("--html", help="also write the readable page with charts to this file")
+    p.add_argument("--platform", default="", help="platform name in the report (default: the public URL)")
+
+
+@verb("transparency-report", "the period's DSA transparency figures as JSON (and --html page)", _report_args)
+async def transparency_verb(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from townhall.services.trust_reports import report
+    from townhall.trust import transparency
+
+    platform = args.platform or settings.public_url or f"http://{settings.host}:{settings.port}"
+    async with _repo(args, settings) as repo:
+        figures = await report(repo, platform, args.start, args.end)
+    print(json.dumps(figures, indent=2))
+    if args.html:
+        await asyncio.to_thread(Path(args.html).write_text, transparency.page(figures), "utf-8")
+    return 0
+
+
+def _sor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["export"])
+    _period_args(p)
+
+
+@verb("sor", "export statements of reasons in the DSA Transparency Database format (NDJSON)", _sor_args)
+async def sor_verb(args: argparse.Namespace, settings: Settings) -> int:
+    from townhall.services.trust_reports import tdb_statements
+    from townhall.trust import reasons
+
+    async with _repo(args, settings) as repo:
+        statements = await tdb_statements(repo, args.start, args.end)
+    bad = 0
+    for statement in statements:
+        problems = reasons.problems(statement)
+        if problems:
+            bad += 1
+            print(f"{statement.get('puid')}: {problems[0]}", file=sys.stderr)
+            continue
+        print(json.dumps(statement, separators=(",", ":")))
+    return 1 if bad else 0

@@ -1,0 +1,72 @@
+"""A suspended account cannot host or speak, its live space ends, it loses its voice in other spaces;
+a suspension for a period ends by itself; platform moderators can mute or remove one speaker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.support.api import live_space
+from tests.trust.conftest import Clock, Staff
+from tests.trust.support import TERMS, decide
+
+
+async def _speaker_in(client: httpx.AsyncClient, space_id: str, host: dict[str, Any], person: dict[str, Any]) -> None:
+    base = f"/api/spaces/{space_id}"
+    await client.post(f"{base}/invite", json={"account_id": person["account_id"]}, headers=host["headers"])
+    r = await client.post(f"{base}/invite/accept", headers=person["headers"])
+    assert r.status_code == 204, r.text
+
+
+async def test_a_suspended_account_cannot_host_or_speak_and_its_live_space_ends(
+    tc: httpx.AsyncClient, staff: Staff, clock: Clock
+) -> None:
+    offender, other_host, moderator = await staff(), await staff(), await staff("moderator")
+    own = await live_space(tc, offender)
+    elsewhere = await live_space(tc, other_host)
+    await _speaker_in(tc, elsewhere["id"], other_host, offender)
+    until = clock.now + 3 * 86400
+    await decide(
+        tc,
+        moderator,
+        action="suspend_account",
+        target_kind="account",
+        target_id=offender["handle"],
+        until=until,
+        **TERMS,
+    )
+    assert (await tc.get(f"/api/spaces/{own['id']}")).json()["state"] == "ended"
+    assert (await tc.get(f"/api/spaces/{own['id']}")).json()["ended_reason"] == "host_suspended"
+    members = {m["account_id"]: m for m in (await tc.get(f"/api/spaces/{elsewhere['id']}/members")).json()["members"]}
+    assert members[offender["account_id"]]["role"] == "listener"
+    assert (await tc.get(f"/api/spaces/{elsewhere['id']}")).json()["state"] == "live"
+    r = await tc.post("/api/spaces", json={"title": "Comeback"}, headers=offender["headers"])
+    assert r.status_code == 403 and r.json()["code"] == "account_suspended"
+    r = await tc.post(f"/api/spaces/{elsewhere['id']}/speaker-token", headers=offender["headers"])
+    assert r.status_code == 403
+    r = await tc.post(f"/api/spaces/{elsewhere['id']}/requests", headers=offender["headers"])
+    assert r.status_code == 403
+    # the period ends by itself
+    clock.now = until + 1
+    assert (await tc.post("/api/spaces", json={"title": "Comeback"}, headers=offender["headers"])).status_code == 201
+
+
+async def test_platform_moderators_mute_or_remove_one_speaker(tc: httpx.AsyncClient, staff: Staff) -> None:
+    host, speaker, moderator = await staff(), await staff(), await staff("moderator")
+    space = await live_space(tc, host)
+    await _speaker_in(tc, space["id"], host, speaker)
+    common = {"target_kind": "space", "target_id": space["id"], "speaker_id": speaker["account_id"], **TERMS}
+    muted = await decide(tc, moderator, action="mute_speaker", **common)
+    roster = {m["account_id"]: m for m in (await tc.get(f"/api/spaces/{space['id']}/members")).json()["members"]}
+    assert roster[speaker["account_id"]]["muted"] is True and muted["affected_account_id"] == speaker["account_id"]
+    await decide(tc, moderator, action="remove_speaker", **common)
+    roster = {m["account_id"]: m for m in (await tc.get(f"/api/spaces/{space['id']}/members")).json()["members"]}
+    assert speaker["account_id"] not in roster  # removed members are hidden and blocked
+    r = await tc.post(f"/api/spaces/{space['id']}/join", json={}, headers=speaker["headers"])
+    assert r.status_code == 403 and r.json()["code"] == "removed_from_space"
+    kinds = [
+        m["body"]["action"] for m in (await tc.get("/api/me/inbox", headers=speaker["headers"])).json()["messages"]
+    ]
+    assert sorted(kinds) == ["mute_speaker", "remove_speaker"]
+    assert (await tc.get(f"/api/spaces/{space['id']}")).json()["state"] == "live"
