@@ -96,6 +96,9 @@ async def test_subscriptions_share_one_connection_and_unsubscribe_when_unused(pr
         assert await _subscribers(raw, channel) == 1
         for m in many:
             await m.aclose()  # type: ignore[attr-defined]
+        never_read = state.subscribe("space:z")
+        await state.publish("space:z", b"unheard")
+        del never_read  # dropped before its first step: released too
         deadline = time.monotonic() + 5
         while await _subscribers(raw, channel) != 0:
             assert time.monotonic() < deadline, "UNSUBSCRIBE never reached the server"

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import math
 import weakref
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -142,6 +142,11 @@ def _ms(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000))
 
 
+def _soon(loop: asyncio.AbstractEventLoop, call: Callable[..., None], *args: object) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nothing is left to release
+        loop.call_soon_threadsafe(call, *args)
+
+
 def _admission(reply: list[Any]) -> Admission:
     if reply[0] == 1:
         return Admitted(float(reply[1]))
@@ -152,8 +157,8 @@ def _admission(reply: list[Any]) -> Admission:
 class _Channels:
     """Every subscription of one store multiplexed over one pub/sub connection.
 
-    A subscription is registered when `open` returns and SUBSCRIBE is sent at once; `settle` waits
-    until the server has acknowledged every subscription so far, which `publish` does first.
+    A subscription is registered when `subscribe` returns and SUBSCRIBE is sent at once; `settle`
+    waits until the server has acknowledged every subscription so far, which `publish` does first.
     """
 
     def __init__(self, client: aioredis.Redis) -> None:
@@ -166,14 +171,16 @@ class _Channels:
         self._tasks: set[asyncio.Future[None]] = set()
 
     def subscribe(self, name: bytes) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
         q: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._queues.setdefault(name, set()).add(q)
         ready = self._ready.get(name)
         if ready is None:
-            ready = self._ready[name] = asyncio.get_running_loop().create_future()
+            ready = self._ready[name] = loop.create_future()
             self._spawn(self._subscribe(name))
         messages = self._messages(name, q, ready)
-        weakref.finalize(messages, self._release, name, q)  # an iterator dropped before its first step
+        # an iterator dropped before its first step; garbage may be collected on any thread
+        weakref.finalize(messages, _soon, loop, self._release, name, q)
         return messages
 
     async def _messages(
@@ -253,7 +260,7 @@ class _Channels:
             if message["type"] == "subscribe":
                 self._acknowledged(message["channel"])
             elif message["type"] == "message":
-                for q in self._queues.get(message["channel"], ()):
+                for q in tuple(self._queues.get(message["channel"], ())):
                     if q.qsize() < QUEUE_MAX:
                         q.put_nowait(message["data"])
 
