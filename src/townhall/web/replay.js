@@ -1,0 +1,102 @@
+// The replay page (/r/<space>): plays the published replay with a seek bar and checks, in the browser, that
+// it is what was heard live (signature, hash chain, each segment's bytes). Counts plays by beacon.
+
+import { $, api, deviceId, el, formatTime, refusal } from "./common.js";
+import { REPLAY_CONFIG, attach } from "./player.js";
+import { transport } from "./transport.js";
+import { ReplayCheck } from "./verify.js";
+
+const RETRY_MS = 3000;
+const BEACON_EVERY_S = 30;
+const spaceId = decodeURIComponent(location.pathname.split("/")[2] || "");
+const audio = $("#audio");
+const page = { info: null, check: null, player: null, lastBeacon: 0, played: 0 };
+window.townhall = page;
+
+function setStatus(text) {
+  $("#status").textContent = text;
+}
+
+function showCheck(check) {
+  const line = $("#verify");
+  line.textContent = check.summary();
+  line.className = `verify ${check.verified ? "ok" : "bad"}`;
+  line.dataset.verified = check.verified ? "true" : "false";
+  $("#problems").replaceChildren(...check.problems.map((p) => el("li", {}, p)));
+}
+
+async function beacon() {
+  // Seconds played, rounded; the counting rules decide what makes a play (once per viewer).
+  const played = Math.floor(page.played);
+  if (played <= page.lastBeacon) return;
+  page.lastBeacon = played;
+  const id = `${deviceId().slice(0, 16)}${spaceId}`.slice(0, 64).replace(/[^A-Za-z0-9_-]/g, "_");
+  try {
+    await api("/api/beacons", {
+      method: "POST",
+      keepalive: true,
+      body: { device_id: deviceId(), events: [{ id: `${id}-${played}`.slice(0, 64), type: "replay_play", space_id: spaceId, played_s: played }] },
+    });
+  } catch {
+    // counting is best effort from here; the replay plays on
+  }
+}
+
+async function load() {
+  try {
+    const space = await api(`/api/spaces/${encodeURIComponent(spaceId)}`);
+    $("#title").textContent = space.title;
+    document.title = `${space.title} · replay · townhall`;
+    if (space.ended_at) $("#when").textContent = `recorded ${formatTime(space.started_at)}`;
+  } catch (err) {
+    if (err.status === 404) return setStatus("There is no such space. Check the link.");
+  }
+  let info;
+  try {
+    info = await api(`/api/spaces/${encodeURIComponent(spaceId)}/replay`);
+  } catch (err) {
+    if (err.code === "replay_not_ready" || err.code === "replay_not_found") {
+      setStatus(err.code === "replay_not_ready" ? "The replay is being published; this page opens it as soon as it is ready." : "There is no replay yet. If the space is still live, it appears here after it ends.");
+      setTimeout(load, RETRY_MS);
+      return;
+    }
+    setStatus(refusal(err));
+    $("#verify").textContent = "";
+    return;
+  }
+  page.info = info;
+  setStatus(`${Math.round(info.duration_s)} seconds recorded, published ${formatTime(info.published_at)}.`);
+  $("#download-link").href = info.audio_url;
+  $("#download").hidden = false;
+  transport($("#transport"), audio, info.duration_s);
+  page.player = attach(audio, info.playlist_url, REPLAY_CONFIG, (code) => setStatus(`The replay cannot be played (${code}).`));
+  audio.addEventListener("timeupdate", () => {
+    if (!audio.paused) page.played = Math.max(page.played, audio.currentTime);
+    if (page.played - page.lastBeacon >= BEACON_EVERY_S) beacon();
+  });
+  window.addEventListener("pagehide", beacon);
+  try {
+    page.check = await ReplayCheck.load(info);
+  } catch (err) {
+    $("#verify").textContent = `The evidence could not be fetched: ${err.message}`;
+    return;
+  }
+  page.check.onChange(showCheck);
+  showCheck(page.check);
+  const hls = page.player && page.player.hls;
+  if (hls) {
+    hls.on(window.Hls.Events.FRAG_LOADED, (_e, data) => {
+      if (data.payload) page.check.segment(data.frag.url || data.frag.relurl, data.payload.slice(0));
+    });
+  }
+  const all = $("#check-all");
+  all.hidden = false;
+  all.addEventListener("click", async () => {
+    all.disabled = true;
+    $("#verify").textContent = "Checking every segment…";
+    await page.check.checkAll(info.playlist_url);
+    all.disabled = false;
+  });
+}
+
+load();
