@@ -65,3 +65,26 @@ async def test_replay_page_plays_seeks_and_verifies_and_names_a_changed_segment(
     await tampered.locator("#verify[data-verified='false']").wait_for(timeout=15_000)
     problems = await tampered.locator("#problems").text_content() or ""
     assert f"segment {second['msn']} ({second['uri']}) was changed" in problems
+
+
+async def test_clip_page_plays_the_clip_and_verifies_it_against_the_signed_replay(
+    chromium: Browsers, server: LiveServer
+) -> None:
+    space, _ = await recorded_space(server, segments=2)
+    rt = server.runtime
+    signed = await rt.accounts.login("replay_host", "password-host", "127.0.0.1")
+    async with server.client() as http:
+        r = await http.post(
+            f"/api/spaces/{space.id}/clips",
+            json={"duration_s": 2, "start_s": 0, "title": "The best bit"},
+            headers={"Authorization": f"Bearer {signed.session_token}"},
+        )
+        assert r.status_code == 201, r.text
+        clip = r.json()
+    page = await chromium.page("clip", await chromium.launch(), clip["page_url"])
+    verdict = page.locator("#verify[data-verified='true']")
+    await verdict.wait_for(timeout=15_000)
+    assert "signed hash chain" in (await verdict.text_content() or "")
+    assert await page.locator("#title").text_content() == "The best bit"
+    await page.click("#play")
+    await until(lambda: page.evaluate("document.querySelector('#audio').currentTime > 0.3"), 10, "the clip playing")
