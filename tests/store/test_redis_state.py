@@ -131,3 +131,13 @@ async def test_ping_is_false_when_redis_is_unreachable() -> None:
         assert await asyncio.wait_for(state.ping(), 10) is False
     finally:
         await state.close()
+
+
+async def test_a_burst_larger_than_the_connection_pool_waits_instead_of_failing(prefix: str) -> None:
+    state = RedisState(f"{REDIS_URL}/0", LEASE_TTL, WAIT_TTL, prefix=prefix, max_connections=4)
+    try:
+        outcomes = await asyncio.gather(*(state.join("burst", f"l{i}", 100, T0) for i in range(300)))
+        assert sum(isinstance(o, Admitted) for o in outcomes) == 100
+        assert await state.queued("burst", 100, T0) == 200
+    finally:
+        await state.close()

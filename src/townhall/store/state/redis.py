@@ -22,6 +22,7 @@ from townhall.domain.admission import Admission, Admitted, Waiting
 log = logging.getLogger("townhall.state")
 QUEUE_MAX = 1000  # messages held for a slow subscriber before newer ones are dropped (as in memory.py)
 SUBSCRIBE_WAIT_S = 5.0
+POOL_WAIT_S = 10.0  # longest a command waits for a free connection before failing
 
 # --- admission: the rules of domain/admission.py `Seats`, one script per operation -------------
 # KEYS: leases (who -> lease expiry), tickets (who -> ticket expiry), line (who -> ticket number), next
@@ -288,11 +289,17 @@ class _Channels:
 
 
 class RedisState:
-    def __init__(self, url: str, lease_ttl: float, wait_ttl: float, prefix: str = "th:") -> None:
+    def __init__(
+        self, url: str, lease_ttl: float, wait_ttl: float, prefix: str = "th:", max_connections: int = 64
+    ) -> None:
         self._lease_ttl = lease_ttl
         self._wait_ttl = wait_ttl
         self._p = prefix
-        self._redis: aioredis.Redis = aioredis.from_url(url, socket_connect_timeout=5)
+        # a burst of requests waits for a free connection rather than failing (the default pool raises)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=POOL_WAIT_S, socket_connect_timeout=5
+        )
+        self._redis: aioredis.Redis = aioredis.Redis.from_pool(pool)  # closes the pool with the client
         self._channels = _Channels(self._redis)
         script = self._redis.register_script
         self._join, self._poll, self._renew = script(_JOIN), script(_POLL), script(_RENEW)
