@@ -87,6 +87,7 @@ class Runtime:
     public_url: str
     listener_base_url: str
     media: Any = None  # the media node, when this process runs one
+    trust: Any = None  # trust and safety, DSA (wired by api/trust.py)
     startup: list[Hook] = field(default_factory=list)
     shutdown: list[Hook] = field(default_factory=list)
     gauges: Any = None
@@ -146,15 +147,16 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time) ->
 
 def area_routes(rt: Runtime) -> list[BaseRoute]:
     """Each area's routes; an area wires itself in here with one line."""
-    from townhall.api import accounts, listen, ops, spaces, web
+    from townhall.api import accounts, listen, ops, spaces, trust, web
 
-    return [*ops.routes(), *accounts.routes(), *spaces.routes(), *listen.routes(), *web.routes()]
+    return [*ops.routes(), *accounts.routes(), *spaces.routes(), *listen.routes(), *web.routes(), *trust.routes(rt)]
 
 
 def build_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
     from townhall.api.errors import HANDLERS
     from townhall.api.listen import DirectListenerGate
     from townhall.api.ops import AccessLog
+    from townhall.api.trust import WithheldGate
 
     rt = runtime or build_runtime(settings or Settings())
 
@@ -173,7 +175,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
 
     app = Starlette(
         routes=area_routes(rt),
-        middleware=[Middleware(AccessLog), Middleware(DirectListenerGate)],
+        middleware=[Middleware(AccessLog), Middleware(DirectListenerGate), Middleware(WithheldGate)],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )

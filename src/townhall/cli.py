@@ -149,6 +149,8 @@ async def grant(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import townhall.trust.cli_verbs  # noqa: F401  (registers audit, transparency-report, sor)
+
     parser = argparse.ArgumentParser(prog="townhall", description="live audio spaces for very large audiences")
     sub = parser.add_subparsers(dest="verb", required=True)
     for name, (_, help_text, add_args) in VERBS.items():

@@ -87,3 +87,22 @@ class Settings(BaseSettings):
         description="request header carrying the listener's ISO country code (set by the CDN or GeoIP in front)",
     )
     edge_metrics_port: int = Field(9131, description="`townhall edge` serves Prometheus metrics here; 0: off")
+
+    # --- trust and safety (EU DSA: notices, decisions, appeals, withholding, misuse, audit) -----
+    notices_per_hour_per_reporter: int = Field(20, description="notices one reporter (account or address) may send")
+    notice_items_max: int = Field(50, description="items one notice may name (Recital 50)")
+    notice_explanation_max: int = 5000
+    appeal_window_months: int = Field(6, description="how long a decision can be appealed (Art. 20: at least six)")
+    misuse_window_days: int = Field(90, description="strikes older than this no longer count (Art. 23)")
+    misuse_strikes_to_warn: int = Field(3, description="strikes within the window that earn a warning")
+    misuse_suspend_days: int = Field(7, description="first suspension after a warning")
+    misuse_repeat_suspend_days: int = Field(30, description="suspension for a strike after a first suspension")
+    misuse_notifier_min_share: float = Field(
+        0.5, description="share of a notifier's notices in the window that must be manifestly unfounded"
+    )
+    withholding_refresh_s: float = Field(2.0, description="how stale the cached view of withholdings may be")
+    geoip_database: str = Field("", description="path to a GeoIP2/GeoLite2 Country .mmdb; empty means header only")
+    geo_trusted_proxies: str = Field(
+        "", description="comma-separated peer addresses whose country header is trusted; empty trusts every peer"
+    )
+    dsa_terms_url: str = Field("", description="URL of the terms and conditions cited in statements of reasons")

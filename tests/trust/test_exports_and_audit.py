@@ -90,14 +90,21 @@ async def test_every_export_validates_against_the_shipped_schema(
     assert printed == lines
 
 
-async def test_a_tampered_audit_log_fails_audit_verify(tc: httpx.AsyncClient, staff: Staff, trust_app: Any) -> None:
+async def test_a_tampered_audit_log_fails_audit_verify(
+    tc: httpx.AsyncClient, staff: Staff, trust_app: Any, capsys: Any
+) -> None:
     host, moderator = await staff(), await staff("moderator")
     space = await live_space(tc, host)
     notice_id = await notice(tc, space["id"])
     await decide(tc, moderator, notice_ids=[notice_id], action="end_space", target_kind="space",
                  target_id=space["id"], **ILLEGAL)  # fmt: skip
-    data_dir = str(trust_app.state.runtime.settings.data_dir)
-    assert await _cli("audit", "verify", "--data-dir", data_dir) == (0, "audit log intact: 2 entries verified")
+    from townhall.trust.cli_verbs import audit_verb
+
+    rt = trust_app.state.runtime
+    data_dir = str(rt.settings.data_dir)
+    args = argparse.Namespace(action="verify", data_dir=data_dir, start="2000-01-01", end="2100-01-01")
+    assert await audit_verb(args, rt.settings) == 0
+    assert capsys.readouterr().out.strip() == "audit log intact: 2 entries verified"
 
     async with trust_app.state.runtime.db.begin() as conn:
         await conn.execute(

@@ -42,7 +42,7 @@ from townhall.services.trust_orders import OrderDraft, OrderService
 from townhall.services.trust_reports import report, tdb_statements
 from townhall.services.trust_withholding import Withholdings
 from townhall.store.sql.repos_trust import TrustRepo, proposal_json
-from townhall.trust import audit, geo, transparency
+from townhall.trust import audit, geo, reasons, transparency
 
 MEDIA_PREFIXES = ("/live/", "/replay/")
 WITHHELD_HEADER = "X-Townhall-Withheld"
@@ -445,6 +445,8 @@ async def well_known(request: Request) -> Response:
             "transparency_report_json": f"{base}/api/transparency",
             "statement_of_reasons_format": "DSA Transparency Database API v1 (submission schema of 2025-07-01)",
             "appeals": f"{base}/api/decisions/{{decision_id}}/appeals",
+            "categories": list(reasons.CATEGORIES),
+            "keywords": list(reasons.KEYWORDS),
         }
     )
 

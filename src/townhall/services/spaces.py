@@ -257,11 +257,7 @@ class SpaceService:
 
     async def remove(self, actor: Account, space_id: str, target_id: str) -> None:
         await self._check(actor, space_id, Action.REMOVE, target_id)
-        await self.members.upsert(
-            space_id, target_id, self.ctx.clock(), role=Role.LISTENER.value, blocked=True, muted=True, invited=False
-        )
-        await self.ctx.state.qremove(f"speakq:{space_id}", target_id)
-        await self.ctx.publish(space_id, {"type": "removed", "account_id": target_id})
+        await self.platform_remove(space_id, target_id)
 
     async def is_blocked(self, space_id: str, account_id: str) -> bool:
         member = await self.members.get(space_id, account_id)
@@ -302,6 +298,22 @@ class SpaceService:
                 await self.members.upsert(space_id, account_id, self.ctx.clock(), role=Role.LISTENER.value, muted=True)
                 await self.ctx.publish(space_id, {"type": "suspended", "account_id": account_id})
         return ended
+
+    # --- platform actions (moderation) ----------------------------------------------------------
+    # Taken by platform moderators, not by the host (no role check here; the trust area checks the
+    # moderator role and records the decision). Same effects and events as the host's actions.
+    async def platform_mute(self, space_id: str, account_id: str) -> None:
+        await self._target(space_id, account_id)
+        await self.members.upsert(space_id, account_id, self.ctx.clock(), muted=True)
+        await self.ctx.publish(space_id, {"type": "mute", "account_id": account_id, "muted": True})
+
+    async def platform_remove(self, space_id: str, account_id: str) -> None:
+        await self._target(space_id, account_id)
+        await self.members.upsert(
+            space_id, account_id, self.ctx.clock(), role=Role.LISTENER.value, blocked=True, muted=True, invited=False
+        )
+        await self.ctx.state.qremove(f"speakq:{space_id}", account_id)
+        await self.ctx.publish(space_id, {"type": "removed", "account_id": account_id})
 
     async def set_cap(self, actor: Account, space_id: str, cap: int | None) -> Space:
         space, _ = await self._acting(actor, space_id, Action.START)

@@ -7,14 +7,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from townhall.cli import verb
+from townhall.cli import Verb, verb
 from townhall.settings import Settings
 from townhall.store.sql.repos_trust import TrustRepo
+
+
+def _verb(name: str, help_text: str, args: Callable[[argparse.ArgumentParser], None]) -> Callable[[Verb], Verb]:
+    register: Callable[[Verb], Verb] = verb(name, help_text, args)  # the registry's decorator is untyped
+    return register
 
 
 def _period_args(p: argparse.ArgumentParser) -> None:
@@ -45,7 +50,7 @@ def _audit_args(p: argparse.ArgumentParser) -> None:
     _period_args(p)
 
 
-@verb("audit", "verify the audit log's hash chain end to end, or export entries as NDJSON", _audit_args)
+@_verb("audit", "verify the audit log's hash chain end to end, or export entries as NDJSON", _audit_args)
 async def audit_verb(args: argparse.Namespace, settings: Settings) -> int:
     from townhall.services.trust_reports import period
     from townhall.trust import audit
@@ -70,7 +75,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platform", default="", help="platform name in the report (default: the public URL)")
 
 
-@verb("transparency-report", "the period's DSA transparency figures as JSON (and --html page)", _report_args)
+@_verb("transparency-report", "the period's DSA transparency figures as JSON (and --html page)", _report_args)
 async def transparency_verb(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
@@ -91,7 +96,7 @@ def _sor_args(p: argparse.ArgumentParser) -> None:
     _period_args(p)
 
 
-@verb("sor", "export statements of reasons in the DSA Transparency Database format (NDJSON)", _sor_args)
+@_verb("sor", "export statements of reasons in the DSA Transparency Database format (NDJSON)", _sor_args)
 async def sor_verb(args: argparse.Namespace, settings: Settings) -> int:
     from townhall.services.trust_reports import tdb_statements
     from townhall.trust import reasons

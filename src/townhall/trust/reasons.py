@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 
 from townhall.domain.moderation import ActionKind, Automation, Basis, Decision, Ground
+from townhall.domain.notices import TargetKind
 
 SCHEMA_FILE = "tdb-statement.schema.json"
 NO_ACTION_BASES = frozenset({Basis.ART9_ORDER, Basis.APPEAL_REVERSAL})  # S5; reversals: spec §11(3)
@@ -53,6 +54,12 @@ FACTS = {
     Basis.ART9_ORDER: "Order from a Member State authority (Article 9 DSA).",
     Basis.AUTHORITY_OTHER: "Request from an authority that is not an Article 9 order.",
     Basis.APPEAL_REVERSAL: "Reversal after an internal complaint (Article 20 DSA).",
+}
+CONTENT = {
+    TargetKind.SPACE_LIVE: "a live audio space",
+    TargetKind.SPACE_REPLAY: "the recording of an audio space",
+    TargetKind.CLIP: "a clip of an audio space",
+    TargetKind.ACCOUNT: "an account and the audio spaces it hosts",
 }
 REDRESS = (
     "You can appeal this decision free of charge through the platform's internal complaint system "
@@ -149,7 +156,7 @@ def _restriction(decision: Decision) -> dict[str, Any]:
 def decision_facts(decision: Decision) -> str:
     """Templated facts: no personal data (Art. 24(5)); the moderator's free text stays internal."""
     p = decision.proposal
-    facts = [FACTS[decision.basis], f"Content: a {p.target_kind.value.replace('_', ' ')} of a live audio service."]
+    facts = [FACTS[decision.basis], f"Content: {CONTENT[p.target_kind]}."]
     if p.automated_detection:
         facts.append("The content was detected by automated means.")
     return " ".join(facts)
