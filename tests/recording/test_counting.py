@@ -73,8 +73,10 @@ async def test_retried_beacons_never_double_count(rec_app: Any) -> None:
     async with _client(rec_app) as c:
         host = await register(c)
         sid = (await live_space(c, host))["id"]
-        batch = {"device_id": "device-beacon1", "events": [_event("impression", sid, surface="space_page")
-                                                           for _ in range(4)]}
+        batch = {
+            "device_id": "device-beacon1",
+            "events": [_event("impression", sid, surface="space_page") for _ in range(4)],
+        }
         first = (await c.post("/api/beacons", json=batch)).json()
         retry = (await c.post("/api/beacons", json=batch)).json()
         assert first == {"accepted": 4, "counted": 4, "duplicates": 0}
@@ -102,8 +104,9 @@ async def test_bots_are_counted_apart(rec_app: Any) -> None:
         host = await register(c)
         sid = (await live_space(c, host))["id"]
         ev = [_event("impression", sid, surface="space_page")]
-        await c.post("/api/beacons", json={"device_id": "device-bot0001", "events": ev},
-                     headers={"User-Agent": "Googlebot/2.1"})
+        await c.post(
+            "/api/beacons", json={"device_id": "device-bot0001", "events": ev}, headers={"User-Agent": "Googlebot/2.1"}
+        )
         counts = await _counts(c, sid)
     assert counts["views"]["post_views"] == 0 and counts["synthetic"]["post_views"] == 1
     assert counts["combined_unique_reach"] == 0

@@ -26,7 +26,7 @@ KEYS = "kk1:" + "44" * 32
 
 
 @contextlib.asynccontextmanager
-async def serve(data_dir: Path, port: int, state_url: str) -> AsyncIterator[subprocess.Popen[bytes]]:
+async def serve(data_dir: Path, port: int, state_url: str) -> AsyncIterator[asyncio.subprocess.Process]:
     env = {
         **os.environ,
         "TOWNHALL_TOKEN_KEYS": KEYS,
@@ -35,12 +35,19 @@ async def serve(data_dir: Path, port: int, state_url: str) -> AsyncIterator[subp
         "TOWNHALL_DATA_DIR": str(data_dir),
         "TOWNHALL_BEACONS_PER_MINUTE_PER_IP": "100000",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from townhall.cli import main; raise SystemExit(main())", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = data_dir.parent / f"serve-{port}.log"
+    with log.open("ab") as err:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "from townhall.cli import main; raise SystemExit(main())",
+            "serve",
+            "--port",
+            str(port),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
             async with asyncio.timeout(30):
@@ -48,13 +55,13 @@ async def serve(data_dir: Path, port: int, state_url: str) -> AsyncIterator[subp
                     with contextlib.suppress(httpx.HTTPError):
                         if (await c.get("/healthz")).status_code == 200:
                             break
-                    assert proc.poll() is None, (data_dir.parent / f"serve-{port}.log").read_text()[-3000:]
+                    assert proc.returncode is None, log.read_text()[-3000:]
                     await asyncio.sleep(0.1)
         yield proc
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
-        proc.wait(10)
+        await asyncio.wait_for(proc.wait(), 10)
 
 
 async def _setup(c: httpx.AsyncClient) -> str:
@@ -82,6 +89,13 @@ async def test_acknowledged_counts_survive_a_kill(tmp_path: Path, state: str) ->
     acked_joins: set[int] = set()
     acked_beacons: set[int] = set()
     joins_sent = beacons_sent = 0
+    burst_underway = asyncio.Event()
+
+    def acked(kind: set[int], i: int) -> None:
+        kind.add(i)
+        if len(acked_joins) + len(acked_beacons) >= 210:
+            burst_underway.set()
+
     async with serve(tmp_path / "data", port, state_url) as proc:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=UA, timeout=10) as c:
             sid = await _setup(c)
@@ -89,12 +103,12 @@ async def test_acknowledged_counts_survive_a_kill(tmp_path: Path, state: str) ->
             async def one_join(i: int) -> None:
                 r = await c.post(f"/api/spaces/{sid}/join", json={"device_id": f"device-j{i:06d}"})
                 if r.status_code == 200:
-                    acked_joins.add(i)
+                    acked(acked_joins, i)
 
             async def one_beacon(i: int) -> None:
                 r = await c.post("/api/beacons", json=_beacon(sid, i))
                 if r.status_code == 200:
-                    acked_beacons.add(i)
+                    acked(acked_beacons, i)
 
             for wave in range(4):  # bursts that complete
                 await asyncio.gather(
@@ -104,9 +118,7 @@ async def test_acknowledged_counts_survive_a_kill(tmp_path: Path, state: str) ->
             last = [asyncio.create_task(one_join(100 + i)) for i in range(50)]
             last += [asyncio.create_task(one_beacon(100 + i)) for i in range(50)]
             joins_sent = beacons_sent = 150
-            async with asyncio.timeout(20):
-                while len(acked_joins) + len(acked_beacons) < 210:  # kill with the burst in flight
-                    await asyncio.sleep(0.005)
+            await asyncio.wait_for(burst_underway.wait(), 20)  # kill with the burst in flight
             proc.send_signal(signal.SIGKILL)
             await asyncio.gather(*last, return_exceptions=True)
     assert len(acked_beacons) >= 100 and len(acked_joins) >= 100

@@ -1,0 +1,77 @@
+"""End to end on a real server: a speaker publishes over WHIP, a listener keeps the chain heads from the
+room state, the host ends the space, the replay is published, and `townhall verify` passes against the
+replay URL and the heads captured live; the download holds the speaker's audio."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from tests.support.servers import live_server
+from townhall.media.synthetic import SignalTrack, looping, tone, whip_publish
+from townhall.settings import Settings
+from townhall.verify import check
+
+pytestmark = [pytest.mark.integration, pytest.mark.media, pytest.mark.timeout(90)]
+
+
+async def _until(what: str, within: float, probe: Any) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while (value := await probe()) is None:
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+    return value
+
+
+def _rms(m4a: bytes) -> float:
+    with av.open(io.BytesIO(m4a), "r") as f:
+        samples = np.concatenate([fr.to_ndarray().reshape(-1) for fr in f.decode(audio=0)])
+    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
+
+
+async def test_ended_space_publishes_a_replay_that_verifies_against_heads_captured_live(
+    settings: Settings, tmp_path: Path
+) -> None:
+    async with live_server(settings) as server:
+        rt = server.runtime
+        host = (await rt.accounts.register("e2e_host", "password-host", "127.0.0.1")).account
+        session = (await rt.accounts.login("e2e_host", "password-host", "127.0.0.1")).session_token
+        space = await rt.spaces.create(host, "End to end replay", None, None)
+        await rt.spaces.start(host, space.id)
+        token = await rt.spaces.speaker_token(host, space.id)
+        speaker = await whip_publish(f"{server.url}/whip/{space.id}", token, SignalTrack(looping(tone(440, 1.0))))
+        heads: dict[int, str] = {}
+        async with server.client() as http:
+
+            async def three_heads() -> bool | None:
+                doc = (await http.get(f"/live/{space.id}/state.json")).json()
+                if "chain" in doc:
+                    heads[doc["chain"]["msn"]] = doc["chain"]["head"]
+                return True if len(heads) >= 3 else None
+
+            await _until("three chain heads in the room state", 30, three_heads)
+            await speaker.close(http)
+            r = await http.post(f"/api/spaces/{space.id}/end", headers={"Authorization": f"Bearer {session}"})
+            assert r.status_code == 200, r.text
+
+            async def replay() -> Any:
+                r = await http.get(f"/api/spaces/{space.id}/replay")
+                return r.json() if r.status_code == 200 else None
+
+            info = await _until("the replay to be published", 30, replay)
+            audio = (await http.get(info["audio_url"])).content
+        commitments = tmp_path / "heads.json"
+        commitments.write_text(json.dumps([{"msn": m, "head": h} for m, h in heads.items()]))
+        verdict = await asyncio.to_thread(check, f"{server.url}/replay/{space.id}/", str(commitments))
+        assert verdict.verified, verdict.text()
+        assert f"matches all {len(heads)} chain heads captured live" in verdict.text()
+        assert info["segments"] >= max(heads) + 1
+        assert _rms(audio) > 0.01  # the speaker's tone, not silence
