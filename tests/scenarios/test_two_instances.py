@@ -9,10 +9,11 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+import websockets
 
 from tests.scenarios.conftest import Clock, instance
 from tests.support.api import auth, join, register
-from tests.support.servers import REDIS_URL, postgres_database
+from tests.support.servers import REDIS_URL, live_server, postgres_database
 from tests.support.state import redis_prefix
 from townhall.settings import Settings
 
@@ -72,3 +73,32 @@ async def test_an_event_published_through_one_instance_reaches_a_subscriber_on_t
         event = json.loads(await asyncio.wait_for(anext(events), 5))
         assert (event["type"], event["account_id"], event["role"]) == ("role", guest["account_id"], "speaker")
         await events.aclose()
+
+
+async def test_the_host_page_served_by_one_instance_hears_actions_taken_on_the_other(scaled: Settings) -> None:
+    async with live_server(scaled) as a, live_server(scaled) as b, a.client() as via_a, b.client() as via_b:
+        host, guest = await register(via_a), await register(via_a)
+        r = await via_a.post("/api/spaces", json={"title": "Two pages"}, headers=host["headers"])
+        space_id = r.json()["id"]
+        await via_a.post(f"/api/spaces/{space_id}/start", headers=host["headers"])
+        url = f"ws://127.0.0.1:{b.port}/api/spaces/{space_id}/events?access_token={host['session_token']}"
+        async with websockets.connect(url) as page:
+
+            async def next_event() -> dict[str, object]:
+                event: dict[str, object] = json.loads(await asyncio.wait_for(page.recv(), 5))
+                return event
+
+            assert (await next_event())["type"] == "hello"
+            # published through B, which first waits until B's subscription is acknowledged by Redis
+            assert (await via_b.post(f"/api/spaces/{space_id}/requests", headers=guest["headers"])).status_code == 201
+            assert (await next_event())["type"] == "request"
+            target = {"account_id": guest["account_id"]}
+            assert (
+                await via_a.post(f"/api/spaces/{space_id}/accept", json=target, headers=host["headers"])
+            ).status_code == 204
+            assert (
+                await via_a.post(f"/api/spaces/{space_id}/mute", json=target, headers=host["headers"])
+            ).status_code == 204
+            role, mute = await next_event(), await next_event()
+            assert (role["type"], role["account_id"], role["role"]) == ("role", guest["account_id"], "speaker")
+            assert (mute["type"], mute["account_id"], mute["muted"]) == ("mute", guest["account_id"], True)
