@@ -78,13 +78,20 @@ def _space_id(request: Request) -> str:
 # --- replay files and keys ----------------------------------------------------------------------
 async def replay_file(request: Request) -> Response:
     space_id, name = _space_id(request), request.path_params["name"]
-    await _rec(request).replay.published(space_id)
-    if name == "init.mp4" or SEGMENT.match(name):
-        key = live_prefix(space_id) + name  # the very objects listeners were served live
-    elif name in ("index.m3u8", "manifest.json", "audio.m4a") or CLIP_FILE.match(name):
+    rec = _rec(request)
+    if CLIP_FILE.match(name):  # a clip may be played while its space is still live
+        clip = await rec.clips.get(name.removeprefix("clips/").removesuffix(".m4a"))
+        if clip["space_id"] != space_id:
+            raise NotFound("clip_not_found", "no such clip")
         key = replay_prefix(space_id) + name
     else:
-        raise NotFound("replay_file_not_found", "no such replay file")
+        await rec.replay.published(space_id)
+        if name == "init.mp4" or SEGMENT.match(name):
+            key = live_prefix(space_id) + name  # the very objects listeners were served live
+        elif name in ("index.m3u8", "manifest.json", "audio.m4a"):
+            key = replay_prefix(space_id) + name
+        else:
+            raise NotFound("replay_file_not_found", "no such replay file")
     blobs = request.app.state.runtime.blobs
     media_type = TYPES.get(Path(name).suffix, "audio/mp4")
     headers = {"Cache-Control": IMMUTABLE, "Access-Control-Allow-Origin": "*"}
