@@ -22,15 +22,14 @@ import resource
 import secrets
 import signal
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 
-import httpx
-
-from hls_client import Connection
+from hls_client import Answer, Connection, once
 from townhall.edge.varnish import Edge
 from townhall.services.keys import parse_keys
 from townhall.settings import Settings
@@ -41,6 +40,7 @@ PART_S = 1024 * 10 / 48_000
 AUDIO_BIT_RATE = 64_000
 MAX_CATCH_UP = 12  # parts a player fetches in one go after falling behind
 WARM_UP_S = 3.0
+JSON = "Content-Type: application/json\r\n"
 BROWSER_HEADERS = "Accept-Encoding: gzip, deflate, br\r\n"  # as a browser sends; bodies stay compressed
 
 
@@ -95,7 +95,7 @@ def probe_main(origin_port: int, space: str, seconds: float, pipe: Pipe) -> None
 @dataclass
 class Tally:
     requests: int = 0
-    body_bytes: int = 0
+    wire_bytes: int = 0  # response headers and bodies, as they cross the network
     errors: Counter[str] = field(default_factory=Counter)
     arrivals: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # part -> last byte
     renewals: int = 0
@@ -105,8 +105,11 @@ class Tally:
 class Stage:
     space: str
     edge_port: int
-    api: httpx.AsyncClient
+    origin_port: int  # the control plane and origin (one process in the embedded form)
     tally: Tally = field(default_factory=Tally)
+
+    async def api(self, method: str, path: str, body: bytes = b"", headers: str = "") -> Answer:
+        return await once("127.0.0.1", self.origin_port, method, path, body, headers)
 
 
 async def join(stage: Stage, n: int) -> list[tuple[str, float]]:
@@ -114,12 +117,12 @@ async def join(stage: Stage, n: int) -> list[tuple[str, float]]:
     gate = asyncio.Semaphore(64)
 
     async def one(i: int) -> tuple[str, float]:
+        device = json.dumps({"device_id": f"bench-{secrets.token_hex(8)}"}).encode()
         async with gate:
-            answer = await stage.api.post(
-                f"/api/spaces/{stage.space}/join", json={"device_id": f"bench-{secrets.token_hex(8)}"}
-            )
-        answer.raise_for_status()
-        body = answer.json()
+            answer = await stage.api("POST", f"/api/spaces/{stage.space}/join", device, JSON)
+        if answer.status != 200:
+            raise SystemExit(f"join refused: {answer.status} {answer.body[:200]!r}")
+        body = json.loads(answer.body)
         return body["token"], float(body["renew_every_s"])
 
     return list(await asyncio.gather(*(one(i) for i in range(n))))
@@ -128,7 +131,7 @@ async def join(stage: Stage, n: int) -> list[tuple[str, float]]:
 async def _fetch(conn: Connection, path: str, tally: Tally) -> bytes | None:
     answer = await conn.get(path, BROWSER_HEADERS)
     tally.requests += 1
-    tally.body_bytes += len(answer.body)
+    tally.wire_bytes += len(answer.head) + 4 + len(answer.body)
     if answer.status != 200:
         tally.errors[f"http_{answer.status}"] += 1
         return None
@@ -141,6 +144,7 @@ async def player(stage: Stage, number: int, token: str, renew_every_s: float, un
     source = f"127.0.0.{2 + number // 20_000}"  # a fresh source address per 20,000 connections
     conn = await Connection.open("127.0.0.1", stage.edge_port, local_host=source)
     base = f"/e/{token}/live/{stage.space}"
+    bearer = f"Authorization: Bearer {token}\r\n"
     try:
         for path in ("master.m3u8", "init.mp4"):
             await _fetch(conn, f"{base}/{path}", tally)
@@ -163,12 +167,10 @@ async def player(stage: Stage, number: int, token: str, renew_every_s: float, un
                 last = (msn, index)
             if loop.time() > renew_at:
                 renew_at += renew_every_s
-                answer = await stage.api.post(
-                    f"/api/spaces/{stage.space}/lease", headers={"Authorization": f"Bearer {token}"}
-                )
+                answer = await stage.api("POST", f"/api/spaces/{stage.space}/lease", b"", f"{JSON}{bearer}")
                 tally.renewals += 1
-                if answer.status_code != 200:
-                    tally.errors[f"renew_{answer.status_code}"] += 1
+                if answer.status != 200:
+                    tally.errors[f"renew_{answer.status}"] += 1
     except (ConnectionError, OSError) as error:
         tally.errors[type(error).__name__] += 1
     finally:
@@ -176,9 +178,9 @@ async def player(stage: Stage, number: int, token: str, renew_every_s: float, un
 
 
 # --- one level: N players for a measured window ---------------------------------------------
-async def origin_live_requests(api: httpx.AsyncClient) -> float:
+async def origin_live_requests(stage: Stage) -> float:
     """The origin's own count of the LL-HLS requests it answered (its Prometheus histogram)."""
-    text = (await api.get("/metrics")).text
+    text = (await stage.api("GET", "/metrics")).body.decode()
     total = 0.0
     for line in text.splitlines():
         if line.startswith("townhall_http_request_seconds_count{") and 'route="/live/' in line:
@@ -214,10 +216,10 @@ async def run_level(stage: Stage, edge: Edge, origin_port: int, n: int, seconds:
     probe.start()
     players = [asyncio.create_task(player(stage, i, token, every, until)) for i, (token, every) in enumerate(tokens)]
     await asyncio.sleep(WARM_UP_S)
-    start = (time.time(), tally.requests, tally.body_bytes, await origin_live_requests(stage.api), edge.stats())
+    start = (time.time(), tally.requests, tally.wire_bytes, await origin_live_requests(stage), edge.stats())
     cpu_start, edge_cpu_start = os.times(), cpu_seconds(edge.pid)
     await asyncio.sleep(seconds)
-    end = (time.time(), tally.requests, tally.body_bytes, await origin_live_requests(stage.api), edge.stats())
+    end = (time.time(), tally.requests, tally.wire_bytes, await origin_live_requests(stage), edge.stats())
     cpu_end, edge_cpu_end = os.times(), cpu_seconds(edge.pid)
     await asyncio.wait_for(asyncio.gather(*players), 30)
     created, probe_requests = await asyncio.to_thread(receiving.recv)
@@ -263,20 +265,22 @@ def report(row: dict[str, float]) -> None:
     )
 
 
-async def main(levels: list[int], seconds: float) -> None:
+async def main(levels: list[int], seconds: float, save: str | None) -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     keys = f"bench{secrets.token_hex(2)}:{secrets.token_hex(32)}"
     origin_port, edge_port = free_port(), free_port()
+    stage_log = tempfile.TemporaryFile()  # the space's own log, shown only if it fails to start
     stage_process = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__).with_name("live_space.py")), "--port", str(origin_port),
         "--listener-base-url", f"http://127.0.0.1:{edge_port}",
-        stdout=asyncio.subprocess.PIPE, env={**os.environ, "TOWNHALL_TOKEN_KEYS": keys},
+        stdout=asyncio.subprocess.PIPE, stderr=stage_log, env={**os.environ, "TOWNHALL_TOKEN_KEYS": keys},
     )  # fmt: skip
     assert stage_process.stdout is not None
     line = await asyncio.wait_for(stage_process.stdout.readline(), 60)
     if not line:
-        raise SystemExit(f"the live space did not start (exit {await stage_process.wait()}); see its errors above")
+        stage_log.seek(0)
+        raise SystemExit(f"the live space did not start:\n{stage_log.read().decode(errors='replace')[-3000:]}")
     live = json.loads(line)
     this = asyncio.current_task()
     assert this is not None
@@ -287,20 +291,19 @@ async def main(levels: list[int], seconds: float) -> None:
     rows: list[dict[str, float]] = []
     try:
         await edge.astart()
-        # Idle connections close before uvicorn drops them (its keep-alive is 5 s), or a POST meets a reset.
-        limits = httpx.Limits(max_connections=64, keepalive_expiry=2.0)
-        async with httpx.AsyncClient(base_url=live["origin"], limits=limits, timeout=30) as api:
-            stage = Stage(live["space"], edge_port, api)
-            for n in levels:
-                rows.append(await run_level(stage, edge, origin_port, n, seconds))
-                report(rows[-1])
+        stage = Stage(live["space"], edge_port, origin_port)
+        for n in levels:
+            rows.append(await run_level(stage, edge, origin_port, n, seconds))
+            report(rows[-1])
     finally:
         await edge.astop()
         stage_process.terminate()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stage_process.wait(), 15)
     top, base = rows[-1], rows[0]
-    print(f"figures: {json.dumps(rows)}")
+    if save:
+        await asyncio.to_thread(Path(save).write_text, json.dumps(rows, indent=1))
+        print(f"figures saved to {save} (bench/capacity.py --figures {save})")
     print(f"availability p95 at N={top['listeners']} = {top['availability_p95_ms']:.0f} ms")
     print(f"origin requests/s at N={top['listeners']} over N={base['listeners']} = "
           f"{top['origin_req_s'] / base['origin_req_s']:.2f}")  # fmt: skip
@@ -310,7 +313,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levels", default="100,1000,5000", help="comma-separated listener counts")
     parser.add_argument("--seconds", type=float, default=15.0, help="measured window per level")
+    parser.add_argument("--save", help="write the per-level figures as JSON here (for bench/capacity.py)")
     args = parser.parse_args()
     import uvloop
 
-    uvloop.run(main([int(n) for n in args.levels.split(",")], args.seconds))
+    uvloop.run(main([int(n) for n in args.levels.split(",")], args.seconds, args.save))

@@ -1,0 +1,116 @@
+"""The 1-million and 8-million listener model: how many edges and shields, from measured per-edge figures.
+
+Pure arithmetic over inputs that bench/listeners.py measured (or that --figures reads from its --save
+file); every assumption is a flag and is printed. Never measures anything itself.
+Usage: .venv/bin/python bench/capacity.py [--figures listeners.json] [--edge-cores 32] ...
+Prints the model for each audience, then, last, `edges for 8,000,000 listeners = E (...)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+# Measured by bench/listeners.py on this 2-core machine (docs/scale.md has the run). The edge figure is
+# varnishd's own CPU: listener requests served per second per core it used.
+MEASURED = {
+    "requests_per_listener_s": 9.4,  # a blocking playlist reload and a part per 213 ms part
+    "wire_bytes_per_listener_s": 11_000.0,  # headers + gzip'd playlists + parts, at 64 kbit/s AAC
+    "edge_requests_per_core_s": 15_000.0,
+    "origin_requests_per_space_s": 9.4,  # one playlist and one part per part, whatever the audience
+}
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    requests_per_listener_s: float
+    wire_bytes_per_listener_s: float
+    edge_requests_per_core_s: float
+    origin_requests_per_space_s: float
+    edge_cores: int
+    edge_nic_gbit: float
+    utilisation: float  # how full an edge may run (headroom for spikes, joins, a lost neighbour)
+    edges_per_shield: int
+    spaces: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    listeners: int
+    requests_s: float
+    gbit_s: float
+    edges_by_requests: int
+    edges_by_bandwidth: int
+    edges: int
+    shields: int
+    shield_requests_s: float
+    origin_requests_s: float
+
+
+def plan(listeners: int, a: Assumptions) -> Plan:
+    requests_s = listeners * a.requests_per_listener_s
+    gbit_s = listeners * a.wire_bytes_per_listener_s * 8 / 1e9
+    by_requests = math.ceil(requests_s / (a.edge_requests_per_core_s * a.edge_cores * a.utilisation))
+    by_bandwidth = math.ceil(gbit_s / (a.edge_nic_gbit * a.utilisation))
+    edges = max(2, by_requests, by_bandwidth)  # never one: an edge is lost sometimes
+    shields = max(2, math.ceil(edges / a.edges_per_shield))
+    # Each edge collapses its audience to one request per object per space; so does each shield.
+    shield_requests_s = edges * a.origin_requests_per_space_s * a.spaces / shields
+    origin_requests_s = shields * a.origin_requests_per_space_s * a.spaces
+    return Plan(listeners, requests_s, gbit_s, by_requests, by_bandwidth, edges, shields, shield_requests_s,
+                origin_requests_s)  # fmt: skip
+
+
+def measured_from(path: Path) -> dict[str, float]:
+    """Per-listener and per-core figures from the largest level of a bench/listeners.py --save file."""
+    rows = json.loads(path.read_text())
+    top = max(rows, key=lambda row: row["listeners"])
+    smallest = min(rows, key=lambda row: row["listeners"])
+    return {
+        # players that keep up (the smallest level) show what a listener asks for
+        "requests_per_listener_s": smallest["listener_req_s"] / smallest["listeners"],
+        "wire_bytes_per_listener_s": smallest["bytes_per_listener_s"],
+        "edge_requests_per_core_s": top["listener_req_s"] / top["edge_cpu"],
+        "origin_requests_per_space_s": smallest["origin_req_s"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--figures", type=Path, help="a bench/listeners.py --save file (else the figures above)")
+    parser.add_argument("--edge-cores", type=int, default=32, help="cores per production edge")
+    parser.add_argument("--edge-nic-gbit", type=float, default=25.0, help="network per edge")
+    parser.add_argument("--utilisation", type=float, default=0.5, help="target load of an edge, 0..1")
+    parser.add_argument("--edges-per-shield", type=int, default=40)
+    parser.add_argument("--spaces", type=int, default=1, help="live spaces sharing the audience")
+    parser.add_argument("--audiences", default="1000000,8000000")
+    args = parser.parse_args()
+    measured = measured_from(args.figures) if args.figures else MEASURED
+    a = Assumptions(
+        **measured,
+        edge_cores=args.edge_cores,
+        edge_nic_gbit=args.edge_nic_gbit,
+        utilisation=args.utilisation,
+        edges_per_shield=args.edges_per_shield,
+        spaces=args.spaces,
+    )
+    print("assumptions:")
+    for name, value in vars(a).items():
+        print(f"  {name:32} {value:,.1f}" if isinstance(value, float) else f"  {name:32} {value:,}")
+    plans = [plan(int(n), a) for n in args.audiences.split(",")]
+    for p in plans:
+        print(
+            f"{p.listeners:>10,} listeners: {p.requests_s / 1e6:6.1f} M req/s, {p.gbit_s:7.1f} Gbit/s -> "
+            f"edges {p.edges:,} (by requests {p.edges_by_requests:,}, by bandwidth {p.edges_by_bandwidth:,}), "
+            f"shields {p.shields} ({p.shield_requests_s:,.0f} req/s each), origin {p.origin_requests_s:,.0f} req/s"
+        )
+    last = plans[-1]
+    print(f"edges for {last.listeners:,} listeners = {last.edges:,} (shields {last.shields}, "
+          f"origin {last.origin_requests_s:,.0f} req/s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
