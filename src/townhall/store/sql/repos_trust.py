@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from townhall.domain import audit
 from townhall.domain.appeals import Appeal, AppealOutcome, AppealState, AppellantRole
+from townhall.domain.errors import Conflict
 from townhall.domain.misuse import Measure, MisuseAction
 from townhall.domain.moderation import ActionKind, Automation, Basis, Decision, DecisionState, Ground, Proposal
 from townhall.domain.notices import Notice, NoticeItem, NoticeState, SourceKind, TargetKind
@@ -235,14 +236,19 @@ class Writer:
         await self.insert(notices, **notice_row(n))
 
     async def notice_decided(self, n: Notice) -> None:
-        await self.update(
-            notices,
-            n.id,
-            state=n.state.value,
-            decided_at=n.decided_at,
-            decision_id=n.decision_id,
-            manifestly_unfounded=n.manifestly_unfounded,
+        """Only a queued notice can be decided: a second moderator deciding at the same time loses."""
+        result = await self.conn.execute(
+            notices.update()
+            .where(notices.c.id == n.id, notices.c.state == NoticeState.QUEUED.value)
+            .values(
+                state=n.state.value,
+                decided_at=n.decided_at,
+                decision_id=n.decision_id,
+                manifestly_unfounded=n.manifestly_unfounded,
+            )
         )
+        if result.rowcount != 1:
+            raise Conflict("notice_not_queued", f"notice {n.id} was decided meanwhile")
 
     async def decision(self, d: Decision) -> None:
         await self.insert(decisions, **decision_row(d))
@@ -253,8 +259,14 @@ class Writer:
     async def appeal(self, a: Appeal, new: bool = False) -> None:
         if new:
             await self.insert(appeals, **appeal_row(a))
-        else:
-            await self.update(appeals, a.id, **appeal_row(a))
+            return
+        result = await self.conn.execute(
+            appeals.update()
+            .where(appeals.c.id == a.id, appeals.c.state == AppealState.OPEN.value)
+            .values(**appeal_row(a))
+        )
+        if result.rowcount != 1:
+            raise Conflict("appeal_decided", "this appeal was decided meanwhile")
 
     async def lift_restrictions(self, decision_id: str, now: float, by: str) -> None:
         await self.conn.execute(
