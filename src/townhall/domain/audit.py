@@ -1,7 +1,7 @@
 """The audit log's hash chain: how an entry is hashed and how a whole chain is verified.
 
 Pure: entries come in as plain data; storing and reading them is the store's job. Never changes the format
-of existing entries (docs/decisions/trust-audit-chain.md).
+of existing entries (docs/decisions/0004-audit-hash-chain.md).
 """
 
 from __future__ import annotations
