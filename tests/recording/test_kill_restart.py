@@ -19,6 +19,7 @@ import pytest
 
 from tests.support.api import auth
 from tests.support.servers import REDIS_URL, free_port
+from tests.support.state import redis_prefix
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0"}
@@ -26,11 +27,12 @@ KEYS = "kk1:" + "44" * 32
 
 
 @contextlib.asynccontextmanager
-async def serve(data_dir: Path, port: int, state_url: str) -> AsyncIterator[asyncio.subprocess.Process]:
+async def serve(data_dir: Path, port: int, state_url: str, prefix: str) -> AsyncIterator[asyncio.subprocess.Process]:
     env = {
         **os.environ,
         "TOWNHALL_TOKEN_KEYS": KEYS,
         "TOWNHALL_STATE_URL": state_url,
+        "TOWNHALL_STATE_PREFIX": prefix,
         "TOWNHALL_LOG_LEVEL": "warning",
         "TOWNHALL_DATA_DIR": str(data_dir),
         "TOWNHALL_BEACONS_PER_MINUTE_PER_IP": "100000",
@@ -82,8 +84,15 @@ def _beacon(sid: str, n: int) -> dict[str, Any]:
     }
 
 
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    """The server's Redis keys live under a prefix of their own, deleted afterwards."""
+    async with redis_prefix() as p:
+        yield p
+
+
 @pytest.mark.parametrize("state", ["memory", "redis"])
-async def test_acknowledged_counts_survive_a_kill(tmp_path: Path, state: str) -> None:
+async def test_acknowledged_counts_survive_a_kill(tmp_path: Path, state: str, prefix: str) -> None:
     port = free_port()
     state_url = "memory://" if state == "memory" else f"{REDIS_URL}/0"
     acked_joins: set[int] = set()
@@ -96,7 +105,7 @@ async def test_acknowledged_counts_survive_a_kill(tmp_path: Path, state: str) ->
         if len(acked_joins) + len(acked_beacons) >= 210:
             burst_underway.set()
 
-    async with serve(tmp_path / "data", port, state_url) as proc:
+    async with serve(tmp_path / "data", port, state_url, prefix) as proc:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=UA, timeout=10) as c:
             sid = await _setup(c)
 
@@ -123,7 +132,7 @@ async def test_acknowledged_counts_survive_a_kill(tmp_path: Path, state: str) ->
             await asyncio.gather(*last, return_exceptions=True)
     assert len(acked_beacons) >= 100 and len(acked_joins) >= 100
 
-    async with serve(tmp_path / "data", port, state_url):
+    async with serve(tmp_path / "data", port, state_url, prefix):
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=UA, timeout=10) as c:
             listens = (await c.get(f"/api/spaces/{sid}/counts")).json()["listens"]
             views = (await c.get(f"/api/spaces/{sid}/counts")).json()["views"]

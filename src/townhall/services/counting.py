@@ -66,6 +66,7 @@ class CountingService:
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._sampler: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._known: dict[str, set[str]] = {}
         self._known_size = 0
 
@@ -74,14 +75,15 @@ class CountingService:
         await self.restore_uniques()
         self._writer = asyncio.create_task(self._write_forever(), name="counting-writer")
         self._sampler = asyncio.create_task(self._sample_forever(), name="counting-peak")
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="counting-sweep")
 
     async def stop(self) -> None:
-        for task in (self._sampler, self._writer):
+        for task in (self._sweeper, self._sampler, self._writer):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._writer = self._sampler = None
+        self._writer = self._sampler = self._sweeper = None
         if self._queue:  # what was handed in before the stop is still written
             await self._write(self._take())
 
@@ -276,4 +278,13 @@ class CountingService:
         }
 
     async def sweep(self) -> int:
+        """Forget event ids and de-duplication keys whose window has passed."""
         return await self.ledger.forget_expired(self.ctx.clock())
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.ctx.settings.recording_sweep_s)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("counting sweep failed")
