@@ -1,7 +1,7 @@
 """The replay's evidence: the hash chain over segments, gap records, the signed manifest, the VOD playlist,
 and the verification that names which segment was changed, dropped, added or reordered.
 
-Pure: no I/O, no clock. The chain format is decision 0004; changing a byte of it breaks every replay.
+Pure: no I/O, no clock. The chain format is decision 0005; changing a byte of it breaks every replay.
 """
 
 from __future__ import annotations
