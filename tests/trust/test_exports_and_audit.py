@@ -140,7 +140,9 @@ async def _cli(*argv: str) -> tuple[int, str]:
 async def test_the_transparency_report_as_json_page_and_command(
     tc: httpx.AsyncClient, staff: Staff, clock: Clock, trust_app: Any, tmp_path: Path
 ) -> None:
-    await _every_kind(tc, staff, clock)
+    made = await _every_kind(tc, staff, clock)
+    shown = (await tc.get(f"/api/spaces/{made['label']['target_id']}/moderation")).json()
+    assert shown == {"labels": ["Disputed claims"], "discoverable": False, "withheld_in": ["AT", "DE", "TR"]}
     report = (await tc.get("/api/transparency")).json()
     assert report["schema"] == "townhall.transparency.v1"
     assert report["notices_by_source"] == {"trusted_flagger": 1}

@@ -34,7 +34,7 @@ from townhall.api.web import page
 from townhall.domain.accounts import PlatformRole
 from townhall.domain.appeals import Appeal
 from townhall.domain.errors import Conflict, Invalid, LegallyWithheld, NotFound
-from townhall.domain.moderation import Decision, Proposal
+from townhall.domain.moderation import ActionKind, Decision, Proposal
 from townhall.domain.notices import Notice, NoticeState, SourceKind
 from townhall.services.moderation import ModerationService, require
 from townhall.services.trust_appeals import AppealService
@@ -298,11 +298,28 @@ async def sor_export(request: Request) -> Response:
 
 async def withholdings(request: Request) -> Response:
     require(await current_account(request), PlatformRole.MODERATOR)
-    from townhall.domain.moderation import ActionKind
-
     t = _trust(request)
     rows = await t.repo.active_restrictions(ActionKind.WITHHOLD, request.app.state.runtime.clock())
     return ok({"withholdings": [dict(r) for r in rows]})
+
+
+async def public_restrictions(request: Request) -> Response:
+    """What listeners and clients show: labels, removal from discovery, countries withheld (X parity)."""
+    t = _trust(request)
+    space_id = request.path_params["space_id"]
+    now = request.app.state.runtime.clock()
+    rows = [
+        r
+        for r in await t.repo.restrictions_of(space_id)
+        if r["lifted_at"] is None and (r["ends_at"] is None or r["ends_at"] > now)
+    ]
+    return ok(
+        {
+            "labels": sorted({r["label"] for r in rows if r["action"] == ActionKind.LABEL.value and r["label"]}),
+            "discoverable": not any(r["action"] == ActionKind.RESTRICT_DISCOVERY.value for r in rows),
+            "withheld_in": sorted(await t.withholdings.countries(space_id)),
+        }
+    )
 
 
 # --- the affected account ---------------------------------------------------------------------------
@@ -466,6 +483,13 @@ def routes(rt: Any) -> list[BaseRoute]:
             response=NoticeOut,
             status=201,
             errors=(400, 404, 429),
+        ),
+        op(
+            "GET",
+            "/api/spaces/{space_id}/moderation",
+            public_restrictions,
+            summary="Labels, removal from discovery and countries where the space is withheld",
+            tag=t,
         ),
         op("GET", "/.well-known/dsa", well_known, summary="Where to send notices and find reports", tag=t),
         op(
