@@ -49,7 +49,8 @@ def open_state(settings: Settings) -> StateStore:
     if url.startswith(("redis://", "rediss://", "unix://")):
         from townhall.store.state.redis import RedisState
 
-        return RedisState(url, settings.lease_ttl_s, settings.wait_ticket_ttl_s)
+        s = settings
+        return RedisState(url, s.lease_ttl_s, s.wait_ticket_ttl_s, s.state_prefix, s.state_max_connections)
     raise ValueError(f"TOWNHALL_STATE_URL: unknown scheme in {url!r} (memory:// or redis://)")
 
 
@@ -87,6 +88,7 @@ class Runtime:
     public_url: str
     listener_base_url: str
     media: Any = None  # the media node, when this process runs one
+    recording: Any = None  # replay, clips and counting (wired by api/replay.py)
     trust: Any = None  # trust and safety, DSA (wired by api/trust.py)
     startup: list[Hook] = field(default_factory=list)
     shutdown: list[Hook] = field(default_factory=list)
@@ -145,11 +147,35 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time) ->
     )
 
 
+def media_node(rt: Runtime) -> Any:
+    """The media node of this process, started and stopped with the app, told when spaces go live and end."""
+    from townhall.domain.spaces import SpaceState
+    from townhall.media.node import MediaConfig, MediaNode
+
+    node = MediaNode(MediaConfig.from_settings(rt.settings), rt.blobs, rt.state, rt.metrics.registry)
+
+    async def resume_live() -> None:
+        await node.start()
+        for space in await rt.spaces.list([SpaceState.LIVE], rt.settings.list_limit_max):
+            await node.ensure_space(space)
+
+    async def ended(space: Any) -> None:
+        await node.stop_space(space.id)
+
+    rt.spaces.on_live.append(node.ensure_space)
+    rt.spaces.on_end.append(ended)
+    rt.startup.append(resume_live)
+    rt.shutdown.append(node.stop)
+    return node
+
+
 def area_routes(rt: Runtime) -> list[BaseRoute]:
     """Each area's routes; an area wires itself in here with one line."""
-    from townhall.api import accounts, listen, ops, spaces, trust, web
+    from townhall.api import accounts, events, listen, ops, origin, replay, spaces, trust, web, whip
 
-    return [*ops.routes(), *accounts.routes(), *spaces.routes(), *listen.routes(), *web.routes(), *trust.routes(rt)]
+    return [*ops.routes(), *accounts.routes(), *spaces.routes(), *listen.routes(), *web.routes(),
+            *whip.routes(rt), *origin.routes(rt), *events.routes(),
+            *replay.routes(rt), *trust.routes(rt)]
 
 
 def build_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
@@ -159,6 +185,8 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     from townhall.api.trust import WithheldGate
 
     rt = runtime or build_runtime(settings or Settings())
+    if rt.media is None:
+        rt.media = media_node(rt)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

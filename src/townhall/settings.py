@@ -21,6 +21,8 @@ class Settings(BaseSettings):
         "", description="sqlite+aiosqlite:///... or postgresql+asyncpg://...; empty means a SQLite file in data_dir"
     )
     state_url: str = Field("memory://", description="hot state: memory:// or redis://host:port/db")
+    state_prefix: str = Field("th:", description="prefix of every Redis key and channel (isolates deployments)")
+    state_max_connections: int = Field(64, description="Redis connections per process; a burst waits for one")
     blob_url: str = Field("", description="media parts: file:///path; empty means data_dir/blobs")
 
     # --- HTTP ---------------------------------------------------------------------------------
@@ -61,6 +63,21 @@ class Settings(BaseSettings):
     room_state_max_age_s: int = 1
     spaces_per_hour_per_account: int = 30
     list_limit_max: int = 100
+
+    # --- media (WHIP ingest, mixer, LL-HLS; see docs/decisions/0003) --------------------------
+    media_part_frames: int = Field(10, description="AAC frames per LL-HLS part (10 = 213 ms)")
+    media_parts_per_segment: int = Field(9, description="parts per segment (9 x 213 ms = 1.92 s)")
+    media_playlist_segments: int = Field(8, description="complete segments in the live playlist window")
+    media_aac_bit_rate: int = 64_000
+    media_opus_bit_rate: int = Field(32_000, description="mix-minus sent back to each speaker, mono")
+    media_opus_complexity: int = Field(0, description="libopus complexity 0-10 for the mix-minus")
+    media_forward_pairs: bool = Field(True, description="two-speaker rooms forward each other's packets")
+    media_gate_dbfs: float = Field(-55.0, description="below this a voice adds nothing to the mix")
+    media_speaking_dbfs: float = Field(-42.0, description="smoothed level over which a voice is speaking")
+    media_jitter_frames: int = Field(10, description="20 ms frames buffered per voice (bursts) before dropping")
+    whip_sdp_max_bytes: int = Field(16 * 1024, description="largest SDP offer accepted")
+    whip_offers_per_second: int = Field(2, description="WHIP offers per account per second")
+    whip_publishers_max: int = Field(13, description="open WHIP peer connections per space")
 
     # --- edge (Varnish in front of the origin) ------------------------------------------------
     edge_host: str = Field("127.0.0.1", description="address `townhall edge` listens on")
@@ -106,3 +123,23 @@ class Settings(BaseSettings):
         "", description="comma-separated peer addresses whose country header is trusted; empty trusts every peer"
     )
     dsa_terms_url: str = Field("", description="URL of the terms and conditions cited in statements of reasons")
+
+    # --- recording and counting (replay, hash chain, clips, listens and views) ------------------
+    replay_retention_days: float = Field(
+        30.0, description="recordings whose replay is not published are kept this long for review, then deleted"
+    )
+    replay_publish_wait_s: float = Field(
+        15.0, description="how long to wait for the media node's last segments before publishing a replay"
+    )
+    replay_keys_file: str = Field(
+        "", description="Ed25519 replay signing keys (JSON); empty means data_dir/replay-keys.json, made on first run"
+    )
+    recording_sweep_s: float = Field(3600.0, description="how often expired recordings and counting keys are swept")
+    clip_max_s: float = Field(60.0, description="longest clip a listener may cut")
+    clips_per_hour_per_viewer: int = 20
+    count_peak_sample_s: float = Field(5.0, description="peak concurrent listeners are sampled this often")
+    count_viewer_secret: str = Field(
+        "", description="hex key of the viewer-key MAC; empty means one generated into data_dir (rotate yearly)"
+    )
+    beacon_events_max: int = Field(100, description="events one beacon request may carry")
+    beacons_per_minute_per_ip: int = 120
