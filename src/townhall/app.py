@@ -201,8 +201,15 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
             await rt.state.close()
             await rt.db.dispose()
 
+    routes = area_routes(rt)
+
+    async def release_seats(space: Any) -> None:
+        # last of the end hooks (counting reads the final figures first): an ended space holds no seats
+        await rt.state.drop_space(space.id)
+
+    rt.spaces.on_end.append(release_seats)
     app = Starlette(
-        routes=area_routes(rt),
+        routes=routes,
         middleware=[Middleware(AccessLog), Middleware(DirectListenerGate), Middleware(WithheldGate)],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,

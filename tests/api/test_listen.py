@@ -122,3 +122,14 @@ async def test_health_ready_and_metrics(client: httpx.AsyncClient) -> None:
     text = (await client.get("/metrics")).text
     assert "townhall_live_spaces 1.0" in text and "townhall_listeners 1.0" in text
     assert "townhall_http_request_seconds_bucket" in text
+
+
+async def test_ending_a_space_releases_every_seat(client: httpx.AsyncClient, app: Any) -> None:
+    host = await register(client)
+    sid = (await live_space(client, host, listener_cap=1))["id"]
+    await join(client, sid)
+    await join(client, sid)
+    space = await app.state.runtime.spaces.get(sid)
+    assert await app.state.runtime.admission.counts(space) == (1, 1)
+    await client.post(f"/api/spaces/{sid}/end", headers=host["headers"])
+    assert await app.state.runtime.admission.counts(space) == (0, 0)
