@@ -29,6 +29,7 @@ from townhall.store.sql.tables_trust import account_history, inbox, measures, re
 from townhall.trust import reasons
 
 SYSTEM = ("system", "misuse_policy")
+QUEUE_SCAN = 2000  # queued notices ranked per look at the queue (threats and trusted flaggers first)
 MISUSE_TOS = "Misuse policy (Article 23 DSA): repeated manifestly illegal content after a warning"
 
 
@@ -152,9 +153,15 @@ class ModerationService:
 
     async def queue(self, moderator: Account, limit: int) -> list[tuple[int, Notice]]:
         require(moderator, PlatformRole.MODERATOR)
-        queued = await self.repo.notices(NoticeState.QUEUED, self.ctx.settings.list_limit_max * 10)
-        live = await self.spaces.list([SpaceState.LIVE], self.ctx.settings.list_limit_max)
-        return notice_rules.queue_order(queued, {s.id for s in live})[:limit]
+        queued = await self.repo.queued(QUEUE_SCAN)
+        live = set()
+        for target in {n.target.target_id for n in queued if n.target.kind is TargetKind.SPACE_LIVE}:
+            try:
+                if (await self.spaces.cached(target)).state is SpaceState.LIVE:
+                    live.add(target)
+            except NotFound:
+                continue
+        return notice_rules.queue_order(queued, live)[:limit]
 
     async def notice(self, moderator: Account, notice_id: str) -> Notice:
         require(moderator, PlatformRole.MODERATOR)
@@ -191,7 +198,7 @@ class ModerationService:
             reasons.KEYWORDS,
         )
         notices = [await self._queued(n) for n in dict.fromkeys(notice_ids or [])]
-        affected = target.affected_account_id
+        affected = None if proposal.action is ActionKind.NO_ACTION else target.affected_account_id
         if proposal.action in (ActionKind.REMOVE_SPEAKER, ActionKind.MUTE_SPEAKER):
             member = await self.spaces.role_of(target.target_id, proposal.speaker_id or "")
             if member is None:

@@ -299,11 +299,16 @@ class TrustRepo:
         row = await self._one(sa.select(notices).where(notices.c.id == notice_id))
         return None if row is None else notice_of(row)
 
-    async def notices(self, state: NoticeState | None, limit: int, since: float = 0.0) -> list[Notice]:
-        query = sa.select(notices).where(notices.c.received_at >= since)
-        if state is not None:
-            query = query.where(notices.c.state == state.value)
-        return [notice_of(r) for r in await self._rows(query.order_by(notices.c.received_at).limit(limit))]
+    async def queued(self, limit: int) -> list[Notice]:
+        """Queued notices, threats to life and trusted flaggers' first, then the oldest."""
+        trusted = sa.case((notices.c.source_kind == SourceKind.TRUSTED_FLAGGER.value, 1), else_=0)
+        query = (
+            sa.select(notices)
+            .where(notices.c.state == NoticeState.QUEUED.value)
+            .order_by(notices.c.threat_to_life.desc(), trusted.desc(), notices.c.received_at)
+            .limit(limit)
+        )
+        return [notice_of(r) for r in await self._rows(query)]
 
     async def notices_between(self, start: float, end: float) -> list[Notice]:
         query = sa.select(notices).where(notices.c.received_at >= start, notices.c.received_at < end)
