@@ -31,8 +31,12 @@ class JsonLines(logging.Formatter):
         message = record.getMessage()
         if record.name == "townhall.access":
             return message
-        entry: dict[str, Any] = {"ts": round(record.created, 3), "level": record.levelname.lower(),
-                                 "logger": record.name, "message": message}
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": message,
+        }
         for key in ("space_id", "request_id", "path"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
@@ -54,16 +58,14 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 
 
 def _apply(args: argparse.Namespace, settings: Settings) -> Settings:
-    updates = {
-        k: v
-        for k, v in (
-            ("host", getattr(args, "host", None)),
-            ("port", getattr(args, "port", None)),
-            ("data_dir", getattr(args, "data_dir", None)),
-        )
-        if v is not None
+    """Settings with the command line's --host, --port and --data-dir applied (validated as usual)."""
+    given = {
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "data_dir": getattr(args, "data_dir", None),
     }
-    return settings.model_copy(update=updates) if updates else settings
+    updates = {k: v for k, v in given.items() if v is not None}
+    return Settings.model_validate({**settings.model_dump(), **updates}) if updates else settings
 
 
 async def run_server(app: Any, settings: Settings, started: asyncio.Event | None = None) -> None:
@@ -75,7 +77,7 @@ async def run_server(app: Any, settings: Settings, started: asyncio.Event | None
         port=settings.port,
         loop="none",
         http="httptools",
-        ws="websockets",
+        ws="auto",
         log_level="warning",
         access_log=False,
         lifespan="on",
@@ -149,7 +151,8 @@ async def grant(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import townhall.trust.cli_verbs  # noqa: F401  (registers audit, transparency-report, sor)
+    import townhall.trust.cli_verbs  # registers audit, transparency-report, sor
+    import townhall.verify  # noqa: F401  (registers the verify verb)
 
     parser = argparse.ArgumentParser(prog="townhall", description="live audio spaces for very large audiences")
     sub = parser.add_subparsers(dest="verb", required=True)

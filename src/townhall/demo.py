@@ -86,5 +86,37 @@ class Extras:
                 await result
 
 
+SYNTHETIC_SPEAKERS = ("demo_ada", "demo_grace")
+
+
+async def synthetic_speaker(rt: Any, handle: str) -> Any:
+    """A demo speaker's account (created once; nobody signs in as it)."""
+    from townhall.domain.errors import NotFound
+
+    try:
+        return await rt.accounts.by_handle(handle)
+    except NotFound:
+        return (await rt.accounts.register(handle, secrets.token_urlsafe(16), "demo")).account
+
+
 async def start_extras(rt: Any, host: Any, space: Any) -> Extras:
-    return Extras()
+    """Two synthetic speakers, invited by the host and publishing over the real WHIP path."""
+    from townhall.media.synthetic import run_synthetic_speakers
+
+    extras = Extras()
+    tokens = []
+    for handle in SYNTHETIC_SPEAKERS:
+        speaker = await synthetic_speaker(rt, handle)
+        await rt.spaces.invite(host, space.id, speaker.id)
+        await rt.spaces.accept_invite(speaker, space.id)
+        tokens.append(await rt.spaces.speaker_token(speaker, space.id))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_synthetic_speakers(lambda i: f"{rt.public_url}/whip/{space.id}", tokens, stop))
+
+    async def stopping() -> None:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    extras.stoppers.append(stopping)
+    extras.lines.append(f"Speakers:      {', '.join(SYNTHETIC_SPEAKERS)} (synthetic, publishing over WHIP)")
+    return extras
