@@ -17,6 +17,7 @@ import gzip
 import json
 import multiprocessing
 import os
+import random
 import re
 import resource
 import secrets
@@ -151,7 +152,8 @@ async def player(stage: Stage, number: int, token: str, renew_every_s: float, un
         playlist = await _fetch(conn, f"{base}/media.m3u8", tally) or b""
         listed = _listed(playlist)
         last = listed[-1] if listed else (0, -1)
-        renew_at = loop.time() + renew_every_s
+        # Listeners joined at different times, so their renewals are spread over the period.
+        renew_at = loop.time() + random.uniform(0, renew_every_s)
         for _ in range(int((until - loop.time()) / PART_S) * 2 + 10):
             wanted = _hint(playlist)
             if wanted is None or loop.time() > until:

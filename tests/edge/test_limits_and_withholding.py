@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from edge_support import SPACE, EdgeFactory, Origin, listener_token, poll
@@ -51,7 +53,7 @@ async def test_edge_metrics_count_hits_misses_collapsed_waits_and_rejections_by_
     origin.publish(PART, b"part")
     edge = await start_edge(origin.url)
     registry = CollectorRegistry()
-    collector = metrics.register(registry, edge)
+    collector = await asyncio.to_thread(metrics.register, registry, edge)
     try:
         async with httpx.AsyncClient(base_url=edge.url) as client:
             for path in (f"/e/{listener_token()}{PART}", f"/e/{listener_token()}{PART}", PART):

@@ -5,11 +5,14 @@ Reads what varnishd already counts (varnishstat, varnishlog); never adds work to
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 
+import httpx
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -27,6 +30,7 @@ VARNISH_COUNTERS = {
     "MAIN.s_resp_bodybytes": ("townhall_edge_body_bytes", "response body bytes sent to clients"),
 }
 REJECT_TAG = "th-reject"  # std.log() prefix written by vcl_synth in townhall.vcl
+HEALTH_TAG = "th-health"  # written for each /_edge/health request
 
 
 class RejectionLog:
@@ -34,9 +38,10 @@ class RejectionLog:
 
     def __init__(self, edge: Edge) -> None:
         self.counts: Counter[str] = Counter()
+        self.attached = threading.Event()  # set once a health check's record came through
         self._lock = threading.Lock()
         self._process = subprocess.Popen(
-            ["varnishlog", "-n", edge.name, "-d", "-g", "raw", "-i", "VCL_Log"],
+            ["varnishlog", "-n", edge.name, "-u", "-g", "raw", "-i", "VCL_Log"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
         self._reader = threading.Thread(target=self._read, name="edge-rejections", daemon=True)
@@ -46,7 +51,9 @@ class RejectionLog:
         assert self._process.stdout is not None
         for line in self._process.stdout:
             fields = line.split()
-            if REJECT_TAG in fields and fields[-1] != REJECT_TAG:
+            if HEALTH_TAG in fields:
+                self.attached.set()
+            elif REJECT_TAG in fields and fields[-1] != REJECT_TAG:
                 with self._lock:
                     self.counts[fields[-1]] += 1
 
@@ -85,8 +92,16 @@ class EdgeCollector(Collector):
         yield rejected
 
 
-def register(registry: CollectorRegistry, edge: Edge) -> EdgeCollector:
-    """Expose a running edge's metrics on `registry`; close `.rejections` when the edge stops."""
-    collector = EdgeCollector(edge, RejectionLog(edge))
+def register(registry: CollectorRegistry, edge: Edge, timeout_s: float = 10.0) -> EdgeCollector:
+    """Expose a running edge's metrics on `registry` once the log reader is attached (rejections
+    before that are not counted); close `.rejections` when the edge stops."""
+    rejections = RejectionLog(edge)
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(timeout=1.0) as client:
+        while not rejections.attached.is_set() and time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                client.get(f"{edge.url}/_edge/health")
+            rejections.attached.wait(0.05)
+    collector = EdgeCollector(edge, rejections)
     registry.register(collector)
     return collector

@@ -33,7 +33,7 @@ async def run_edge(settings: Settings, keys: Mapping[str, bytes]) -> int:
     edge = Edge(settings, keys)
     await edge.astart()
     registry = CollectorRegistry()
-    collector = metrics.register(registry, edge)
+    collector = await asyncio.to_thread(metrics.register, registry, edge)
     server = None
     if settings.edge_metrics_port:
         server, _ = start_http_server(settings.edge_metrics_port, settings.edge_host, registry)

@@ -26,6 +26,8 @@ sub vcl_recv {
     unset req.http.X-TH-Message;
 
     if (req.url == "/_edge/health") {
+        # Lets a log reader (townhall.edge.metrics) see that it is attached.
+        std.log("th-health");
         return (synth(200, "ok"));
     }
 @{rate_limit}
