@@ -69,11 +69,11 @@ async def test_two_speakers_reach_the_programme_in_order_and_hear_only_each_othe
     a_on, b_on = onsets(band_energy(audio, A_HZ)), onsets(band_energy(audio, B_HZ))
     assert len(a_on) >= 2 and len(b_on) >= 2, (a_on, b_on)
     # in order and at the known times: A every second, B half a second after each A
-    assert all(abs((y - x) - PERIOD) <= 5 for x, y in itertools.pairwise(a_on)), a_on
+    assert all(abs((y - x) - PERIOD) <= 10 for x, y in itertools.pairwise(a_on)), a_on  # 1 s, +-0.2 s
     merged = sorted([(i, "A") for i in a_on] + [(i, "B") for i in b_on])
     assert all(p[1] != q[1] for p, q in itertools.pairwise(merged)), merged
     for i in a_on[:-1]:  # B half a second after each A
-        assert any(abs(j - (i + PERIOD // 2)) <= 5 for j in b_on), (a_on, b_on)
+        assert any(abs(j - (i + PERIOD // 2)) <= 10 for j in b_on), (a_on, b_on)
 
     # mix-minus: A hears B and never itself, and the other way round
     assert onsets(ear_a.energy(B_HZ)) and not onsets(ear_a.energy(A_HZ))

@@ -123,3 +123,16 @@ def test_a_two_frame_cushion_absorbs_arrival_jitter_without_gaps() -> None:
         heard.append("a" in tick.contributors)
         assert tick.underruns == 0
     assert all(heard)
+
+
+def test_a_burst_is_played_not_dropped_and_the_backlog_then_drains() -> None:
+    mixer = Mixer(MixerSettings(prefetch=2, max_queue=10, drain_ticks=5, gate_hold_ticks=1))
+    mixer.add("a")
+    for _ in range(6):  # a 120 ms burst after a stall
+        mixer.push("a", tone(3000))
+    played = 0
+    for _ in range(12):  # then one frame per tick, as normal
+        mixer.push("a", tone(3000))
+        played += "a" in mixer.tick().contributors
+    assert played == 12  # nothing was lost to silence
+    assert len(mixer.voices["a"].queue) <= 4  # and the backlog is shrinking back to the cushion

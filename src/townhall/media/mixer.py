@@ -36,8 +36,9 @@ class MixerSettings:
     gate_hold_ticks: int = 25  # keep a voice in the mix this long after it falls under the gate
     speaking_dbfs: float = -42.0  # smoothed level over which a voice counts as speaking
     speaking_hold_ticks: int = 25
-    max_queue: int = 3  # frames buffered per voice before the oldest is dropped (bounds latency)
+    max_queue: int = 10  # frames buffered per voice (a 200 ms burst) before the oldest is dropped
     prefetch: int = 2  # frames a voice must have queued before it plays again after running dry
+    drain_ticks: int = 10  # a queue longer than `prefetch` this long loses a frame (latency returns)
 
 
 @dataclass(slots=True)
@@ -48,6 +49,7 @@ class Voice:
     smoothed_dbfs: float = -120.0
     speaking_left: int = 0
     playing: bool = False  # False until `prefetch` frames are queued: a cushion against arrival jitter
+    long_for: int = 0  # ticks the queue has stayed longer than the cushion
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,7 @@ class Mixer:
                 self._track_level(voice, -120.0)
                 continue
             samples, stamp = voice.queue.popleft()
+            self._drain(voice)
             level = level_dbfs(samples)
             self._track_level(voice, level)
             if level >= s.gate_dbfs:
@@ -135,6 +138,13 @@ class Mixer:
             if heard not in mixes:
                 mixes[heard] = _clip(total - frames[voice_id])
         return Tick(programme, heard_by, mixes, contributors, underruns, stamps)
+
+    def _drain(self, voice: Voice) -> None:
+        # after a burst (a stalled sender or network) play the backlog, then shed it a frame at a time
+        voice.long_for = voice.long_for + 1 if len(voice.queue) >= self.settings.prefetch else 0
+        if voice.long_for >= self.settings.drain_ticks:
+            voice.queue.popleft()
+            voice.long_for = 0
 
     def _track_level(self, voice: Voice, level: float) -> None:
         # one-pole smoothing over about 100 ms, then a hold so the indicator does not flicker

@@ -218,7 +218,9 @@ class MediaNode:
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            elif -delay > MAX_CATCH_UP_TICKS * TICK_S:
+            elif -delay < MAX_CATCH_UP_TICKS * TICK_S:
+                await asyncio.sleep(0)  # catching up: let the packets that waited out the stall in first
+            else:
                 log.warning("media ticker stalled %.0f ms; re-basing the clock", -delay * 1000)
                 base, k = loop.time(), 0
                 continue
