@@ -67,3 +67,15 @@ async def test_every_configured_key_verifies_and_a_retired_key_does_not(
         retired = await client.get(f"/e/{listener_token(kid='key-old')}{PART}")
     assert new.status_code == 200
     assert retired.status_code == 403 and retired.json()["code"] == "token_unknown_key"
+
+
+async def test_the_api_passes_through_uncached_and_the_origins_operations_endpoints_stay_hidden(
+    edge_url: str, origin: Origin
+) -> None:
+    origin.publish("/api/spaces", b"[]", cache_control="max-age=60")
+    async with httpx.AsyncClient(base_url=edge_url) as client:
+        api = [await client.get("/api/spaces") for _ in range(2)]
+        hidden = [await client.get(path) for path in ("/metrics", "/healthz", "/readyz")]
+    assert [a.status_code for a in api] == [200, 200]
+    assert origin.requests == {"/api/spaces": 2}
+    assert {(a.status_code, a.json()["code"]) for a in hidden} == {(404, "not_found")}

@@ -45,6 +45,10 @@ sub vcl_recv {
         set req.http.X-TH-Token = regsub(req.http.Cookie, "^(.*;\s*)?th_t=([^;]*).*$", "\2");
     }
 
+    if (req.url ~ "^/(metrics|healthz|readyz)(\?|$)") {
+        # The origin's operations endpoints are for its operators, not for the internet.
+        return (synth(404, "not_found"));
+    }
     if (req.url !~ "^/(live|replay)/") {
         # Everything else (API, pages) goes to the origin untouched and uncached.
         return (pass);
@@ -204,6 +208,8 @@ sub vcl_synth {
         set req.http.X-TH-Message = "this space is withheld in your country";
     } elsif (resp.status == 405) {
         set req.http.X-TH-Message = "only GET and HEAD are allowed here";
+    } elsif (resp.status == 404) {
+        set req.http.X-TH-Message = "no such resource here";
     } else {
         set req.http.X-TH-Message = "the listener token is missing, invalid, expired or for another space";
     }
