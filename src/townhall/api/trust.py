@@ -200,7 +200,7 @@ async def submit_notice(request: Request) -> Response:
     body = await read_json(request, NoticeIn)
     session = bearer(request)
     reporter = await current_account(request) if session else None
-    key = t.moderation.reporter_key(reporter, client_address(request), request.headers.get("user-agent", ""))
+    key = t.moderation.reporter_key(reporter, client_address(request))
     draft = Notice(
         id="",
         received_at=0.0,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -83,9 +84,10 @@ class ModerationService:
         )
 
     # --- notices (Art. 16) -------------------------------------------------------------------------
-    def reporter_key(self, account: Account | None, client: str, user_agent: str) -> str:
-        """A keyed hash naming the reporter for rate limits and Art. 23(2); no raw address is stored."""
-        who = f"a:{account.id}" if account else f"n:{client}|{user_agent[:200]}"
+    def reporter_key(self, account: Account | None, client: str) -> str:
+        """A keyed hash naming the reporter for rate limits and Art. 23(2): the account, else the address
+        (an IPv6 /64, which one subscriber usually holds whole). No raw address is stored."""
+        who = f"a:{account.id}" if account else f"n:{_network(client)}"
         return hmac.new(self.secret, who.encode(), hashlib.sha256).hexdigest()[:40]
 
     async def resolve(self, kind: str, target_id: str) -> Target:
@@ -471,6 +473,14 @@ class ModerationService:
             until=verdict.until,
             decision_id=decision_id,
         )
+
+
+def _network(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:100]
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
 
 
 def _audit_facts(d: Decision) -> dict[str, object]:
