@@ -53,6 +53,7 @@ async def test_notice_decision_statement_appeal_reversal_reinstatement(bc: httpx
     assert host["handle"] not in str(statement["tdb"])  # no personal data in the submission
     notified = (await bc.get("/api/me/inbox", headers=reporter["headers"])).json()["messages"]
     assert [m["kind"] for m in notified] == ["notice_decided"]
+    assert "Article 20" in notified[0]["body"]["redress"] and notified[0]["body"]["automated"] is False
     one = (await bc.get(f"/api/admin/decisions/{decision['id']}/sor.json", headers=moderator["headers"])).json()
     assert one == statement["tdb"]
 

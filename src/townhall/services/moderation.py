@@ -18,7 +18,7 @@ from townhall.domain import misuse as misuse_rules
 from townhall.domain import notices as notice_rules
 from townhall.domain.accounts import Account, AccountStatus, PlatformRole
 from townhall.domain.errors import Conflict, Forbidden, Invalid, NotFound
-from townhall.domain.moderation import ActionKind, Basis, Decision, Ground, Proposal, check_proposal
+from townhall.domain.moderation import ActionKind, Automation, Basis, Decision, Ground, Proposal, check_proposal
 from townhall.domain.notices import Notice, NoticeItem, NoticeState, SourceKind, TargetKind
 from townhall.domain.spaces import SpaceState
 from townhall.services.accounts import AccountService
@@ -338,7 +338,13 @@ class ModerationService:
                 n.notifier_account_id,
                 "notice_decided",
                 n.id,
-                {"decision_id": d.id, "action": d.action.value, "appeal_until": window, "automated": False},
+                {
+                    "decision_id": d.id,
+                    "action": d.action.value,
+                    "appeal_until": window,
+                    "automated": d.proposal.automated_decision is not Automation.NOT,  # Art. 16(6)
+                    "redress": reasons.redress(window, self.ctx.settings.appeal_window_months),
+                },
                 now,
             )
 

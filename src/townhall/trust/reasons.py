@@ -216,5 +216,10 @@ def body(decision: Decision, window_ends_at: float, months: int) -> str:
     elif p.ground is Ground.INCOMPATIBLE:
         lines.append(f"Terms ground: {p.tos_ground.strip()}. Why: {p.tos_explanation.strip()}")
     if decision.action is not ActionKind.REVERSAL:
-        lines.append(REDRESS.format(months=months, until=f"{datetime.fromtimestamp(window_ends_at, UTC):%Y-%m-%d}"))
+        lines.append(redress(window_ends_at, months))
     return "\n".join(lines)
+
+
+def redress(window_ends_at: float, months: int) -> str:
+    """How to contest a decision (Art. 17(3)(f), 16(5), 20, 21)."""
+    return REDRESS.format(months=months, until=f"{datetime.fromtimestamp(window_ends_at, UTC):%Y-%m-%d}")
