@@ -127,7 +127,7 @@ async def edge(args: argparse.Namespace, settings: Settings) -> int:
     updates = {"edge_port": args.port, "edge_origin_url": args.origin, "edge_role": args.role}
     updates["data_dir"] = Path(args.data_dir) if args.data_dir else None
     settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
-    return await run_edge(settings, token_keys(settings).keys)
+    return await run_edge(settings, lambda: token_keys(settings).keys)
 
 
 def _grant_args(p: argparse.ArgumentParser) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from edge_support import KEYS, SPACE, EdgeFactory, Origin, listener_token
@@ -79,3 +81,16 @@ async def test_the_api_passes_through_uncached_and_the_origins_operations_endpoi
     assert [a.status_code for a in api] == [200, 200]
     assert origin.requests == {"/api/spaces": 2}
     assert {(a.status_code, a.json()["code"]) for a in hidden} == {(404, "not_found")}
+
+
+async def test_a_key_rotation_reloads_the_vcl_without_a_restart(origin: Origin, start_edge: EdgeFactory) -> None:
+    origin.publish(PART, b"part one")
+    edge = await start_edge(origin.url, keys={"key-old": KEYS["key-old"]})
+    async with httpx.AsyncClient(base_url=edge.url) as client:
+        before = await client.get(f"/e/{listener_token(kid='key-new')}{PART}")
+        await asyncio.to_thread(edge.reload, KEYS)
+        after = await client.get(f"/e/{listener_token(kid='key-new')}{PART}")
+        old = await client.get(f"/e/{listener_token(kid='key-old')}{PART}")
+    assert before.json()["code"] == "token_unknown_key"
+    assert (after.status_code, old.status_code) == (200, 200)
+    assert old.headers["x-cache"] == "hit"  # same varnishd, same cache

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import shutil
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -26,11 +26,12 @@ def varnish_available(settings: Settings) -> bool:
     return Path(settings.edge_varnishd).exists() and shutil.which("varnishstat") is not None
 
 
-async def run_edge(settings: Settings, keys: Mapping[str, bytes]) -> int:
-    """Run until SIGINT/SIGTERM or until varnishd dies; 0 on a clean stop."""
+async def run_edge(settings: Settings, keys: Callable[[], Mapping[str, bytes]]) -> int:
+    """Run until SIGINT/SIGTERM or until varnishd dies; 0 on a clean stop. SIGHUP reloads the keys
+    (a rotation) into a new VCL without a restart."""
     # varnishd's working dir: settings.edge_work_dir, or a fresh temp dir that the varnish user can
     # reach (a data dir is often private to its owner).
-    edge = Edge(settings, keys)
+    edge = Edge(settings, keys())
     await edge.astart()
     registry = CollectorRegistry()
     collector = await asyncio.to_thread(metrics.register, registry, edge)
@@ -46,6 +47,7 @@ async def run_edge(settings: Settings, keys: Mapping[str, bytes]) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_reload(edge, keys)))
     while edge.running and not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), 1.0)
@@ -59,6 +61,15 @@ async def run_edge(settings: Settings, keys: Mapping[str, bytes]) -> int:
     if died:
         print(f"varnishd stopped unexpectedly; its log is in {edge.work_dir / 'varnishd.log'}", flush=True)
     return 1 if died else 0
+
+
+async def _reload(edge: Edge, keys: Callable[[], Mapping[str, bytes]]) -> None:
+    try:
+        await asyncio.to_thread(edge.reload, keys())
+    except (EdgeError, ValueError) as error:
+        log.error("the keys were not reloaded; the edge keeps the previous ones: %s", error)
+        return
+    print("keys reloaded into a new VCL", flush=True)
 
 
 def through_edge(settings: Settings) -> Settings:

@@ -6,6 +6,7 @@ It never answers a listener itself and never sits on a listener's path in Python
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import grp
 import json
 import math
@@ -113,7 +114,9 @@ class Edge:
         self.settings = settings
         self.host = settings.edge_host
         self.port = settings.edge_port if port is None else port
+        self.origin = origin
         self.vcl = render_vcl(settings, keys, origin)
+        self._loaded = "boot"  # the VCL varnishd runs, by its varnishadm name
         self._own_dir = work_dir is None and not settings.edge_work_dir
         if work_dir is None:
             work_dir = Path(settings.edge_work_dir) if settings.edge_work_dir else None
@@ -181,6 +184,25 @@ class Edge:
                 process.wait(timeout=5)
         if self._own_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def reload(self, keys: Mapping[str, bytes]) -> None:
+        """Switch to a VCL with these keys (a rotation) without a restart: cache and connections stay."""
+        vcl = render_vcl(self.settings, keys, self.origin)
+        name = f"townhall_{time.time_ns()}"
+        path = self.work_dir / f"{name}.vcl"
+        path.write_text(vcl)
+        _share_with_varnish_group(self.work_dir, path)
+        for command in (["vcl.load", name, str(path)], ["vcl.use", name]):
+            self._admin(*command)
+        previous, self._loaded, self.vcl = self._loaded, name, vcl
+        with contextlib.suppress(EdgeError):  # still busy with in-flight requests: varnishd drops it later
+            self._admin("vcl.discard", previous)
+
+    def _admin(self, *command: str) -> str:
+        result = subprocess.run(["varnishadm", "-n", self.name, *command], capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            raise EdgeError(f"varnishadm {' '.join(command[:2])} failed: {result.stdout}{result.stderr}")
+        return result.stdout
 
     @property
     def pid(self) -> int:
