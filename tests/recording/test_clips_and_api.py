@@ -124,20 +124,20 @@ async def test_rotation_keeps_the_old_key_published(rec_app: Any) -> None:
     assert listed[old] == "retired" and listed[keys.signing.kid] == "active"
 
 
-@pytest.mark.parametrize(
-    ("path", "status", "code"),
-    [
-        ("/replay/nosuchspace/index.m3u8", 404, "replay_not_found"),
-        ("/replay/nosuchspace/clips/abcdefgh.m4a", 404, "clip_not_found"),
-        ("/api/spaces/nosuchspace/chain", 404, "no_chain"),
-        ("/api/clips/nosuchclip", 404, "clip_not_found"),
-        ("/api/spaces/nosuchspace/counts", 404, "space_not_found"),
-    ],
-)
-async def test_missing_things_are_json_404s(rec_app: Any, path: str, status: int, code: str) -> None:
+MISSING = [
+    ("/replay/nosuchspace/index.m3u8", "replay_not_found"),
+    ("/replay/nosuchspace/clips/abcdefgh.m4a", "clip_not_found"),
+    ("/api/spaces/nosuchspace/chain", "no_chain"),
+    ("/api/clips/nosuchclip", "clip_not_found"),
+    ("/api/spaces/nosuchspace/counts", "space_not_found"),
+]
+
+
+async def test_missing_things_are_json_404s(rec_app: Any) -> None:
     async with _client(rec_app) as c:
-        r = await c.get(path)
-    assert r.status_code == status and r.json()["code"] == code
+        for path, code in MISSING:
+            r = await c.get(path)
+            assert (r.status_code, r.json()["code"]) == (404, code), path
 
 
 async def test_malformed_beacons_are_400s(rec_app: Any) -> None:
