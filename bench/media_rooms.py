@@ -40,9 +40,9 @@ async def serve(rooms: int, speakers: int) -> None:
     from townhall.cli import run_server
     from townhall.settings import Settings
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     with tempfile.TemporaryDirectory(prefix="townhall-media-bench-") as data_dir:
         settings = Settings(
             data_dir=Path(data_dir),
@@ -76,6 +76,7 @@ async def serve(rooms: int, speakers: int) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        await rt.media.stop()  # hang up every peer connection before the server goes
         server.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await server

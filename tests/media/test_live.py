@@ -199,6 +199,11 @@ async def test_blocking_reload_answers_as_soon_as_the_part_exists(stage: Stage) 
         waits.append(answered - programme.last_publish)
     assert max(waits) < 0.05, waits  # answered within 50 ms of the part being published
 
+    msn, index = programme.window.position  # the preload hint: a request for it is held until it exists
+    response = await stage.http.get(f"/live/{stage.space_id}/p{msn}.{index}.m4s")
+    assert response.status_code == 200 and response.content == programme.cached(f"p{msn}.{index}.m4s")
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+
     msn, index = programme.window.position
     for params, code in [
         ({"_HLS_part": "1"}, "hls_part_without_msn"),

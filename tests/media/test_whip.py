@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -170,6 +171,29 @@ async def test_a_removed_speaker_is_hung_up_and_a_reconnect_replaces_the_old_ses
         assert len(stage.live.publishers) == 1  # the second session replaced the first
         await stage.rt.spaces.remove(stage.host, stage.space_id, account.id)
         await until(lambda: account.id not in stage.live.publishers, 5, "the removed speaker to be hung up")
+    finally:
+        for pc in pcs:
+            await pc.close()
+
+
+async def test_offers_per_second_per_account_are_limited(stage: Stage) -> None:
+    token = await stage.host_token()
+    limit = stage.rt.settings.whip_offers_per_second
+    statuses = [(await post(stage, "hello", token)).status_code for _ in range(limit + 1)]
+    assert statuses[:limit] == [400] * limit and statuses[-1] == 429
+
+
+async def test_a_space_refuses_more_open_peer_connections_than_its_limit(stage: Stage) -> None:
+    stage.rt.media.config = replace(stage.rt.media.config, publishers_max=1)
+    _, token = await stage.speaker("speaker_x")
+    pcs = []
+    try:
+        for t, expected in ((await stage.host_token(), 201), (token, 409)):
+            pc, sdp = await offer()
+            pcs.append(pc)
+            response = await post(stage, sdp, t)
+            assert response.status_code == expected, response.text
+        assert response.json()["code"] == "too_many_publishers" and len(stage.live.publishers) == 1
     finally:
         for pc in pcs:
             await pc.close()
