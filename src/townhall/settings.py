@@ -123,6 +123,11 @@ class Settings(BaseSettings):
         "", description="comma-separated peer addresses whose country header is trusted; empty trusts every peer"
     )
     dsa_terms_url: str = Field("", description="URL of the terms and conditions cited in statements of reasons")
+    dsa_tdb_url: str = Field(
+        "", description="Transparency Database API base, e.g. https://transparency.dsa.ec.europa.eu/api/v1; empty: off"
+    )
+    dsa_tdb_token: str = Field("", description="bearer token of the platform's Transparency Database account")
+    dsa_tdb_every_s: float = Field(60.0, description="how often pending statements are submitted (batches of 100)")
 
     # --- recording and counting (replay, hash chain, clips, listens and views) ------------------
     replay_retention_days: float = Field(

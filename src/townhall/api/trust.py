@@ -40,9 +40,11 @@ from townhall.services.moderation import ModerationService, require
 from townhall.services.trust_appeals import AppealService
 from townhall.services.trust_orders import OrderDraft, OrderService
 from townhall.services.trust_reports import report, tdb_statements
+from townhall.services.trust_tdb import TdbPublisher
 from townhall.services.trust_withholding import Withholdings
 from townhall.store.sql.repos_trust import TrustRepo, proposal_json
 from townhall.trust import audit, geo, reasons, transparency
+from townhall.trust.tdb import TdbClient
 
 MEDIA_PREFIXES = ("/live/", "/replay/")
 WITHHELD_HEADER = "X-Townhall-Withheld"
@@ -58,6 +60,7 @@ class Trust:
     appeals: AppealService
     orders: OrderService
     geo: geo.CountryLookup
+    tdb: TdbPublisher | None = None
 
 
 def attach(rt: Any) -> Trust:
@@ -71,6 +74,15 @@ def attach(rt: Any) -> Trust:
     trust = Trust(repo, held, moderation, AppealService(moderation), OrderService(moderation), lookup)
     rt.admission.space_gates.append(held.gate)
     rt.startup.append(moderation.resume)
+    if s.dsa_tdb_url:
+        trust.tdb = TdbPublisher(repo, TdbClient(s.dsa_tdb_url, s.dsa_tdb_token), rt.clock)
+
+        async def submit_statements() -> None:
+            assert trust.tdb is not None
+            await trust.tdb.start(s.dsa_tdb_every_s)
+
+        rt.startup.append(submit_statements)
+        rt.shutdown.append(trust.tdb.stop)
     rt.trust = trust
     return trust
 

@@ -92,16 +92,18 @@ async def transparency_verb(args: argparse.Namespace, settings: Settings) -> int
 
 
 def _sor_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["export"])
+    p.add_argument("action", choices=["export", "submit"], help="submit: send pending ones to the database now")
     _period_args(p)
 
 
-@_verb("sor", "export statements of reasons in the DSA Transparency Database format (NDJSON)", _sor_args)
+@_verb("sor", "export statements of reasons in the DSA Transparency Database format (NDJSON), or submit", _sor_args)
 async def sor_verb(args: argparse.Namespace, settings: Settings) -> int:
     from townhall.services.trust_reports import tdb_statements
     from townhall.trust import reasons
 
     async with _repo(args, settings) as repo:
+        if args.action == "submit":
+            return await _submit(repo, settings)
         statements = await tdb_statements(repo, args.start, args.end)
     bad = 0
     for statement in statements:
@@ -112,3 +114,27 @@ async def sor_verb(args: argparse.Namespace, settings: Settings) -> int:
             continue
         print(json.dumps(statement, separators=(",", ":")))
     return 1 if bad else 0
+
+
+async def _submit(repo: TrustRepo, settings: Settings) -> int:
+    import time
+    from collections import Counter
+
+    from townhall.services.trust_tdb import TdbPublisher
+    from townhall.trust.tdb import TdbClient
+
+    if not settings.dsa_tdb_url:
+        print("TOWNHALL_DSA_TDB_URL is not set", file=sys.stderr)
+        return 2
+    publisher = TdbPublisher(repo, TdbClient(settings.dsa_tdb_url, settings.dsa_tdb_token), time.time)
+    total: Counter[str] = Counter()
+    try:
+        for _ in range(1000):  # bounded: 100 000 statements per run at most
+            counts = await publisher.flush()
+            total.update(counts)
+            if not counts or counts["pending"]:
+                break
+    finally:
+        await publisher.stop()
+    print(f"accepted {total['accepted']}, rejected {total['rejected']}, still pending {total['pending']}")
+    return 0 if not total["rejected"] and not total["pending"] else 1

@@ -369,6 +369,30 @@ class TrustRepo:
         )
         return await self._rows(query)
 
+    async def pending_statements(self, limit: int) -> list[Row]:
+        query = (
+            sa.select(statements)
+            .where(statements.c.tdb_state == "pending")
+            .order_by(statements.c.created_at, statements.c.id)
+            .limit(limit)
+        )
+        return await self._rows(query)
+
+    async def record_tdb(self, decision_id: str, state: str, uuid: str | None, error: str, now: float) -> None:
+        """The outcome of a submission, for every statement of the decision (one puid per decision)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                statements.update()
+                .where(statements.c.decision_id == decision_id, statements.c.tdb_state == "pending")
+                .values(
+                    tdb_state=state,
+                    tdb_uuid=uuid,
+                    tdb_last_error=error or None,
+                    tdb_attempts=statements.c.tdb_attempts + 1,
+                    tdb_submitted_at=now,
+                )
+            )
+
     async def inbox(self, account_id: str, limit: int) -> list[Row]:
         query = (
             sa.select(inbox)

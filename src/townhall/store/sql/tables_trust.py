@@ -86,7 +86,11 @@ statements = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("window_ends_at", sa.Float, nullable=False),
     sa.Column("tdb_payload", sa.Text, nullable=True),
-    sa.Column("tdb_state", sa.String(32), nullable=False),
+    sa.Column("tdb_state", sa.String(32), nullable=False, index=True),
+    sa.Column("tdb_uuid", sa.String(64), nullable=True),
+    sa.Column("tdb_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("tdb_last_error", sa.Text, nullable=True),
+    sa.Column("tdb_submitted_at", sa.Float, nullable=True),
 )
 
 inbox = sa.Table(
