@@ -264,3 +264,22 @@ async def test_ending_the_space_closes_the_playlist_and_keeps_the_recording(stag
     text = (await stage.http.get(f"/live/{stage.space_id}/media.m3u8")).text
     assert text.rstrip().endswith("#EXT-X-ENDLIST")
     assert (await stage.http.get(f"/live/{stage.space_id}/s0.m4s")).status_code == 200
+
+
+async def test_a_space_restarted_on_a_new_node_continues_after_what_is_stored(stage: Stage) -> None:
+    from townhall.media.node import MediaNode
+
+    node, space_id = stage.rt.media, stage.space_id
+    await until(lambda: node.spaces[space_id].programme.window.position >= (1, 2), 10, "segment 0 and parts of 1")
+    await node.stop_space(space_id)  # as if the process died with segment 1 half written
+    stored = await stage.rt.blobs.list(f"live/{space_id}/")
+    highest = max(int(re.search(r"/[ps](\d+)", k)[1]) for k in stored if k.endswith(".m4s"))  # type: ignore[index]
+    fresh = MediaNode(node.config, stage.rt.blobs, stage.rt.state)
+    try:
+        live = await fresh.ensure_space(space_id)
+        await fresh.start()
+        assert live.programme.window.next_msn == highest + 1
+        await until(lambda: live.programme.window.position > (highest + 1, 0), 5, "a new part after the restart")
+        assert await stage.rt.blobs.exists(f"live/{space_id}/init.mp4")
+    finally:
+        await fresh.stop()

@@ -77,13 +77,13 @@ class Programme:
         self.last_publish: float | None = None
 
     async def start(self) -> None:
-        last = await self.recorder.last_record()
-        if last is not None:  # a restarted space continues its numbering and timeline
-            resume_at = last.media_time + round(last.duration * RATE)
+        last, highest = await self.recorder.last_record(), await self.recorder.highest_msn()
+        if highest is not None:  # a restarted space continues after everything already stored
+            resume_at = last.media_time + round(last.duration * RATE) if last is not None else 0
             self.packager = Packager(
-                self.config.frames_per_part, self.config.parts_per_segment, first_msn=last.msn + 1, start=resume_at
+                self.config.frames_per_part, self.config.parts_per_segment, first_msn=highest + 1, start=resume_at
             )
-            self.window.next_msn = last.msn + 1
+            self.window.next_msn = highest + 1
         await self.recorder.write_init(self.init)
         await self.recorder.write_multivariant(self.multivariant)
         self.playlist = self.window.render()

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass
 
 from townhall.media.mixer import RATE
 from townhall.media.packager import Part, Segment
 from townhall.store.blobs.base import BlobStore
+
+_MEDIA_KEY = re.compile(r"/[ps](\d+)(?:\.\d+)?\.m4s$")
 
 
 def live_prefix(space_id: str) -> str:
@@ -55,6 +58,11 @@ class Recorder:
 
     def record_key(self, msn: int) -> str:
         return f"{self.prefix}records/{msn:010d}.json"
+
+    async def highest_msn(self) -> int | None:
+        """The highest media sequence number any stored part or segment carries (records lag parts)."""
+        found = [int(m[1]) for key in await self.blobs.list(self.prefix) if (m := _MEDIA_KEY.search(key))]
+        return max(found, default=None)
 
     async def last_record(self) -> SegmentRecord | None:
         """The newest segment already recorded: a restarted space continues after it."""
