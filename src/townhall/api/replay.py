@@ -179,13 +179,20 @@ async def beacons(request: Request) -> Response:
     )
     viewer, signed_in, synthetic = await _viewer(request, body.device_id)
     items: list[Counted] = []
+    replays: dict[str, float] = {}
+    clips: dict[str, dict[str, Any] | None] = {}
     for e in body.events:
         replay_s = clip_s = 0.0
         if e.type == "replay_play":
-            record = await rec.replay.recordings.get(e.space_id)
-            replay_s = record.duration_ms / 1000 if record is not None and record.state == "published" else 0.0
+            if e.space_id not in replays:
+                record = await rec.replay.recordings.get(e.space_id)
+                published = record is not None and record.state == "published"
+                replays[e.space_id] = record.duration_ms / 1000 if record is not None and published else 0.0
+            replay_s = replays[e.space_id]
         if e.clip_id is not None:
-            clip = await rec.clips.clips.get(e.clip_id)
+            if e.clip_id not in clips:
+                clips[e.clip_id] = await rec.clips.clips.get(e.clip_id)
+            clip = clips[e.clip_id]
             if clip is None or clip["space_id"] != e.space_id:
                 continue
             clip_s = clip["duration_ms"] / 1000

@@ -6,7 +6,6 @@ Never cuts from a space whose host chose not to publish its recording.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from typing import Any
 
@@ -14,7 +13,6 @@ from townhall.domain.errors import Forbidden, Gone, Invalid, NotFound
 from townhall.domain.replay import TIMESCALE, Link
 from townhall.domain.spaces import SpaceState
 from townhall.services.context import Context
-from townhall.services.remux import remux_m4a
 from townhall.services.replay import ReplayService, replay_prefix
 from townhall.services.spaces import SpaceService
 from townhall.store.sql.repos_recording import ClipRepo
@@ -57,7 +55,8 @@ class ClipService:
         await self.ctx.limit(
             f"rl:clip:{creator}", s.clips_per_hour_per_viewer, 3600, "too_many_clips", "you have cut many clips"
         )
-        links, datas, init = await self.replay.segments(space_id)
+        rows = await self.replay.links.links(space_id)
+        links = [link for link, _ in rows]
         if not links:
             raise NotFound("nothing_recorded", "nothing has been recorded yet")
         origin = links[0].media_time
@@ -67,11 +66,9 @@ class ClipService:
         end = min(start + length, recorded_end)
         if start >= recorded_end:
             raise Invalid("clip_out_of_range", "the clip starts after the end of the recording")
-        chosen = covering(links, start, end)
-        by_msn = {x.msn: d for x, d in zip(links, datas, strict=True)}
-        audio = await asyncio.to_thread(
-            remux_m4a, init, [by_msn[x.msn] for x in chosen], start / TIMESCALE, end / TIMESCALE
-        )
+        wanted = {x.msn for x in covering(links, start, end)}
+        chosen = [(x, key) for x, key in rows if x.msn in wanted]
+        audio, _ = await self.replay.remux(space_id, chosen, start / TIMESCALE, end / TIMESCALE)
         clip_id = self.ctx.make_id()
         await self.replay.blobs.put_immutable(clip_key(space_id, clip_id), audio)
         row = {
@@ -84,7 +81,7 @@ class ClipService:
             "source": "live" if space.state is SpaceState.LIVE else "replay",
             "blob_key": clip_key(space_id, clip_id),
             "sha256": hashlib.sha256(audio).hexdigest(),
-            "segments": [{"msn": x.msn, "sha256": x.sha256} for x in chosen],
+            "segments": [{"msn": x.msn, "sha256": x.sha256} for x, _ in chosen],
             "created_at": self.ctx.clock(),
         }
         await self.clips.add(row)

@@ -152,7 +152,7 @@ class CountingService:
     async def _plan(self, group: list[_Pending]) -> tuple[list[Outcome], Batch]:
         now = self.ctx.clock()
         plans = [[(c, rules.plan(c.event, c.replay_duration_s, c.clip_duration_s)) for c in p.items] for p in group]
-        keys = {f"seen:{c.event_id}" for per in plans for c, _ in per if c.event_id}
+        keys = {_seen(c) for per in plans for c, _ in per if c.event_id}
         keys |= {pl.dedupe for per in plans for _, pl in per if pl.dedupe}
         taken = await self.ledger.taken(keys, now) if keys else set()
         batch = Batch()
@@ -165,7 +165,7 @@ class CountingService:
         claims, totals, uniques, known = batch.claims, batch.totals, batch.uniques, self._known
         for item, pl in per:
             if item.event_id:
-                seen = f"seen:{item.event_id}"
+                seen = _seen(item)
                 if seen in taken or seen in claims:
                     duplicates += 1
                     continue
@@ -288,3 +288,8 @@ class CountingService:
                 await self.sweep()
             except Exception:
                 log.exception("counting sweep failed")
+
+
+def _seen(item: Counted) -> str:
+    """An event id is one viewer's: scoped to them, nobody can spend another's ids."""
+    return f"seen:{item.event.viewer}:{item.event_id}"

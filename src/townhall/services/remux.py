@@ -14,11 +14,12 @@ from pathlib import Path
 import av
 
 
-def remux_m4a(init: bytes, segments: list[bytes], start_s: float | None = None, end_s: float | None = None) -> bytes:
-    """An .m4a (MP4, faststart) of `init` + `segments`, keeping packets whose time lies in [start_s, end_s)."""
+def remux_m4a(fmp4: Path, start_s: float | None = None, end_s: float | None = None) -> bytes:
+    """An .m4a (MP4, faststart) of a fragmented MP4 file (init section then segments), keeping the
+    packets whose time lies in [start_s, end_s)."""
     with tempfile.TemporaryDirectory(prefix="townhall-remux-") as tmp:
         out_path = Path(tmp) / "out.m4a"
-        source = av.open(io.BytesIO(init + b"".join(segments)), "r", format="mp4")
+        source = av.open(str(fmp4), "r", format="mp4")
         sink = av.open(str(out_path), "w", format="ipod", options={"movflags": "+faststart"})
         try:
             audio = source.streams.audio[0]

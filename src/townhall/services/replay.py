@@ -13,7 +13,9 @@ import contextlib
 import hashlib
 import json
 import logging
+import tempfile
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, Protocol
 
 from townhall.domain import replay as chain
@@ -150,28 +152,46 @@ class ReplayService:
             self.ctx.settings.replay_publish_wait_s,
         )
 
-    async def segments(self, space_id: str) -> tuple[list[chain.Link], list[bytes], bytes]:
-        """The chained segments' bytes, each checked against its link, and the init section."""
-        rows = await self.links.links(space_id)
+    async def assemble(self, space_id: str, rows: list[tuple[chain.Link, str]], into: Path) -> str:
+        """Write the init section and the chained segments, each checked against its link, into one
+        fragmented MP4 file (segment by segment, never the whole recording in memory); the init's SHA-256."""
         init = await self.blobs.get(live_prefix(space_id) + "init.mp4")
         if init is None:
             raise NotFound("recording_missing", "the recording of this space is not stored")
-        datas: list[bytes] = []
-        for link, key in rows:
-            data = await self.blobs.get(key)
-            if data is None or hashlib.sha256(data).hexdigest() != link.sha256:
-                raise Gone("recording_damaged", f"segment {link.msn} of this recording is missing or damaged")
-            datas.append(data)
-        return [link for link, _ in rows], datas, init
+        out = await asyncio.to_thread(into.open, "wb")
+        try:
+            await asyncio.to_thread(out.write, init)
+            for link, key in rows:
+                data = await self.blobs.get(key)
+                if data is None or hashlib.sha256(data).hexdigest() != link.sha256:
+                    raise Gone("recording_damaged", f"segment {link.msn} of this recording is missing or damaged")
+                await asyncio.to_thread(out.write, data)
+        finally:
+            await asyncio.to_thread(out.close)
+        return hashlib.sha256(init).hexdigest()
+
+    async def remux(
+        self,
+        space_id: str,
+        rows: list[tuple[chain.Link, str]],
+        start_s: float | None = None,
+        end_s: float | None = None,
+    ) -> tuple[bytes, str]:
+        """One .m4a from the chosen segments (trimmed to [start_s, end_s) of media time); and the init's hash."""
+        with tempfile.TemporaryDirectory(prefix="townhall-replay-") as tmp:
+            source = Path(tmp) / "source.mp4"
+            init_sha = await self.assemble(space_id, rows, source)
+            return await asyncio.to_thread(remux_m4a, source, start_s, end_s), init_sha
 
     async def publish(self, space_id: str, record: Recording) -> None:
-        links, datas, init = await self.segments(space_id)
-        if not links:
+        rows = await self.links.links(space_id)
+        if not rows:
             await self.recordings.update(space_id, state="kept", segments=0)
             return
-        audio = await asyncio.to_thread(remux_m4a, init, datas)
+        links = [link for link, _ in rows]
+        audio, init_sha = await self.remux(space_id, rows)
         gaps = chain.find_gaps(links)
-        files = {"init.mp4": hashlib.sha256(init).hexdigest(), "audio.m4a": hashlib.sha256(audio).hexdigest()}
+        files = {"init.mp4": init_sha, "audio.m4a": hashlib.sha256(audio).hexdigest()}
         payload = chain.build_manifest(space_id, links, gaps, files, round(record.ended_at * 1000), self.keys_url)
         signer = self.keys.signing
         prefix = replay_prefix(space_id)
