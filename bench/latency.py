@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -146,7 +147,8 @@ async def main(wanted: int) -> None:
         print(f"mix-minus server-added delay (mixed path, 3 speakers): {mix_minus_delay(metrics)}")
         print(
             f"latency: availability p50 {p50:.0f} ms, p95 {p95:.0f} ms over {len(latencies)} markers "
-            f"(part {part_ms:.0f} ms; goal p95 <= {part_ms + 150:.0f} ms)",
+            f"(part {part_ms:.0f} ms; goal p95 <= {part_ms + 150:.0f} ms; "
+            f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
             flush=True,
         )
     finally:

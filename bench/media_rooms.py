@@ -93,6 +93,7 @@ class Server:
 
     @classmethod
     async def start(cls, rooms: int, speakers: int, pinned: bool) -> Server:
+        log = tempfile.TemporaryFile("w+")  # the server's stderr: shown only if it fails to start
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             __file__,
@@ -102,11 +103,13 @@ class Server:
             "--speakers",
             str(speakers),
             stdout=asyncio.subprocess.PIPE,
+            stderr=log,
         )
         assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), 120)
         if not line:
-            raise RuntimeError("the media server did not start")
+            log.seek(0)
+            raise RuntimeError(f"the media server did not start: {log.read()[-2000:]!r}")
         if pinned:
             pin(process.pid, 0)
         return cls(process, json.loads(line))
@@ -215,7 +218,8 @@ async def main(args: argparse.Namespace) -> None:
     print(
         f"media_rooms: two-speaker room {100 * pair['share']:.1f}% of a core "
         f"({1 / pair['share']:.1f} rooms per core, {args.rooms} rooms in one process; goal <= 8%); "
-        f"13-speaker room with 2 talking {100 * big['share']:.1f}% of a core (goal <= 50%)",
+        f"13-speaker room with 2 talking {100 * big['share']:.1f}% of a core (goal <= 50%); "
+        f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
         flush=True,
     )
 
