@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,10 +26,11 @@ from townhall.services.context import Context
 from townhall.services.spaces import SpaceService
 from townhall.services.trust_withholding import LEGAL_DEMAND, LOCAL_LAW, Withholdings
 from townhall.store.sql.repos_trust import TrustRepo, Writer
-from townhall.store.sql.tables_trust import account_history, inbox, measures, restrictions, statements, strikes
+from townhall.store.sql.tables_trust import account_history, inbox, restrictions, statements, strikes
 from townhall.trust import reasons
 
 SYSTEM = ("system", "misuse_policy")
+AfterHook = Callable[[Decision, list[Notice], float], Awaitable[None]]
 QUEUE_SCAN = 2000  # queued notices ranked per look at the queue (threats and trusted flaggers first)
 MISUSE_TOS = "Misuse policy (Article 23 DSA): repeated manifestly illegal content after a warning"
 
@@ -71,17 +72,7 @@ class ModerationService:
         self.spaces = spaces
         self.withholdings = withholdings
         self.secret = reporter_secret
-
-    @property
-    def policy(self) -> misuse_rules.MisusePolicy:
-        s = self.ctx.settings
-        return misuse_rules.MisusePolicy(
-            window_s=s.misuse_window_days * 86400.0,
-            strikes_to_warn=s.misuse_strikes_to_warn,
-            suspend_s=s.misuse_suspend_days * 86400.0,
-            repeat_suspend_s=s.misuse_repeat_suspend_days * 86400.0,
-            notifier_min_share=s.misuse_notifier_min_share,
-        )
+        self.after: list[AfterHook] = []  # run once a decision is applied (the misuse rules, Art. 23)
 
     # --- notices (Art. 16) -------------------------------------------------------------------------
     def reporter_key(self, account: Account | None, client: str) -> str:
@@ -330,7 +321,7 @@ class ModerationService:
         await w.notice_decided(notice_rules.decide(n, d.id, now, unfounded))
         if unfounded:
             kind = misuse_rules.StrikeKind.MANIFESTLY_UNFOUNDED_NOTICE
-            await self._strike(w, "notifier", n.reporter_key, kind, n.id, now)
+            await self.strike(w, "notifier", n.reporter_key, kind, n.id, now)
         if n.notifier_account_id:  # Art. 16(5): the notifier learns the outcome and how to appeal
             window = appeal_rules.window_ends(d.decided_at, self.ctx.settings.appeal_window_months)
             await self.inform(
@@ -348,7 +339,7 @@ class ModerationService:
                 now,
             )
 
-    async def _strike(self, w: Writer, subject_kind: str, subject: str, kind: str, source: str, now: float) -> None:
+    async def strike(self, w: Writer, subject_kind: str, subject: str, kind: str, source: str, now: float) -> None:
         await w.insert(
             strikes,
             id=self.ctx.make_id(),
@@ -392,93 +383,8 @@ class ModerationService:
             if d.action is ActionKind.WITHHOLD:
                 event["countries"] = list(d.proposal.countries)
             await self.ctx.publish(d.proposal.target_id, event)
-        if d.proposal.manifestly and d.restricts and d.proposal.ground is Ground.ILLEGAL and d.affected_account_id:
-            await self._misuse_account(d, now)
-        if d.action is ActionKind.NO_ACTION and d.proposal.manifestly:
-            for n in notices:
-                await self._misuse_notifier(n, d, now)
-
-    # --- misuse (Art. 23) --------------------------------------------------------------------------
-    async def _misuse_account(self, d: Decision, now: float) -> None:
-        account_id = d.affected_account_id or ""
-        kind = misuse_rules.StrikeKind.MANIFESTLY_ILLEGAL_CONTENT
-        async with self.repo.unit() as w:
-            await w.audit(now, SYSTEM, "misuse.strike", ("account", account_id), {"decision_id": d.id})
-            await self._strike(w, "account", account_id, kind, d.id, now)
-        times = await self.repo.strike_times(account_id, kind, now - self.policy.window_s)
-        verdict = misuse_rules.assess(times, await self.repo.measures(account_id, kind), now, self.policy)
-        if verdict.action is misuse_rules.MisuseAction.WARN:
-            await self._measure("account", account_id, kind, verdict, now, account_id)
-        elif verdict.action is misuse_rules.MisuseAction.SUSPEND:
-            proposal = replace(
-                d.proposal,
-                action=ActionKind.SUSPEND_ACCOUNT,
-                target_kind=TargetKind.ACCOUNT,
-                target_id=account_id,
-                ground=Ground.INCOMPATIBLE,
-                tos_ground=MISUSE_TOS,
-                tos_explanation=f"{verdict.strikes} decisions on manifestly illegal content within "
-                f"{self.ctx.settings.misuse_window_days} days, after a prior warning.",
-                tos_also_illegal=True,
-                until=verdict.until,
-                manifestly=False,
-                speaker_id=None,
-                countries=(),
-            )
-
-            async def note(w: Writer, suspension: Decision) -> None:
-                await self._measure_row(w, "account", account_id, kind, verdict, now, suspension.id)
-
-            await self.record(d.decided_by, proposal, Basis.MISUSE, extra=note)
-
-    async def _misuse_notifier(self, n: Notice, d: Decision, now: float) -> None:
-        kind = misuse_rules.StrikeKind.MANIFESTLY_UNFOUNDED_NOTICE
-        since = now - self.policy.window_s
-        sent = await self.repo.notices_by_reporter(n.reporter_key, since)
-        share = sum(1 for x in sent if x.manifestly_unfounded) / max(1, len(sent))
-        times = await self.repo.strike_times(n.reporter_key, kind, since)
-        verdict = misuse_rules.assess(times, await self.repo.measures(n.reporter_key, kind), now, self.policy, share)
-        if verdict.action is not misuse_rules.MisuseAction.NONE:
-            await self._measure("notifier", n.reporter_key, kind, verdict, now, n.notifier_account_id)
-
-    async def _measure(
-        self,
-        subject_kind: str,
-        subject: str,
-        kind: str,
-        verdict: misuse_rules.Verdict,
-        now: float,
-        account_id: str | None,
-    ) -> None:
-        async with self.repo.unit() as w:
-            await self._measure_row(w, subject_kind, subject, kind, verdict, now, None)
-            if account_id:
-                text = _misuse_text(kind, verdict, self.ctx.settings.misuse_window_days)
-                await self.inform(w, account_id, f"misuse_{verdict.action.value}", subject, {"text": text}, now)
-
-    async def _measure_row(
-        self,
-        w: Writer,
-        subject_kind: str,
-        subject: str,
-        kind: str,
-        verdict: misuse_rules.Verdict,
-        now: float,
-        decision_id: str | None,
-    ) -> None:
-        payload = {"kind": kind, "strikes": verdict.strikes, "until": verdict.until}
-        await w.audit(now, SYSTEM, f"misuse.{verdict.action.value}", (subject_kind, subject), payload)
-        await w.insert(
-            measures,
-            id=self.ctx.make_id(),
-            subject_kind=subject_kind,
-            subject_id=subject,
-            kind=kind,
-            action=verdict.action.value,
-            at=now,
-            until=verdict.until,
-            decision_id=decision_id,
-        )
+        for hook in self.after:
+            await hook(d, notices, now)
 
 
 def _network(address: str) -> str:
@@ -505,20 +411,3 @@ def _audit_facts(d: Decision) -> dict[str, object]:
         "appeal": d.appeal_id,
         "supersedes": d.supersedes_id,
     }
-
-
-def _misuse_text(kind: str, verdict: misuse_rules.Verdict, window_days: int) -> str:
-    what = (
-        "content that was manifestly illegal"
-        if kind == misuse_rules.StrikeKind.MANIFESTLY_ILLEGAL_CONTENT
-        else "notices that were manifestly unfounded"
-    )
-    if verdict.action is misuse_rules.MisuseAction.WARN:
-        return (
-            f"Warning: {verdict.strikes} times in {window_days} days you provided {what}. If it happens again, "
-            "we will suspend it for a period (Article 23 DSA). You can contest this through an appeal or in court."
-        )
-    return (
-        f"Because you again provided {what} after a warning, processing is suspended until {verdict.until}. "
-        "You can contest this through an appeal, an out-of-court dispute settlement body or in court."
-    )

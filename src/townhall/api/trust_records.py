@@ -1,0 +1,171 @@
+"""Trust and safety records: orders from authorities (Art. 9, 10), the audit log, the transparency report
+(Art. 15, 24), the well-known entry point and the public view of a space's restrictions.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute
+
+from townhall.api.accounts import current_account
+from townhall.api.http import ok, op, read_json
+from townhall.api.trust_common import decision_out, limit_of, period_of, proposal_of, trust_of
+from townhall.api.trust_schemas import OrderActIn, OrderIn
+from townhall.domain.accounts import PlatformRole
+from townhall.domain.errors import Invalid
+from townhall.domain.moderation import ActionKind
+from townhall.services.moderation import require
+from townhall.services.trust_orders import OrderDraft
+from townhall.services.trust_reports import report
+from townhall.trust import audit, reasons, transparency
+
+
+async def public_restrictions(request: Request) -> Response:
+    """What listeners and clients show: labels, removal from discovery, countries withheld (X parity)."""
+    t = trust_of(request)
+    space_id = request.path_params["space_id"]
+    now = request.app.state.runtime.clock()
+    rows = [
+        r
+        for r in await t.repo.restrictions_of(space_id)
+        if r["lifted_at"] is None and (r["ends_at"] is None or r["ends_at"] > now)
+    ]
+    return ok(
+        {
+            "labels": sorted({r["label"] for r in rows if r["action"] == ActionKind.LABEL.value and r["label"]}),
+            "discoverable": not any(r["action"] == ActionKind.RESTRICT_DISCOVERY.value for r in rows),
+            "withheld_in": sorted(await t.withholdings.countries(space_id)),
+        }
+    )
+
+
+# --- orders from authorities ------------------------------------------------------------------------
+async def record_order(request: Request) -> Response:
+    admin = await current_account(request)
+    b = await read_json(request, OrderIn)
+    draft = OrderDraft(
+        b.kind,
+        b.authority,
+        b.member_state,
+        b.legal_basis,
+        b.reasons,
+        b.target_kind,
+        b.target_id,
+        tuple(b.territorial_scope),
+        b.category,
+        b.deadline,
+    )
+    return ok(await trust_of(request).orders.record(admin, draft), status=201)
+
+
+async def list_orders(request: Request) -> Response:
+    admin = await current_account(request)
+    return ok({"orders": await trust_of(request).orders.list(admin, limit_of(request))})
+
+
+async def act_on_order(request: Request) -> Response:
+    admin = await current_account(request)
+    body = await read_json(request, OrderActIn)
+    t = trust_of(request)
+    order = await t.orders.get(admin, request.path_params["order_id"])
+    proposal = proposal_of(body.decision, order["target_kind"], order["target_id"]) if body.decision else None
+    row, done = await t.orders.act(admin, order["id"], proposal, body.outcome, body.note)
+    return ok({"order": row, "decision": decision_out(done.decision, done.statement_id) if done else None})
+
+
+# --- audit and transparency -------------------------------------------------------------------------
+async def audit_entries(request: Request) -> Response:
+    require(await current_account(request), PlatformRole.ADMIN)
+    try:
+        after = int(request.query_params.get("after", "0"))
+    except ValueError as exc:
+        raise Invalid("invalid_after", "after must be a sequence number") from exc
+    found = await trust_of(request).repo.audit_entries(after, limit_of(request, 100))
+    return ok({"entries": [audit.as_json(e) for e in found]})
+
+
+async def audit_verify(request: Request) -> Response:
+    require(await current_account(request), PlatformRole.ADMIN)
+    result = await audit.verify(trust_of(request).repo)
+    return ok(
+        {"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq, "problem": result.problem}
+    )
+
+
+def _platform(request: Request) -> str:
+    return str(request.app.state.runtime.public_url)
+
+
+async def transparency_json(request: Request) -> Response:
+    start, end = period_of(request)
+    return ok(await report(trust_of(request).repo, _platform(request), start, end))
+
+
+async def transparency_page(request: Request) -> Response:
+    start, end = period_of(request)
+    figures = await report(trust_of(request).repo, _platform(request), start, end)
+    return HTMLResponse(transparency.page(figures), headers={"Cache-Control": "no-store"})
+
+
+async def well_known(request: Request) -> Response:
+    base = _platform(request)
+    return ok(
+        {
+            "notice_endpoint": f"{base}/api/notices",
+            "transparency_report": f"{base}/transparency",
+            "transparency_report_json": f"{base}/api/transparency",
+            "statement_of_reasons_format": "DSA Transparency Database API v1 (submission schema of 2025-07-01)",
+            "appeals": f"{base}/api/decisions/{{decision_id}}/appeals",
+            "categories": list(reasons.CATEGORIES),
+            "keywords": list(reasons.KEYWORDS),
+        }
+    )
+
+
+def routes() -> list[BaseRoute]:
+    t, a = "trust", "admin session"
+    adm = "/api/admin"
+    return [
+        op(
+            "GET",
+            "/api/spaces/{space_id}/moderation",
+            public_restrictions,
+            summary="Labels, removal from discovery and countries where the space is withheld",
+            tag=t,
+        ),
+        op("GET", "/.well-known/dsa", well_known, summary="Where to send notices and find reports", tag=t),
+        op(
+            "GET",
+            "/api/transparency",
+            transparency_json,
+            summary="Transparency report figures (?from=&to=)",
+            tag=t,
+            errors=(400,),
+        ),
+        op("GET", "/transparency", transparency_page, summary="Transparency report as a page with charts", tag=t),
+        op(
+            "POST",
+            f"{adm}/orders",
+            record_order,
+            summary="Record an order from an authority (Art. 9, 10)",
+            tag=t,
+            body=OrderIn,
+            auth=a,
+            status=201,
+            errors=(400, 401, 403, 404),
+        ),
+        op("GET", f"{adm}/orders", list_orders, summary="Orders from authorities", tag=t, auth=a),
+        op(
+            "POST",
+            f"{adm}/orders/{{order_id}}/act",
+            act_on_order,
+            summary="Give effect to an order",
+            tag=t,
+            body=OrderActIn,
+            auth=a,
+            errors=(400, 401, 403, 404, 409),
+        ),
+        op("GET", f"{adm}/audit", audit_entries, summary="Audit log entries (?after=seq)", tag=t, auth=a),
+        op("GET", f"{adm}/audit/verify", audit_verify, summary="Verify the audit log's hash chain", tag=t, auth=a),
+    ]
