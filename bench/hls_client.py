@@ -73,7 +73,8 @@ class Connection(asyncio.Protocol):
         return Answer(int(head[9:12]), head, body)
 
     async def request(self, raw: bytes) -> Answer:
-        assert self.transport is not None
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionError("the server closed the connection")
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(raw)
         return await self.waiter

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import gzip
 import json
+import math
 import multiprocessing
 import os
 import random
@@ -95,11 +96,13 @@ def probe_main(origin_port: int, space: str, seconds: float, pipe: Pipe) -> None
 # --- the players --------------------------------------------------------------------------------
 @dataclass
 class Tally:
+    window: tuple[float, float] = (0.0, 0.0)  # wall-clock window in which requests and bytes count
     requests: int = 0
     wire_bytes: int = 0  # response headers and bodies, as they cross the network
     errors: Counter[str] = field(default_factory=Counter)
     arrivals: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # part -> last byte
     renewals: int = 0
+    cpu_s: float = 0.0  # the worker's CPU time inside the window
 
 
 @dataclass
@@ -126,13 +129,14 @@ async def join(stage: Stage, n: int) -> list[tuple[str, float]]:
         body = json.loads(answer.body)
         return body["token"], float(body["renew_every_s"])
 
-    return list(await asyncio.gather(*(one(i) for i in range(n))))
+    return list(await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(n))), 60 + n / 20))
 
 
 async def _fetch(conn: Connection, path: str, tally: Tally) -> bytes | None:
     answer = await conn.get(path, BROWSER_HEADERS)
-    tally.requests += 1
-    tally.wire_bytes += len(answer.head) + 4 + len(answer.body)
+    if tally.window[0] <= time.time() < tally.window[1]:
+        tally.requests += 1
+        tally.wire_bytes += len(answer.head) + 4 + len(answer.body)
     if answer.status != 200:
         tally.errors[f"http_{answer.status}"] += 1
         return None
@@ -179,6 +183,28 @@ async def player(stage: Stage, number: int, token: str, renew_every_s: float, un
         conn.close()
 
 
+# --- load workers: players spread over processes, so the load generator gets its share of CPU ---
+async def _cpu_in_window(tally: Tally) -> None:
+    await asyncio.sleep(max(0.0, tally.window[0] - time.time()))
+    started = os.times()
+    await asyncio.sleep(max(0.0, tally.window[1] - time.time()))
+    ended = os.times()
+    tally.cpu_s = ended.user + ended.system - started.user - started.system
+
+
+async def _work(stage: Stage, first: int, tokens: list[tuple[str, float]], until_wall: float) -> Tally:
+    until = asyncio.get_running_loop().time() + until_wall - time.time()
+    jobs = [player(stage, first + i, token, every, until) for i, (token, every) in enumerate(tokens)]
+    await asyncio.wait_for(asyncio.gather(_cpu_in_window(stage.tally), *jobs), until_wall - time.time() + 30)
+    return stage.tally
+
+
+def worker_main(stage: Stage, first: int, tokens: list[tuple[str, float]], until_wall: float, pipe: Pipe) -> None:
+    import uvloop
+
+    pipe.send(uvloop.run(_work(stage, first, tokens, until_wall)))
+
+
 # --- one level: N players for a measured window ---------------------------------------------
 async def origin_live_requests(stage: Stage) -> float:
     """The origin's own count of the LL-HLS requests it answered (its Prometheus histogram)."""
@@ -206,50 +232,61 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def run_level(stage: Stage, edge: Edge, origin_port: int, n: int, seconds: float) -> dict[str, float]:
+async def run_level(stage: Stage, edge: Edge, n: int, seconds: float, workers: int) -> dict[str, float]:
     tokens = await join(stage, n)
-    stage.tally = tally = Tally()
-    loop = asyncio.get_running_loop()
-    until = loop.time() + WARM_UP_S + seconds + 1.0
-    receiving, sending = multiprocessing.get_context("spawn").Pipe(duplex=False)
-    probe = multiprocessing.get_context("spawn").Process(
-        target=probe_main, args=(origin_port, stage.space, WARM_UP_S + seconds + 3.0, sending), daemon=True
-    )
-    probe.start()
-    players = [asyncio.create_task(player(stage, i, token, every, until)) for i, (token, every) in enumerate(tokens)]
-    await asyncio.sleep(WARM_UP_S)
-    start = (time.time(), tally.requests, tally.wire_bytes, await origin_live_requests(stage), edge.stats())
-    cpu_start, edge_cpu_start = os.times(), cpu_seconds(edge.pid)
-    await asyncio.sleep(seconds)
-    end = (time.time(), tally.requests, tally.wire_bytes, await origin_live_requests(stage), edge.stats())
-    cpu_end, edge_cpu_end = os.times(), cpu_seconds(edge.pid)
-    await asyncio.wait_for(asyncio.gather(*players), 30)
-    created, probe_requests = await asyncio.to_thread(receiving.recv)
-    probe.join(10)
-    elapsed = end[0] - start[0]
+    spawn = multiprocessing.get_context("spawn")
+    window = (time.time() + WARM_UP_S + 2.0, time.time() + WARM_UP_S + 2.0 + seconds)  # 2 s to spawn
+    until_wall = window[1] + 1.0
+    pipes, processes = [], []
+    probe_s = until_wall - time.time() + 2.0
+    receiving, sending = spawn.Pipe(duplex=False)
+    processes.append(spawn.Process(target=probe_main, args=(stage.origin_port, stage.space, probe_s, sending)))
+    pipes.append(receiving)
+    share = math.ceil(n / workers)
+    for w in range(workers):
+        receiving, sending = spawn.Pipe(duplex=False)
+        part = Stage(stage.space, stage.edge_port, stage.origin_port, Tally(window=window))
+        args = (part, w * share, tokens[w * share : (w + 1) * share], until_wall, sending)
+        processes.append(spawn.Process(target=worker_main, args=args))
+        pipes.append(receiving)
+    for process in processes:
+        process.daemon = True
+        process.start()
+    await asyncio.sleep(max(0.0, window[0] - time.time()))
+    start = (await origin_live_requests(stage), edge.stats(), cpu_seconds(edge.pid))
+    await asyncio.sleep(max(0.0, window[1] - time.time()))
+    end = (await origin_live_requests(stage), edge.stats(), cpu_seconds(edge.pid))
+    results = [await asyncio.wait_for(asyncio.to_thread(pipe.recv), until_wall - time.time() + 60) for pipe in pipes]
+    for process in processes:
+        process.join(10)
+    (created, probe_requests), tallies = results[0], results[1:]
+    elapsed = window[1] - window[0]
     latencies = [
         (arrived - created[part]) * 1000
+        for tally in tallies
         for part, times in tally.arrivals.items()
         if part in created
         for arrived in times
-        if start[0] <= arrived <= end[0]
+        if window[0] <= arrived <= window[1]
     ]
-    probe_rate = probe_requests / (WARM_UP_S + seconds + 3.0)
+    errors: Counter[str] = sum((tally.errors for tally in tallies), Counter())
+    listener_requests = sum(tally.requests for tally in tallies)
     return {
         "listeners": n,
-        "listener_req_s": (end[1] - start[1]) / elapsed,
-        "origin_req_s": (end[3] - start[3]) / elapsed - probe_rate,
-        "edge_backend_req_s": (end[4]["MAIN.backend_req"] - start[4]["MAIN.backend_req"]) / elapsed,
-        "bytes_per_listener_s": (end[2] - start[2]) / elapsed / n,
+        "listener_req_s": listener_requests / elapsed,
+        "origin_req_s": (end[0] - start[0]) / elapsed - probe_requests / probe_s,
+        "edge_backend_req_s": (end[1]["MAIN.backend_req"] - start[1]["MAIN.backend_req"]) / elapsed,
+        "edge_dropped": sum(end[1][c] - start[1][c] for c in ("MAIN.sess_dropped", "MAIN.req_dropped")),
+        "bytes_per_listener_s": sum(tally.wire_bytes for tally in tallies) / elapsed / n,
         "audio_bytes_s": AUDIO_BIT_RATE / 8,
-        "errors": sum(tally.errors.values()),
-        "error_kinds": dict(tally.errors),  # type: ignore[dict-item]
-        "renewals": tally.renewals,
+        "errors": sum(errors.values()),
+        "error_kinds": dict(errors),  # type: ignore[dict-item]
+        "renewals": sum(tally.renewals for tally in tallies),
         "availability_p50_ms": percentile(latencies, 0.50),
         "availability_p95_ms": percentile(latencies, 0.95),
         "parts_timed": len(latencies),
-        "load_generator_cpu": (cpu_end.user + cpu_end.system - cpu_start.user - cpu_start.system) / elapsed,
-        "edge_cpu": (edge_cpu_end - edge_cpu_start) / elapsed,
+        "load_generator_cpu": sum(tally.cpu_s for tally in tallies) / elapsed,
+        "edge_cpu": (end[2] - start[2]) / elapsed,
         "load_average": os.getloadavg()[0],
     }
 
@@ -259,7 +296,7 @@ def report(row: dict[str, float]) -> None:
         f"N={row['listeners']:>6}  listener req/s {row['listener_req_s']:8.0f}  "
         f"origin req/s {row['origin_req_s']:5.1f} (edge says {row['edge_backend_req_s']:.1f})  "
         f"bytes/listener-s {row['bytes_per_listener_s']:6.0f} (audio {row['audio_bytes_s']:.0f})  "
-        f"errors {row['errors']} {row['error_kinds'] or ''}  "
+        f"errors {row['errors']} {row['error_kinds'] or ''} (edge dropped {row['edge_dropped']})  "
         f"availability p50 {row['availability_p50_ms']:.0f} ms p95 {row['availability_p95_ms']:.0f} ms "
         f"({row['parts_timed']} parts)  CPU: varnishd {row['edge_cpu']:.2f}, load generator "
         f"{row['load_generator_cpu']:.2f} cores (machine load average {row['load_average']:.1f})",
@@ -267,7 +304,7 @@ def report(row: dict[str, float]) -> None:
     )
 
 
-async def main(levels: list[int], seconds: float, save: str | None) -> None:
+async def main(levels: list[int], seconds: float, workers: int, save: str | None) -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     keys = f"bench{secrets.token_hex(2)}:{secrets.token_hex(32)}"
@@ -295,7 +332,7 @@ async def main(levels: list[int], seconds: float, save: str | None) -> None:
         await edge.astart()
         stage = Stage(live["space"], edge_port, origin_port)
         for n in levels:
-            rows.append(await run_level(stage, edge, origin_port, n, seconds))
+            rows.append(await run_level(stage, edge, n, seconds, workers))
             report(rows[-1])
     finally:
         await edge.astop()
@@ -315,8 +352,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levels", default="100,1000,5000", help="comma-separated listener counts")
     parser.add_argument("--seconds", type=float, default=15.0, help="measured window per level")
+    parser.add_argument("--workers", type=int, default=2, help="load generator processes")
     parser.add_argument("--save", help="write the per-level figures as JSON here (for bench/capacity.py)")
     args = parser.parse_args()
     import uvloop
 
-    uvloop.run(main([int(n) for n in args.levels.split(",")], args.seconds, args.save))
+    uvloop.run(main([int(n) for n in args.levels.split(",")], args.seconds, args.workers, args.save))

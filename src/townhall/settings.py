@@ -104,6 +104,14 @@ class Settings(BaseSettings):
         description="request header carrying the listener's ISO country code (set by the CDN or GeoIP in front)",
     )
     edge_metrics_port: int = Field(9131, description="`townhall edge` serves Prometheus metrics here; 0: off")
+    edge_threads_min: int = Field(
+        500,
+        description="varnishd worker threads kept per pool (2 pools): LL-HLS "
+        "listeners all ask at once when a part lands",
+    )
+    edge_thread_queue_limit: int = Field(
+        5000, description="requests queued per pool for a thread before varnishd drops them"
+    )
 
     # --- trust and safety (EU DSA: notices, decisions, appeals, withholding, misuse, audit) -----
     notices_per_hour_per_reporter: int = Field(20, description="notices one reporter (account or address) may send")

@@ -42,6 +42,7 @@ async def start_edge() -> AsyncIterator[EdgeFactory]:
     edges: list[Edge] = []
 
     async def start(origin_url: str, keys: dict[str, bytes] = KEYS, **overrides: object) -> Edge:
+        overrides = {"edge_threads_min": 100, **overrides}  # varnishd default; production keeps more
         settings = Settings(edge_host="127.0.0.1", **overrides)  # type: ignore[arg-type]
         edge = Edge(settings, keys, origin=origin_url, port=free_port())
         edges.append(edge)

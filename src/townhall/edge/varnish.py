@@ -144,6 +144,10 @@ class Edge:
             self.settings.edge_varnishd, "-F", "-n", self.name, "-a", f"{self.host}:{self.port}",
             "-f", str(vcl_path), "-s", self.settings.edge_storage,
             "-p", "default_grace=0", "-p", "syslog_cli_traffic=off",
+            # Every listener asks at the same moment, when a part lands: keep threads ready and let
+            # a burst queue rather than be dropped (thread_queue_limit is 20 by default).
+            "-p", f"thread_pool_min={self.settings.edge_threads_min}",
+            "-p", f"thread_queue_limit={self.settings.edge_thread_queue_limit}",
         ]  # fmt: skip
         try:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
