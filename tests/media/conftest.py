@@ -4,6 +4,8 @@ follower that uses blocking playlist reload and decodes what it fetched with PyA
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import io
 import re
 from collections.abc import AsyncIterator, Callable
@@ -14,9 +16,14 @@ import av
 import httpx
 import numpy as np
 import pytest
+import pytest_asyncio
+from aiortc import RTCConfiguration, RTCPeerConnection
+from tests.conftest import TEST_KEYS
 from tests.support.servers import LiveServer, live_server
 
-from townhall.media.mixer import FRAME, RATE
+from townhall.domain.tokens import Claims, Scope, sign
+from townhall.media.mixer import FRAME, RATE, SILENCE
+from townhall.media.synthetic import SignalTrack
 from townhall.settings import Settings
 
 
@@ -51,8 +58,8 @@ class Stage:
         return account, str(await self.rt.spaces.speaker_token(account, self.space_id))
 
 
-@pytest.fixture
-async def stage(settings: Settings) -> AsyncIterator[Stage]:
+@contextlib.asynccontextmanager
+async def live_stage(settings: Settings) -> AsyncIterator[Stage]:
     async with live_server(settings) as server:
         rt = server.runtime
         host = (await rt.accounts.register("host_one", "password-host", "127.0.0.1")).account
@@ -60,6 +67,25 @@ async def stage(settings: Settings) -> AsyncIterator[Stage]:
         await rt.spaces.start(host, space.id)
         async with server.client() as http:
             yield Stage(server, host, space.id, http)
+
+
+@pytest.fixture
+async def stage(settings: Settings) -> AsyncIterator[Stage]:
+    async with live_stage(settings) as s:
+        yield s
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_stage(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stage]:
+    """One live space for a module of tests that each leave it as they found it (refusals)."""
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("media") / "data",
+        token_keys=TEST_KEYS,
+        log_level="warning",
+        whip_offers_per_second=1000,
+    )
+    async with live_stage(settings) as s:
+        yield s
 
 
 async def until(condition: Callable[[], Any], within: float, what: str, every: float = 0.02) -> Any:
@@ -75,6 +101,38 @@ async def until(condition: Callable[[], Any], within: float, what: str, every: f
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(every)
+
+
+def peer_connections() -> int:
+    return sum(isinstance(o, RTCPeerConnection) for o in gc.get_objects())
+
+
+async def offer() -> tuple[RTCPeerConnection, str]:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver(SignalTrack(lambda i: SILENCE), direction="sendrecv")
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc, pc.localDescription.sdp
+
+
+def token_for(
+    stage: Stage, account_id: str, scope: Scope = Scope.SPEAK, space_id: str | None = None, expires: int | None = None
+) -> str:
+    keys = stage.rt.keys
+    claims = Claims(
+        keys.signing_kid,
+        scope,
+        space_id or stage.space_id,
+        f"a-{account_id}",
+        expires if expires is not None else int(stage.rt.clock()) + 600,
+    )
+    return sign(claims, keys.signing_key)
+
+
+async def post(stage: Stage, sdp: str | bytes, token: str | None, content_type: str = "application/sdp") -> Any:
+    headers = {"Content-Type": content_type}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return await stage.http.post(f"/whip/{stage.space_id}", content=sdp, headers=headers)
 
 
 PART_LINE = re.compile(r'#EXT-X-PART:DURATION=([\d.]+),URI="p(\d+)\.(\d+)\.m4s"')

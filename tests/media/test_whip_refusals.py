@@ -1,0 +1,105 @@
+"""WHIP refusals (RFC 9725): who may not publish and what an offer must look like; each refusal is a
+clear 4xx with nothing set up. One live space serves the module: a refusal leaves it unchanged."""
+
+from __future__ import annotations
+
+import pytest
+from tests.media.conftest import Stage, offer, peer_connections, post, token_for
+
+from townhall.domain.tokens import Scope
+
+pytestmark = [pytest.mark.media, pytest.mark.timeout(60), pytest.mark.asyncio(loop_scope="module")]
+
+
+@pytest.mark.parametrize(
+    ("who", "status", "code"),
+    [
+        ("nobody", 401, "token_missing"),
+        ("listener", 403, "token_wrong_scope"),
+        ("expired", 401, "token_expired"),
+        ("other_space", 403, "token_wrong_space"),
+        ("not_a_speaker", 403, "not_a_speaker"),
+        ("removed", 403, "not_a_speaker"),
+        ("forged", 401, "token_bad_signature"),
+    ],
+)
+async def test_unauthorised_publishes_are_refused_with_nothing_set_up(
+    shared_stage: Stage, who: str, status: int, code: str
+) -> None:
+    stage = shared_stage
+    rt = stage.rt
+    host_id = stage.host.id
+    token: str | None
+    if who in ("not_a_speaker", "removed"):
+        account = (await rt.accounts.register(f"someone_{who}", "password-someone", "127.0.0.1")).account
+        if who == "removed":
+            await rt.spaces.invite(stage.host, stage.space_id, account.id)
+            await rt.spaces.accept_invite(account, stage.space_id)
+            await rt.spaces.remove(stage.host, stage.space_id, account.id)
+        token = token_for(stage, account.id)
+    else:
+        token = {
+            "nobody": None,
+            "listener": token_for(stage, host_id, Scope.LISTEN),
+            "expired": token_for(stage, host_id, expires=int(rt.clock()) - 5),
+            "other_space": token_for(stage, host_id, space_id="another_space"),
+            "forged": token_for(stage, host_id)[:-4] + "0000",
+        }[who]
+    pc, sdp = await offer()
+    try:
+        before = peer_connections()
+        response = await post(stage, sdp, token)
+        assert response.status_code == status, response.text
+        assert response.json()["code"] == code
+        assert stage.live.publishers == {}
+        assert peer_connections() <= before
+    finally:
+        await pc.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "code"),
+    [
+        ("hello", "application/sdp", "sdp_malformed"),
+        ("v=0\r\n" + "a=x\r\n" * 5000, "application/sdp", "sdp_too_large"),
+        (
+            "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n",
+            "application/sdp",
+            "sdp_no_audio",
+        ),
+        ("{}", "application/json", "unsupported_media_type"),
+        (b"v=0\xff\xfe", "application/sdp", "sdp_malformed"),
+    ],
+)
+async def test_malformed_or_oversized_offers_are_a_400_with_a_clear_message(
+    shared_stage: Stage, body: str | bytes, content_type: str, code: str
+) -> None:
+    stage = shared_stage
+    before = peer_connections()
+    response = await post(stage, body, await stage.host_token(), content_type)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == code and response.json()["message"]
+    assert stage.live.publishers == {} and peer_connections() <= before
+
+
+@pytest.mark.parametrize(
+    ("drop", "code"),
+    [
+        ("a=fingerprint", "sdp_no_fingerprint"),
+        ("a=ice-pwd", "sdp_no_ice_credentials"),
+        ("a=rtpmap:96", "sdp_no_opus"),
+    ],
+)
+async def test_an_offer_missing_what_webrtc_needs_is_a_400_before_any_peer_connection(
+    shared_stage: Stage, drop: str, code: str
+) -> None:
+    stage = shared_stage
+    pc, sdp = await offer()
+    try:
+        before = peer_connections()
+        broken = "\r\n".join(x for x in sdp.split("\r\n") if not x.startswith(drop))
+        response = await post(stage, broken, await stage.host_token())
+        assert response.status_code == 400 and response.json()["code"] == code, response.text
+        assert stage.live.publishers == {} and peer_connections() <= before
+    finally:
+        await pc.close()
