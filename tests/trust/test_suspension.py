@@ -50,6 +50,12 @@ async def test_a_suspended_account_cannot_host_or_speak_and_its_live_space_ends(
     # the period ends by itself
     clock.now = until + 1
     assert (await tc.post("/api/spaces", json={"title": "Comeback"}, headers=offender["headers"])).status_code == 201
+    history = (await tc.get("/api/me/account-history", headers=offender["headers"])).json()["history"]
+    assert [(h["to_status"], h["actor_kind"]) for h in history] == [
+        ("suspended", "moderator"),
+        ("active", "system_expiry"),
+    ]
+    assert history[1]["effective_at"] == until
 
 
 async def test_platform_moderators_mute_or_remove_one_speaker(tc: httpx.AsyncClient, staff: Staff) -> None:

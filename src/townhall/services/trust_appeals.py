@@ -5,6 +5,7 @@ reinstates a suspended account, keeping its history. Never deletes history.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -120,5 +121,29 @@ class AppealService:
         internal = viewer.has_role(PlatformRole.MODERATOR)
         if viewer.id != account_id:
             require(viewer, PlatformRole.MODERATOR)
-        rows = await self.repo.history(account_id)
+        rows = with_expiry(await self.repo.history(account_id), self.ctx.clock())
         return [{k: v for k, v in r.items() if internal or k != "internal_note"} for r in rows]
+
+
+def with_expiry(rows: list[Mapping[str, Any]], now: float) -> list[Mapping[str, Any]]:
+    """A suspension for a period ends by itself; show that end as a step of the history (derived, not
+    stored: nothing runs at the moment it ends)."""
+    if not rows:
+        return rows
+    last = rows[-1]
+    if last["to_status"] != AccountStatus.SUSPENDED.value or last["until"] is None or last["until"] > now:
+        return rows
+    ended = {
+        **{k: None for k in last},
+        "account_id": last["account_id"],
+        "from_status": AccountStatus.SUSPENDED.value,
+        "to_status": AccountStatus.ACTIVE.value,
+        "reason_code": "suspension_period_ended",
+        "public_reason": "The suspension period ended.",
+        "decision_id": last["decision_id"],
+        "actor_kind": "system_expiry",
+        "actor_id": "system",
+        "effective_at": last["until"],
+        "internal_note": "",
+    }
+    return [*rows, ended]
