@@ -193,9 +193,39 @@ async function loadOrders() {
         {},
         `${o.member_state} · ${o.authority} · ${o.kind} · ${o.state}`,
         o.effect_given_at ? ` · effect after ${((o.effect_given_at - o.received_at) / 3600).toFixed(1)} h` : "",
+        ...orderActions(o),
       ),
     ),
   );
+}
+
+// Acting on an order: withhold the content where the order applies (a decision with its statement),
+// or record that effect was given without a decision (e.g. information provided under Art. 10).
+function orderActions(o) {
+  if (o.state !== "receipt_confirmed") return [];
+  const act = async (body) => {
+    try {
+      await api(`/api/admin/orders/${o.id}/act`, { method: "POST", body, auth: auth() });
+      announce("Effect given to the order");
+      await Promise.allSettled([loadOrders(), loadDecisions()]);
+    } catch (err) {
+      showError($("#order-error"), err);
+    }
+  };
+  const actions = [];
+  if (o.kind === "act_against_content" && o.territorial_scope.length) {
+    const decision = {
+      action: "withhold",
+      countries: o.territorial_scope,
+      ground: "illegal",
+      legal_ground: o.legal_basis,
+      legal_explanation: o.reasons.slice(0, 2000),
+      category: o.category,
+    };
+    actions.push(" ", el("button", { type: "button", onclick: () => act({ outcome: "effect_given", decision }) }, `Withhold in ${o.territorial_scope.join(", ")}`));
+  }
+  actions.push(" ", el("button", { type: "button", class: "secondary", onclick: () => act({ outcome: "effect_given" }) }, "Record effect given"));
+  return actions;
 }
 
 async function recordOrder(event) {
