@@ -1,8 +1,7 @@
-"""`townhall verify <replay URL or folder> [--commitments file] [--keys file or URL]`: fetches a replay
-and checks it against its signed manifest, the platform's public keys and heads captured live.
-
-Says plainly "verified" or which segment was changed, dropped, added or reordered; the rules are in
-domain/replay.py. Reads only what the replay names; never writes.
+"""The replay verbs. `townhall verify <replay URL or folder> [--commitments file] [--keys file or URL]`
+fetches a replay and checks it against its signed manifest, the platform's public keys and heads
+captured live; says plainly "verified" or which segment was changed, dropped, added or reordered (the
+rules are in domain/replay.py) and never writes. `townhall rotate-replay-key` adds a signing key.
 """
 
 from __future__ import annotations
@@ -118,10 +117,28 @@ def check(source: str, commitments: str | None = None, keys: str | None = None) 
         return verdict
 
 
-@verb("verify", "check a published replay: verified, or which segment was changed, dropped, added or reordered", _args)  # type: ignore[untyped-decorator]
+@verb("verify", "check a published replay: verified, or which segment was changed, dropped, added or reordered", _args)
 async def verify(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     verdict = await asyncio.to_thread(check, args.source, args.commitments, args.keys)
     print(verdict.text(), flush=True)
     return 0 if verdict.verified else 1
+
+
+def _rotate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir")
+
+
+@verb("rotate-replay-key", "add a replay signing key (older keys stay published); restart to use it", _rotate_args)
+async def rotate_replay_key(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from townhall.services.recording_keys import ReplayKeys
+
+    data_dir = Path(args.data_dir) if args.data_dir else settings.data_dir
+    path = Path(settings.replay_keys_file) if settings.replay_keys_file else data_dir / "replay-keys.json"
+    keys = ReplayKeys(path).load(time.time())
+    fresh = keys.rotate(time.time())
+    print(f"replay manifests are now signed by {fresh.kid}; {len(keys.ring) - 1} earlier key(s) stay published")
+    return 0

@@ -150,3 +150,16 @@ async def test_malformed_beacons_are_400s(rec_app: Any) -> None:
         bad_token = await c.post("/api/beacons", json={"events": []}, headers=auth("v1.a.b.c.d.e.f.g"))
     assert bad_id.status_code == bad_type.status_code == not_json.status_code == 400
     assert bad_token.status_code == 401
+
+
+def test_rotate_replay_key_verb_adds_a_key(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from townhall.cli import main
+
+    assert main(["rotate-replay-key", "--data-dir", str(tmp_path)]) == 0
+    assert main(["rotate-replay-key", "--data-dir", str(tmp_path)]) == 0
+    ring = json.loads((tmp_path / "replay-keys.json").read_text())["keys"]
+    assert len(ring) == 3  # the first run made one, each rotation added one
+    assert oct((tmp_path / "replay-keys.json").stat().st_mode)[-3:] == "600"
+    assert "earlier key(s) stay published" in capsys.readouterr().out
