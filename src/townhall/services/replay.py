@@ -29,6 +29,7 @@ from townhall.store.sql.repos_recording import ChainRepo, Recording, RecordingRe
 
 log = logging.getLogger("townhall.replay")
 WAIT_POLL_S = 0.2
+HEAD_TTL_S = 2 * 86400  # the live head outlives the space briefly; the replay's manifest keeps it for good
 
 
 class SegmentInfo(Protocol):
@@ -95,7 +96,7 @@ class ReplayService:
             await self.links.add(space_id, link, info.key)
             self._last[space_id] = link
             head = {"msn": link.msn, "head": link.head, "media_time": link.media_time}
-            await self.ctx.state.put(chain_key(space_id), json.dumps(head).encode())
+            await self.ctx.state.put(chain_key(space_id), json.dumps(head).encode(), ttl_s=HEAD_TTL_S)
             return link
 
     async def live_head(self, space_id: str) -> dict[str, object] | None:
