@@ -100,7 +100,7 @@ class Runtime:
     async def refresh_gauges(self) -> None:
         from townhall.domain.spaces import SpaceState
 
-        live = await self.spaces.list([SpaceState.LIVE], self.settings.list_limit_max)
+        live = await self.spaces.find([SpaceState.LIVE], self.settings.list_limit_max)
         listeners = waiting = 0
         for space in live:
             seated, queued = await self.admission.counts(space)
@@ -156,7 +156,7 @@ def media_node(rt: Runtime) -> Any:
 
     async def resume_live() -> None:
         await node.start()
-        for space in await rt.spaces.list([SpaceState.LIVE], rt.settings.list_limit_max):
+        for space in await rt.spaces.find([SpaceState.LIVE], rt.settings.list_limit_max):
             await node.ensure_space(space)
 
     async def ended(space: Any) -> None:
@@ -173,9 +173,18 @@ def area_routes(rt: Runtime) -> list[BaseRoute]:
     """Each area's routes; an area wires itself in here with one line."""
     from townhall.api import accounts, events, listen, ops, origin, replay, spaces, trust, web, whip
 
-    return [*ops.routes(), *accounts.routes(), *spaces.routes(), *listen.routes(), *web.routes(),
-            *whip.routes(rt), *origin.routes(rt), *events.routes(),
-            *replay.routes(rt), *trust.routes(rt)]
+    return [
+        *ops.routes(),
+        *accounts.routes(),
+        *spaces.routes(),
+        *listen.routes(),
+        *web.routes(),
+        *whip.routes(rt),
+        *origin.routes(rt),
+        *events.routes(),
+        *replay.routes(rt),
+        *trust.routes(rt),
+    ]
 
 
 def build_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
@@ -211,7 +220,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     app = Starlette(
         routes=routes,
         middleware=[Middleware(AccessLog), Middleware(DirectListenerGate), Middleware(WithheldGate)],
-        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
     app.state.runtime = rt

@@ -16,7 +16,9 @@ Verb = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 VERBS: dict[str, tuple[Verb, str, Callable[[argparse.ArgumentParser], None]]] = {}
 
 
-def verb(name: str, help_text: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None):  # type: ignore[no-untyped-def]
+def verb(
+    name: str, help_text: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None
+) -> Callable[[Verb], Verb]:
     def register(fn: Verb) -> Verb:
         VERBS[name] = (fn, help_text, args)
         return fn

@@ -149,16 +149,16 @@ async def test_spaces_are_listed_by_state_newest_first_with_a_limit(engine: Asyn
     b1 = await space(engine, bob, created_at=T0 + 3)
     await repo.save_state(replace(a2, state=SpaceState.LIVE, started_at=T0 + 4))
     ours = {a1.id, a2.id, b1.id}
-    scheduled = [s.id for s in await repo.list([SpaceState.SCHEDULED], 100) if s.id in ours]
+    scheduled = [s.id for s in await repo.find([SpaceState.SCHEDULED], 100) if s.id in ours]
     assert scheduled == [b1.id, a1.id]
-    both = [s.id for s in await repo.list([SpaceState.SCHEDULED, SpaceState.LIVE], 100) if s.id in ours]
+    both = [s.id for s in await repo.find([SpaceState.SCHEDULED, SpaceState.LIVE], 100) if s.id in ours]
     assert both == [b1.id, a2.id, a1.id]
-    assert len(await repo.list([SpaceState.SCHEDULED, SpaceState.LIVE], 2)) == 2
-    assert [s.id for s in await repo.list([SpaceState.SCHEDULED, SpaceState.LIVE], 10, host_id=ann)] == [
+    assert len(await repo.find([SpaceState.SCHEDULED, SpaceState.LIVE], 2)) == 2
+    assert [s.id for s in await repo.find([SpaceState.SCHEDULED, SpaceState.LIVE], 10, host_id=ann)] == [
         a2.id,
         a1.id,
     ]
-    assert not ours & {s.id for s in await repo.list([SpaceState.ENDED], 100)}
+    assert not ours & {s.id for s in await repo.find([SpaceState.ENDED], 100)}
     assert await repo.hosted_since(ann, T0 + 1.5) == 1
     assert await repo.hosted_since(ann, T0) == 2
 
@@ -178,7 +178,7 @@ async def test_upserting_a_member_inserts_a_listener_then_updates_in_place(engin
     now = await members.get(s.id, guest)
     assert now is not None
     assert (now.role, now.muted, now.blocked, now.invited) == (Role.SPEAKER, True, False, False)
-    roster = {m.account_id: (m.handle[:6], m.role) for m in await members.list(s.id)}
+    roster = {m.account_id: (m.handle[:6], m.role) for m in await members.of_space(s.id)}
     assert roster == {guest: ("guest3", Role.SPEAKER), host: ("host3x", Role.HOST)}
     assert await members.get(s.id, "stranger") is None
 

@@ -33,7 +33,8 @@ def session_out(signed: SignedIn) -> dict[str, object]:
 
 
 async def current_account(request: Request) -> Account:
-    return await request.app.state.runtime.accounts.authenticate(bearer(request))
+    account: Account = await request.app.state.runtime.accounts.authenticate(bearer(request))
+    return account
 
 
 async def register(request: Request) -> Response:

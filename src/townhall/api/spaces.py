@@ -68,7 +68,7 @@ async def listing(request: Request) -> Response:
         limit = int(request.query_params.get("limit", "50"))
     except ValueError as exc:
         raise Invalid("invalid_query", "state must be live, scheduled or ended; limit a number") from exc
-    found = await request.app.state.runtime.spaces.list(states, limit)
+    found = await request.app.state.runtime.spaces.find(states, limit)
     return ok({"spaces": [space_out(request, s) for s in found]})
 
 

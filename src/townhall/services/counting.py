@@ -211,7 +211,7 @@ class CountingService:
     # --- peak concurrency -----------------------------------------------------------------------
     async def sample_peaks(self) -> None:
         """Concurrent listeners (seats holding a lease) of every live space, kept as the peak."""
-        for space in await self.spaces.list([SpaceState.LIVE], self.ctx.settings.list_limit_max):
+        for space in await self.spaces.find([SpaceState.LIVE], self.ctx.settings.list_limit_max):
             seated, _ = await self.admission.counts(space)
             await self.ledger.raise_to(rules.space_subject(space.id), "peak_concurrent", seated)
 

@@ -18,7 +18,7 @@ from townhall.services.context import Context
 from townhall.services.keys import TokenKeys
 from townhall.store.sql.repos import AccountRepo, Member, MemberRepo, SpaceRepo
 
-SpaceHook = Callable[[Space], Awaitable[None]]
+SpaceHook = Callable[[Space], Awaitable[object]]
 SPACE_CACHE_S = 2.0
 
 
@@ -88,9 +88,9 @@ class SpaceService:
     def forget(self, space_id: str) -> None:
         self._cache.pop(space_id, None)
 
-    async def list(self, states: list[SpaceState], limit: int, host_id: str | None = None) -> list[Space]:
+    async def find(self, states: list[SpaceState], limit: int, host_id: str | None = None) -> list[Space]:
         limit = max(1, min(limit, self.ctx.settings.list_limit_max))
-        return await self.spaces.list(states, limit, host_id)
+        return await self.spaces.find(states, limit, host_id)
 
     async def start(self, actor: Account, space_id: str) -> Space:
         space, _ = await self._acting(actor, space_id, Action.START)
@@ -120,7 +120,7 @@ class SpaceService:
 
     # --- who is in the space --------------------------------------------------------------------
     async def roster(self, space_id: str) -> list[Member]:
-        return await self.members.list(space_id)
+        return await self.members.of_space(space_id)
 
     async def role_of(self, space_id: str, account_id: str) -> Member | None:
         return await self.members.get(space_id, account_id)
@@ -158,7 +158,7 @@ class SpaceService:
 
     async def _set_role(self, space_id: str, account_id: str, role: Role) -> None:
         if role in (Role.COHOST, Role.SPEAKER):
-            roster = await self.members.list(space_id)
+            roster = await self.members.of_space(space_id)
             count = sum(1 for m in roster if m.role is role and m.account_id != account_id)
             if role is Role.COHOST and count >= MAX_COHOSTS:
                 raise Conflict("too_many_cohosts", f"a space has at most {MAX_COHOSTS} co-hosts")

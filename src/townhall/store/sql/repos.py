@@ -176,7 +176,7 @@ class SpaceRepo:
                 )
             )
 
-    async def list(self, states: list[SpaceState], limit: int, host_id: str | None = None) -> list[Space]:
+    async def find(self, states: list[SpaceState], limit: int, host_id: str | None = None) -> list[Space]:
         query = spaces.select().where(spaces.c.state.in_([s.value for s in states]))
         if host_id is not None:
             query = query.where(spaces.c.host_id == host_id)
@@ -205,7 +205,7 @@ class MemberRepo:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def list(self, space_id: str) -> list[Member]:
+    async def of_space(self, space_id: str) -> list[Member]:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(_MEMBERS.where(members.c.space_id == space_id))).all()
         return [_member(r) for r in rows]
@@ -224,8 +224,13 @@ class MemberRepo:
                 .values(updated_at=now, **values)
             )
             if result.rowcount == 0:
-                row = {"role": Role.LISTENER.value, "muted": False, "blocked": False, "invited": False}
-                row.update(values)  # type: ignore[arg-type]
+                row: dict[str, object] = {
+                    "role": Role.LISTENER.value,
+                    "muted": False,
+                    "blocked": False,
+                    "invited": False,
+                }
+                row.update(values)
                 await conn.execute(
                     members.insert().values(space_id=space_id, account_id=account_id, updated_at=now, **row)
                 )
