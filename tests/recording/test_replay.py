@@ -4,6 +4,7 @@ the remuxed download, the signed manifest, gaps, unpublished recordings kept the
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -115,3 +116,13 @@ async def test_unpublished_recording_is_kept_then_swept_after_retention(settings
         assert not await rt.blobs.exists("live/sp_private/s0.m4s")
         async with _client(app) as c:
             assert (await c.get("/replay/sp_private/index.m3u8")).json()["code"] == "replay_deleted"
+
+
+async def test_concurrent_finishes_publish_once(rec_app: Any) -> None:
+    rt = rec_app.state.runtime
+    await feed(rt, "sp_twice1")
+    await rt.recording.replay.recordings.ending("sp_twice1", True, 1_700_000_100.0, None)
+    first, second = await asyncio.gather(
+        rt.recording.replay.finish("sp_twice1"), rt.recording.replay.finish("sp_twice1")
+    )
+    assert first == second and first.state == "published"

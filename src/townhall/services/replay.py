@@ -74,6 +74,7 @@ class ReplayService:
         self._last: dict[str, chain.Link] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._finishing: dict[str, asyncio.Future[Recording | None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
     # --- live: the chain grows with each segment ------------------------------------------------
@@ -122,7 +123,15 @@ class ReplayService:
         task.add_done_callback(self._tasks.discard)
 
     async def finish(self, space_id: str) -> Recording | None:
-        """Wait for the media node to close the live playlist, then publish (or keep) the recording."""
+        """Wait for the media node to close the live playlist, then publish (or keep) the recording.
+        Callers at the same time share one run (the end hook, a resumed start, the demo waiting)."""
+        running = self._finishing.get(space_id)
+        if running is None:
+            running = self._finishing[space_id] = asyncio.ensure_future(self._finish(space_id))
+            running.add_done_callback(lambda _: self._finishing.pop(space_id, None))
+        return await asyncio.shield(running)
+
+    async def _finish(self, space_id: str) -> Recording | None:
         try:
             await self._wait_for_endlist(space_id)
             record = await self.recordings.get(space_id)
