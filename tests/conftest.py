@@ -3,6 +3,7 @@ and every backend implementation for the contract suites."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,30 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     ensure_services()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session; each test starts from a copy (migrating takes seconds)."""
+    import asyncio
+
+    from townhall.store.sql.db import migrate
+
+    path = tmp_path_factory.mktemp("template") / "townhall.db"
+    asyncio.run(migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", token_keys=TEST_KEYS, log_level="warning")
+def settings(tmp_path: Path, migrated_sqlite: Path) -> Settings:
+    (tmp_path / "data").mkdir()
+    shutil.copyfile(migrated_sqlite, tmp_path / "data" / "townhall.db")
+    # argon2 at its lightest: the tests exercise hashing, not its cost
+    return Settings(
+        data_dir=tmp_path / "data",
+        token_keys=TEST_KEYS,
+        log_level="warning",
+        password_hash_time_cost=1,
+        password_hash_memory_kib=1024,
+    )
 
 
 @pytest.fixture

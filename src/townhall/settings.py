@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     session_ttl_s: int = 30 * 86400
     password_min: int = 8
     password_max: int = 256
+    password_hash_time_cost: int = Field(3, description="argon2id passes")
+    password_hash_memory_kib: int = Field(65536, description="argon2id memory per hash, KiB")
     register_per_minute_per_ip: int = 20
     login_per_minute_per_ip: int = 30
 

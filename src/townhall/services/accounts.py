@@ -36,7 +36,9 @@ class AccountService:
         self.ctx = ctx
         self.accounts = accounts
         self.sessions = sessions
-        self.hasher = PasswordHasher()
+        self.hasher = PasswordHasher(
+            time_cost=ctx.settings.password_hash_time_cost, memory_cost=ctx.settings.password_hash_memory_kib
+        )
         # a hash to verify against when the handle is unknown, so timing does not reveal handles
         self._dummy_hash = self.hasher.hash("not-a-password")
 
