@@ -3,6 +3,7 @@ views kept apart from listens, bots apart, peaks sampled from leases, HLL within
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -146,3 +147,18 @@ async def test_hyperloglog_is_within_two_percent_at_100k(rec_app: Any) -> None:
     counts = await counting.space_counts(space, None)
     assert counts["listens"]["live_joins"] == n
     assert abs(counts["listens"]["live_unique_listeners"] - n) / n <= 0.02
+
+
+async def test_stopping_drains_every_batch_handed_in(rec_app: Any) -> None:
+    counting = rec_app.state.runtime.recording.counting
+    space = await _space("sp_drain1")
+    calls = [
+        asyncio.ensure_future(counting.record([Counted(Event(Kind.JOIN, space.id, f"v{i}-{k}")) for k in range(50)]))
+        for i in range(20)
+    ]
+    await asyncio.sleep(0)
+    await counting.stop()
+    outcomes = await asyncio.gather(*calls)
+    assert sum(o.counted for o in outcomes) == 1000
+    assert (await counting.ledger.totals(f"space:{space.id}"))["joins"] == 1000
+    await counting.start()  # the app's shutdown stops it again

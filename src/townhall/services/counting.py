@@ -67,6 +67,7 @@ class CountingService:
         self._writer: asyncio.Task[None] | None = None
         self._sampler: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._stopping = False
         self._known: dict[str, set[str]] = {}
         self._known_size = 0
 
@@ -78,14 +79,18 @@ class CountingService:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="counting-sweep")
 
     async def stop(self) -> None:
-        for task in (self._sweeper, self._sampler, self._writer):
+        """Stop sampling and sweeping; the writer drains what was handed in, then ends."""
+        for task in (self._sweeper, self._sampler):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        self._stopping = True
+        self._wake.set()
+        if self._writer is not None:
+            await self._writer
         self._writer = self._sampler = self._sweeper = None
-        if self._queue:  # what was handed in before the stop is still written
-            await self._write(self._take())
+        self._stopping = False
 
     # --- recording events -----------------------------------------------------------------------
     def viewer_of(self, listener: Listener) -> str:
@@ -119,7 +124,12 @@ class CountingService:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
-                await self._write(self._take())
+                try:
+                    await self._write(self._take())
+                except Exception:  # each waiting caller got the error; the writer goes on
+                    log.exception("a counting batch could not be committed")
+            if self._stopping:
+                return
 
     async def _write(self, group: list[_Pending]) -> Outcome:
         """One transaction for every batch waiting (group commit); each caller learns its own outcome."""
