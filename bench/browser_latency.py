@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the browser-driving helpers live beside the browser tests
 
-from tests.browser.support import RATE, browsers, until, write_wav  # noqa: E402
+from tests.browser.support import RATE, browsers, press_listen, until, write_wav  # noqa: E402
 from tests.support.servers import free_port, live_server  # noqa: E402
 
 from townhall.edge.varnish import Edge  # noqa: E402
@@ -143,9 +143,7 @@ async def measure(chromium: object, url: str, tmp: Path, beeps: int, timeout_s: 
 
     listener = await b.page("listener", await b.launch(), link)  # type: ignore[attr-defined]
     await listener.locator("#play:not([disabled])").wait_for(timeout=20_000)
-    if await listener.get_attribute("#play", "aria-pressed") != "true":
-        await listener.click("#play")
-    await listener.locator("#play[aria-pressed='true']").wait_for(timeout=20_000)
+    await press_listen(listener)
     await listener.evaluate(DETECT_JS, ["#audio", list(PITCHES)])
     await asyncio.sleep(5)  # let the player settle at its live distance before counting
     await listener.evaluate("window.__onsets.length = 0")

@@ -111,6 +111,22 @@ LISTEN_JS = """
 """
 
 
+# What the page's player is doing, for the report of a failed test.
+AUDIO_STATE_JS = """
+(() => {
+  const a = document.querySelector("#audio");
+  if (!a) return null;
+  const b = [];
+  for (let i = 0; i < a.buffered.length; i++) b.push([a.buffered.start(i).toFixed(2), a.buffered.end(i).toFixed(2)]);
+  const player = window.townhall && window.townhall.player;
+  const hls = player && player.hls;
+  return { paused: a.paused, time: a.currentTime.toFixed(2), ready: a.readyState, buffered: b,
+           player: player ? player.kind : null, latency: hls ? hls.latency : null,
+           pressed: document.querySelector("#play") && document.querySelector("#play").getAttribute("aria-pressed") };
+})()
+"""
+
+
 @dataclass
 class Ear:
     """What a page hears on one element, by frequency band."""
@@ -162,6 +178,7 @@ class Browsers:
     launched: list[Any] = field(default_factory=list)
     pages: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
 
     async def launch(self, wav: Path | None = None) -> Any:
         wav = wav or tone_wav(self.tmp / f"silence-{len(self.launched)}.wav", 440, seconds=1.0, level=0.0)
@@ -176,17 +193,22 @@ class Browsers:
         context = await browser.new_context(viewport={"width": 1100, "height": 900})
         page = await context.new_page()
         page.on("pageerror", lambda exc: self.errors.append(f"{name}: {exc}"))
+        page.on("console", lambda msg: self.console.append(f"{name} {msg.type}: {msg.text}"[:300]))
         page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
         self.pages[name] = page
         await page.goto(url)
         return page
 
     async def screenshots(self) -> None:
+        """Save each page as a test artefact; print what it said (pytest shows it when the test fails)."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.test_name)
         for name, page in self.pages.items():
             with contextlib.suppress(Exception):
                 await page.screenshot(path=str(ARTIFACTS / f"{safe}-{name}.png"), full_page=True)
+                print(f"{name}: status {await page.locator('#status').first.text_content(timeout=1000)!r}")
+                print(f"{name}: audio {await page.evaluate(AUDIO_STATE_JS)}")
+        print("\n".join(self.console[-60:]))
 
     async def close(self) -> None:
         for browser in self.launched:
@@ -205,3 +227,18 @@ async def browsers(tmp: Path, test_name: str) -> AsyncIterator[Browsers]:
         finally:
             await b.screenshots()
             await b.close()
+
+
+async def press_listen(page: Any, press: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Press Listen until the page plays: the button toggles, and a slow autoplay may finish after a press."""
+    pressed_at = [0.0]
+
+    async def playing() -> bool:
+        if await page.get_attribute("#play", "aria-pressed") == "true":
+            return True
+        if time.monotonic() - pressed_at[0] > 5 and await page.locator("#play").is_enabled():
+            pressed_at[0] = time.monotonic()
+            await (press() if press is not None else page.click("#play"))
+        return False
+
+    await until(playing, 30, "the page playing after pressing Listen")

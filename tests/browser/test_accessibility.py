@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.support import Browsers
+from tests.browser.support import Browsers, press_listen
 from tests.support.servers import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(60)]
@@ -59,6 +59,4 @@ async def test_pages_fit_a_phone_label_every_control_and_work_from_the_keyboard(
             break
     else:
         raise AssertionError("Tab never reached the Listen button")
-    if await listener.get_attribute("#play", "aria-pressed") != "true":
-        await listener.keyboard.press("Enter")
-    await listener.locator("#play[aria-pressed='true']").wait_for(timeout=10_000)
+    await press_listen(listener, lambda: listener.keyboard.press("Enter"))

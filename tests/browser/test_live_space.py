@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.support import Browsers, Ear, tone_wav, until
+from tests.browser.support import Browsers, Ear, press_listen, tone_wav, until
 from tests.support.servers import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(150)]
@@ -41,10 +41,8 @@ async def host_goes_live(chromium: Browsers, server: LiveServer, tmp_path: Path,
 
 async def listen(chromium: Browsers, name: str, link: str, browser: Any | None = None) -> tuple[Any, Ear]:
     page = await chromium.page(name, browser or await chromium.launch(), link)
-    await page.locator("#play:not([disabled])").wait_for(timeout=15_000)
-    if await page.get_attribute("#play", "aria-pressed") != "true":
-        await page.click("#play")
-    await page.locator("#play[aria-pressed='true']").wait_for(timeout=10_000)
+    await page.locator("#play:not([disabled])").wait_for(timeout=30_000)
+    await press_listen(page)
     return page, Ear(page, "#audio", (HOST_HZ, GUEST_HZ))
 
 
@@ -54,14 +52,17 @@ async def test_listener_hears_the_host_and_sees_the_speaker_and_the_count(
     host, link = await host_goes_live(chromium, server, tmp_path, "Tones at four forty")
     listener, ear = await listen(chromium, "listener", link)
 
-    level = await ear.hears(HOST_HZ, timeout_s=20)
+    level = await ear.hears(HOST_HZ, timeout_s=30)
     assert level > -45
     assert (await ear.sample())["dbfs"] > -50, "the playing element is silent"
     await listener.locator("#speakers li[data-handle='the_host']").wait_for()
-    await until(lambda: listener.locator("#count").text_content(), 5, "a count")
-    assert await listener.locator("#count").text_content() == "1"
+    await until(lambda: _text_is(listener, "#count", "1"), 10, "the listener count at 1")
     await listener.locator("#speakers li[data-handle='the_host'][data-speaking='true']").wait_for(timeout=10_000)
-    assert await host.locator("#listeners").text_content() in ("1",)
+    await until(lambda: _text_is(host, "#listeners", "1"), 10, "the studio's count at 1")
+
+
+async def _text_is(page: Any, selector: str, text: str) -> bool:
+    return bool(await page.locator(selector).text_content() == text)
 
 
 async def test_listener_brought_on_stage_is_heard_then_muted_and_every_page_sees_the_end(
@@ -80,7 +81,7 @@ async def test_listener_brought_on_stage_is_heard_then_muted_and_every_page_sees
     await Ear(guest, "#mixminus", (HOST_HZ,)).hears(HOST_HZ, timeout_s=15)  # the guest hears the host
 
     listener, ear = await listen(chromium, "listener", link)
-    await ear.hears(GUEST_HZ, timeout_s=20)
+    await ear.hears(GUEST_HZ, timeout_s=30)
     await ear.hears(HOST_HZ, timeout_s=5)
     await listener.locator("#speakers li[data-handle='the_guest']").wait_for()
 

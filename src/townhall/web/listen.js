@@ -23,6 +23,7 @@ import { microphone, publish } from "./speaker.js";
 const STATE_EVERY_MS = 1000;
 const WAIT_POLL_MS = 2000;
 const RETRY_MS = 3000;
+const PLAYER_RETRY_MS = 1000;
 
 const spaceId = decodeURIComponent(location.pathname.split("/")[2] || "");
 const audio = $("#audio");
@@ -258,7 +259,12 @@ function startPlayer() {
   page.player = attach(audio, page.seat.playlist_url, LIVE_CONFIG, (status) => {
     if (status === 403) return rejoin();
     if (status === 451) return refused({ status: 451, code: "withheld_in_country" });
-    if (status === -1) setStatus("This browser cannot play live audio (it has neither HLS nor Media Source Extensions).");
+    if (status === -1) return setStatus("This browser cannot play live audio (it has neither HLS nor Media Source Extensions).");
+    // The stream is not there yet (the host has only just gone live) or the network failed: start again.
+    stopPlayer();
+    page.timers.player = setTimeout(() => {
+      if (!page.over && !page.speaking && page.spaceState === "live") startPlayer();
+    }, PLAYER_RETRY_MS);
   });
   const button = $("#play");
   button.disabled = false;
@@ -469,7 +475,7 @@ async function becomeSpeaker() {
   const view = $("#speaker-view");
   const status = $("#mic-status");
   view.hidden = false;
-  $("#ask-box").hidden = true;
+  $("#participate").hidden = true;
   $("#invite-box").hidden = true;
   document.body.dataset.view = "speaker";
   status.textContent = "You are on stage. Asking for your microphone…";
@@ -478,6 +484,8 @@ async function becomeSpeaker() {
     const stream = await microphone();
     const grant = await api(`/api/spaces/${encodeURIComponent(spaceId)}/speaker-token`, { method: "POST", auth: me.token });
     stopPlayer(); // you hear the others through the call itself, without the stream's delay
+    $("#play").disabled = true;
+    setStatus("You are on stage: you hear the others directly.");
     page.speaking = await publish(stream, grant.whip_url, grant.token, $("#mixminus"));
     page.speaking.setMuted(page.muted);
     status.textContent = page.muted ? "You are on stage, muted." : "You are live: everyone hears you.";
@@ -495,6 +503,7 @@ async function stopSpeaking(resumeListening) {
   page.speaking = null;
   if (publication) await publication.stop();
   $("#speaker-view").hidden = true;
+  $("#participate").hidden = false;
   delete document.body.dataset.view;
   if (!page.over) {
     $("#ask-box").hidden = !session();

@@ -19,19 +19,17 @@ function prefersNative(audio) {
   return Boolean(audio.canPlayType("application/vnd.apple.mpegurl")) && !("userAgentData" in navigator);
 }
 
-// Attach `url` to `audio`; `onFatal(message)` is called when playback cannot continue.
+// Attach `url` to `audio`; `onFatal(status)` is called when playback cannot continue: the HTTP status of
+// the request that failed (0 for a network failure, -1 when the browser cannot play HLS at all).
 export function attach(audio, url, config, onFatal) {
   const Hls = window.Hls;
   if (Hls && Hls.isSupported() && !prefersNative(audio)) {
     const hls = new Hls(config);
     hls.on(Hls.Events.ERROR, (_event, data) => {
+      console.warn("hls.js", data.fatal ? "fatal" : "recovering", data.type, data.details, data.response && data.response.code);
       if (!data.fatal) return;
-      if (data.type === Hls.ErrorTypes.NETWORK_ERROR && data.response && data.response.code >= 400 && data.response.code < 500) {
-        onFatal(data.response.code);
-        return;
-      }
       if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
-      else hls.startLoad();
+      else onFatal((data.response && data.response.code) || 0);
     });
     hls.loadSource(url);
     hls.attachMedia(audio);
