@@ -42,6 +42,7 @@ PART_S = 1024 * 10 / 48_000
 AUDIO_BIT_RATE = 64_000
 MAX_CATCH_UP = 12  # parts a player fetches in one go after falling behind
 WARM_UP_S = 3.0
+MAX_RUN_S = 600.0  # no process of a level runs longer than this, whatever happens
 JSON = "Content-Type: application/json\r\n"
 BROWSER_HEADERS = "Accept-Encoding: gzip, deflate, br\r\n"  # as a browser sends; bodies stay compressed
 
@@ -68,29 +69,32 @@ def _hint(body: bytes) -> tuple[int, int] | None:
 
 
 # --- the probe: when did each part come to exist at the origin -------------------------------
-async def _probe(origin_port: int, space: str, seconds: float) -> tuple[dict[str, float], int]:
+async def _probe(origin_port: int, space: str, pipe: Pipe) -> tuple[dict[str, float], list[float]]:
+    """Follow the origin's playlist with blocking reloads until told to stop (or MAX_RUN_S)."""
     conn = await Connection.open("127.0.0.1", origin_port)
     created: dict[str, float] = {}
+    asked: list[float] = []  # when the probe itself asked the origin (subtracted from its count)
     base = f"/live/{space}/media.m3u8"
     answer = await conn.get(base)
-    requests, deadline = 1, time.monotonic() + seconds
-    for _ in range(int(seconds / PART_S) * 3 + 10):
+    deadline = time.monotonic() + MAX_RUN_S
+    for _ in range(int(MAX_RUN_S / PART_S) * 3):
         wanted = _hint(answer.body)
-        if wanted is None or time.monotonic() > deadline:
+        if wanted is None or time.monotonic() > deadline or pipe.poll():
             break
+        asked.append(time.time())
         answer = await conn.get(f"{base}?_HLS_msn={wanted[0]}&_HLS_part={wanted[1]}")
-        now, requests = time.time(), requests + 1
+        now = time.time()
         for msn, index in _listed(answer.body):
             created.setdefault(f"{msn}.{index}", now)
     conn.close()
-    return created, requests
+    return created, asked
 
 
-def probe_main(origin_port: int, space: str, seconds: float, pipe: Pipe) -> None:
+def probe_main(origin_port: int, space: str, pipe: Pipe) -> None:
     """Runs in its own process so a busy load generator cannot delay the creation stamps."""
     import uvloop
 
-    pipe.send(uvloop.run(_probe(origin_port, space, seconds)))
+    pipe.send(uvloop.run(_probe(origin_port, space, pipe)))
 
 
 # --- the players --------------------------------------------------------------------------------
@@ -102,6 +106,7 @@ class Tally:
     errors: Counter[str] = field(default_factory=Counter)
     arrivals: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # part -> last byte
     renewals: int = 0
+    started: int = 0  # players past their first playlist
     cpu_s: float = 0.0  # the worker's CPU time inside the window
 
 
@@ -111,6 +116,7 @@ class Stage:
     edge_port: int
     origin_port: int  # the control plane and origin (one process in the embedded form)
     tally: Tally = field(default_factory=Tally)
+    stop_at: float = float("inf")  # loop time at which players stop
 
     async def api(self, method: str, path: str, body: bytes = b"", headers: str = "") -> Answer:
         return await once("127.0.0.1", self.origin_port, method, path, body, headers)
@@ -143,7 +149,7 @@ async def _fetch(conn: Connection, path: str, tally: Tally) -> bytes | None:
     return _text(answer.body)
 
 
-async def player(stage: Stage, number: int, token: str, renew_every_s: float, until: float) -> None:
+async def player(stage: Stage, number: int, token: str, renew_every_s: float) -> None:
     """One LL-HLS player as hls.js behaves: blocking reload, then each new part, one at a time."""
     tally, loop = stage.tally, asyncio.get_running_loop()
     source = f"127.0.0.{2 + number // 20_000}"  # a fresh source address per 20,000 connections
@@ -154,13 +160,14 @@ async def player(stage: Stage, number: int, token: str, renew_every_s: float, un
         for path in ("master.m3u8", "init.mp4"):
             await _fetch(conn, f"{base}/{path}", tally)
         playlist = await _fetch(conn, f"{base}/media.m3u8", tally) or b""
+        tally.started += 1
         listed = _listed(playlist)
         last = listed[-1] if listed else (0, -1)
         # Listeners joined at different times, so their renewals are spread over the period.
         renew_at = loop.time() + random.uniform(0, renew_every_s)
-        for _ in range(int((until - loop.time()) / PART_S) * 2 + 10):
+        for _ in range(int(MAX_RUN_S / PART_S) * 2):
             wanted = _hint(playlist)
-            if wanted is None or loop.time() > until:
+            if wanted is None or loop.time() > stage.stop_at:
                 break
             playlist = await _fetch(conn, f"{base}/media.m3u8?_HLS_msn={wanted[0]}&_HLS_part={wanted[1]}", tally)
             if playlist is None:
@@ -192,17 +199,26 @@ async def _cpu_in_window(tally: Tally) -> None:
     tally.cpu_s = ended.user + ended.system - started.user - started.system
 
 
-async def _work(stage: Stage, first: int, tokens: list[tuple[str, float]], until_wall: float) -> Tally:
-    until = asyncio.get_running_loop().time() + until_wall - time.time()
-    jobs = [player(stage, first + i, token, every, until) for i, (token, every) in enumerate(tokens)]
-    await asyncio.wait_for(asyncio.gather(_cpu_in_window(stage.tally), *jobs), until_wall - time.time() + 30)
+async def _work(stage: Stage, first: int, tokens: list[tuple[str, float]], pipe: Pipe) -> Tally:
+    """Run these players; say when all have started; count inside the window the main process sends."""
+    loop = asyncio.get_running_loop()
+    stage.stop_at = loop.time() + MAX_RUN_S
+    jobs = asyncio.gather(*(player(stage, first + i, token, every) for i, (token, every) in enumerate(tokens)))
+    for _ in range(int(MAX_RUN_S / 0.05)):
+        if stage.tally.started >= len(tokens) or jobs.done():
+            break
+        await asyncio.sleep(0.05)
+    pipe.send("ready")
+    stage.tally.window = await asyncio.to_thread(pipe.recv)
+    stage.stop_at = loop.time() + stage.tally.window[1] + 1.0 - time.time()
+    await asyncio.wait_for(asyncio.gather(_cpu_in_window(stage.tally), jobs), stage.tally.window[1] - time.time() + 30)
     return stage.tally
 
 
-def worker_main(stage: Stage, first: int, tokens: list[tuple[str, float]], until_wall: float, pipe: Pipe) -> None:
+def worker_main(stage: Stage, first: int, tokens: list[tuple[str, float]], pipe: Pipe) -> None:
     import uvloop
 
-    pipe.send(uvloop.run(_work(stage, first, tokens, until_wall)))
+    pipe.send(uvloop.run(_work(stage, first, tokens, pipe)))
 
 
 # --- one level: N players for a measured window ---------------------------------------------
@@ -235,31 +251,36 @@ def percentile(values: list[float], q: float) -> float:
 async def run_level(stage: Stage, edge: Edge, n: int, seconds: float, workers: int) -> dict[str, float]:
     tokens = await join(stage, n)
     spawn = multiprocessing.get_context("spawn")
-    window = (time.time() + WARM_UP_S + 2.0, time.time() + WARM_UP_S + 2.0 + seconds)  # 2 s to spawn
-    until_wall = window[1] + 1.0
     pipes, processes = [], []
-    probe_s = until_wall - time.time() + 2.0
-    receiving, sending = spawn.Pipe(duplex=False)
-    processes.append(spawn.Process(target=probe_main, args=(stage.origin_port, stage.space, probe_s, sending)))
-    pipes.append(receiving)
+    here, there = spawn.Pipe()
+    processes.append(spawn.Process(target=probe_main, args=(stage.origin_port, stage.space, there)))
+    pipes.append(here)
     share = math.ceil(n / workers)
     for w in range(workers):
-        receiving, sending = spawn.Pipe(duplex=False)
-        part = Stage(stage.space, stage.edge_port, stage.origin_port, Tally(window=window))
-        args = (part, w * share, tokens[w * share : (w + 1) * share], until_wall, sending)
-        processes.append(spawn.Process(target=worker_main, args=args))
-        pipes.append(receiving)
+        here, there = spawn.Pipe()
+        part = Stage(stage.space, stage.edge_port, stage.origin_port)
+        processes.append(
+            spawn.Process(target=worker_main, args=(part, w * share, tokens[w * share : (w + 1) * share], there))
+        )
+        pipes.append(here)
     for process in processes:
         process.daemon = True
         process.start()
+    for pipe in pipes[1:]:  # every player has started: the window opens after a warm-up
+        await asyncio.wait_for(asyncio.to_thread(pipe.recv), MAX_RUN_S)
+    window = (time.time() + WARM_UP_S, time.time() + WARM_UP_S + seconds)
+    for pipe in pipes[1:]:
+        pipe.send(window)
     await asyncio.sleep(max(0.0, window[0] - time.time()))
     start = (await origin_live_requests(stage), edge.stats(), cpu_seconds(edge.pid))
     await asyncio.sleep(max(0.0, window[1] - time.time()))
     end = (await origin_live_requests(stage), edge.stats(), cpu_seconds(edge.pid))
-    results = [await asyncio.wait_for(asyncio.to_thread(pipe.recv), until_wall - time.time() + 60) for pipe in pipes]
+    await asyncio.sleep(1.0)
+    pipes[0].send("stop")
+    results = [await asyncio.wait_for(asyncio.to_thread(pipe.recv), 60) for pipe in pipes]
     for process in processes:
         process.join(10)
-    (created, probe_requests), tallies = results[0], results[1:]
+    (created, probe_asked), tallies = results[0], results[1:]
     elapsed = window[1] - window[0]
     latencies = [
         (arrived - created[part]) * 1000
@@ -274,7 +295,7 @@ async def run_level(stage: Stage, edge: Edge, n: int, seconds: float, workers: i
     return {
         "listeners": n,
         "listener_req_s": listener_requests / elapsed,
-        "origin_req_s": (end[0] - start[0]) / elapsed - probe_requests / probe_s,
+        "origin_req_s": (end[0] - start[0] - sum(window[0] <= t < window[1] for t in probe_asked)) / elapsed,
         "edge_backend_req_s": (end[1]["MAIN.backend_req"] - start[1]["MAIN.backend_req"]) / elapsed,
         "edge_dropped": sum(end[1][c] - start[1][c] for c in ("MAIN.sess_dropped", "MAIN.req_dropped")),
         "bytes_per_listener_s": sum(tally.wire_bytes for tally in tallies) / elapsed / n,
