@@ -26,7 +26,8 @@ SILENCE.flags.writeable = False
 
 def level_dbfs(samples: Samples) -> float:
     """RMS level of a frame in dB below full scale (-120 for digital silence)."""
-    power = float(np.dot(samples.astype(np.float32), samples.astype(np.float32))) / max(1, samples.size)
+    as_float = samples.astype(np.float32)
+    power = float(np.dot(as_float, as_float)) / max(1, samples.size)
     return 10.0 * math.log10(power / (FULL_SCALE * FULL_SCALE)) if power > 0 else -120.0
 
 
