@@ -44,6 +44,7 @@ from townhall.domain.moderation import ActionKind, Decision
 from townhall.domain.notices import Notice, NoticeState, SourceKind
 from townhall.services.moderation import ModerationService, require
 from townhall.services.trust_appeals import AppealService
+from townhall.services.trust_disputes import DisputeService
 from townhall.services.trust_misuse import MisuseService
 from townhall.services.trust_orders import OrderService
 from townhall.services.trust_reports import tdb_statements
@@ -66,7 +67,8 @@ def attach(rt: Any) -> Trust:
     moderation = ModerationService(rt.ctx, repo, rt.accounts, rt.spaces, held, rt.keys.signing_key)
     lookup = geo.CountryLookup(s.country_header, s.geo_trusted_proxies, s.geoip_database)
     MisuseService(moderation)
-    trust = Trust(repo, held, moderation, AppealService(moderation), OrderService(moderation), lookup)
+    appeals, orders, disputes = AppealService(moderation), OrderService(moderation), DisputeService(moderation)
+    trust = Trust(repo, held, moderation, appeals, orders, lookup, disputes)
     rt.admission.space_gates.append(held.gate)
     rt.startup.append(moderation.resume)
     if s.dsa_tdb_url:

@@ -18,6 +18,7 @@ from townhall.domain.moderation import Decision, Proposal
 from townhall.domain.notices import Notice
 from townhall.services.moderation import ModerationService
 from townhall.services.trust_appeals import AppealService
+from townhall.services.trust_disputes import DisputeService
 from townhall.services.trust_orders import OrderService
 from townhall.services.trust_tdb import TdbPublisher
 from townhall.services.trust_withholding import Withholdings
@@ -35,6 +36,7 @@ class Trust:
     appeals: AppealService
     orders: OrderService
     geo: geo.CountryLookup
+    disputes: DisputeService
     tdb: TdbPublisher | None = None
 
 

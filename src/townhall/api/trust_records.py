@@ -11,11 +11,12 @@ from starlette.routing import BaseRoute
 from townhall.api.accounts import current_account
 from townhall.api.http import ok, op, read_json
 from townhall.api.trust_common import decision_out, limit_of, period_of, proposal_of, trust_of
-from townhall.api.trust_schemas import OrderActIn, OrderIn
+from townhall.api.trust_schemas import DisputeCloseIn, DisputeIn, OrderActIn, OrderIn, ReferralIn
 from townhall.domain.accounts import PlatformRole
 from townhall.domain.errors import Invalid
 from townhall.domain.moderation import ActionKind
 from townhall.services.moderation import require
+from townhall.services.trust_disputes import Referral
 from townhall.services.trust_orders import OrderDraft
 from townhall.services.trust_reports import report
 from townhall.trust import audit, reasons, transparency
@@ -61,7 +62,7 @@ async def record_order(request: Request) -> Response:
 
 async def list_orders(request: Request) -> Response:
     admin = await current_account(request)
-    return ok({"orders": await trust_of(request).orders.list(admin, limit_of(request))})
+    return ok({"orders": await trust_of(request).orders.recent(admin, limit_of(request))})
 
 
 async def act_on_order(request: Request) -> Response:
@@ -123,10 +124,78 @@ async def well_known(request: Request) -> Response:
     )
 
 
+# --- out-of-court disputes (Art. 21) and referrals to law enforcement (Art. 18) ----------------------
+async def open_dispute(request: Request) -> Response:
+    admin = await current_account(request)
+    b = await read_json(request, DisputeIn)
+    disputes = trust_of(request).disputes
+    return ok(await disputes.open(admin, b.decision_id, b.body_name, b.body_certification_ref, b.appeal_id), 201)
+
+
+async def list_disputes(request: Request) -> Response:
+    admin = await current_account(request)
+    return ok({"disputes": await trust_of(request).disputes.recent(admin, limit_of(request))})
+
+
+async def close_dispute(request: Request) -> Response:
+    admin = await current_account(request)
+    b = await read_json(request, DisputeCloseIn)
+    row, done = await trust_of(request).disputes.close(
+        admin, request.path_params["dispute_id"], b.outcome, b.implemented, b.note
+    )
+    return ok({"dispute": row, "reversal": decision_out(done.decision, done.statement_id) if done else None})
+
+
+async def refer(request: Request) -> Response:
+    moderator = await current_account(request)
+    b = await read_json(request, ReferralIn)
+    referral = Referral(tuple(b.member_states), b.authority, b.channel, b.summary, b.notice_id, b.decision_id)
+    return ok(await trust_of(request).disputes.refer(moderator, referral), status=201)
+
+
+async def list_referrals(request: Request) -> Response:
+    moderator = await current_account(request)
+    return ok({"referrals": await trust_of(request).disputes.referrals(moderator, limit_of(request))})
+
+
 def routes() -> list[BaseRoute]:
-    t, a = "trust", "admin session"
+    t, a, m = "trust", "admin session", "moderator session"
     adm = "/api/admin"
     return [
+        op(
+            "POST",
+            f"{adm}/disputes",
+            open_dispute,
+            summary="Record an out-of-court dispute (Art. 21)",
+            tag=t,
+            body=DisputeIn,
+            auth=a,
+            status=201,
+            errors=(400, 401, 403, 404),
+        ),
+        op("GET", f"{adm}/disputes", list_disputes, summary="Out-of-court disputes", tag=t, auth=a),
+        op(
+            "POST",
+            f"{adm}/disputes/{{dispute_id}}/close",
+            close_dispute,
+            summary="The body's outcome; implementing one for the recipient reverses the decision",
+            tag=t,
+            body=DisputeCloseIn,
+            auth=a,
+            errors=(400, 401, 403, 404, 409),
+        ),
+        op(
+            "POST",
+            f"{adm}/referrals",
+            refer,
+            summary="Record a referral to law enforcement (Art. 18)",
+            tag=t,
+            body=ReferralIn,
+            auth=m,
+            status=201,
+            errors=(400, 401, 403),
+        ),
+        op("GET", f"{adm}/referrals", list_referrals, summary="Referrals to law enforcement", tag=t, auth=m),
         op(
             "GET",
             "/api/spaces/{space_id}/moderation",

@@ -121,3 +121,27 @@ class OrderActIn(Body):
     outcome: Literal["effect_given", "partial", "not_given"] = "effect_given"
     note: str = Field("", max_length=5000)
     decision: ProposalIn | None = Field(None, description="the decision that gives effect (target: the order's)")
+
+
+class DisputeIn(Body):
+    decision_id: str = Field(max_length=64)
+    body_name: str = Field(max_length=300, description="the certified out-of-court dispute settlement body")
+    body_certification_ref: str = Field(
+        max_length=300, description="its certification by a Digital Services Coordinator"
+    )
+    appeal_id: str | None = Field(None, max_length=64)
+
+
+class DisputeCloseIn(Body):
+    outcome: Literal["for_recipient", "for_provider", "settled", "withdrawn"]
+    implemented: bool = Field(description="whether the platform implemented the body's decision")
+    note: str = Field("", max_length=5000)
+
+
+class ReferralIn(Body):
+    notice_id: str | None = Field(None, max_length=64)
+    decision_id: str | None = Field(None, max_length=64)
+    member_states: list[str] = Field(max_length=30)
+    authority: str = Field(max_length=300)
+    channel: str = Field(max_length=100, description="how it was sent, e.g. police portal, e-mail, Europol")
+    summary: str = Field(max_length=5000)

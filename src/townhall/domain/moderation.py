@@ -43,6 +43,7 @@ class Basis(StrEnum):
     ART9_ORDER = "art9_order"
     AUTHORITY_OTHER = "authority_other"
     APPEAL_REVERSAL = "appeal_reversal"
+    DISPUTE_OUTCOME = "dispute_outcome"  # an out-of-court body decided for the recipient (Art. 21)
 
 
 class Automation(StrEnum):
@@ -193,19 +194,29 @@ def reversed_by(decision: Decision) -> Decision:
     return replace(decision, state=DecisionState.SUPERSEDED)
 
 
-def reversal(original: Decision, new_id: str, reviewer_id: str, appeal_id: str, reasons: str, now: float) -> Decision:
-    """The decision that reverses `original` on appeal: it lifts what the original imposed."""
+def reversal(
+    original: Decision,
+    new_id: str,
+    reviewer_id: str,
+    appeal_id: str | None,
+    reasons: str,
+    now: float,
+    basis: Basis = Basis.APPEAL_REVERSAL,
+) -> Decision:
+    """The decision that reverses `original` (on appeal, or after an out-of-court settlement): it lifts
+    what the original imposed."""
+    how = "on appeal" if basis is Basis.APPEAL_REVERSAL else "after an out-of-court dispute settlement"
     proposal = replace(
         original.proposal,
         action=ActionKind.REVERSAL,
-        facts=f"Decision {original.puid} reversed on appeal. {reasons}"[:FACTS_MAX],
+        facts=f"Decision {original.puid} reversed {how}. {reasons}"[:FACTS_MAX],
         automated_detection=False,
         automated_decision=Automation.NOT,
         manifestly=False,
     )
     return Decision(
         id=new_id,
-        basis=Basis.APPEAL_REVERSAL,
+        basis=basis,
         proposal=proposal,
         affected_account_id=original.affected_account_id,
         decided_by=reviewer_id,

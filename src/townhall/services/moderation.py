@@ -15,6 +15,7 @@ from typing import Any
 
 from townhall.domain import appeals as appeal_rules
 from townhall.domain import misuse as misuse_rules
+from townhall.domain import moderation as decision_rules
 from townhall.domain import notices as notice_rules
 from townhall.domain.accounts import Account, AccountStatus, PlatformRole
 from townhall.domain.errors import Conflict, Forbidden, Invalid, NotFound
@@ -177,11 +178,11 @@ class ModerationService:
         notice_ids: list[str] | None = None,
         order_id: str | None = None,
         extra: Any = None,
-        supersedes: tuple[str, str] | None = None,
+        supersedes: tuple[str | None, str] | None = None,
     ) -> Outcome:
         """Check, record (decision, restriction, statement, inbox, history, strikes, audit) in one
         transaction, then apply the effects. `extra(writer, decision)` adds to the same transaction;
-        `supersedes` is (appeal id, decision id) for a reversal."""
+        `supersedes` is (appeal id or None, decision id) for a reversal."""
         now = self.ctx.clock()
         target = await self.resolve(proposal.target_kind, proposal.target_id)
         proposal = check_proposal(
@@ -306,7 +307,7 @@ class ModerationService:
             from_status=before.value,
             to_status=after.value,
             until=p.until if after is AccountStatus.SUSPENDED else None,
-            reason_code=d.basis.value if d.action is not ActionKind.REVERSAL else "appeal_reversed",
+            reason_code=d.basis.value,
             public_reason=why.strip() or p.facts,
             decision_id=d.id,
             appeal_id=appeal_id,
@@ -315,6 +316,16 @@ class ModerationService:
             effective_at=now,
             internal_note=p.facts,
         )
+
+    async def undo(self, w: Writer, original: Decision, new: Decision, now: float, appeal_id: str | None) -> None:
+        """In the reversal's transaction: supersede the original, lift its restrictions, and write the
+        reinstatement into the account's history (the account itself is reinstated by `apply`)."""
+        await w.decision_state(decision_rules.reversed_by(original))
+        await w.lift_restrictions(original.id, now, new.id)
+        if original.action is ActionKind.SUSPEND_ACCOUNT and original.affected_account_id:
+            await self.history_event(
+                w, original.affected_account_id, AccountStatus.SUSPENDED, AccountStatus.ACTIVE, new, now, appeal_id
+            )
 
     async def _notice_decided(self, w: Writer, n: Notice, d: Decision, now: float) -> None:
         unfounded = d.action is ActionKind.NO_ACTION and d.proposal.manifestly

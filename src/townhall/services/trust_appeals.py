@@ -14,7 +14,7 @@ from townhall.domain import moderation as decisions
 from townhall.domain.accounts import Account, AccountStatus, PlatformRole
 from townhall.domain.appeals import Appeal, AppealOutcome, AppealState
 from townhall.domain.errors import Conflict, NotFound
-from townhall.domain.moderation import ActionKind, Basis, Decision
+from townhall.domain.moderation import Basis, Decision
 from townhall.services.moderation import ModerationService, Outcome, require
 from townhall.store.sql.repos_trust import Writer
 
@@ -87,12 +87,7 @@ class AppealService:
 
         async def supersede(w: Writer, new: Decision) -> None:
             await self._close(w, replace(decided, new_decision_id=new.id), decision, reviewer, now)
-            await w.decision_state(decisions.reversed_by(decision))
-            await w.lift_restrictions(decision.id, now, new.id)
-            if decision.action is ActionKind.SUSPEND_ACCOUNT and decision.affected_account_id:
-                await self.moderation.history_event(
-                    w, decision.affected_account_id, AccountStatus.SUSPENDED, AccountStatus.ACTIVE, new, now, appeal.id
-                )
+            await self.moderation.undo(w, decision, new, now, appeal.id)
 
         done = await self.moderation.record(
             reviewer.id, reversal.proposal, Basis.APPEAL_REVERSAL, extra=supersede, supersedes=(appeal.id, decision.id)

@@ -97,7 +97,7 @@ class OrderService:
             raise NotFound("order_not_found", "no such order")
         return dict(row)
 
-    async def list(self, admin: Account, limit: int) -> list[dict[str, Any]]:
+    async def recent(self, admin: Account, limit: int) -> list[dict[str, Any]]:
         require(admin, PlatformRole.ADMIN)
         return [dict(r) for r in await self.repo.orders(limit)]
 

@@ -47,6 +47,8 @@ async def report(repo: TrustRepo, platform: str, start: str, end: str) -> dict[s
         await repo.measures_between(t0, t1),
         await repo.orders_between(t0, t1),
         await repo.restrictions_between(t0, t1),
+        await repo.disputes_between(t0, t1),
+        await repo.referrals_between(t0, t1),
     )
 
 

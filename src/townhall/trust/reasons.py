@@ -17,7 +17,7 @@ from townhall.domain.moderation import ActionKind, Automation, Basis, Decision, 
 from townhall.domain.notices import TargetKind
 
 SCHEMA_FILE = "tdb-statement.schema.json"
-NO_ACTION_BASES = frozenset({Basis.ART9_ORDER, Basis.APPEAL_REVERSAL})  # S5; reversals: spec §11(3)
+NO_ACTION_BASES = frozenset({Basis.ART9_ORDER, Basis.APPEAL_REVERSAL, Basis.DISPUTE_OUTCOME})  # S5; §11(3)
 
 VISIBILITY = {
     ActionKind.END_SPACE: "DECISION_VISIBILITY_CONTENT_REMOVED",
@@ -54,6 +54,7 @@ FACTS = {
     Basis.ART9_ORDER: "Order from a Member State authority (Article 9 DSA).",
     Basis.AUTHORITY_OTHER: "Request from an authority that is not an Article 9 order.",
     Basis.APPEAL_REVERSAL: "Reversal after an internal complaint (Article 20 DSA).",
+    Basis.DISPUTE_OUTCOME: "Reversal after a certified out-of-court dispute settlement body decided (Article 21 DSA).",
 }
 CONTENT = {
     TargetKind.SPACE_LIVE: "a live audio space",

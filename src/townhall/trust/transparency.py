@@ -141,6 +141,19 @@ def _withholdings(restrictions: list[Row]) -> list[dict[str, Any]]:
     ]
 
 
+def _disputes(disputes: list[Row]) -> dict[str, Any]:
+    closed = [d for d in disputes if d["closed_at"] is not None]
+    outcomes = Counter(d["outcome"] for d in closed)
+    return {
+        "submitted": len(disputes),
+        "outcomes": {k: outcomes[k] for k in ("for_recipient", "for_provider", "settled", "withdrawn")},
+        "median_days_to_complete": None
+        if not closed
+        else round(statistics.median(d["closed_at"] - d["opened_at"] for d in closed) / 86400, 3),
+        "share_implemented": None if not closed else round(sum(1 for d in closed if d["implemented"]) / len(closed), 3),
+    }
+
+
 def figures(
     platform: str,
     period: tuple[str, str],
@@ -151,6 +164,8 @@ def figures(
     measures: list[Row],
     orders: list[Row],
     restrictions: list[Row],
+    disputes: list[Row],
+    referrals: list[Row],
 ) -> dict[str, Any]:
     """The report. `linked` holds every decision a notice or appeal of the period points at."""
     decided = {**linked, **{d.id: d for d in decisions}}
@@ -171,6 +186,11 @@ def figures(
         "orders_art9": _orders(orders, ("act_against_content",)),
         "orders_art10": _orders(orders, ("provide_information", "other_request")),
         "withholdings": _withholdings(restrictions),
+        "out_of_court_art21": _disputes(disputes),
+        "referrals_art18": {
+            "sent": len(referrals),
+            "by_member_state": dict(Counter(c for r in referrals for c in r["member_states"])),
+        },
     }
 
 
@@ -216,6 +236,7 @@ def page(report: Mapping[str, Any]) -> str:
         bar_chart("Automated versus human decisions", d["automated_decision"]),
         bar_chart("Appeals and outcomes (Art. 20)", {k: c[k] for k in ("received", "upheld", "reversed", "open")}),
         bar_chart("Suspensions for misuse (Art. 23)", report["suspensions_art23"]),
+        bar_chart("Out-of-court dispute outcomes (Art. 21)", report["out_of_court_art21"]["outcomes"]),
         bar_chart(
             "Orders from authorities by Member State (Art. 9, 10)",
             {o["member_state"]: o["count"] for o in report["orders_art9"] + report["orders_art10"]},

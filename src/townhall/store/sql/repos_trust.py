@@ -26,10 +26,12 @@ from townhall.store.sql.tables_trust import (
     audit_head,
     audit_log,
     decisions,
+    disputes,
     inbox,
     measures,
     notices,
     orders,
+    referrals,
     restrictions,
     statements,
     strikes,
@@ -433,6 +435,21 @@ class TrustRepo:
     async def orders_between(self, start: float, end: float) -> list[Row]:
         query = sa.select(orders).where(orders.c.received_at >= start, orders.c.received_at < end)
         return await self._rows(query)
+
+    async def dispute(self, dispute_id: str) -> Row | None:
+        return await self._one(sa.select(disputes).where(disputes.c.id == dispute_id))
+
+    async def disputes(self, limit: int) -> list[Row]:
+        return await self._rows(sa.select(disputes).order_by(disputes.c.opened_at.desc()).limit(limit))
+
+    async def disputes_between(self, start: float, end: float) -> list[Row]:
+        return await self._rows(sa.select(disputes).where(disputes.c.opened_at >= start, disputes.c.opened_at < end))
+
+    async def referrals(self, limit: int) -> list[Row]:
+        return await self._rows(sa.select(referrals).order_by(referrals.c.sent_at.desc()).limit(limit))
+
+    async def referrals_between(self, start: float, end: float) -> list[Row]:
+        return await self._rows(sa.select(referrals).where(referrals.c.sent_at >= start, referrals.c.sent_at < end))
 
     async def strike_times(self, subject_id: str, kind: str, since: float) -> list[float]:
         query = sa.select(strikes.c.created_at).where(

@@ -209,3 +209,34 @@ audit_log = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
 )
+
+disputes = sa.Table(
+    "trust_disputes",
+    metadata,
+    sa.Column("id", sa.String(ID), primary_key=True),
+    sa.Column("decision_id", sa.String(ID), nullable=False, index=True),
+    sa.Column("appeal_id", sa.String(ID), nullable=True),
+    sa.Column("body_name", sa.String(300), nullable=False),
+    sa.Column("body_certification_ref", sa.String(300), nullable=False),
+    sa.Column("opened_at", sa.Float, nullable=False, index=True),
+    sa.Column("closed_at", sa.Float, nullable=True),
+    sa.Column("outcome", sa.String(32), nullable=True),
+    sa.Column("implemented", sa.Boolean, nullable=True),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("new_decision_id", sa.String(ID), nullable=True),
+    sa.Column("recorded_by", sa.String(ID), nullable=False),
+)
+
+referrals = sa.Table(
+    "trust_referrals",
+    metadata,
+    sa.Column("id", sa.String(ID), primary_key=True),
+    sa.Column("notice_id", sa.String(ID), nullable=True),
+    sa.Column("decision_id", sa.String(ID), nullable=True),
+    sa.Column("member_states", sa.JSON, nullable=False),
+    sa.Column("authority", sa.String(300), nullable=False),
+    sa.Column("channel", sa.String(100), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("sent_at", sa.Float, nullable=False, index=True),
+    sa.Column("recorded_by", sa.String(ID), nullable=False),
+)
