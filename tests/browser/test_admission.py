@@ -21,7 +21,7 @@ async def live_space(server: LiveServer, title: str, cap: int | None = None) -> 
     return host, await rt.spaces.start(host, space.id)
 
 
-async def test_capped_space_shows_the_second_listener_a_position_and_admits_them_when_the_first_leaves(
+async def test_capped_space_shows_a_waiting_position_and_admits_when_a_listener_leaves_or_closes_the_tab(
     chromium: Browsers, server: LiveServer
 ) -> None:
     _, space = await live_space(server, "Room for one", cap=1)
@@ -33,14 +33,20 @@ async def test_capped_space_shows_the_second_listener_a_position_and_admits_them
     second = await chromium.page("second", browser, link)
     await second.locator("#status[data-position='1']", has_text="number 1 in line").wait_for(timeout=10_000)
     assert await second.locator("#play").is_disabled()
-    assert await first.locator("#count").text_content() == "1"
+    await first.locator("#count", has_text="1").wait_for(timeout=5_000)
 
-    await first.click("#leave")
-    await first.locator("#status", has_text="You left").wait_for()
+    await first.close()  # leaving by closing the tab releases the seat at once (fetch keepalive on pagehide)
+    del chromium.pages["first"]
     await second.locator("#status", has_text="You are in").wait_for(timeout=10_000)
     assert await second.locator("#status").get_attribute("data-position") is None
     await second.locator("#play:not([disabled])").wait_for(timeout=10_000)
     await second.locator("#count", has_text="1").wait_for(timeout=5_000)
+
+    third = await chromium.page("third", browser, link)
+    await third.locator("#status[data-position='1']").wait_for(timeout=10_000)
+    await second.click("#leave")
+    await second.locator("#status", has_text="You left").wait_for()
+    await third.locator("#status", has_text="You are in").wait_for(timeout=10_000)
 
 
 async def test_every_refusal_is_explained_on_the_listener_page(chromium: Browsers, server: LiveServer) -> None:

@@ -46,7 +46,7 @@ async def listen(chromium: Browsers, name: str, link: str, browser: Any | None =
     return page, Ear(page, "#audio", (HOST_HZ, GUEST_HZ))
 
 
-async def test_listener_hears_the_host_and_sees_the_speaker_and_the_count(
+async def test_listener_hears_the_host_sees_the_speaker_the_count_and_the_reactions(
     chromium: Browsers, server: LiveServer, tmp_path: Path
 ) -> None:
     host, link = await host_goes_live(chromium, server, tmp_path, "Tones at four forty")
@@ -59,6 +59,9 @@ async def test_listener_hears_the_host_and_sees_the_speaker_and_the_count(
     await until(lambda: _text_is(listener, "#count", "1"), 10, "the listener count at 1")
     await listener.locator("#speakers li[data-handle='the_host'][data-speaking='true']").wait_for(timeout=10_000)
     await until(lambda: _text_is(host, "#listeners", "1"), 10, "the studio's count at 1")
+
+    await listener.click("button.reaction[data-kind='clap']")
+    await listener.locator("#reaction-counts [data-kind='clap']", has_text="1").wait_for(timeout=10_000)
 
 
 async def _text_is(page: Any, selector: str, text: str) -> bool:
