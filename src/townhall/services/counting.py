@@ -170,9 +170,11 @@ class CountingService:
         return outcomes, batch
 
     def _add(self, per: list[tuple[Counted, rules.Plan]], taken: set[str], batch: Batch, now: float) -> Outcome:
-        """Add one caller's events to the batch: skip retried ids and de-duplicated plays."""
+        """Add one caller's events to the batch: skip retried ids and de-duplicated plays, then move
+        each plan's totals and uniques once for all the events that share it."""
         counted = duplicates = 0
-        claims, totals, uniques, known = batch.claims, batch.totals, batch.uniques, self._known
+        claims = batch.claims
+        viewers_by_plan: dict[int, tuple[rules.Plan, list[str]]] = {}
         for item, pl in per:
             if item.event_id:
                 seen = _seen(item)
@@ -180,19 +182,25 @@ class CountingService:
                     duplicates += 1
                     continue
                 claims[seen] = now + rules.EVENT_ID_TTL_S
-            if not pl.counts:
+            if not (pl.totals or pl.uniques):
                 continue
             if pl.dedupe is not None:
                 if pl.dedupe in taken or pl.dedupe in claims:
                     continue
                 claims[pl.dedupe] = now + rules.DEDUPE_WINDOW_S
-            for key in pl.totals:
-                totals[key] = totals.get(key, 0) + 1
-            viewer = item.event.viewer
-            for hll in pl.uniques:
-                if viewer not in known.get(hll, ()):
-                    uniques.setdefault(hll, set()).add(viewer)
+            entry = viewers_by_plan.get(id(pl))
+            if entry is None:
+                entry = viewers_by_plan[id(pl)] = (pl, [])
+            entry[1].append(item.event.viewer)
             counted += 1
+        for pl, viewers in viewers_by_plan.values():
+            for key in pl.totals:
+                batch.totals[key] = batch.totals.get(key, 0) + len(viewers)
+            distinct = set(viewers)
+            for hll in pl.uniques:
+                fresh = distinct - self._known.get(hll, set())
+                if fresh:
+                    batch.uniques.setdefault(hll, set()).update(fresh)
         return Outcome(counted, duplicates)
 
     async def _apply_uniques(self, uniques: dict[str, set[str]]) -> None:
