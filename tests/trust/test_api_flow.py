@@ -70,6 +70,9 @@ async def test_notice_decision_statement_appeal_reversal_reinstatement(bc: httpx
     body = {"outcome": "reversed", "reasons": "The audio quotes the statement in order to condemn it."}
     r = await bc.post(path, json=body, headers=moderator["headers"])
     assert r.status_code == 403 and r.json()["code"] == "same_moderator"
+    wrong = {**body, "manifestly_unfounded": True}
+    r = await bc.post(path, json=wrong, headers=reviewer["headers"])
+    assert r.status_code == 400 and r.json()["code"] == "unfounded_needs_upheld"
     r = await bc.post(path, json=body, headers=reviewer["headers"])
     assert r.status_code == 200, r.text
     decided = r.json()

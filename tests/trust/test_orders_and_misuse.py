@@ -116,3 +116,41 @@ async def test_a_notifier_of_manifestly_unfounded_notices_is_warned_then_not_pro
             json={"items": [{"kind": "space", "id": space["id"]}], "explanation": "x", "bona_fide": True},
         )
     ).json()["state"] == "queued"
+
+
+async def test_a_complainant_of_manifestly_unfounded_appeals_is_warned_then_not_processed(
+    tc: httpx.AsyncClient, staff: Staff, clock: Clock
+) -> None:
+    host, moderator, reviewer = await staff(), await staff("moderator"), await staff("moderator")
+
+    async def appeal() -> httpx.Response:
+        clock.now += 60
+        space = await live_space(tc, host)
+        decision = await decide(tc, moderator, action="label", label="Disputed", target_kind="space",
+                                target_id=space["id"], **TERMS)  # fmt: skip
+        return await tc.post(f"/api/decisions/{decision['id']}/appeals", json={"text": "No!"}, headers=host["headers"])
+
+    for _ in range(4):
+        lodged = (await appeal()).json()
+        assert lodged["state"] == "open"
+        r = await tc.post(
+            f"/api/admin/appeals/{lodged['id']}/decision",
+            json={"outcome": "upheld", "reasons": "The label is accurate.", "manifestly_unfounded": True},
+            headers=reviewer["headers"],
+        )
+        assert r.status_code == 200, r.text
+    kinds = [m["kind"] for m in (await tc.get("/api/me/inbox", headers=host["headers"])).json()["messages"]]
+    assert kinds.count("misuse_warn") == 1 and kinds.count("misuse_suspend") == 1
+    late = await appeal()
+    assert late.status_code == 201 and late.json()["state"] == "not_processed"
+    assert late.json()["id"] not in [
+        a["id"] for a in (await tc.get("/api/admin/appeals", headers=reviewer["headers"])).json()["appeals"]
+    ]
+    report = (await tc.get("/api/transparency")).json()["suspensions_art23"]
+    assert report["manifestly_unfounded_complaints"] == 1
+    wrong = await tc.post(
+        f"/api/admin/appeals/{late.json()['id']}/decision",
+        json={"outcome": "upheld", "reasons": "x"},
+        headers=reviewer["headers"],
+    )
+    assert wrong.status_code == 409 and wrong.json()["code"] == "appeal_not_open"

@@ -66,8 +66,8 @@ def attach(rt: Any) -> Trust:
     held = Withholdings(repo, rt.clock, s.withholding_refresh_s)
     moderation = ModerationService(rt.ctx, repo, rt.accounts, rt.spaces, held, rt.keys.signing_key)
     lookup = geo.CountryLookup(s.country_header, s.geo_trusted_proxies, s.geoip_database)
-    MisuseService(moderation)
     appeals, orders, disputes = AppealService(moderation), OrderService(moderation), DisputeService(moderation)
+    MisuseService(moderation, appeals)
     trust = Trust(repo, held, moderation, appeals, orders, lookup, disputes)
     rt.admission.space_gates.append(held.gate)
     rt.startup.append(moderation.resume)
@@ -236,7 +236,7 @@ async def decide_appeal(request: Request) -> Response:
     reviewer = await current_account(request)
     body = await read_json(request, AppealDecisionIn)
     appeal, done = await trust_of(request).appeals.decide(
-        reviewer, request.path_params["appeal_id"], body.outcome, body.reasons
+        reviewer, request.path_params["appeal_id"], body.outcome, body.reasons, body.manifestly_unfounded
     )
     out = appeal_out(appeal)
     out["reversal"] = decision_out(done.decision, done.statement_id) if done else None

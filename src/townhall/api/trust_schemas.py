@@ -90,6 +90,9 @@ class AppealIn(Body):
 class AppealDecisionIn(Body):
     outcome: AppealOutcome
     reasons: str = Field(max_length=20_000)
+    manifestly_unfounded: bool = Field(
+        False, description="with upheld: the complaint was manifestly unfounded (Art. 23)"
+    )
 
 
 class AppealOut(BaseModel):

@@ -24,6 +24,7 @@ class AppellantRole(StrEnum):
 class AppealState(StrEnum):
     OPEN = "open"
     DECIDED = "decided"
+    NOT_PROCESSED = "not_processed"  # the complainant's complaints are suspended (Art. 23(2))
 
 
 class AppealOutcome(StrEnum):
@@ -97,7 +98,7 @@ def decide(
 ) -> Appeal:
     """Record the outcome; a different moderator than the one who decided must review (C8)."""
     if appeal.state is not AppealState.OPEN:
-        raise Conflict("appeal_decided", "this appeal was already decided")
+        raise Conflict("appeal_not_open", f"this appeal is {appeal.state.value.replace('_', ' ')}, not open")
     if reviewer_id == decision.decided_by:
         raise Forbidden("same_moderator", "an appeal must be decided by a different moderator than the decision")
     cleaned = reasons.strip()

@@ -13,6 +13,7 @@ from enum import StrEnum
 class StrikeKind(StrEnum):
     MANIFESTLY_ILLEGAL_CONTENT = "manifestly_illegal_content"
     MANIFESTLY_UNFOUNDED_NOTICE = "manifestly_unfounded_notice"
+    MANIFESTLY_UNFOUNDED_COMPLAINT = "manifestly_unfounded_complaint"
 
 
 class MisuseAction(StrEnum):

@@ -5,7 +5,7 @@ reinstates a suspended account, keeping its history. Never deletes history.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -13,7 +13,8 @@ from townhall.domain import appeals as rules
 from townhall.domain import moderation as decisions
 from townhall.domain.accounts import Account, AccountStatus, PlatformRole
 from townhall.domain.appeals import Appeal, AppealOutcome, AppealState
-from townhall.domain.errors import Conflict, NotFound
+from townhall.domain.errors import Conflict, Invalid, NotFound
+from townhall.domain.misuse import StrikeKind, suspended_until
 from townhall.domain.moderation import Basis, Decision
 from townhall.services.moderation import ModerationService, Outcome, require
 from townhall.store.sql.repos_trust import Writer
@@ -29,6 +30,7 @@ class AppealService:
         self.moderation = moderation
         self.repo = moderation.repo
         self.ctx = moderation.ctx
+        self.after_unfounded: list[Callable[[Appeal, float], Awaitable[None]]] = []  # the misuse rules
 
     async def _decision(self, decision_id: str) -> Decision:
         found = await self.repo.decision(decision_id)
@@ -56,12 +58,15 @@ class AppealService:
         )
         if any(a.appellant_id == account.id for a in await self.repo.appeals(AppealState.OPEN, 100, decision.id)):
             raise Conflict("appeal_open", "you already have an open appeal against this decision")
+        kind = StrikeKind.MANIFESTLY_UNFOUNDED_COMPLAINT
+        if suspended_until(await self.repo.measures(account.id, kind), now) is not None:
+            appeal = replace(appeal, state=AppealState.NOT_PROCESSED)  # recorded and counted, not reviewed
         async with self.repo.unit() as w:
-            await w.audit(
-                now, ("account", account.id), "appeal.lodged", ("appeal", appeal.id), {"decision": decision.id}
-            )
+            payload = {"decision": decision.id, "state": appeal.state.value}
+            await w.audit(now, ("account", account.id), "appeal.lodged", ("appeal", appeal.id), payload)
             await w.appeal(appeal, new=True)
-            await w.decision_state(decisions.under_appeal(decision))
+            if appeal.state is AppealState.OPEN:
+                await w.decision_state(decisions.under_appeal(decision))
         return appeal
 
     async def open_appeals(self, moderator: Account, limit: int) -> list[Appeal]:
@@ -69,8 +74,9 @@ class AppealService:
         return await self.repo.appeals(AppealState.OPEN, limit)
 
     async def decide(
-        self, reviewer: Account, appeal_id: str, outcome: AppealOutcome, reasons: str
+        self, reviewer: Account, appeal_id: str, outcome: AppealOutcome, reasons: str, unfounded: bool = False
     ) -> tuple[Appeal, Outcome | None]:
+        """Uphold or reverse; `unfounded` marks an upheld complaint as manifestly unfounded (Art. 23(2))."""
         require(reviewer, PlatformRole.MODERATOR)
         appeal = await self.repo.appeal(appeal_id)
         if appeal is None:
@@ -78,10 +84,18 @@ class AppealService:
         decision = await self._decision(appeal.decision_id)
         now = self.ctx.clock()
         decided = rules.decide(appeal, decision, reviewer.id, outcome, reasons, now)
+        if unfounded and outcome is not AppealOutcome.UPHELD:
+            raise Invalid("unfounded_needs_upheld", "only an upheld complaint can be manifestly unfounded")
         if outcome is AppealOutcome.UPHELD:
             async with self.repo.unit() as w:
                 await self._close(w, decided, decision, reviewer, now)
                 await w.decision_state(decisions.upheld(decision))
+                if unfounded:
+                    kind = StrikeKind.MANIFESTLY_UNFOUNDED_COMPLAINT
+                    await self.moderation.strike(w, "complainant", appeal.appellant_id, kind, appeal.id, now)
+            if unfounded:
+                for hook in self.after_unfounded:
+                    await hook(decided, now)
             return decided, None
         reversal = decisions.reversal(decision, self.ctx.make_id(), reviewer.id, appeal.id, decided.reasons, now)
 

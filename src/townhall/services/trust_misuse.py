@@ -8,21 +8,29 @@ from __future__ import annotations
 from dataclasses import replace
 
 from townhall.domain import misuse as misuse_rules
+from townhall.domain.appeals import Appeal
 from townhall.domain.moderation import ActionKind, Basis, Decision, Ground
 from townhall.domain.notices import Notice, TargetKind
 from townhall.services.moderation import SYSTEM, ModerationService
+from townhall.services.trust_appeals import AppealService
 from townhall.store.sql.repos_trust import Writer
 from townhall.store.sql.tables_trust import measures
 
+WHAT = {
+    misuse_rules.StrikeKind.MANIFESTLY_ILLEGAL_CONTENT: "content that was manifestly illegal",
+    misuse_rules.StrikeKind.MANIFESTLY_UNFOUNDED_NOTICE: "notices that were manifestly unfounded",
+    misuse_rules.StrikeKind.MANIFESTLY_UNFOUNDED_COMPLAINT: "complaints that were manifestly unfounded",
+}
 MISUSE_TOS = "Misuse policy (Article 23 DSA): repeated manifestly illegal content after a warning"
 
 
 class MisuseService:
-    def __init__(self, moderation: ModerationService) -> None:
+    def __init__(self, moderation: ModerationService, appeals: AppealService) -> None:
         self.moderation = moderation
         self.repo = moderation.repo
         self.ctx = moderation.ctx
         moderation.after.append(self.after_decision)
+        appeals.after_unfounded.append(self.after_unfounded_complaint)
 
     @property
     def policy(self) -> misuse_rules.MisusePolicy:
@@ -84,6 +92,17 @@ class MisuseService:
         if verdict.action is not misuse_rules.MisuseAction.NONE:
             await self._measure("notifier", n.reporter_key, kind, verdict, now, n.notifier_account_id)
 
+    async def after_unfounded_complaint(self, appeal: Appeal, now: float) -> None:
+        kind = misuse_rules.StrikeKind.MANIFESTLY_UNFOUNDED_COMPLAINT
+        since = now - self.policy.window_s
+        lodged = await self.repo.appeals_by(appeal.appellant_id, since)
+        times = await self.repo.strike_times(appeal.appellant_id, kind, since)
+        share = len(times) / max(1, len(lodged))
+        history = await self.repo.measures(appeal.appellant_id, kind)
+        verdict = misuse_rules.assess(times, history, now, self.policy, share)
+        if verdict.action is not misuse_rules.MisuseAction.NONE:
+            await self._measure("complainant", appeal.appellant_id, kind, verdict, now, appeal.appellant_id)
+
     async def _measure(
         self,
         subject_kind: str,
@@ -127,11 +146,7 @@ class MisuseService:
 
 
 def _misuse_text(kind: str, verdict: misuse_rules.Verdict, window_days: int) -> str:
-    what = (
-        "content that was manifestly illegal"
-        if kind == misuse_rules.StrikeKind.MANIFESTLY_ILLEGAL_CONTENT
-        else "notices that were manifestly unfounded"
-    )
+    what = WHAT[misuse_rules.StrikeKind(kind)]
     if verdict.action is misuse_rules.MisuseAction.WARN:
         return (
             f"Warning: {verdict.strikes} times in {window_days} days you provided {what}. If it happens again, "

@@ -104,7 +104,7 @@ def _misuse(measures: list[Row], action: MisuseAction) -> dict[str, int]:
     return {
         "manifestly_illegal_content": picked[StrikeKind.MANIFESTLY_ILLEGAL_CONTENT.value],
         "manifestly_unfounded_notices": picked[StrikeKind.MANIFESTLY_UNFOUNDED_NOTICE.value],
-        "manifestly_unfounded_complaints": 0,
+        "manifestly_unfounded_complaints": picked[StrikeKind.MANIFESTLY_UNFOUNDED_COMPLAINT.value],
     }
 
 

@@ -416,6 +416,10 @@ class TrustRepo:
             query = query.where(appeals.c.decision_id == decision_id)
         return [appeal_of(r) for r in await self._rows(query.order_by(appeals.c.lodged_at).limit(limit))]
 
+    async def appeals_by(self, appellant_id: str, since: float) -> list[Appeal]:
+        query = sa.select(appeals).where(appeals.c.appellant_id == appellant_id, appeals.c.lodged_at > since)
+        return [appeal_of(r) for r in await self._rows(query)]
+
     async def appeals_between(self, start: float, end: float) -> list[Appeal]:
         query = sa.select(appeals).where(appeals.c.lodged_at >= start, appeals.c.lodged_at < end)
         return [appeal_of(r) for r in await self._rows(query)]
