@@ -92,29 +92,38 @@ def load_keys(where: str, client: httpx.Client) -> dict[str, Ed25519PublicKey]:
 
 
 def check(source: str, commitments: str | None = None, keys: str | None = None) -> replay.Verdict:
+    """Fetch and check a replay; every failure to fetch or read is a problem in the verdict, never a crash."""
     with httpx.Client(timeout=30, follow_redirects=True) as client:
-        src = Source(source, client)
-        manifest = src.read("manifest.json")
-        playlist = src.read("index.m3u8")
-        if manifest is None or playlist is None:
-            return replay.Verdict(problems=[f"no replay at {source}: manifest.json or index.m3u8 is missing"])
         try:
-            payload, _ = replay.parse_signed(manifest)
-        except ValueError as exc:
-            return replay.Verdict(problems=[f"the manifest cannot be read: {exc}"])
-        text = playlist.decode("utf-8", "replace")
-        names = dict.fromkeys([*replay.playlist_uris(text), *dict(payload.get("files", {}))])
-        hashes = {name: src.sha256(name) for name in names}
-        keys_from = keys or (src.keys_url() if src.remote else str(payload.get("keys_url", "")))
+            return _check(Source(source, client), source, commitments, keys, client)
+        except (OSError, httpx.HTTPError, ValueError) as exc:
+            return replay.Verdict(problems=[f"the replay could not be checked: {exc}"])
+
+
+def _check(src: Source, source: str, commitments: str | None, keys: str | None, client: httpx.Client) -> replay.Verdict:
+    manifest = src.read("manifest.json")
+    playlist = src.read("index.m3u8")
+    if manifest is None or playlist is None:
+        return replay.Verdict(problems=[f"no replay at {source}: manifest.json or index.m3u8 is missing"])
+    try:
+        payload, _ = replay.parse_signed(manifest)
+    except ValueError as exc:
+        return replay.Verdict(problems=[f"the manifest cannot be read: {exc}"])
+    text = playlist.decode("utf-8", "replace")
+    files = payload.get("files")
+    names = dict.fromkeys([*replay.playlist_uris(text), *(files if isinstance(files, dict) else {})])
+    hashes = {name: src.sha256(name) for name in names}
+    keys_from = keys or (src.keys_url() if src.remote else str(payload.get("keys_url", "")))
+    try:
         public = load_keys(keys_from, client)
-        heads = read_commitments(Path(commitments).read_text()) if commitments else None
-        verdict = replay.verify(manifest, text, hashes, public, heads)
-        verdict.facts.append(f"public keys from {keys_from}")
-        if heads is None:
-            verdict.facts.append(
-                "no heads captured live were given (--commitments): checked against the signature only"
-            )
-        return verdict
+    except (OSError, httpx.HTTPError, ValueError) as exc:
+        return replay.Verdict(problems=[f"the platform's public keys could not be read from {keys_from!r}: {exc}"])
+    heads = read_commitments(Path(commitments).read_text()) if commitments else None
+    verdict = replay.verify(manifest, text, hashes, public, heads)
+    verdict.facts.append(f"public keys from {keys_from}")
+    if heads is None:
+        verdict.facts.append("no heads captured live were given (--commitments): checked against the signature only")
+    return verdict
 
 
 @verb("verify", "check a published replay: verified, or which segment was changed, dropped, added or reordered", _args)

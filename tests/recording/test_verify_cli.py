@@ -112,3 +112,14 @@ def test_heads_captured_live_are_checked(folder: Path, capsys: pytest.CaptureFix
     bad.write_text(json.dumps([{"msn": 2, "head": "00" * 32}]))
     code, out = _verify(folder, capsys, "--commitments", str(bad))
     assert code == 1 and "does not match the head captured live at segment 2" in out
+
+
+def test_unreadable_sources_are_reported_not_crashed(
+    folder: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code = main(["verify", str(tmp_path / "nothing-here"), "--keys", str(folder.parent / "keys.json")])
+    assert code == 1 and "no replay at" in capsys.readouterr().out
+    code = main(["verify", str(folder), "--keys", str(tmp_path / "missing-keys.json")])
+    assert code == 1 and "public keys could not be read" in capsys.readouterr().out
+    code = main(["verify", "http://127.0.0.1:9/replay/x/", "--keys", str(folder.parent / "keys.json")])
+    assert code == 1 and "could not be checked" in capsys.readouterr().out
