@@ -138,8 +138,32 @@ async def join(stage: Stage, n: int) -> list[tuple[str, float]]:
     return list(await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(n))), 60 + n / 20))
 
 
-async def _fetch(conn: Connection, path: str, tally: Tally) -> bytes | None:
-    answer = await conn.get(path, BROWSER_HEADERS)
+@dataclass
+class Link:
+    """A player's keep-alive connection to the edge; reopened (and counted) if the edge closes it."""
+
+    port: int
+    source: str
+    conn: Connection | None = None
+
+    async def get(self, path: str, tally: Tally) -> Answer:
+        if self.conn is not None:
+            try:
+                return await self.conn.get(path, BROWSER_HEADERS)
+            except ConnectionError:  # as a player does: count it, reconnect, ask again
+                tally.errors["connection_closed"] += 1
+                self.close()
+        self.conn = await Connection.open("127.0.0.1", self.port, local_host=self.source)
+        return await self.conn.get(path, BROWSER_HEADERS)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+async def _fetch(link: Link, path: str, tally: Tally) -> bytes | None:
+    answer = await link.get(path, tally)
     if tally.window[0] <= time.time() < tally.window[1]:
         tally.requests += 1
         tally.wire_bytes += len(answer.head) + 4 + len(answer.body)
@@ -152,14 +176,13 @@ async def _fetch(conn: Connection, path: str, tally: Tally) -> bytes | None:
 async def player(stage: Stage, number: int, token: str, renew_every_s: float) -> None:
     """One LL-HLS player as hls.js behaves: blocking reload, then each new part, one at a time."""
     tally, loop = stage.tally, asyncio.get_running_loop()
-    source = f"127.0.0.{2 + number // 20_000}"  # a fresh source address per 20,000 connections
-    conn = await Connection.open("127.0.0.1", stage.edge_port, local_host=source)
+    link = Link(stage.edge_port, f"127.0.0.{2 + number // 20_000}")  # a source address per 20,000 players
     base = f"/e/{token}/live/{stage.space}"
     bearer = f"Authorization: Bearer {token}\r\n"
     try:
         for path in ("master.m3u8", "init.mp4"):
-            await _fetch(conn, f"{base}/{path}", tally)
-        playlist = await _fetch(conn, f"{base}/media.m3u8", tally) or b""
+            await _fetch(link, f"{base}/{path}", tally)
+        playlist = await _fetch(link, f"{base}/media.m3u8", tally) or b""
         tally.started += 1
         listed = _listed(playlist)
         last = listed[-1] if listed else (0, -1)
@@ -169,13 +192,13 @@ async def player(stage: Stage, number: int, token: str, renew_every_s: float) ->
             wanted = _hint(playlist)
             if wanted is None or loop.time() > stage.stop_at:
                 break
-            playlist = await _fetch(conn, f"{base}/media.m3u8?_HLS_msn={wanted[0]}&_HLS_part={wanted[1]}", tally)
+            playlist = await _fetch(link, f"{base}/media.m3u8?_HLS_msn={wanted[0]}&_HLS_part={wanted[1]}", tally)
             if playlist is None:
                 await asyncio.sleep(PART_S)
-                playlist = await _fetch(conn, f"{base}/media.m3u8", tally) or b""
+                playlist = await _fetch(link, f"{base}/media.m3u8", tally) or b""
                 continue
             for msn, index in [p for p in _listed(playlist) if p > last][-MAX_CATCH_UP:]:
-                if await _fetch(conn, f"{base}/p{msn}.{index}.m4s", tally) is not None:
+                if await _fetch(link, f"{base}/p{msn}.{index}.m4s", tally) is not None:
                     tally.arrivals[f"{msn}.{index}"].append(time.time())
                 last = (msn, index)
             if loop.time() > renew_at:
@@ -187,7 +210,7 @@ async def player(stage: Stage, number: int, token: str, renew_every_s: float) ->
     except (ConnectionError, OSError) as error:
         tally.errors[type(error).__name__] += 1
     finally:
-        conn.close()
+        link.close()
 
 
 # --- load workers: players spread over processes, so the load generator gets its share of CPU ---
@@ -298,6 +321,8 @@ async def run_level(stage: Stage, edge: Edge, n: int, seconds: float, workers: i
         "origin_req_s": (end[0] - start[0] - sum(window[0] <= t < window[1] for t in probe_asked)) / elapsed,
         "edge_backend_req_s": (end[1]["MAIN.backend_req"] - start[1]["MAIN.backend_req"]) / elapsed,
         "edge_dropped": sum(end[1][c] - start[1][c] for c in ("MAIN.sess_dropped", "MAIN.req_dropped")),
+        # connections varnishd closed because the client sent nothing for timeout_idle (5 s)
+        "edge_idle_closes": end[1]["MAIN.sc_rx_timeout"] - start[1]["MAIN.sc_rx_timeout"],
         "bytes_per_listener_s": sum(tally.wire_bytes for tally in tallies) / elapsed / n,
         "audio_bytes_s": AUDIO_BIT_RATE / 8,
         "errors": sum(errors.values()),
@@ -317,7 +342,8 @@ def report(row: dict[str, float]) -> None:
         f"N={row['listeners']:>6}  listener req/s {row['listener_req_s']:8.0f}  "
         f"origin req/s {row['origin_req_s']:5.1f} (edge says {row['edge_backend_req_s']:.1f})  "
         f"bytes/listener-s {row['bytes_per_listener_s']:6.0f} (audio {row['audio_bytes_s']:.0f})  "
-        f"errors {row['errors']} {row['error_kinds'] or ''} (edge dropped {row['edge_dropped']})  "
+        f"errors {row['errors']} {row['error_kinds'] or ''} "
+        f"(edge dropped {row['edge_dropped']}, idle-closed {row['edge_idle_closes']})  "
         f"availability p50 {row['availability_p50_ms']:.0f} ms p95 {row['availability_p95_ms']:.0f} ms "
         f"({row['parts_timed']} parts)  CPU: varnishd {row['edge_cpu']:.2f}, load generator "
         f"{row['load_generator_cpu']:.2f} cores (machine load average {row['load_average']:.1f})",
