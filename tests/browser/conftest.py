@@ -9,6 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.browser.support import Browsers, browsers
+from townhall.settings import Settings
+
+LEASE_TTL_S = 6.0  # short, so a test sees pages renew their seat (every ttl/3) within seconds
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"lease_ttl_s": LEASE_TTL_S})
 
 
 @pytest.fixture

@@ -3,10 +3,13 @@ for every refusal (ended, withheld in the listener's country, removed by the hos
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
 
+from tests.browser.conftest import LEASE_TTL_S
 from tests.browser.support import Browsers
 from tests.support.servers import LiveServer
 from townhall.domain.errors import LegallyWithheld
@@ -19,6 +22,17 @@ async def live_space(server: LiveServer, title: str, cap: int | None = None) -> 
     host = (await rt.accounts.register(f"host_{abs(hash(title)) % 10**6}", "password-host", "127.0.0.1")).account
     space = await rt.spaces.create(host, title, None, cap)
     return host, await rt.spaces.start(host, space.id)
+
+
+async def holds_seat_past_its_lease(server: LiveServer, space_id: str, page: Any) -> None:
+    """The page renews its lease: its seat outlives the lease time several times over."""
+    rt = server.runtime
+    space = await rt.spaces.get(space_id)
+    deadline = time.monotonic() + LEASE_TTL_S * 1.5
+    while time.monotonic() < deadline:
+        assert (await rt.admission.counts(space))[0] == 1, "the seat was lost: the page did not renew it"
+        await asyncio.sleep(0.5)
+    assert await page.locator("#status", has_text="You are in").count() == 1
 
 
 async def test_capped_space_shows_a_waiting_position_and_admits_when_a_listener_leaves_or_closes_the_tab(
@@ -34,6 +48,7 @@ async def test_capped_space_shows_a_waiting_position_and_admits_when_a_listener_
     await second.locator("#status[data-position='1']", has_text="number 1 in line").wait_for(timeout=10_000)
     assert await second.locator("#play").is_disabled()
     await first.locator("#count", has_text="1").wait_for(timeout=5_000)
+    await holds_seat_past_its_lease(server, space.id, first)
 
     await first.close()  # leaving by closing the tab releases the seat at once (fetch keepalive on pagehide)
     del chromium.pages["first"]
