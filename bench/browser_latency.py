@@ -122,7 +122,7 @@ async def run(beeps: int, timeout_s: float) -> list[float]:
                         origin=server.url, port=edge_port)  # fmt: skip
             await edge.astart()
             try:
-                async with browsers(tmp, "browser_latency") as chromium:
+                async with browsers(tmp, "browser_latency", report=False) as chromium:
                     return await measure(chromium, server.url, tmp, beeps, timeout_s)
             finally:
                 await edge.astop()

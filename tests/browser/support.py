@@ -199,16 +199,19 @@ class Browsers:
         await page.goto(url)
         return page
 
-    async def screenshots(self) -> None:
-        """Save each page as a test artefact; print what it said (pytest shows it when the test fails)."""
+    async def screenshots(self, report: bool) -> None:
+        """Save each page as a test artefact; with `report`, print what each page said and did (pytest shows
+        it when the test fails)."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.test_name)
         for name, page in self.pages.items():
             with contextlib.suppress(Exception):
                 await page.screenshot(path=str(ARTIFACTS / f"{safe}-{name}.png"), full_page=True)
-                print(f"{name}: status {await page.locator('#status').first.text_content(timeout=1000)!r}")
-                print(f"{name}: audio {await page.evaluate(AUDIO_STATE_JS)}")
-        print("\n".join(self.console[-60:]))
+                if report:
+                    print(f"{name}: status {await page.locator('#status').first.text_content(timeout=1000)!r}")
+                    print(f"{name}: audio {await page.evaluate(AUDIO_STATE_JS)}")
+        if report:
+            print("\n".join(self.console[-60:]))
 
     async def close(self) -> None:
         for browser in self.launched:
@@ -217,7 +220,7 @@ class Browsers:
 
 
 @contextlib.asynccontextmanager
-async def browsers(tmp: Path, test_name: str) -> AsyncIterator[Browsers]:
+async def browsers(tmp: Path, test_name: str, report: bool = True) -> AsyncIterator[Browsers]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
@@ -225,7 +228,7 @@ async def browsers(tmp: Path, test_name: str) -> AsyncIterator[Browsers]:
         try:
             yield b
         finally:
-            await b.screenshots()
+            await b.screenshots(report)
             await b.close()
 
 

@@ -1,5 +1,6 @@
 """The host studio in real Chromium: schedule a space with a listener cap, change the cap, go live; invite
-a listener by handle, who accepts, speaks, mutes themself and steps down without reloading."""
+a listener by handle, who accepts, speaks, mutes themself, is made co-host (and moderates from the
+studio) and steps down, all without reloading."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tests.support.servers import LiveServer
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(120)]
 
 
-async def test_host_schedules_caps_goes_live_and_an_invited_listener_speaks_mutes_and_steps_down(
+async def test_host_schedules_caps_goes_live_and_an_invited_listener_speaks_mutes_cohosts_and_steps_down(
     chromium: Browsers, server: LiveServer, tmp_path: Path
 ) -> None:
     host = await chromium.page(
@@ -61,6 +62,16 @@ async def test_host_schedules_caps_goes_live_and_an_invited_listener_speaks_mute
     await guest.click("#mute-self")
     await guest.locator("#mute-self[aria-pressed='true']").wait_for()
     await host.locator("#stage li[data-handle='invitee'].muted").wait_for(timeout=10_000)
+
+    await host.get_by_role("button", name="Make @invitee co-host").click()
+    await guest.locator("#cohost-tools:not([hidden])").wait_for(timeout=10_000)
+    desk = await guest.context.new_page()  # the co-host's studio, in the same browser profile
+    chromium.pages["cohost-studio"] = desk
+    await desk.goto(f"{server.url}/studio#{link.rsplit('/', 1)[1]}")
+    await desk.locator("#stage li[data-handle='planner']").wait_for(timeout=10_000)
+    assert await desk.locator("#end").is_hidden(), "ending is the host's alone"
+    await desk.close()
+    del chromium.pages["cohost-studio"]
 
     await guest.click("#step-down")
     await guest.locator("#speaker-view").wait_for(state="hidden", timeout=10_000)

@@ -69,7 +69,18 @@ function renderSpace(space) {
   page.spaceState = space.state;
 }
 
+// Tell screen readers who came on or left the stage (not every change of who is speaking: too chatty).
+function announceStage(speakers) {
+  const now = new Set(speakers.map((s) => s.handle));
+  if (page.stage) {
+    for (const h of now) if (!page.stage.has(h)) announce(`@${h} is on stage.`);
+    for (const h of page.stage) if (!now.has(h)) announce(`@${h} left the stage.`);
+  }
+  page.stage = now;
+}
+
 function renderSpeakers(speakers) {
+  announceStage(speakers);
   const list = $("#speakers");
   const items = speakers.map((s) => {
     const role = s.role === "host" ? "host" : s.role === "cohost" ? "co-host" : "speaker";
@@ -389,6 +400,9 @@ function listenForEvents(me) {
 
 function onEvent(event, me) {
   const mine = event.account_id === me.account_id;
+  if ((event.type === "hello" || (event.type === "role" && mine)) && event.role) {
+    $("#cohost-tools").hidden = event.role !== "cohost";
+  }
   switch (event.type) {
     case "hello":
       page.role = event.role;
@@ -554,6 +568,7 @@ async function onStepDown() {
 // --- start -------------------------------------------------------------------------------------------
 async function start() {
   reactionButtons();
+  $("#cohost-link").href = `/studio#${encodeURIComponent(spaceId)}`;
   $("#play").addEventListener("click", onPlayButton);
   $("#leave").addEventListener("click", leave);
   $("#ask").addEventListener("click", onAsk);

@@ -114,11 +114,18 @@ async function openRoom(spaceId) {
     roomError(err);
     return;
   }
+  studio.cohost = false;
   if (space.host_id !== studio.me.account_id) {
-    $("#room").hidden = false;
-    $("#room-title").textContent = space.title;
-    roomError(new Error("Only the host of this space can run it from the studio."));
-    return;
+    // Co-hosts moderate from here too; going live, the cap and the end stay the host's.
+    const roster = await api(`/api/spaces/${enc(space.id)}/members`).catch(() => ({ members: [] }));
+    const me = roster.members.find((m) => m.account_id === studio.me.account_id);
+    if (!me || me.role !== "cohost") {
+      $("#room").hidden = false;
+      $("#room-title").textContent = space.title;
+      roomError(new Error("Only the host and co-hosts of this space can run it from the studio."));
+      return;
+    }
+    studio.cohost = true;
   }
   history.replaceState(null, "", `#${space.id}`);
   studio.space = space;
@@ -150,10 +157,12 @@ function renderRoom() {
   $("#cap-now").textContent = s.listener_cap ? `cap ${s.listener_cap}` : "no cap";
   $("#cap").value = s.listener_cap || "";
   const golive = $("#golive");
-  golive.hidden = s.state === "ended" || Boolean(studio.publication);
+  golive.hidden = s.state === "ended" || Boolean(studio.publication) || (studio.cohost && s.state !== "live");
   golive.textContent = s.state === "live" ? "Connect microphone" : "Go live";
   $("#mute-me").hidden = !studio.publication;
   $("#end").disabled = s.state === "ended";
+  $("#end").hidden = studio.cohost;
+  $("#cap-form").hidden = studio.cohost;
   const status =
     s.state === "ended"
       ? "This space has ended."
