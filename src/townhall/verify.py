@@ -1,7 +1,8 @@
 """The replay verbs. `townhall verify <replay URL or folder> [--commitments file] [--keys file or URL]`
 fetches a replay and checks it against its signed manifest, the platform's public keys and heads
 captured live; says plainly "verified" or which segment was changed, dropped, added or reordered (the
-rules are in domain/replay.py) and never writes. `townhall rotate-replay-key` adds a signing key.
+rules are in domain/replay.py) and never writes. `townhall keep-heads` keeps the live chain heads a
+listener sees; `townhall rotate-replay-key` adds a signing key.
 """
 
 from __future__ import annotations
@@ -150,4 +151,46 @@ async def rotate_replay_key(args: argparse.Namespace, settings: Settings) -> int
     keys = ReplayKeys(path).load(time.time())
     fresh = keys.rotate(time.time())
     print(f"replay manifests are now signed by {fresh.kid}; {len(keys.ring) - 1} earlier key(s) stay published")
+    return 0
+
+
+def _keep_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("state_url", help="the space's room state, e.g. https://host/live/<space>/state.json")
+    p.add_argument("--out", required=True, help="file to append the heads to (JSON lines), for verify --commitments")
+    p.add_argument("--seconds", type=float, default=6 * 3600, help="stop after this long (default: six hours)")
+
+
+def keep_heads(state_url: str, out: Path, seconds: float, every_s: float = 1.0) -> int:
+    """Poll the room state and append each new chain head to `out` until the space ends; the count kept."""
+    import time
+
+    seen: set[int] = set()
+    deadline = time.monotonic() + seconds
+    with httpx.Client(timeout=10, follow_redirects=True) as client, out.open("a") as f:
+        while time.monotonic() < deadline:
+            try:
+                doc = client.get(state_url).json()
+            except (httpx.HTTPError, ValueError):
+                doc = {}
+            head = doc.get("chain") if isinstance(doc, dict) else None
+            if isinstance(head, dict) and isinstance(head.get("msn"), int) and head["msn"] not in seen:
+                seen.add(head["msn"])
+                f.write(json.dumps({"msn": head["msn"], "head": head.get("head")}) + "\n")
+                f.flush()
+            if isinstance(doc, dict) and isinstance(doc.get("space"), dict) and doc["space"].get("state") == "ended":
+                break
+            time.sleep(every_s)
+    return len(seen)
+
+
+@verb("keep-heads", "while listening, keep the live chain heads of a space to verify its replay later", _keep_args)
+async def keep_heads_verb(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    kept = await asyncio.to_thread(keep_heads, args.state_url, Path(args.out), args.seconds)
+    print(
+        f"kept {kept} chain head(s) in {args.out}; check the replay with: townhall verify <replay URL> "
+        f"--commitments {args.out}",
+        flush=True,
+    )
     return 0

@@ -1,12 +1,11 @@
 """End to end on a real server: a speaker publishes over WHIP, a listener keeps the chain heads from the
-room state, the host ends the space, the replay is published, and `townhall verify` passes against the
-replay URL and the heads captured live; the download holds the speaker's audio."""
+room state (`townhall keep-heads`), the host ends the space, the replay is published, and `townhall verify`
+passes against the replay URL and the heads captured live; the download holds the speaker's audio."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 from tests.support.servers import live_server
 from townhall.media.synthetic import SignalTrack, looping, tone, whip_publish
 from townhall.settings import Settings
-from townhall.verify import check
+from townhall.verify import check, keep_heads, read_commitments
 
 pytestmark = [pytest.mark.integration, pytest.mark.media, pytest.mark.timeout(90)]
 
@@ -48,16 +47,17 @@ async def test_ended_space_publishes_a_replay_that_verifies_against_heads_captur
         await rt.spaces.start(host, space.id)
         token = await rt.spaces.speaker_token(host, space.id)
         speaker = await whip_publish(f"{server.url}/whip/{space.id}", token, SignalTrack(looping(tone(440, 1.0))))
-        heads: dict[int, str] = {}
+        commitments = tmp_path / "heads.jsonl"
+        keeping = asyncio.create_task(
+            asyncio.to_thread(keep_heads, f"{server.url}/live/{space.id}/state.json", commitments, 60, 0.3)
+        )
         async with server.client() as http:
 
             async def three_heads() -> bool | None:
-                doc = (await http.get(f"/live/{space.id}/state.json")).json()
-                if "chain" in doc:
-                    heads[doc["chain"]["msn"]] = doc["chain"]["head"]
-                return True if len(heads) >= 3 else None
+                kept = read_commitments(commitments.read_text()) if commitments.exists() else []
+                return True if len(kept) >= 3 else None
 
-            await _until("three chain heads in the room state", 30, three_heads)
+            await _until("three chain heads kept from the room state", 30, three_heads)
             await speaker.close(http)
             r = await http.post(f"/api/spaces/{space.id}/end", headers={"Authorization": f"Bearer {session}"})
             assert r.status_code == 200, r.text
@@ -68,8 +68,9 @@ async def test_ended_space_publishes_a_replay_that_verifies_against_heads_captur
 
             info = await _until("the replay to be published", 30, replay)
             audio = (await http.get(info["audio_url"])).content
-        commitments = tmp_path / "heads.json"
-        commitments.write_text(json.dumps([{"msn": m, "head": h} for m, h in heads.items()]))
+        kept = await keeping  # it stops by itself once the room state says the space ended
+        heads = dict(read_commitments(commitments.read_text()))
+        assert kept == len(heads) >= 3
         verdict = await asyncio.to_thread(check, f"{server.url}/replay/{space.id}/", str(commitments))
         assert verdict.verified, verdict.text()
         assert f"matches all {len(heads)} chain heads captured live" in verdict.text()
