@@ -66,7 +66,7 @@ async def test_platform_moderators_mute_or_remove_one_speaker(tc: httpx.AsyncCli
     muted = await decide(tc, moderator, action="mute_speaker", **common)
     roster = {m["account_id"]: m for m in (await tc.get(f"/api/spaces/{space['id']}/members")).json()["members"]}
     assert roster[speaker["account_id"]]["muted"] is True and muted["affected_account_id"] == speaker["account_id"]
-    await decide(tc, moderator, action="remove_speaker", **common)
+    removed = await decide(tc, moderator, action="remove_speaker", **common)
     roster = {m["account_id"]: m for m in (await tc.get(f"/api/spaces/{space['id']}/members")).json()["members"]}
     assert speaker["account_id"] not in roster  # removed members are hidden and blocked
     r = await tc.post(f"/api/spaces/{space['id']}/join", json={}, headers=speaker["headers"])
@@ -76,3 +76,16 @@ async def test_platform_moderators_mute_or_remove_one_speaker(tc: httpx.AsyncCli
     ]
     assert sorted(kinds) == ["mute_speaker", "remove_speaker"]
     assert (await tc.get(f"/api/spaces/{space['id']}")).json()["state"] == "live"
+    # the speaker, not the host, may appeal; the reversal is addressed to the speaker too
+    path = f"/api/decisions/{removed['id']}/appeals"
+    assert (await tc.post(path, json={"text": "Why?"}, headers=host["headers"])).status_code == 403
+    appeal = (await tc.post(path, json={"text": "I was quoting."}, headers=speaker["headers"])).json()
+    reviewer = await staff("moderator")
+    r = await tc.post(
+        f"/api/admin/appeals/{appeal['id']}/decision",
+        json={"outcome": "reversed", "reasons": "Quoting to condemn."},
+        headers=reviewer["headers"],
+    )
+    assert r.json()["reversal"]["affected_account_id"] == speaker["account_id"]
+    messages = (await tc.get("/api/me/inbox", headers=speaker["headers"])).json()["messages"]
+    assert "reversal" in [m["body"].get("action") for m in messages]

@@ -193,7 +193,10 @@ class ModerationService:
         )
         notices = [await self._queued(n) for n in dict.fromkeys(notice_ids or [])]
         affected = None if proposal.action is ActionKind.NO_ACTION else target.affected_account_id
-        if proposal.action in (ActionKind.REMOVE_SPEAKER, ActionKind.MUTE_SPEAKER):
+        if supersedes is not None:  # a reversal informs whoever the reversed decision affected
+            original = await self.repo.decision(supersedes[1])
+            affected = original.affected_account_id if original else affected
+        elif proposal.action in (ActionKind.REMOVE_SPEAKER, ActionKind.MUTE_SPEAKER):
             member = await self.spaces.role_of(target.target_id, proposal.speaker_id or "")
             if member is None:
                 raise NotFound("member_not_found", "that speaker is not in this space")
@@ -252,7 +255,9 @@ class ModerationService:
                 ends_at=p.until,
             )
         if p.action is ActionKind.SUSPEND_ACCOUNT and d.affected_account_id:
-            await self.history_event(w, d.affected_account_id, AccountStatus.ACTIVE, AccountStatus.SUSPENDED, d, now)
+            before = await self.accounts.get(d.affected_account_id)
+            status = AccountStatus.SUSPENDED if before.suspended(now) else AccountStatus.ACTIVE
+            await self.history_event(w, d.affected_account_id, status, AccountStatus.SUSPENDED, d, now)
         if d.affected_account_id is None or d.action is ActionKind.NO_ACTION:
             return None
         return await self._statement(w, d, d.affected_account_id, now)
