@@ -89,3 +89,5 @@ async def test_platform_moderators_mute_or_remove_one_speaker(tc: httpx.AsyncCli
     assert r.json()["reversal"]["affected_account_id"] == speaker["account_id"]
     messages = (await tc.get("/api/me/inbox", headers=speaker["headers"])).json()["messages"]
     assert "reversal" in [m["body"].get("action") for m in messages]
+    rejoined = await tc.post(f"/api/spaces/{space['id']}/join", json={}, headers=speaker["headers"])
+    assert rejoined.status_code == 200  # the removal was lifted with the reversal

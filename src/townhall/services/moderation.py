@@ -383,6 +383,8 @@ class ModerationService:
             original = await self.repo.decision(d.supersedes_id)
             if original and original.action is ActionKind.SUSPEND_ACCOUNT and original.affected_account_id:
                 await self.accounts.set_status(original.affected_account_id, AccountStatus.ACTIVE, None)
+            if original and original.action is ActionKind.REMOVE_SPEAKER and original.proposal.speaker_id:
+                await self.spaces.platform_unblock(original.proposal.target_id, original.proposal.speaker_id)
         self.withholdings.invalidate()
         await self.repo.effects_done(d.id, self.ctx.clock())
 

@@ -315,6 +315,11 @@ class SpaceService:
         await self.ctx.state.qremove(f"speakq:{space_id}", account_id)
         await self.ctx.publish(space_id, {"type": "removed", "account_id": account_id})
 
+    async def platform_unblock(self, space_id: str, account_id: str) -> None:
+        """Undo a platform removal (a reversed decision): the person may join again, as a listener."""
+        await self._target(space_id, account_id)
+        await self.members.upsert(space_id, account_id, self.ctx.clock(), blocked=False)
+
     async def set_cap(self, actor: Account, space_id: str, cap: int | None) -> Space:
         space, _ = await self._acting(actor, space_id, Action.START)
         if cap is not None and not (1 <= cap <= self.limits.cap_max):
