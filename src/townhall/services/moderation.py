@@ -157,6 +157,11 @@ class ModerationService:
                 continue
         return notice_rules.queue_order(queued, live)[:limit]
 
+    async def undiscoverable(self) -> set[str]:
+        """Spaces, replays and clips restricted from discovery now (for listings, search, recommendations)."""
+        rows = await self.repo.active_restrictions(ActionKind.RESTRICT_DISCOVERY, self.ctx.clock())
+        return {r["target_id"] for r in rows}
+
     async def notice(self, moderator: Account, notice_id: str) -> Notice:
         require(moderator, PlatformRole.MODERATOR)
         found = await self.repo.notice(notice_id)
