@@ -17,9 +17,9 @@ from pathlib import Path
 # Measured by bench/listeners.py on this 2-core machine (docs/scale.md has the run). The edge figure is
 # varnishd's own CPU: listener requests served per second per core it used.
 MEASURED = {
-    "requests_per_listener_s": 9.4,  # a blocking playlist reload and a part per 213 ms part
-    "wire_bytes_per_listener_s": 11_000.0,  # headers + gzip'd playlists + parts, at 64 kbit/s AAC
-    "edge_requests_per_core_s": 15_000.0,
+    "requests_per_listener_s": 9.5,  # a blocking playlist reload and a part per 213 ms part
+    "wire_bytes_per_listener_s": 9_570.0,  # headers + gzip'd playlists + parts, at 64 kbit/s AAC
+    "edge_requests_per_core_s": 10_670.0,
     "origin_requests_per_space_s": 9.4,  # one playlist and one part per part, whatever the audience
 }
 
