@@ -166,3 +166,22 @@ async def test_the_transparency_report_as_json_page_and_command(
     assert code == 0
     assert json.loads(out)["decisions"]["total"] == 8
     assert "<svg" in html_file.read_text()
+
+
+async def test_audit_export_prints_the_period_as_ndjson_that_verifies(
+    tc: httpx.AsyncClient, staff: Staff, trust_app: Any, capsys: Any
+) -> None:
+    from townhall.domain import audit as chain
+    from townhall.trust.cli_verbs import audit_verb
+
+    host = await staff()
+    space = await live_space(tc, host)
+    for _ in range(3):
+        await notice(tc, space["id"])
+    rt = trust_app.state.runtime
+    args = argparse.Namespace(action="export", data_dir=str(rt.settings.data_dir), start="2000-01-01", end="2100-01-01")
+    assert await audit_verb(args, rt.settings) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["seq"] for e in lines] == [1, 2, 3] and {e["action"] for e in lines} == {"notice.received"}
+    entries = [chain.AuditEntry(**{**e, "payload": e["payload"]}) for e in lines]
+    assert chain.verify(entries).ok
