@@ -101,10 +101,6 @@ class Settings(BaseSettings):
     edge_immutable_ttl_s: int = Field(3600, description="how long the edge keeps parts and segments")
     edge_requests_per_ip: int = Field(600, description="requests per address per period; 0 turns it off")
     edge_rate_period_s: int = 10
-    edge_country_header: str = Field(
-        "X-Country-Code",
-        description="request header carrying the listener's ISO country code (set by the CDN or GeoIP in front)",
-    )
     edge_metrics_port: int = Field(9131, description="`townhall edge` serves Prometheus metrics here; 0: off")
     edge_threads_min: int = Field(
         500,

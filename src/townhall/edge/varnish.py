@@ -71,7 +71,7 @@ def render_vcl(settings: Settings, keys: Mapping[str, bytes], origin: str | None
         token_regex=tokens.TOKEN_REGEX,
         key_branches=tokens.key_branches(keys if is_edge else {}),
         listen_scope=tokens.LISTEN_SCOPE,
-        country_header=settings.edge_country_header,
+        country_header=settings.country_header,
         error_ttl=_duration(settings.edge_error_ttl_s),
         live_ttl=_duration(settings.edge_live_ttl_s),
         immutable_ttl=f"{settings.edge_immutable_ttl_s}s",
