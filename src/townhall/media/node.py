@@ -19,6 +19,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from townhall.domain.errors import Conflict, NotFound
+from townhall.domain.spaces import Space
 from townhall.media.ingest import Publisher, answer_offer
 from townhall.media.metrics import MediaMetrics
 from townhall.media.mixer import FRAME, RATE, MixerSettings
@@ -93,9 +94,9 @@ class MediaNode:
                     await task
         self._ticker = self._speaking = None
 
-    async def ensure_space(self, space: Any) -> LiveSpace:
+    async def ensure_space(self, space: Space | str) -> LiveSpace:
         """Start a space's programme (idempotent); `space` is a domain Space or its id."""
-        space_id: str = getattr(space, "id", space)
+        space_id = space if isinstance(space, str) else space.id
         lock = self._starting.setdefault(space_id, asyncio.Lock())
         async with lock:
             live = self.spaces.get(space_id)
@@ -112,8 +113,7 @@ class MediaNode:
                 self._hooks,
             )
             await programme.start()
-            live = LiveSpace(space_id, programme, self.config.mixer, self.config.voice, self.metrics)
-            live.clock = loop.time
+            live = LiveSpace(space_id, programme, self.config.mixer, self.config.voice, self.metrics, loop.time)
             self.spaces[space_id] = live
             self.metrics.spaces.set(len(self.spaces))
             self._tasks[space_id] = asyncio.create_task(self._follow(space_id), name=f"media-events-{space_id}")

@@ -8,6 +8,7 @@ is the other's own packets, forwarded untouched. Never lets a muted voice into a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from townhall.media.encoder import OpusEncoder
@@ -35,7 +36,13 @@ class _SharedEncoder:
 
 class LiveSpace:
     def __init__(
-        self, space_id: str, programme: Programme, mixer: MixerSettings, voice: VoiceConfig, metrics: MediaMetrics
+        self,
+        space_id: str,
+        programme: Programme,
+        mixer: MixerSettings,
+        voice: VoiceConfig,
+        metrics: MediaMetrics,
+        clock: Callable[[], float],  # the event loop's clock: packets and ticks are stamped with it
     ) -> None:
         self.space_id = space_id
         self.programme = programme
@@ -47,7 +54,7 @@ class LiveSpace:
         self._forwards: dict[str, Publisher] = {}  # source account -> the publisher hearing it untouched
         self._ticks = 0
         self._cpu_ns = 0
-        self.clock = time.monotonic  # replaced by the node with the loop's clock
+        self.clock = clock
 
     # --- speakers ---------------------------------------------------------------------------------
     def attach(self, publisher: Publisher, muted: bool) -> Publisher | None:
