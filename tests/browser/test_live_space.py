@@ -46,11 +46,15 @@ async def listen(chromium: Browsers, name: str, link: str, browser: Any | None =
     return page, Ear(page, "#audio", (HOST_HZ, GUEST_HZ))
 
 
-async def test_listener_hears_the_host_sees_the_speaker_the_count_and_the_reactions(
-    chromium: Browsers, server: LiveServer, tmp_path: Path
+async def test_listener_hears_the_host_through_the_edge_sees_the_speaker_the_count_and_the_reactions(
+    chromium: Browsers, server_behind_edge: LiveServer, tmp_path: Path
 ) -> None:
+    server = server_behind_edge
     host, link = await host_goes_live(chromium, server, tmp_path, "Tones at four forty")
     listener, ear = await listen(chromium, "listener", link)
+    edge = server.runtime.settings.listener_base_url
+    seat_on_edge = "(edge) => window.townhall.seat.playlist_url.startsWith(edge + '/e/')"
+    assert await listener.evaluate(seat_on_edge, edge), "the stream does not come through the edge"
 
     level = await ear.hears(HOST_HZ, timeout_s=30)
     assert level > -45
