@@ -98,3 +98,8 @@ def staff_maker(client: httpx.AsyncClient, application: Any) -> Staff:
 @pytest.fixture
 def staff(tc: httpx.AsyncClient, trust_app: Any) -> Staff:
     return staff_maker(tc, trust_app)
+
+
+@pytest.fixture
+def both_staff(bc: httpx.AsyncClient, both_app: Any) -> Staff:
+    return staff_maker(bc, both_app)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,13 +54,13 @@ async def _every_kind(tc: httpx.AsyncClient, staff: Staff, clock: Clock) -> dict
 
 
 async def test_every_export_validates_against_the_shipped_schema(
-    tc: httpx.AsyncClient, staff: Staff, clock: Clock, trust_app: Any, capsys: Any
+    bc: httpx.AsyncClient, both_staff: Staff, clock: Clock, both_app: Any, capsys: Any
 ) -> None:
-    made = await _every_kind(tc, staff, clock)
-    moderator = await staff("moderator")
+    made = await _every_kind(bc, both_staff, clock)
+    moderator = await both_staff("moderator")
     exported: dict[str, dict[str, Any]] = {}
     for name, decision in made.items():
-        r = await tc.get(f"/api/admin/decisions/{decision['id']}/sor.json", headers=moderator["headers"])
+        r = await bc.get(f"/api/admin/decisions/{decision['id']}/sor.json", headers=moderator["headers"])
         if name == "withhold_outside_eea":
             assert r.status_code == 409  # the database takes EEA countries only
             continue
@@ -75,14 +76,14 @@ async def test_every_export_validates_against_the_shipped_schema(
     assert exported["end"]["source_type"] == "SOURCE_VOLUNTARY" and len(exported["end"]["territorial_scope"]) == 30
     assert exported["suspend"]["end_date_account_restriction"] is None  # indefinite
 
-    bulk = await tc.get("/api/admin/sor-export", headers=moderator["headers"])
+    bulk = await bc.get("/api/admin/sor-export", headers=moderator["headers"])
     lines = [json.loads(line) for line in bulk.text.splitlines()]
     assert sorted(s["puid"] for s in lines) == sorted(s["puid"] for s in exported.values())
     assert all(reasons.problems(s) == [] for s in lines)
 
     from townhall.trust.cli_verbs import sor_verb
 
-    rt = trust_app.state.runtime
+    rt = both_app.state.runtime
     year = str(__import__("datetime").datetime.fromtimestamp(clock.now).year)
     args = argparse.Namespace(action="export", start=f"{year}-01-01", end=f"{year}-12-31", data_dir=None)
     assert await sor_verb(args, rt.settings) == 0
@@ -91,29 +92,30 @@ async def test_every_export_validates_against_the_shipped_schema(
 
 
 async def test_a_tampered_audit_log_fails_audit_verify(
-    tc: httpx.AsyncClient, staff: Staff, trust_app: Any, capsys: Any
+    bc: httpx.AsyncClient, both_staff: Staff, both_app: Any, capsys: Any
 ) -> None:
-    host, moderator = await staff(), await staff("moderator")
-    space = await live_space(tc, host)
-    notice_id = await notice(tc, space["id"])
-    await decide(tc, moderator, notice_ids=[notice_id], action="end_space", target_kind="space",
+    host, moderator = await both_staff(), await both_staff("moderator")
+    space = await live_space(bc, host)
+    notice_id = await notice(bc, space["id"])
+    await decide(bc, moderator, notice_ids=[notice_id], action="end_space", target_kind="space",
                  target_id=space["id"], **ILLEGAL)  # fmt: skip
     from townhall.trust.cli_verbs import audit_verb
 
-    rt = trust_app.state.runtime
+    rt = both_app.state.runtime
     data_dir = str(rt.settings.data_dir)
     args = argparse.Namespace(action="verify", data_dir=data_dir, start="2000-01-01", end="2100-01-01")
     assert await audit_verb(args, rt.settings) == 0
     assert capsys.readouterr().out.strip() == "audit log intact: 2 entries verified"
 
-    async with trust_app.state.runtime.db.begin() as conn:
+    async with both_app.state.runtime.db.begin() as conn:
         await conn.execute(
             sa.text("UPDATE trust_audit_log SET payload = replace(payload, 'end_space', 'no_action') WHERE seq = 2")
         )
-    code, err = await _cli("audit", "verify", "--data-dir", data_dir)
+    env = {"TOWNHALL_DATABASE_URL": rt.settings.database_url} if rt.settings.database_url else {}
+    code, err = await _cli("audit", "verify", "--data-dir", data_dir, env=env)
     assert code == 1 and "BROKEN at entry 2" in err
-    admin = await staff("admin")
-    verified = (await tc.get("/api/admin/audit/verify", headers=admin["headers"])).json()
+    admin = await both_staff("admin")
+    verified = (await bc.get("/api/admin/audit/verify", headers=admin["headers"])).json()
     assert verified["ok"] is False and verified["first_bad_seq"] == 2
 
 
@@ -128,10 +130,11 @@ async def test_a_truncated_audit_log_fails_verification(tc: httpx.AsyncClient, s
     assert verified["ok"] is False and verified["checked"] == 2
 
 
-async def _cli(*argv: str) -> tuple[int, str]:
+async def _cli(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     command = str(Path(sys.executable).parent / "townhall")
     pipe = asyncio.subprocess.PIPE
-    proc = await asyncio.create_subprocess_exec(command, *argv, stdout=pipe, stderr=pipe)
+    environment = {**os.environ, **(env or {})}
+    proc = await asyncio.create_subprocess_exec(command, *argv, stdout=pipe, stderr=pipe, env=environment)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return proc.returncode, (out if proc.returncode == 0 else err).decode().strip()

@@ -20,15 +20,15 @@ async def _speaker_in(client: httpx.AsyncClient, space_id: str, host: dict[str, 
 
 
 async def test_a_suspended_account_cannot_host_or_speak_and_its_live_space_ends(
-    tc: httpx.AsyncClient, staff: Staff, clock: Clock
+    bc: httpx.AsyncClient, both_staff: Staff, clock: Clock
 ) -> None:
-    offender, other_host, moderator = await staff(), await staff(), await staff("moderator")
-    own = await live_space(tc, offender)
-    elsewhere = await live_space(tc, other_host)
-    await _speaker_in(tc, elsewhere["id"], other_host, offender)
+    offender, other_host, moderator = await both_staff(), await both_staff(), await both_staff("moderator")
+    own = await live_space(bc, offender)
+    elsewhere = await live_space(bc, other_host)
+    await _speaker_in(bc, elsewhere["id"], other_host, offender)
     until = clock.now + 3 * 86400
     await decide(
-        tc,
+        bc,
         moderator,
         action="suspend_account",
         target_kind="account",
@@ -36,21 +36,21 @@ async def test_a_suspended_account_cannot_host_or_speak_and_its_live_space_ends(
         until=until,
         **TERMS,
     )
-    assert (await tc.get(f"/api/spaces/{own['id']}")).json()["state"] == "ended"
-    assert (await tc.get(f"/api/spaces/{own['id']}")).json()["ended_reason"] == "host_suspended"
-    members = {m["account_id"]: m for m in (await tc.get(f"/api/spaces/{elsewhere['id']}/members")).json()["members"]}
+    assert (await bc.get(f"/api/spaces/{own['id']}")).json()["state"] == "ended"
+    assert (await bc.get(f"/api/spaces/{own['id']}")).json()["ended_reason"] == "host_suspended"
+    members = {m["account_id"]: m for m in (await bc.get(f"/api/spaces/{elsewhere['id']}/members")).json()["members"]}
     assert members[offender["account_id"]]["role"] == "listener"
-    assert (await tc.get(f"/api/spaces/{elsewhere['id']}")).json()["state"] == "live"
-    r = await tc.post("/api/spaces", json={"title": "Comeback"}, headers=offender["headers"])
+    assert (await bc.get(f"/api/spaces/{elsewhere['id']}")).json()["state"] == "live"
+    r = await bc.post("/api/spaces", json={"title": "Comeback"}, headers=offender["headers"])
     assert r.status_code == 403 and r.json()["code"] == "account_suspended"
-    r = await tc.post(f"/api/spaces/{elsewhere['id']}/speaker-token", headers=offender["headers"])
+    r = await bc.post(f"/api/spaces/{elsewhere['id']}/speaker-token", headers=offender["headers"])
     assert r.status_code == 403
-    r = await tc.post(f"/api/spaces/{elsewhere['id']}/requests", headers=offender["headers"])
+    r = await bc.post(f"/api/spaces/{elsewhere['id']}/requests", headers=offender["headers"])
     assert r.status_code == 403
     # the period ends by itself
     clock.now = until + 1
-    assert (await tc.post("/api/spaces", json={"title": "Comeback"}, headers=offender["headers"])).status_code == 201
-    history = (await tc.get("/api/me/account-history", headers=offender["headers"])).json()["history"]
+    assert (await bc.post("/api/spaces", json={"title": "Comeback"}, headers=offender["headers"])).status_code == 201
+    history = (await bc.get("/api/me/account-history", headers=offender["headers"])).json()["history"]
     assert [(h["to_status"], h["actor_kind"]) for h in history] == [
         ("suspended", "moderator"),
         ("active", "system_expiry"),

@@ -26,16 +26,16 @@ async def _withhold(client: httpx.AsyncClient, staff: Staff) -> tuple[dict[str, 
     return space, decision, host
 
 
-async def test_a_listener_in_a_withheld_country_gets_451_at_join(tc: httpx.AsyncClient, staff: Staff) -> None:
-    space, decision, _ = await _withhold(tc, staff)
-    refused = await tc.post(f"/api/spaces/{space['id']}/join", json={"device_id": "device-de-0001"}, headers=DE)
+async def test_a_listener_in_a_withheld_country_gets_451_at_join(bc: httpx.AsyncClient, both_staff: Staff) -> None:
+    space, decision, _ = await _withhold(bc, both_staff)
+    refused = await bc.post(f"/api/spaces/{space['id']}/join", json={"device_id": "device-de-0001"}, headers=DE)
     assert refused.status_code == 451
     body = refused.json()
     assert body["code"] == "withheld_in_country" and body["country"] == "DE" and "withheld in DE" in body["message"]
     assert refused.headers["cache-control"] == "no-store"
-    admitted = await tc.post(f"/api/spaces/{space['id']}/join", json={"device_id": "device-fr-0001"}, headers=FR)
+    admitted = await bc.post(f"/api/spaces/{space['id']}/join", json={"device_id": "device-fr-0001"}, headers=FR)
     assert admitted.status_code == 200 and admitted.json()["status"] == "admitted"
-    assert (await join(tc, space["id"])).status_code == 200  # no country known: not withheld
+    assert (await join(bc, space["id"])).status_code == 200  # no country known: not withheld
     statement = decision["statement_id"]
     assert statement is not None
 
