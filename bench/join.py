@@ -54,8 +54,16 @@ def serve(port: int, data_dir: str) -> None:
         return PlainTextResponse(hmac_hex(key, request.url.path.encode()))
 
     app.router.routes.append(Route("/bench/hmac/{rest:path}", bare))
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", log_level="warning",
-                access_log=False, lifespan="on")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
 
 
 def free_port() -> int:
