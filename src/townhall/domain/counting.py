@@ -42,7 +42,7 @@ class Surface(StrEnum):
     EMBED = "embed"  # off-site embeds: stored apart, never added to views
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per event on the hot path, and a frozen init costs 4x
 class Event:
     kind: Kind
     space_id: str

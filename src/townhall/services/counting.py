@@ -31,7 +31,7 @@ RESTORE_MARGIN = 100
 KNOWN_MAX = 300_000  # viewers remembered as already in an HLL (adding one again changes nothing)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per event on the hot path (see domain.counting.Event)
 class Counted:
     event: Event
     event_id: str | None = None  # client events carry one: a retried beacon is never counted twice
@@ -161,7 +161,8 @@ class CountingService:
 
     async def _plan(self, group: list[_Pending]) -> tuple[list[Outcome], Batch]:
         now = self.ctx.clock()
-        plans = [[(c, rules.plan(c.event, c.replay_duration_s, c.clip_duration_s)) for c in p.items] for p in group]
+        plan = rules.plan
+        plans = [[(c, plan(c.event, c.replay_duration_s, c.clip_duration_s)) for c in p.items] for p in group]
         keys = {_seen(c) for per in plans for c, _ in per if c.event_id}
         keys |= {pl.dedupe for per in plans for _, pl in per if pl.dedupe}
         taken = await self.ledger.taken(keys, now) if keys else set()
