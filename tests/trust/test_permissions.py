@@ -53,3 +53,24 @@ async def test_a_decision_needs_its_grounds(tc: httpx.AsyncClient, staff: Staff)
         "/api/admin/decisions", json={**base, **ILLEGAL, "category": "NOPE"}, headers=moderator["headers"]
     )
     assert r.status_code == 400 and r.json()["code"] == "invalid_category"
+
+
+async def test_an_admin_grants_and_takes_the_moderator_role_and_it_is_audited(
+    tc: httpx.AsyncClient, staff: Staff
+) -> None:
+    admin, person, other_moderator = await staff("admin"), await staff(), await staff("moderator")
+    path = f"/api/admin/accounts/{person['account_id']}/roles"
+    assert (await tc.post(path, json={"role": "moderator"}, headers=other_moderator["headers"])).status_code == 403
+    assert (await tc.get("/api/admin/queue", headers=person["headers"])).status_code == 403
+    granted = await tc.post(path, json={"role": "moderator"}, headers=admin["headers"])
+    assert granted.status_code == 200 and granted.json()["platform_roles"] == ["moderator"]
+    assert (await tc.get("/api/admin/queue", headers=person["headers"])).status_code == 200
+    await tc.post(path, json={"role": "moderator", "granted": False}, headers=admin["headers"])
+    assert (await tc.get("/api/admin/queue", headers=person["headers"])).status_code == 403
+    own = f"/api/admin/accounts/{admin['account_id']}/roles"
+    assert (await tc.post(own, json={"role": "admin", "granted": False}, headers=admin["headers"])).status_code == 409
+    entries = (await tc.get("/api/admin/audit", headers=admin["headers"])).json()["entries"]
+    assert [(e["action"], e["payload"]["role"]) for e in entries] == [
+        ("role.granted", "moderator"),
+        ("role.revoked", "moderator"),
+    ]

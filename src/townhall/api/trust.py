@@ -48,6 +48,7 @@ from townhall.services.trust_disputes import DisputeService
 from townhall.services.trust_misuse import MisuseService
 from townhall.services.trust_orders import OrderService
 from townhall.services.trust_reports import tdb_statements
+from townhall.services.trust_staff import StaffService
 from townhall.services.trust_tdb import TdbPublisher
 from townhall.services.trust_withholding import Withholdings
 from townhall.store.sql.repos_trust import TrustRepo
@@ -68,7 +69,8 @@ def attach(rt: Any) -> Trust:
     lookup = geo.CountryLookup(s.country_header, s.geo_trusted_proxies, s.geoip_database)
     appeals, orders, disputes = AppealService(moderation), OrderService(moderation), DisputeService(moderation)
     MisuseService(moderation, appeals)
-    trust = Trust(repo, held, moderation, appeals, orders, lookup, disputes)
+    staff = StaffService(rt.ctx, repo, rt.accounts)
+    trust = Trust(repo, held, moderation, appeals, orders, lookup, disputes, staff)
     rt.admission.space_gates.append(held.gate)
     rt.startup.append(moderation.resume)
     if s.dsa_tdb_url:

@@ -20,6 +20,7 @@ from townhall.services.moderation import ModerationService
 from townhall.services.trust_appeals import AppealService
 from townhall.services.trust_disputes import DisputeService
 from townhall.services.trust_orders import OrderService
+from townhall.services.trust_staff import StaffService
 from townhall.services.trust_tdb import TdbPublisher
 from townhall.services.trust_withholding import Withholdings
 from townhall.store.sql.repos_trust import TrustRepo, proposal_json
@@ -37,6 +38,7 @@ class Trust:
     orders: OrderService
     geo: geo.CountryLookup
     disputes: DisputeService
+    staff: StaffService
     tdb: TdbPublisher | None = None
 
 

@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute
 from townhall.api.accounts import current_account
 from townhall.api.http import ok, op, read_json
 from townhall.api.trust_common import decision_out, limit_of, period_of, proposal_of, trust_of
-from townhall.api.trust_schemas import DisputeCloseIn, DisputeIn, OrderActIn, OrderIn, ReferralIn
+from townhall.api.trust_schemas import DisputeCloseIn, DisputeIn, OrderActIn, OrderIn, ReferralIn, RoleIn
 from townhall.domain.accounts import PlatformRole
 from townhall.domain.errors import Invalid
 from townhall.domain.moderation import ActionKind
@@ -158,10 +158,27 @@ async def list_referrals(request: Request) -> Response:
     return ok({"referrals": await trust_of(request).disputes.referrals(moderator, limit_of(request))})
 
 
+async def set_role(request: Request) -> Response:
+    admin = await current_account(request)
+    b = await read_json(request, RoleIn)
+    account = await trust_of(request).staff.set_role(admin, request.path_params["account_id"], b.role, b.granted)
+    return ok({"id": account.id, "handle": account.handle, "platform_roles": sorted(account.platform_roles)})
+
+
 def routes() -> list[BaseRoute]:
     t, a, m = "trust", "admin session", "moderator session"
     adm = "/api/admin"
     return [
+        op(
+            "POST",
+            f"{adm}/accounts/{{account_id}}/roles",
+            set_role,
+            summary="Give or take a platform role (moderator, trusted_flagger, admin)",
+            tag=t,
+            body=RoleIn,
+            auth=a,
+            errors=(400, 401, 403, 404, 409),
+        ),
         op(
             "POST",
             f"{adm}/disputes",

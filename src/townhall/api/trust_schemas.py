@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from townhall.api.schemas import Body
+from townhall.domain.accounts import PlatformRole
 from townhall.domain.appeals import AppealOutcome
 from townhall.domain.moderation import ActionKind, Automation, Ground
 from townhall.domain.notices import NOT_SPECIFIED
@@ -124,6 +125,11 @@ class OrderActIn(Body):
     outcome: Literal["effect_given", "partial", "not_given"] = "effect_given"
     note: str = Field("", max_length=5000)
     decision: ProposalIn | None = Field(None, description="the decision that gives effect (target: the order's)")
+
+
+class RoleIn(Body):
+    role: PlatformRole
+    granted: bool = Field(True, description="false takes the role away")
 
 
 class DisputeIn(Body):

@@ -1,0 +1,37 @@
+"""Platform roles given and taken by admins through the API (moderator, trusted flagger, admin), each
+change appended to the audit log. Never lets an admin take away their own admin role.
+"""
+
+from __future__ import annotations
+
+from townhall.domain.accounts import Account, PlatformRole
+from townhall.domain.errors import Conflict
+from townhall.services.accounts import AccountService
+from townhall.services.context import Context
+from townhall.services.moderation import require
+from townhall.store.sql.repos_trust import TrustRepo
+
+
+class StaffService:
+    def __init__(self, ctx: Context, repo: TrustRepo, accounts: AccountService) -> None:
+        self.ctx = ctx
+        self.repo = repo
+        self.accounts = accounts
+
+    async def set_role(self, admin: Account, account_id: str, role: PlatformRole, granted: bool) -> Account:
+        require(admin, PlatformRole.ADMIN)
+        if admin.id == account_id and role is PlatformRole.ADMIN and not granted:
+            raise Conflict("last_admin_guard", "an admin cannot take away their own admin role")
+        account = await self.accounts.get(account_id)
+        if granted:
+            account = await self.accounts.grant(account.id, role.value)
+        else:
+            await self.accounts.accounts.set_roles(
+                account.id, frozenset(r.value for r in account.platform_roles - {role})
+            )
+            account = await self.accounts.get(account.id)
+        now = self.ctx.clock()
+        async with self.repo.unit() as w:
+            action = "role.granted" if granted else "role.revoked"
+            await w.audit(now, ("admin", admin.id), action, ("account", account.id), {"role": role.value})
+        return account
