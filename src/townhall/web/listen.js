@@ -37,6 +37,8 @@ const page = {
   events: null,
   role: "listener",
   speaking: null, // the WHIP publication while on stage
+  joiningStage: false,
+  stage: null, // handles on stage, to announce who comes and goes
   muted: false,
   over: false, // ended, removed or withheld: nothing more to do
   left: false,
@@ -100,7 +102,6 @@ function renderSpeakers(speakers) {
 
 function renderCounts(doc) {
   $("#count").textContent = String(doc.listeners);
-  $("#count-label").textContent = doc.listeners === 1 ? "listening" : "listening";
   const counts = Object.entries(doc.reactions || {})
     .filter(([, n]) => n > 0)
     .map(([kind, n]) => el("span", { class: "reaction-count", "data-kind": kind }, `${REACTIONS[kind] || kind} ${n}`));

@@ -137,7 +137,7 @@ async function openRoom(spaceId) {
   studio.events = openEvents(space.id, studio.me.token, onEvent);
   refreshCounts();
   refreshRequests();
-  $("#room-title").focus?.();
+  $("#room-title").focus();
 }
 
 async function closeRoom() {
