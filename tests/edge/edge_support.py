@@ -43,7 +43,7 @@ class Origin:
     seen_headers: list[dict[str, str]] = field(default_factory=list)
     published_at: dict[str, float] = field(default_factory=dict)
     url: str = ""
-    hold_s: float = 5.0
+    hold_s: float = 12.0  # below the edge's first_byte_timeout (15 s)
 
     @property
     def total(self) -> int:
@@ -111,7 +111,7 @@ def _unchunk(data: bytes) -> bytes:
     return out
 
 
-async def poll(condition: Callable[[], object], timeout_s: float = 5.0, what: str = "condition") -> None:
+async def poll(condition: Callable[[], object], timeout_s: float = 10.0, what: str = "condition") -> None:
     """Poll a condition to a deadline; fail naming it (for things no event announces, like varnishstat)."""
     deadline = time.monotonic() + timeout_s
     while not await asyncio.to_thread(condition):

@@ -29,7 +29,7 @@ async def test_200_waiters_for_a_part_not_yet_made_cost_one_origin_request_and_w
     await asyncio.wait_for(asyncio.gather(*(event.wait() for event in sent)), 10)
     # All but the one fetching request are parked on Varnish's waiting list before the part exists
     # (varnishstat sums worker counters lazily, so a few may not show yet).
-    await poll(lambda: edge.stats()["MAIN.busy_sleep"] >= 190, what="requests on the waiting list")
+    await poll(lambda: edge.stats()["MAIN.busy_sleep"] >= 190, 10, "requests on the waiting list")
     created = origin.publish(PART, b"x" * 2000, cache_control="max-age=31536000, immutable")
     answers = await asyncio.wait_for(asyncio.gather(*waiters), 10)
     assert {a.status for a in answers} == {200}
@@ -72,7 +72,8 @@ async def test_an_uncacheable_playlist_is_still_collapsed_and_kept_at_most_one_s
         return origin.requests[PLAYLIST] == 2
 
     while not await refetched():
-        assert time.monotonic() - fetched_at < 1.5, "a playlist stayed in the edge cache over a second"
+        # 1 s, plus slack for a busy machine; the immutable TTL would be an hour
+        assert time.monotonic() - fetched_at < 3.0, "a playlist stayed in the edge cache over a second"
         await asyncio.sleep(0.05)
     assert time.monotonic() - fetched_at > 0.5
 
@@ -82,8 +83,8 @@ async def test_a_404_is_kept_only_briefly(edge: Edge, origin: Origin) -> None:
     origin.publish(missing, b'{"code":"not_found"}', status=404)
     path = f"/e/{listener_token()}{missing}"
     assert (await raw_get(edge.port, path)).status == 404
-    deadline = time.monotonic() + 1.0
+    deadline = time.monotonic() + 2.0  # 0.25 s, plus slack for a busy machine
     while origin.requests[missing] < 2:
-        assert time.monotonic() < deadline, "a 404 stayed in the edge cache for a second"
+        assert time.monotonic() < deadline, "a 404 stayed in the edge cache for seconds"
         assert (await raw_get(edge.port, path)).status == 404
         await asyncio.sleep(0.05)

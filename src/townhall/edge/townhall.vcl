@@ -51,6 +51,7 @@ sub vcl_recv {
     }
     if (req.url !~ "^/(live|replay)/") {
         # Everything else (API, pages) goes to the origin untouched and uncached.
+        unset req.http.X-TH-Token;
         return (pass);
     }
     if (req.method == "OPTIONS") {
@@ -179,8 +180,11 @@ sub vcl_deliver {
     }
     @{deliver_role}
     set resp.http.X-Cache = req.http.X-TH-Cache;
-    set resp.http.Access-Control-Allow-Origin = "*";
-    set resp.http.Timing-Allow-Origin = "*";
+    if (req.url ~ "^/(live|replay)/") {
+        # The stream is public once the token passed: any page may play it (no credentials).
+        set resp.http.Access-Control-Allow-Origin = "*";
+        set resp.http.Timing-Allow-Origin = "*";
+    }
     unset resp.http.Via;
     unset resp.http.X-Varnish;
 }
@@ -213,7 +217,7 @@ sub vcl_synth {
     } else {
         set req.http.X-TH-Message = "the listener token is missing, invalid, expired or for another space";
     }
-    # One log record per rejection, read by townhall.edge.varnish for the metrics.
+    # One log record per rejection, read by townhall.edge.metrics.
     std.log("th-reject " + resp.reason);
     synthetic({"{"code":""} + resp.reason + {"","message":""} + req.http.X-TH-Message + """"}""");
     return (deliver);
