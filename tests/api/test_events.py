@@ -5,14 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import websockets
 
-from tests.support.servers import LiveServer
+from tests.support.servers import REDIS_URL, LiveServer, live_server
+from townhall.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def server(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[LiveServer]:
+    """The server on in-memory state and on Redis: events travel through either one's pub/sub."""
+    if request.param == "redis":
+        prefix = f"th-test-{uuid.uuid4().hex[:8]}:"
+        settings = settings.model_copy(update={"state_url": f"{REDIS_URL}/0", "state_prefix": prefix})
+    async with live_server(settings) as s:
+        yield s
 
 
 def ws_url(server: LiveServer, space_id: str, token: str) -> str:

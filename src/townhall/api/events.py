@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.routing import WebSocketRoute
@@ -47,9 +48,8 @@ async def _refuse(ws: WebSocket, exc: TownhallError) -> None:
     await ws.close(code=4000 + status, reason=exc.code)
 
 
-async def _relay(ws: WebSocket, space_id: str, account_id: str, role: Role) -> None:
-    rt = ws.app.state.runtime
-    async for raw in rt.state.subscribe(f"space:{space_id}"):
+async def _relay(ws: WebSocket, messages: AsyncIterator[bytes], account_id: str, role: Role) -> None:
+    async for raw in messages:
         try:
             event = json.loads(raw)
         except ValueError:
@@ -79,9 +79,9 @@ async def events(ws: WebSocket) -> None:
         return
     member = await rt.spaces.role_of(space.id, account.id)
     role = member.role if member is not None and not member.blocked else Role.LISTENER
+    messages = rt.state.subscribe(f"space:{space.id}")  # registered now: nothing after the hello is missed
     await ws.accept()
-    relay = asyncio.create_task(_relay(ws, space.id, account.id, role))
-    await asyncio.sleep(0)  # let the relay subscribe before the client is told it may act
+    relay = asyncio.create_task(_relay(ws, messages, account.id, role))
     await ws.send_json({"type": "hello", "space_id": space.id, "state": space.state.value, "role": role.value})
     drain = asyncio.create_task(_drain(ws))
     done, pending = await asyncio.wait({relay, drain}, return_when=asyncio.FIRST_COMPLETED)
