@@ -59,7 +59,7 @@ async def feed(rt: Any, space_id: str, skip: tuple[int, ...] = (), pause_before:
                 sha256=hashlib.sha256(seg.data).hexdigest(),
                 program_date_time=wall,
             )
-            await rt.recording.replay.on_segment(space_id, record)
+            await rt.recording.replay.extend(space_id, record)
         wall += seg.duration / 48_000
     await rt.blobs.put_mutable(f"live/{space_id}/media.m3u8", b"#EXTM3U\n#EXT-X-ENDLIST\n")
 

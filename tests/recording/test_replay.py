@@ -63,7 +63,7 @@ async def test_chain_survives_a_restart_and_ignores_repeats(rec_app: Any) -> Non
         sha256=hashlib.sha256(seg.data).hexdigest(),
         program_date_time=0.0,
     )
-    assert await fresh.on_segment("sp_restart", again) is None
+    assert await fresh.extend("sp_restart", again) is None
     assert len(await old.links.links("sp_restart")) == 6
 
 
@@ -126,3 +126,26 @@ async def test_concurrent_finishes_publish_once(rec_app: Any) -> None:
         rt.recording.replay.finish("sp_twice1"), rt.recording.replay.finish("sp_twice1")
     )
     assert first == second and first.state == "published"
+
+
+async def test_media_node_hook_returns_at_once_and_chains_in_order(rec_app: Any) -> None:
+    from types import SimpleNamespace
+
+    rt = rec_app.state.runtime
+    _, segments = synthetic_programme()
+    for seg in segments:
+        info = SimpleNamespace(
+            msn=seg.msn,
+            key=f"live/sp_hook01/{seg.name}",
+            media_time=seg.start,
+            duration=seg.duration / 48_000,
+            sha256=hashlib.sha256(seg.data).hexdigest(),
+            program_date_time=1_700_000_000.0 + seg.msn * 1.92,
+        )
+        assert rt.recording.replay.on_segment("sp_hook01", info) is None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while len(await rt.recording.replay.links.links("sp_hook01")) < len(segments):
+        assert loop.time() < deadline, "the queued segments were not chained"
+        await asyncio.sleep(0.05)
+    assert [x.msn for x, _ in await rt.recording.replay.links.links("sp_hook01")] == [s.msn for s in segments]

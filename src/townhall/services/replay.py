@@ -1,11 +1,11 @@
 """Recording and replay: extends the hash chain as each segment completes (the media node's on_segment
-hook), publishes the live head, and when the space ends publishes the replay (VOD playlist over the very
-segments heard, a remuxed download, an Ed25519-signed manifest) or keeps it unpublished for review.
+hook, queued so the media node never waits), publishes the live head, and when the space ends publishes
+the replay (VOD playlist over the very segments heard, a remuxed download, an Ed25519-signed manifest)
+or keeps it unpublished for review.
 
 Never re-encodes and never rewrites a published object; recordings not published are deleted by the
 sweep after the retention period.
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -73,12 +73,43 @@ class ReplayService:
         self.keys_url = keys_url
         self._last: dict[str, chain.Link] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._inbox: dict[str, asyncio.Queue[SegmentInfo]] = {}
+        self._chainers: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._finishing: dict[str, asyncio.Future[Recording | None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
     # --- live: the chain grows with each segment ------------------------------------------------
-    async def on_segment(self, space_id: str, info: SegmentInfo) -> chain.Link | None:
+    def on_segment(self, space_id: str, info: SegmentInfo) -> None:
+        """The media node's hook: queue the segment and return at once, so a slow database never delays
+        the next part; one task per space extends the chain in order."""
+        inbox = self._inbox.get(space_id)
+        if inbox is None:
+            inbox = self._inbox[space_id] = asyncio.Queue()
+            self._chainers[space_id] = asyncio.create_task(self._chain(space_id, inbox), name=f"chain-{space_id}")
+        inbox.put_nowait(info)
+
+    async def _chain(self, space_id: str, inbox: asyncio.Queue[SegmentInfo]) -> None:
+        while True:
+            info = await inbox.get()
+            try:
+                await self.extend(space_id, info)
+            except Exception:
+                log.exception("could not chain segment %s of space %s", info.msn, space_id)
+            finally:
+                inbox.task_done()
+
+    async def _settle(self, space_id: str) -> None:
+        """Wait until every queued segment of the space is chained, then stop its task."""
+        inbox, task = self._inbox.pop(space_id, None), self._chainers.pop(space_id, None)
+        if inbox is not None:
+            await inbox.join()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def extend(self, space_id: str, info: SegmentInfo) -> chain.Link | None:
         """Extend the space's chain with a stored segment, persist the link, publish the new head."""
         async with self._locks.setdefault(space_id, asyncio.Lock()):
             previous = self._last.get(space_id) or await self.links.last(space_id)
@@ -134,6 +165,7 @@ class ReplayService:
     async def _finish(self, space_id: str) -> Recording | None:
         try:
             await self._wait_for_endlist(space_id)
+            await self._settle(space_id)
             record = await self.recordings.get(space_id)
             if record is None or record.state != "ending":
                 return record
@@ -242,6 +274,8 @@ class ReplayService:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+        for space_id in list(self._inbox):
+            await self._settle(space_id)
         for task in list(self._tasks):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(task), self.ctx.settings.replay_publish_wait_s)
