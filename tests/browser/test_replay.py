@@ -88,3 +88,16 @@ async def test_clip_page_plays_the_clip_and_verifies_it_against_the_signed_repla
     assert await page.locator("#title").text_content() == "The best bit"
     await page.click("#play")
     await until(lambda: page.evaluate("document.querySelector('#audio').currentTime > 0.3"), 10, "the clip playing")
+
+
+async def test_replay_page_says_why_there_is_no_replay(chromium: Browsers, server: LiveServer) -> None:
+    rt = server.runtime
+    host = (await rt.accounts.register("no_replay_host", "password-host", "127.0.0.1")).account
+    unrecorded = await rt.spaces.create(host, "Off the record", None, None, recording=False)
+    live = await rt.spaces.start(host, (await rt.spaces.create(host, "Still going", None, None)).id)
+    browser = await chromium.launch()
+    page = await chromium.page("unrecorded", browser, f"{server.url}/r/{unrecorded.id}")
+    await page.locator("#status", has_text="was not recorded").wait_for(timeout=10_000)
+    page = await chromium.page("still-live", browser, f"{server.url}/r/{live.id}")
+    await page.locator("#status", has_text="has not ended yet").wait_for(timeout=10_000)
+    assert await page.locator("#status a", has_text="Listen live").get_attribute("href") == f"/s/{live.id}"

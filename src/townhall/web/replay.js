@@ -42,21 +42,43 @@ async function beacon() {
   }
 }
 
+// Why there is no replay to play (yet), or null when it may be fetched.
+function notYet(space) {
+  if (!space) return null;
+  if (!space.recording) return { final: true, text: "This space was not recorded, so it has no replay." };
+  if (!space.replay_public) return { final: true, text: "The host chose not to publish this replay." };
+  if (space.state !== "ended") {
+    return { final: false, text: "The space has not ended yet; its replay appears here once it has. " };
+  }
+  return null;
+}
+
 async function load() {
+  let space = null;
   try {
-    const space = await api(`/api/spaces/${encodeURIComponent(spaceId)}`);
+    space = await api(`/api/spaces/${encodeURIComponent(spaceId)}`);
     $("#title").textContent = space.title;
     document.title = `${space.title} · replay · townhall`;
     if (space.ended_at) $("#when").textContent = `recorded ${formatTime(space.started_at)}`;
   } catch (err) {
     if (err.status === 404) return setStatus("There is no such space. Check the link.");
   }
+  const reason = notYet(space);
+  if (reason) {
+    setStatus(reason.text);
+    $("#verify").textContent = "";
+    if (!reason.final) {
+      $("#status").append(el("a", { href: `/s/${encodeURIComponent(spaceId)}` }, "Listen live"));
+      setTimeout(load, RETRY_MS * 5);
+    }
+    return;
+  }
   let info;
   try {
     info = await api(`/api/spaces/${encodeURIComponent(spaceId)}/replay`);
   } catch (err) {
     if (err.code === "replay_not_ready" || err.code === "replay_not_found") {
-      setStatus(err.code === "replay_not_ready" ? "The replay is being published; this page opens it as soon as it is ready." : "There is no replay yet. If the space is still live, it appears here after it ends.");
+      setStatus("The replay is being published; this page opens it as soon as it is ready.");
       setTimeout(load, RETRY_MS);
       return;
     }
