@@ -149,3 +149,39 @@ async def test_media_node_hook_returns_at_once_and_chains_in_order(rec_app: Any)
         assert loop.time() < deadline, "the queued segments were not chained"
         await asyncio.sleep(0.05)
     assert [x.msn for x, _ in await rt.recording.replay.links.links("sp_hook01")] == [s.msn for s in segments]
+
+
+async def test_publication_waits_for_segments_chained_after_the_playlist_closed(rec_app: Any) -> None:
+    """A media node in another process may still be chaining its last segments when it closes the playlist."""
+    from types import SimpleNamespace
+
+    rt = rec_app.state.runtime
+    replay = rt.recording.replay
+    init, segments = synthetic_programme()
+    await rt.blobs.put_immutable("live/sp_late01/init.mp4", init)
+    infos = []
+    for seg in segments:
+        await rt.blobs.put_immutable(f"live/sp_late01/{seg.name}", seg.data)
+        infos.append(
+            SimpleNamespace(
+                msn=seg.msn,
+                key=f"live/sp_late01/{seg.name}",
+                media_time=seg.start,
+                duration=seg.duration / 48_000,
+                sha256=hashlib.sha256(seg.data).hexdigest(),
+                program_date_time=1_700_000_000.0 + seg.msn * 1.92,
+            )
+        )
+    for info in infos[:4]:
+        await replay.extend("sp_late01", info)
+    closed = "#EXTM3U\n" + "".join(f"#EXTINF:1.92,\n{s.name}\n" for s in segments) + "#EXT-X-ENDLIST\n"
+    await rt.blobs.put_mutable("live/sp_late01/media.m3u8", closed.encode())
+
+    async def late() -> None:
+        await asyncio.sleep(0.5)
+        for info in infos[4:]:
+            await replay.extend("sp_late01", info)
+
+    await replay.recordings.ending("sp_late01", True, 1_700_000_100.0, None)
+    _, record = await asyncio.gather(late(), replay.finish("sp_late01"))
+    assert record.state == "published" and record.segments == len(segments)

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import tempfile
 from collections.abc import Coroutine
 from pathlib import Path
@@ -29,6 +30,7 @@ from townhall.store.sql.repos_recording import ChainRepo, Recording, RecordingRe
 
 log = logging.getLogger("townhall.replay")
 WAIT_POLL_S = 0.2
+LAST_SEGMENT = re.compile(rb"^s(\d+)\.m4s$", re.MULTILINE)
 HEAD_TTL_S = 2 * 86400  # the live head outlives the space briefly; the replay's manifest keeps it for good
 
 
@@ -181,15 +183,22 @@ class ReplayService:
             return None
 
     async def _wait_for_endlist(self, space_id: str) -> None:
+        """Wait (to a deadline) for the media node's closed playlist, and for the chain to hold its last
+        segment: the media node may run in another process, chaining after it closed the playlist."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.ctx.settings.replay_publish_wait_s
         while loop.time() < deadline:
             text = await self.blobs.get(live_prefix(space_id) + "media.m3u8")
-            if text is None or b"#EXT-X-ENDLIST" in text:
+            if text is None:
                 return
+            if b"#EXT-X-ENDLIST" in text:
+                named = LAST_SEGMENT.findall(text)
+                last = await self.links.last(space_id)
+                if not named or (last is not None and last.msn >= int(named[-1])):
+                    return
             await asyncio.sleep(WAIT_POLL_S)
         log.warning(
-            "space %s: no EXT-X-ENDLIST after %.0f s; publishing what was recorded",
+            "space %s: the recording did not settle in %.0f s; publishing what was chained",
             space_id,
             self.ctx.settings.replay_publish_wait_s,
         )
