@@ -6,6 +6,7 @@ or keeps it unpublished for review.
 Never re-encodes and never rewrites a published object; recordings not published are deleted by the
 sweep after the retention period.
 """
+
 from __future__ import annotations
 
 import asyncio
