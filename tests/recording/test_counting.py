@@ -49,6 +49,8 @@ async def test_joins_are_exact_and_renewals_never_count(rec_app: Any) -> None:
             for _ in range(3):
                 assert (await c.post(f"/api/spaces/{sid}/lease", headers=auth(token))).status_code == 200
         counts = await _counts(c, sid)
+        room = (await c.get(f"/api/spaces/{sid}/state")).json()
+    assert room["counts"] == {"peak": 0, "joins": 6, "unique_listeners": 5}  # on the listener page too
     listens = counts["listens"]
     assert listens["live_joins"] == 6
     assert listens["live_unique_listeners"] == 5
