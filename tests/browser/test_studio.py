@@ -1,6 +1,6 @@
 """The host studio in real Chromium: schedule a space with a listener cap, change the cap, go live; invite
 a listener by handle, who accepts, speaks, mutes themself, is made co-host (and moderates from the
-studio) and steps down, all without reloading."""
+studio) and steps down, all without reloading; the host then removes them."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.support.servers import LiveServer
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(120)]
 
 
-async def test_host_schedules_caps_goes_live_and_an_invited_listener_speaks_mutes_cohosts_and_steps_down(
+async def test_host_schedules_caps_goes_live_invites_a_listener_who_speaks_mutes_cohosts_steps_down_and_is_removed(
     chromium: Browsers, server: LiveServer, tmp_path: Path
 ) -> None:
     host = await chromium.page(
@@ -78,3 +78,8 @@ async def test_host_schedules_caps_goes_live_and_an_invited_listener_speaks_mute
     assert await guest.locator("body").get_attribute("data-view") is None
     await guest.locator("#play:not([disabled])").wait_for(timeout=10_000)
     await host.locator("#stage li[data-handle='invitee']").wait_for(state="detached", timeout=10_000)
+
+    await host.fill("#invite-handle", "invitee")
+    await host.click("#remove-handle")
+    await guest.locator("#status", has_text="You were removed from this space").wait_for(timeout=10_000)
+    await host.locator("#log", has_text="You removed @invitee").wait_for()
