@@ -41,7 +41,7 @@ async def run_demo(settings: Settings) -> int:
     started = asyncio.Event()
     server = asyncio.create_task(run_server(app, settings, started))
     await started.wait()
-    edge, edge_line = await start_local_edge(settings, rt.keys.keys)
+    edge, edge_line = await start_local_edge(settings, rt.keys.keys, rt.metrics.registry)
     if edge is None:
         rt.listener_base_url = rt.public_url
     host = await demo_host(rt)
@@ -65,7 +65,7 @@ async def run_demo(settings: Settings) -> int:
     done, _ = await asyncio.wait([server, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     await extras.stop()
     if edge is not None:
-        await edge.astop()
+        await edge.stop()
     await rt.spaces.end(host, space.id)
     if server not in done:
         server.cancel()

@@ -10,6 +10,7 @@ import logging
 import shutil
 import signal
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -79,7 +80,21 @@ def through_edge(settings: Settings) -> Settings:
     return settings.model_copy(update={"listener_base_url": f"http://{settings.edge_host}:{settings.edge_port}"})
 
 
-async def start_local_edge(settings: Settings, keys: Mapping[str, bytes]) -> tuple[Edge | None, str]:
+@dataclass
+class LocalEdge:
+    """An edge started beside this process, its metrics on this process's registry."""
+
+    edge: Edge
+    collector: metrics.EdgeCollector
+
+    async def stop(self) -> None:
+        self.collector.rejections.close()
+        await self.edge.astop()
+
+
+async def start_local_edge(
+    settings: Settings, keys: Mapping[str, bytes], registry: CollectorRegistry
+) -> tuple[LocalEdge | None, str]:
     """An edge in front of this process's origin, or None; with one line telling the user which."""
     if not varnish_available(settings):
         return None, "Edge:          none (Varnish is not installed): listeners fetch from the origin directly"
@@ -89,4 +104,6 @@ async def start_local_edge(settings: Settings, keys: Mapping[str, bytes]) -> tup
     except EdgeError as error:
         log.warning("the edge did not start: %s", error)
         return None, "Edge:          did not start (see the log): listeners fetch from the origin directly"
-    return edge, f"Edge:          {edge.url} (Varnish: listener tokens checked, requests collapsed)"
+    collector = await asyncio.to_thread(metrics.register, registry, edge)
+    line = f"Edge:          {edge.url} (Varnish: listener tokens checked, requests collapsed; metrics in /metrics)"
+    return LocalEdge(edge, collector), line
