@@ -68,8 +68,10 @@ async def listing(request: Request) -> Response:
         limit = int(request.query_params.get("limit", "50"))
     except ValueError as exc:
         raise Invalid("invalid_query", "state must be live, scheduled or ended; limit a number") from exc
-    found = await request.app.state.runtime.spaces.find(states, limit)
-    return ok({"spaces": [space_out(request, s) for s in found]})
+    rt = request.app.state.runtime
+    found = await rt.spaces.find(states, limit)
+    hidden = await rt.trust.moderation.undiscoverable() if rt.trust is not None else set()
+    return ok({"spaces": [space_out(request, s) for s in found if s.id not in hidden]})
 
 
 async def fetch(request: Request) -> Response:
