@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from media_rooms import Server
+from media_rooms import Server, lateness_p99
 from townhall.media.mixer import FRAME, RATE, Samples
 from townhall.media.synthetic import SignalTrack, WhipSession, tone_bursts, whip_publish
 
@@ -36,6 +36,7 @@ EVERY = 13  # frames between marker starts: 260 ms, so markers fall at every pla
 LENGTH = 3  # frames: 60 ms
 PITCHES = [500.0 + 250.0 * i for i in range(8)]
 PART_SAMPLES = 10 * 1024
+PART_URI = re.compile(r'^#EXT-X-PART:.*URI="(p[\d.]+m4s)"', re.M)  # not the preload hint: it may not exist yet
 
 
 def markers(sent: dict[int, float], enough: asyncio.Event, last: list[int]) -> SignalTrack:
@@ -68,14 +69,14 @@ class Follower:
         loop = asyncio.get_running_loop()
         self.init = (await http.get(f"{self.base}/init.mp4")).content
         text = (await http.get(f"{self.base}/media.m3u8")).text
-        seen = set(re.findall(r'URI="(p[\d.]+m4s)"', text))  # start at the live edge
+        seen = set(PART_URI.findall(text))  # start at the live edge
         while not stop.is_set():
             hint = re.search(r'PRELOAD-HINT:TYPE=PART,URI="p(\d+)\.(\d+)\.m4s"', text)
             assert hint, text
             response = await http.get(f"{self.base}/media.m3u8", params={"_HLS_msn": hint[1], "_HLS_part": hint[2]})
             named_at = loop.time()
             text = response.text
-            for name in re.findall(r'URI="(p[\d.]+m4s)"', text):
+            for name in PART_URI.findall(text):
                 if name not in seen:
                     seen.add(name)
                     self.parts.append((name, (await http.get(f"{self.base}/{name}")).content, named_at))
@@ -145,6 +146,11 @@ async def main(wanted: int) -> None:
         p50, p95 = np.percentile(latencies, 50) * 1000, np.percentile(latencies, 95) * 1000
         print(f"markers sent {max(sent) - first + 1}, found {len(latencies)}; parts fetched {len(follower.parts)}")
         print(f"mix-minus server-added delay (mixed path, 3 speakers): {mix_minus_delay(metrics)}")
+        print(
+            f"part lateness p99 (tick that completed a part to the part being fetchable) <= "
+            f"{1000 * lateness_p99({}, metrics):.0f} ms; "
+            f"late ticks {metrics.get('townhall_media_late_ticks_total', 0):.0f}"
+        )
         print(
             f"latency: availability p50 {p50:.0f} ms, p95 {p95:.0f} ms over {len(latencies)} markers "
             f"(part {part_ms:.0f} ms; goal p95 <= {part_ms + 150:.0f} ms; "
