@@ -162,9 +162,18 @@ class CountingService:
     async def _plan(self, group: list[_Pending]) -> tuple[list[Outcome], Batch]:
         now = self.ctx.clock()
         plan = rules.plan
-        plans = [[(c, plan(c.event, c.replay_duration_s, c.clip_duration_s)) for c in p.items] for p in group]
-        keys = {_seen(c) for per in plans for c, _ in per if c.event_id}
-        keys |= {pl.dedupe for per in plans for _, pl in per if pl.dedupe}
+        keys: set[str] = set()
+        plans: list[list[tuple[Counted, rules.Plan]]] = []
+        for pending in group:  # one pass: plans, and the keys that must be new (retried ids, repeat plays)
+            per = []
+            for c in pending.items:
+                pl = plan(c.event, c.replay_duration_s, c.clip_duration_s)
+                per.append((c, pl))
+                if c.event_id:
+                    keys.add(_seen(c))
+                if pl.dedupe:
+                    keys.add(pl.dedupe)
+            plans.append(per)
         taken = await self.ledger.taken(keys, now) if keys else set()
         batch = Batch()
         outcomes = [self._add(per, taken, batch, now) for per in plans]
