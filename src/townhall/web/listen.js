@@ -166,6 +166,7 @@ async function join() {
 }
 
 function waiting(position) {
+  stopPlayer(); // a listener who lost the seat (a lease not renewed in time) waits like everyone else
   $("#play").disabled = true;
   $("#leave").disabled = false;
   const text = `This space is full. You are number ${position} in line; this page lets you in as soon as a seat frees up.`;
@@ -185,6 +186,7 @@ function admitted(answer) {
   stopTimer("renew");
   page.timers.renew = setInterval(renew, Math.max(1, answer.renew_every_s) * 1000);
   stopTimer("state");
+  page.lastState = ""; // render the room afresh, which starts the player when the space is live
   pollState();
 }
 
@@ -269,8 +271,11 @@ function refused(err) {
 function startPlayer() {
   if (page.player || !page.seat) return;
   page.player = attach(audio, page.seat.playlist_url, LIVE_CONFIG, (status) => {
-    if (status === 403) return rejoin();
     if (status === 451) return refused({ status: 451, code: "withheld_in_country" });
+    if (status === 403) {
+      stopPlayer(); // the token was refused (expired, say): a new seat brings a new one
+      return rejoin();
+    }
     if (status === -1) return setStatus("This browser cannot play live audio (it has neither HLS nor Media Source Extensions).");
     // The stream is not there yet (the host has only just gone live) or the network failed: start again.
     stopPlayer();
