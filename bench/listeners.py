@@ -30,6 +30,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
+from typing import Any
 
 from hls_client import Answer, Connection, once
 from townhall.edge.varnish import Edge
@@ -192,11 +193,12 @@ async def player(stage: Stage, number: int, token: str, renew_every_s: float) ->
             wanted = _hint(playlist)
             if wanted is None or loop.time() > stage.stop_at:
                 break
-            playlist = await _fetch(link, f"{base}/media.m3u8?_HLS_msn={wanted[0]}&_HLS_part={wanted[1]}", tally)
-            if playlist is None:
+            reloaded = await _fetch(link, f"{base}/media.m3u8?_HLS_msn={wanted[0]}&_HLS_part={wanted[1]}", tally)
+            if reloaded is None:  # as a player does after an error: wait a part, then a plain reload
                 await asyncio.sleep(PART_S)
                 playlist = await _fetch(link, f"{base}/media.m3u8", tally) or b""
                 continue
+            playlist = reloaded
             for msn, index in [p for p in _listed(playlist) if p > last][-MAX_CATCH_UP:]:
                 if await _fetch(link, f"{base}/p{msn}.{index}.m4s", tally) is not None:
                     tally.arrivals[f"{msn}.{index}"].append(time.time())
@@ -271,8 +273,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def run_level(stage: Stage, edge: Edge, n: int, seconds: float, workers: int) -> dict[str, float]:
+async def run_level(stage: Stage, edge: Edge, n: int, seconds: float, workers: int) -> dict[str, Any]:
     tokens = await join(stage, n)
+    before = edge.stats()
     spawn = multiprocessing.get_context("spawn")
     pipes, processes = [], []
     here, there = spawn.Pipe()
@@ -303,6 +306,7 @@ async def run_level(stage: Stage, edge: Edge, n: int, seconds: float, workers: i
     results = [await asyncio.wait_for(asyncio.to_thread(pipe.recv), 60) for pipe in pipes]
     for process in processes:
         process.join(10)
+    after = edge.stats()
     (created, probe_asked), tallies = results[0], results[1:]
     elapsed = window[1] - window[0]
     latencies = [
@@ -321,12 +325,16 @@ async def run_level(stage: Stage, edge: Edge, n: int, seconds: float, workers: i
         "origin_req_s": (end[0] - start[0] - sum(window[0] <= t < window[1] for t in probe_asked)) / elapsed,
         "edge_backend_req_s": (end[1]["MAIN.backend_req"] - start[1]["MAIN.backend_req"]) / elapsed,
         "edge_dropped": sum(end[1][c] - start[1][c] for c in ("MAIN.sess_dropped", "MAIN.req_dropped")),
-        # connections varnishd closed because the client sent nothing for timeout_idle (5 s)
-        "edge_idle_closes": end[1]["MAIN.sc_rx_timeout"] - start[1]["MAIN.sc_rx_timeout"],
+        # why varnishd closed client connections over the whole level (sc_rem_close: the client did)
+        "edge_closes": {
+            name[8:]: after[name] - before[name]
+            for name in after
+            if name.startswith("MAIN.sc_") and name != "MAIN.sc_rem_close" and after[name] > before.get(name, 0)
+        },
         "bytes_per_listener_s": sum(tally.wire_bytes for tally in tallies) / elapsed / n,
         "audio_bytes_s": AUDIO_BIT_RATE / 8,
         "errors": sum(errors.values()),
-        "error_kinds": dict(errors),  # type: ignore[dict-item]
+        "error_kinds": dict(errors),
         "renewals": sum(tally.renewals for tally in tallies),
         "availability_p50_ms": percentile(latencies, 0.50),
         "availability_p95_ms": percentile(latencies, 0.95),
@@ -337,13 +345,13 @@ async def run_level(stage: Stage, edge: Edge, n: int, seconds: float, workers: i
     }
 
 
-def report(row: dict[str, float]) -> None:
+def report(row: dict[str, Any]) -> None:
     print(
         f"N={row['listeners']:>6}  listener req/s {row['listener_req_s']:8.0f}  "
         f"origin req/s {row['origin_req_s']:5.1f} (edge says {row['edge_backend_req_s']:.1f})  "
         f"bytes/listener-s {row['bytes_per_listener_s']:6.0f} (audio {row['audio_bytes_s']:.0f})  "
         f"errors {row['errors']} {row['error_kinds'] or ''} "
-        f"(edge dropped {row['edge_dropped']}, idle-closed {row['edge_idle_closes']})  "
+        f"(edge dropped {row['edge_dropped']}, closed {row['edge_closes'] or 'none'})  "
         f"availability p50 {row['availability_p50_ms']:.0f} ms p95 {row['availability_p95_ms']:.0f} ms "
         f"({row['parts_timed']} parts)  CPU: varnishd {row['edge_cpu']:.2f}, load generator "
         f"{row['load_generator_cpu']:.2f} cores (machine load average {row['load_average']:.1f})",
@@ -374,7 +382,7 @@ async def main(levels: list[int], seconds: float, workers: int, save: str | None
         asyncio.get_running_loop().add_signal_handler(sig, this.cancel)
     settings = Settings(edge_host="127.0.0.1", edge_requests_per_ip=0)
     edge = Edge(settings, parse_keys(keys).keys, origin=live["origin"], port=edge_port)
-    rows: list[dict[str, float]] = []
+    rows: list[dict[str, Any]] = []
     try:
         await edge.astart()
         stage = Stage(live["space"], edge_port, origin_port)
