@@ -133,3 +133,18 @@ async def test_ending_a_space_releases_every_seat(client: httpx.AsyncClient, app
     assert await app.state.runtime.admission.counts(space) == (1, 1)
     await client.post(f"/api/spaces/{sid}/end", headers=host["headers"])
     assert await app.state.runtime.admission.counts(space) == (0, 0)
+
+
+async def test_tools_and_load_generators_get_a_synthetic_token(client: httpx.AsyncClient, app: Any) -> None:
+    host = await register(client)
+    sid = (await live_space(client, host))["id"]
+    rt = app.state.runtime
+
+    async def claims(headers: dict[str, str], device: str) -> Any:
+        r = await client.post(f"/api/spaces/{sid}/join", json={"device_id": device}, headers=headers)
+        return verify(r.json()["token"], rt.keys.keys, rt.clock(), Scope.LISTEN, sid)
+
+    browser = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0"}
+    assert not (await claims(browser, "device-browser1")).synthetic
+    assert (await claims({"User-Agent": "curl/8.0"}, "device-curl0001")).synthetic
+    assert (await claims({**browser, "X-Townhall-Synthetic": "1"}, "device-loadgen1")).synthetic

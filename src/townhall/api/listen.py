@@ -15,15 +15,19 @@ from townhall.api.errors import error_response
 from townhall.api.http import bearer, client_address, country_of, ok, op, read_json
 from townhall.api.schemas import JoinIn, JoinOut, ReactionIn
 from townhall.domain import tokens
+from townhall.domain.counting import is_bot
 from townhall.domain.errors import TownhallError
 from townhall.services.admission import Joined, Listener
 
 
 async def _listener(request: Request, device_id: str | None) -> Listener:
+    """Who joins; crawlers, tools and self-declared load generators (`X-Townhall-Synthetic: 1`) are
+    marked synthetic in their token and counted apart."""
     rt = request.app.state.runtime
     session = bearer(request)
     account = await rt.accounts.authenticate(session) if session else None
-    return Listener.of(account, device_id)
+    synthetic = request.headers.get("x-townhall-synthetic") == "1" or is_bot(request.headers.get("user-agent", ""))
+    return Listener.of(account, device_id, synthetic)
 
 
 async def join(request: Request) -> Response:

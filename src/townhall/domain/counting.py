@@ -22,7 +22,7 @@ EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 # Known crawlers and tools (a short list after the IAB/ABC spiders-and-bots rules): counted apart.
 _BOT_UA = re.compile(
-    r"bot|crawl|spider|slurp|facebookexternalhit|embedly|preview|curl|wget|python-requests|httpx|"
+    r"bot|crawl|spider|slurp|facebookexternalhit|embedly|preview|curl|wget|python-requests|httpx|aiohttp|python-urllib|"
     r"go-http-client|headless|lighthouse|pingdom|uptime|monitor",
     re.IGNORECASE,
 )
