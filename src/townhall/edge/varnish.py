@@ -11,6 +11,7 @@ import grp
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,6 +30,7 @@ from townhall.edge import tokens
 from townhall.settings import Settings
 
 ROLES = ("edge", "shield")
+HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")  # it is written into the VCL as req.http.<name>
 
 
 def origin_url(settings: Settings) -> str:
@@ -57,6 +59,8 @@ def render_vcl(settings: Settings, keys: Mapping[str, bytes], origin: str | None
     target = urlsplit(origin or origin_url(settings))
     if target.scheme != "http" or not target.hostname:
         raise ValueError(f"the edge fetches over plain http from host:port, not {target.geturl()!r}")
+    if not HEADER_NAME.match(settings.country_header):
+        raise ValueError(f"country_header must be an HTTP header name, not {settings.country_header!r}")
     is_edge = settings.edge_role == "edge"
     refill_s = settings.edge_rate_period_s / max(settings.edge_requests_per_ip, 1)
     template = _VclTemplate(files("townhall.edge").joinpath("townhall.vcl").read_text())
