@@ -1,0 +1,92 @@
+"""Edge cost of a cached part: requests/s per core of varnishd's own CPU, with and without the token check.
+
+A real townhall edge (and a shield, which skips the token check) in front of a one-route origin on
+loopback; 50 keep-alive clients fetch the same cached 1.7 KB part 400 times each, per role.
+Usage: .venv/bin/python bench/edge_hits.py [--requests 20000]
+Prints, last, `cached hits per varnishd core with the token check = X req/s`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import time
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hls_client import Connection
+from listeners import cpu_seconds, free_port
+from townhall.domain.tokens import Claims, Scope, sign
+from townhall.edge.varnish import Edge
+from townhall.settings import Settings
+
+SPACE = "bench-space"
+PART = f"/live/{SPACE}/p1.0.m4s"
+CLIENTS = 50
+
+
+async def part(request: Request) -> Response:
+    return Response(b"\0" * 1700, media_type="audio/mp4", headers={"Cache-Control": "max-age=31536000, immutable"})
+
+
+async def per_core(role: str, origin: str, keys: dict[str, bytes], requests: int) -> float:
+    edge = Edge(Settings(edge_role=role, edge_requests_per_ip=0), keys, origin=origin, port=free_port())
+    await edge.astart()
+    try:
+        token = sign(Claims("bench", Scope.LISTEN, SPACE, "d-bench-hits", int(time.time()) + 600), keys["bench"])
+        path = f"/e/{token}{PART}" if role == "edge" else PART
+        conns = await asyncio.gather(*(Connection.open("127.0.0.1", edge.port) for _ in range(CLIENTS)))
+        await conns[0].get(path)  # the one miss
+
+        async def client(conn: Connection) -> None:
+            for _ in range(requests // CLIENTS):
+                answer = await conn.get(path)
+                assert answer.status == 200, answer.status
+
+        cpu, started = cpu_seconds(edge.pid), time.perf_counter()
+        await asyncio.gather(*(client(conn) for conn in conns))
+        wall, cpu = time.perf_counter() - started, cpu_seconds(edge.pid) - cpu
+        for conn in conns:
+            conn.close()
+        print(
+            f"{role:6}: {requests / wall:8,.0f} req/s on the wall clock, varnishd {cpu:.2f} CPU-s -> "
+            f"{requests / cpu:8,.0f} req/s per varnishd core (load average {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
+        return requests / cpu
+    finally:
+        await edge.astop()
+
+
+async def main(requests: int) -> None:
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route(PART, part)]), host="127.0.0.1", port=0,
+                                           log_level="warning", lifespan="off"))  # fmt: skip
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    origin = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    keys = {"bench": secrets.token_hex(32).encode()}
+    try:
+        shield = await per_core("shield", origin, keys, requests)
+        edge = await per_core("edge", origin, keys, requests)
+    finally:
+        server.should_exit = True
+        await task
+    print(f"token check costs {(1 - edge / shield) * 100:.0f} % of a cached hit")
+    print(f"cached hits per varnishd core with the token check = {edge:,.0f} req/s")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=20_000)
+    import uvloop
+
+    uvloop.run(main(parser.parse_args().requests))
