@@ -136,3 +136,16 @@ def test_a_burst_is_played_not_dropped_and_the_backlog_then_drains() -> None:
         played += "a" in mixer.tick().contributors
     assert played == 12  # nothing was lost to silence
     assert len(mixer.voices["a"].queue) <= 4  # and the backlog is shrinking back to the cushion
+
+
+def test_a_sender_in_dtx_is_silent_without_counting_underruns() -> None:
+    mixer = Mixer(EAGER)
+    mixer.add("a")
+    mixer.push("a", tone(3000))
+    mixer.tick()
+    mixer.rest("a", True)  # a DTX frame arrived: nothing more until the speaker talks again
+    assert [mixer.tick().underruns for _ in range(5)] == [0] * 5
+    mixer.rest("a", False)
+    mixer.push("a", tone(3000))
+    mixer.tick()
+    assert mixer.tick().underruns == 1  # a real gap counts again

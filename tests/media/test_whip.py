@@ -18,6 +18,7 @@ async def test_a_speaker_publishes_gets_a_session_resource_and_hangs_up_with_del
         assert response.status_code == 201, response.text
         assert response.headers["content-type"].startswith("application/sdp")
         assert response.text.startswith("v=0") and "a=candidate:" in response.text  # no trickle needed
+        assert "usedtx=1" in response.text  # silent browsers may stop sending (Opus DTX)
         location = response.headers["location"]
         assert location.startswith(f"/whip/{stage.space_id}/") and response.headers["etag"]
         assert len(stage.live.publishers) == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import logging
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +52,22 @@ def validate_offer(sdp: str, max_bytes: int) -> None:
         raise Invalid("sdp_no_fingerprint", "the offer has no DTLS fingerprint")
     if audio[0].ice is None or not (audio[0].ice.usernameFragment and audio[0].ice.password):
         raise Invalid("sdp_no_ice_credentials", "the offer has no ICE username fragment and password")
+
+
+def ask_for_dtx(answer: str) -> str:
+    """Add `usedtx=1` to the answer's Opus format: a browser then stops sending while its speaker is
+    silent (Opus DTX), so a seat costs the node little until its speaker talks."""
+    lines = answer.split("\r\n")
+    pt = next((m[1] for line in lines if (m := re.match(r"a=rtpmap:(\d+) opus/", line, re.I))), None)
+    if pt is None:
+        return answer
+    fmtp = f"a=fmtp:{pt} "
+    if any(line.startswith(fmtp) for line in lines):
+        lines = [f"{x};usedtx=1" if x.startswith(fmtp) and "usedtx=" not in x else x for x in lines]
+    else:
+        at = next(i for i, x in enumerate(lines) if x.startswith(f"a=rtpmap:{pt} "))
+        lines.insert(at + 1, f"{fmtp}usedtx=1")
+    return "\r\n".join(lines)
 
 
 def tap_receiver(receiver: RTCRtpReceiver, sink: OpusSink) -> None:
@@ -169,4 +186,4 @@ async def answer_offer(
         if pc.connectionState in ("failed", "closed"):
             on_gone(publisher)
 
-    return publisher, pc.localDescription.sdp
+    return publisher, ask_for_dtx(pc.localDescription.sdp)

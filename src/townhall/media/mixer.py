@@ -51,6 +51,7 @@ class Voice:
     speaking_left: int = 0
     playing: bool = False  # False until `prefetch` frames are queued: a cushion against arrival jitter
     long_for: int = 0  # ticks the queue has stayed longer than the cushion
+    resting: bool = False  # its sender is in Opus DTX (silent on purpose): a gap is not an underrun
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,12 @@ class Mixer:
             voice.gate_left = voice.speaking_left = 0
             voice.smoothed_dbfs = -120.0
 
+    def rest(self, voice_id: str, resting: bool) -> None:
+        """The sender signalled DTX (it will send nothing while silent) or resumed."""
+        voice = self.voices.get(voice_id)
+        if voice is not None:
+            voice.resting = resting
+
     def push(self, voice_id: str, samples: Samples, stamp: float = 0.0) -> None:
         """A decoded 20 ms frame arrived (at `stamp`, the caller's clock); a muted or unknown voice's
         audio is dropped here."""
@@ -109,7 +116,7 @@ class Mixer:
                 continue
             if voice.playing and not voice.queue:
                 voice.playing = False
-                underruns += 1
+                underruns += not voice.resting
             if not voice.playing and len(voice.queue) >= s.prefetch:
                 voice.playing = True
             if not voice.playing:

@@ -18,6 +18,7 @@ from townhall.media.mixer import Mixer, MixerSettings, Samples
 from townhall.media.programme import Programme
 
 ENCODER_IDLE_TICKS = 50  # an encoder no one has needed for 1 s is dropped
+DTX_PAYLOAD = 2  # bytes: an Opus packet this small is a DTX frame (the sender goes quiet after it)
 FULL_MIX = ""  # encoder key of the shared full mix; a talker's own mix-minus is keyed by their account id
 
 
@@ -99,6 +100,7 @@ class LiveSpace:
         account = publisher.account_id
         if self.publishers.get(account) is publisher and not self.is_muted(account):
             now = self.clock()
+            self.mixer.rest(account, len(payload) <= DTX_PAYLOAD)
             for frame in publisher.decoder.decode(payload):
                 self.mixer.push(account, frame, now)
             target = self._forwards.get(account)
