@@ -586,7 +586,11 @@ async function start() {
   audio.addEventListener("playing", () => setPlaying(true));
   window.addEventListener("pagehide", () => {
     releaseSeat(true);
-    if (page.speaking) page.speaking.stop();
+    if (page.speaking) stopSpeaking(false);
+  });
+  // Back from the back/forward cache: the seat was given up on the way out, so take one again.
+  window.addEventListener("pageshow", (e) => {
+    if (e.persisted && !page.over && !page.left) rejoin();
   });
   if (!spaceId) return refused({ status: 404, code: "space_not_found" });
   try {
