@@ -52,6 +52,16 @@ async def test_pages_fit_a_phone_label_every_control_and_work_from_the_keyboard(
         assert await page.evaluate(OVERFLOW_JS) <= 0, f"{page.url} scrolls sideways on a phone"
         assert await page.evaluate(UNLABELLED_JS) == [], f"{page.url} has unlabelled controls"
 
+    await studio.fill("#signin-handle", "phone_host")
+    await studio.fill("#signin-password", "password-phone")
+    await studio.click("#register")
+    await studio.fill("#new-title", "Hosted from a phone")
+    await studio.click("#create")
+    await studio.locator("#room-title", has_text="Hosted from a phone").wait_for(timeout=10_000)
+    assert await studio.evaluate("document.activeElement.id") == "room-title", "the opened space takes the focus"
+    assert await studio.evaluate(OVERFLOW_JS) <= 0, "the studio's space scrolls sideways on a phone"
+    assert await studio.evaluate(UNLABELLED_JS) == [], "the studio's space has unlabelled controls"
+
     await listener.evaluate("document.activeElement && document.activeElement.blur()")
     for _ in range(20):
         await listener.keyboard.press("Tab")
