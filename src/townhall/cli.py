@@ -47,10 +47,16 @@ class JsonLines(logging.Formatter):
         return json.dumps(entry)
 
 
+# Libraries that narrate every ICE check, migration step or HTTP call: warnings only.
+CHATTY = ("aioice", "aiortc", "alembic", "httpx", "httpcore", "websockets")
+
+
 def setup_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
@@ -70,7 +76,10 @@ def _apply(args: argparse.Namespace, settings: Settings) -> Settings:
     return Settings.model_validate({**settings.model_dump(), **updates}) if updates else settings
 
 
-async def run_server(app: Any, settings: Settings, started: asyncio.Event | None = None) -> None:
+async def run_server(
+    app: Any, settings: Settings, started: asyncio.Event | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """Serve until the server exits, or until `stop` is set (a graceful shutdown: lifespan hooks run)."""
     import uvicorn
 
     config = uvicorn.Config(
@@ -85,13 +94,16 @@ async def run_server(app: Any, settings: Settings, started: asyncio.Event | None
         lifespan="on",
     )
     server = uvicorn.Server(config)
-    if started is None:
-        await server.serve()
-        return
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no started event
         await asyncio.sleep(0.05)
-    started.set()
+    if started is not None:
+        started.set()
+    if stop is not None:
+        waiting = asyncio.create_task(stop.wait())
+        await asyncio.wait([task, waiting], return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        server.should_exit = True
     await task
 
 
@@ -109,6 +121,8 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
 async def demo(args: argparse.Namespace, settings: Settings) -> int:
     from townhall.demo import run_demo
 
+    if "log_level" not in settings.model_fields_set:
+        setup_logging("warning")  # the demo's terminal shows its links, not every request
     return await run_demo(_apply(args, settings))
 
 

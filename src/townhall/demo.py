@@ -38,8 +38,8 @@ async def run_demo(settings: Settings) -> int:
     settings = through_edge(settings)
     app = build_app(settings)
     rt = app.state.runtime
-    started = asyncio.Event()
-    server = asyncio.create_task(run_server(app, settings, started))
+    started, stop = asyncio.Event(), asyncio.Event()
+    server = asyncio.create_task(run_server(app, settings, started, stop))
     await started.wait()
     edge, edge_line = await start_local_edge(settings, rt.keys.keys, rt.metrics.registry)
     if edge is None:
@@ -58,17 +58,21 @@ async def run_demo(settings: Settings) -> int:
     for line in extras.lines:
         print(f"  {line}", flush=True)
     print("\n  Ctrl-C ends the space and stops.", flush=True)
-    stop = asyncio.Event()
+    interrupted = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    done, _ = await asyncio.wait([server, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        loop.add_signal_handler(sig, interrupted.set)
+    await asyncio.wait([server, asyncio.create_task(interrupted.wait())], return_when=asyncio.FIRST_COMPLETED)
     await extras.stop()
     if edge is not None:
         await edge.stop()
     await rt.spaces.end(host, space.id)
-    if server not in done:
-        server.cancel()
+    if rt.recording is not None:  # publish the replay now rather than at the next start
+        replay = await rt.recording.replay.finish(space.id)
+        if replay is not None and replay.state == "published":
+            print(f"  Replay:        {rt.public_url}/r/{space.id}", flush=True)
+    stop.set()
+    await server
     return 0
 
 
