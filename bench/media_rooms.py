@@ -1,5 +1,6 @@
 """What a live room costs the media node: CPU seconds per room-second for two-speaker rooms, the rooms
-one core holds in real time, and a 13-speaker room with two talking.
+one core holds in real time, and a 13-speaker room with two talking (senders without DTX, as the
+spec measured, and with DTX, as browsers that honour the answer's usedtx=1).
 
 The townhall app (control plane, media node, origin) runs in its own process; the speakers are real
 aiortc WHIP clients in this process (`--pin` puts the two on different cores). CPU is read from
@@ -158,8 +159,9 @@ def lateness_p99(before: dict[str, float], after: dict[str, float]) -> float:
     return next((le for le, n in buckets if n >= 0.99 * total), float("inf")) if total else float("nan")
 
 
-async def publish_room(server: Server, room: dict[str, Any], talking: int) -> list[WhipSession]:
-    """Every speaker of a room: the first `talking` take turns with tone bursts, the rest send silence."""
+async def publish_room(server: Server, room: dict[str, Any], talking: int, dtx: bool) -> list[WhipSession]:
+    """Every speaker of a room: the first `talking` take turns with tone bursts, the rest send silence
+    (with `dtx`, as browsers that honour the answer's usedtx=1: nearly nothing while silent)."""
     sessions = []
     for i, token in enumerate(room["tokens"]):
         signal_ = (
@@ -167,19 +169,20 @@ async def publish_room(server: Server, room: dict[str, Any], talking: int) -> li
             if i < talking
             else tone_bursts(1.0, period_frames=1, burst_frames=0)
         )
-        sessions.append(await whip_publish(f"{server.url}/whip/{room['space']}", token, SignalTrack(signal_)))
+        track = SignalTrack(signal_, dtx=dtx)
+        sessions.append(await whip_publish(f"{server.url}/whip/{room['space']}", token, track))
     return sessions
 
 
 async def measure(
-    rooms: int, speakers: int, talking: int, seconds: float, warmup: float, pinned: bool
+    rooms: int, speakers: int, talking: int, seconds: float, warmup: float, pinned: bool, dtx: bool = False
 ) -> dict[str, float]:
     server = await Server.start(rooms, speakers, pinned)
     sessions: list[WhipSession] = []
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             for room in server.rooms:
-                sessions += await publish_room(server, room, talking)
+                sessions += await publish_room(server, room, talking, dtx)
             await asyncio.sleep(warmup)
             m0, c0 = await server.metrics(http), server.cpu_seconds()
             await asyncio.sleep(seconds)
@@ -219,10 +222,13 @@ async def main(args: argparse.Namespace) -> None:
     report(f"{args.rooms} two-speaker rooms", args.rooms, pair, args.seconds)
     big = await measure(1, 13, 2, args.seconds, args.warmup, args.pin)
     report("one 13-speaker room, 2 talking", 1, big, args.seconds)
+    quiet = await measure(1, 13, 2, args.seconds, args.warmup, args.pin, dtx=True)
+    report("one 13-speaker room, 2 talking, senders with DTX", 1, quiet, args.seconds)
     print(
         f"media_rooms: two-speaker room {100 * pair['share']:.1f}% of a core "
         f"({1 / pair['share']:.1f} rooms per core, {args.rooms} rooms in one process; goal <= 8%); "
-        f"13-speaker room with 2 talking {100 * big['share']:.1f}% of a core (goal <= 50%); "
+        f"13-speaker room with 2 talking {100 * big['share']:.1f}% of a core (goal <= 50%; "
+        f"{100 * quiet['share']:.1f}% when senders use DTX); "
         f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
         flush=True,
     )

@@ -283,3 +283,16 @@ async def test_a_space_restarted_on_a_new_node_continues_after_what_is_stored(st
         assert await stage.rt.blobs.exists(f"live/{space_id}/init.mp4")
     finally:
         await fresh.stop()
+
+
+async def test_a_speaker_in_dtx_is_heard_and_its_silences_are_not_underruns(stage: Stage) -> None:
+    underruns = stage.rt.media.metrics.underruns
+    before = underruns._value.get()
+    track = SignalTrack(tone_bursts(A_HZ, PERIOD, BURST, 0), dtx=True)
+    session = await whip_publish(stage.whip_url, await stage.host_token(), track, http=stage.http)
+    await until(lambda: len(stage.live.publishers) == 1, 5, "the publisher attached")
+    follower = Follower(stage.http, f"{stage.server.url}/live/{stage.space_id}")
+    await follower.follow(2.5)
+    await session.close(stage.http)
+    assert len(onsets(band_energy(follower.audio(), A_HZ))) >= 2
+    assert underruns._value.get() - before <= 1  # the silences the sender announced (DTX) are not underruns

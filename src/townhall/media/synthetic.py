@@ -30,39 +30,55 @@ from townhall.media.mixer import FRAME, RATE, Samples
 log = logging.getLogger("townhall.media")
 
 Signal = Callable[[int], Samples]  # frame index -> 20 ms of int16 mono audio
+DTX_EVERY = 20  # frames between DTX frames while silent (400 ms, as libopus does)
 
 
 class SignalTrack(MediaStreamTrack):
-    """Sends `signal` as Opus packets in real time (paced on the loop clock, one packet per 20 ms)."""
+    """Sends `signal` as Opus packets in real time (paced on the loop clock, one packet per 20 ms).
+
+    With `dtx`, behaves like a browser told `usedtx=1`: when digital silence starts it sends a one-byte
+    DTX frame, then one every 400 ms and nothing in between (the RTP clock still advances).
+    """
 
     kind = "audio"
 
-    def __init__(self, signal: Signal, on_sent: Callable[[int, float], None] | None = None) -> None:
+    def __init__(self, signal: Signal, on_sent: Callable[[int, float], None] | None = None, dtx: bool = False) -> None:
         super().__init__()
         self.signal = signal
         self.on_sent = on_sent
+        self.dtx = dtx
         self.encoder = OpusEncoder(32_000, 0)
         self.index = 0
         self._start: float | None = None
+        self._last_sent = -DTX_EVERY
+        self._resting = False
 
     async def recv(self) -> av.Packet:  # type: ignore[type-arg]
-        if self.readyState != "live":
-            raise MediaStreamError
         loop = asyncio.get_running_loop()
         if self._start is None:
             self._start = loop.time()
-        due = self._start + self.index * FRAME / RATE
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        payload = self.encoder.encode(self.signal(self.index))
-        packet = av.Packet(payload or b"")
-        packet.pts = self.index * FRAME
-        packet.time_base = TIME_BASE
-        if self.on_sent is not None:
-            self.on_sent(self.index, loop.time())
-        self.index += 1
-        return packet
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            delay = self._start + self.index * FRAME / RATE - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            index, samples = self.index, self.signal(self.index)
+            self.index += 1
+            payload = self.encoder.encode(samples) or b""
+            resting = self.dtx and not samples.any()
+            if resting:
+                if self._resting and index - self._last_sent < DTX_EVERY:
+                    continue  # silent: send nothing
+                payload = payload[:1]  # a TOC byte alone: a DTX frame, at once and then every 400 ms
+            self._resting = resting
+            self._last_sent = index
+            packet = av.Packet(payload)
+            packet.pts = index * FRAME
+            packet.time_base = TIME_BASE
+            if self.on_sent is not None:
+                self.on_sent(index, loop.time())
+            return packet
 
 
 class WhipRefused(Exception):
