@@ -34,7 +34,7 @@ async def phone_page(chromium: Browsers, name: str, url: str) -> Any:
 
 
 async def test_pages_fit_a_phone_label_every_control_and_work_from_the_keyboard(
-    chromium: Browsers, server: LiveServer
+    server: LiveServer, chromium: Browsers
 ) -> None:
     rt = server.runtime
     host = (await rt.accounts.register("a11y_host", "password-host", "127.0.0.1")).account

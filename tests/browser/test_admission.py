@@ -36,7 +36,7 @@ async def holds_seat_past_its_lease(server: LiveServer, space_id: str, page: Any
 
 
 async def test_capped_space_shows_a_waiting_position_and_admits_when_a_listener_leaves_or_closes_the_tab(
-    chromium: Browsers, server: LiveServer
+    server: LiveServer, chromium: Browsers
 ) -> None:
     _, space = await live_space(server, "Room for one", cap=1)
     browser = await chromium.launch()
@@ -64,7 +64,7 @@ async def test_capped_space_shows_a_waiting_position_and_admits_when_a_listener_
     await third.locator("#status", has_text="You are in").wait_for(timeout=10_000)
 
 
-async def test_every_refusal_is_explained_on_the_listener_page(chromium: Browsers, server: LiveServer) -> None:
+async def test_every_refusal_is_explained_on_the_listener_page(server: LiveServer, chromium: Browsers) -> None:
     rt = server.runtime
     browser = await chromium.launch()
 

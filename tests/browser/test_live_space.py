@@ -47,7 +47,7 @@ async def listen(chromium: Browsers, name: str, link: str, browser: Any | None =
 
 
 async def test_listener_hears_the_host_through_the_edge_sees_the_speaker_the_count_and_the_reactions(
-    chromium: Browsers, server_behind_edge: LiveServer, tmp_path: Path
+    server_behind_edge: LiveServer, chromium: Browsers, tmp_path: Path
 ) -> None:
     server = server_behind_edge
     host, link = await host_goes_live(chromium, server, tmp_path, "Tones at four forty")
@@ -73,7 +73,7 @@ async def _text_is(page: Any, selector: str, text: str) -> bool:
 
 
 async def test_listener_brought_on_stage_is_heard_then_muted_and_every_page_sees_the_end(
-    chromium: Browsers, server: LiveServer, tmp_path: Path
+    server: LiveServer, chromium: Browsers, tmp_path: Path
 ) -> None:
     host, link = await host_goes_live(chromium, server, tmp_path, "Bring a guest on stage")
     guest_browser = await chromium.launch(tone_wav(tmp_path / "guest.wav", GUEST_HZ))

@@ -35,7 +35,7 @@ async def recorded_space(server: LiveServer, segments: int) -> tuple[Any, dict[s
 
 
 async def test_replay_page_plays_seeks_and_verifies_and_names_a_changed_segment(
-    chromium: Browsers, server: LiveServer
+    server: LiveServer, chromium: Browsers
 ) -> None:
     space, info = await recorded_space(server, segments=4)
     browser = await chromium.launch()
@@ -68,7 +68,7 @@ async def test_replay_page_plays_seeks_and_verifies_and_names_a_changed_segment(
 
 
 async def test_clip_page_plays_the_clip_and_verifies_it_against_the_signed_replay(
-    chromium: Browsers, server: LiveServer
+    server: LiveServer, chromium: Browsers
 ) -> None:
     space, _ = await recorded_space(server, segments=2)
     rt = server.runtime
@@ -90,7 +90,7 @@ async def test_clip_page_plays_the_clip_and_verifies_it_against_the_signed_repla
     await until(lambda: page.evaluate("document.querySelector('#audio').currentTime > 0.3"), 10, "the clip playing")
 
 
-async def test_replay_page_says_why_there_is_no_replay(chromium: Browsers, server: LiveServer) -> None:
+async def test_replay_page_says_why_there_is_no_replay(server: LiveServer, chromium: Browsers) -> None:
     rt = server.runtime
     host = (await rt.accounts.register("no_replay_host", "password-host", "127.0.0.1")).account
     unrecorded = await rt.spaces.create(host, "Off the record", None, None, recording=False)

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(
 
 
 async def test_host_schedules_caps_goes_live_invites_a_listener_who_speaks_mutes_cohosts_steps_down_and_is_removed(
-    chromium: Browsers, server: LiveServer, tmp_path: Path
+    server: LiveServer, chromium: Browsers, tmp_path: Path
 ) -> None:
     host = await chromium.page(
         "host", await chromium.launch(tone_wav(tmp_path / "h.wav", HOST_HZ)), f"{server.url}/studio"

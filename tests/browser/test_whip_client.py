@@ -27,7 +27,7 @@ async ([whipUrl, token]) => {
 
 
 async def test_the_whip_whep_client_from_npm_publishes_into_a_space_and_hangs_up(
-    chromium: Browsers, server: LiveServer, tmp_path: Path
+    server: LiveServer, chromium: Browsers, tmp_path: Path
 ) -> None:
     rt = server.runtime
     host = (await rt.accounts.register("whip_host", "password-host", "127.0.0.1")).account
