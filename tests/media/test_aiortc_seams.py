@@ -17,7 +17,7 @@ from aiortc.mediastreams import MediaStreamError
 from tests.media.conftest import until
 
 from townhall.media.encoder import OpusDecoder
-from townhall.media.ingest import PacketTrack, tap_receiver
+from townhall.media.ingest import DTX_FRAME, PacketTrack, tap_receiver
 from townhall.media.mixer import FRAME, RATE
 from townhall.media.synthetic import SignalTrack
 
@@ -81,3 +81,15 @@ async def test_packet_track_stamps_gaps_in_rtp_time_and_bounds_its_queue() -> No
     track.stop()
     with pytest.raises(MediaStreamError):
         await asyncio.wait_for(track.recv(), 1)
+
+
+async def test_a_silent_mix_is_sent_as_a_dtx_frame_every_400_ms_and_speech_resumes_at_once() -> None:
+    track = PacketTrack(depth=10)
+    for i in range(45):  # 900 ms of silence
+        track.push_silence(i * 0.02)
+    sent = [await track.recv() for _ in range(3)]
+    assert [bytes(p) for p in sent] == [DTX_FRAME] * 3
+    assert [p.pts for p in sent] == [0, 20 * FRAME, 40 * FRAME]
+    track.push(b"speech", 0.90)
+    resumed = await track.recv()
+    assert bytes(resumed) == b"speech" and resumed.pts == 45 * FRAME

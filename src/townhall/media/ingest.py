@@ -30,6 +30,8 @@ from townhall.media.mixer import FRAME, RATE
 log = logging.getLogger("townhall.media")
 
 TIME_BASE = fractions.Fraction(1, RATE)
+DTX_FRAME = bytes([0x48])  # an Opus TOC byte alone (SILK wideband, 20 ms): no audio, the decoder conceals
+DTX_EVERY = 20  # frames between DTX frames while silent (400 ms, as libopus does)
 OpusSink = Callable[[bytes], None]
 
 
@@ -104,9 +106,24 @@ class PacketTrack(MediaStreamTrack):
         self._depth = depth
         self._pts = 0
         self._last_push: float | None = None
+        self._resting = False
+        self._quiet = 0
         self.on_delay = on_delay
 
     def push(self, payload: bytes, now: float, source: float | None = None) -> None:
+        self._resting = False
+        self._enqueue(payload, now, source)
+
+    def push_silence(self, now: float) -> None:
+        """The mix this track carries is digital silence: send a DTX frame now and every 400 ms,
+        nothing in between (as a browser's Opus DTX does), so a pause costs no encode and no packets."""
+        if self._resting and self._quiet < DTX_EVERY:
+            self._quiet += 1
+            return
+        self._resting, self._quiet = True, 1
+        self._enqueue(DTX_FRAME, now, None)
+
+    def _enqueue(self, payload: bytes, now: float, source: float | None) -> None:
         # RTP time follows the wall clock across gaps, so the far end's jitter buffer sees them as gaps
         if self._last_push is not None:
             skipped = round((now - self._last_push) * RATE / FRAME) - 1

@@ -121,13 +121,16 @@ class LiveSpace:
         for account, publisher in self.publishers.items():
             if publisher.out is None or account in forwarded:
                 continue
+            heard = result.heard_by[account]
+            if not heard:  # nobody else is talking: what they hear is digital silence
+                publisher.out.push_silence(now)
+                continue
             talking = account in result.contributors
             key = account if talking else FULL_MIX
             if key not in packets:
-                packets[key] = self._encode(key, result.mixes[result.heard_by[account]])
+                packets[key] = self._encode(key, result.mixes[heard])
             payload = packets[key]
             if payload is not None:
-                heard = result.heard_by[account]
                 source = min((result.stamps[v] for v in heard), default=None)
                 publisher.out.push(payload, now, source)
         self._drop_idle_encoders()

@@ -24,13 +24,12 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from townhall.media.encoder import OpusEncoder
-from townhall.media.ingest import TIME_BASE, tap_receiver
+from townhall.media.ingest import DTX_EVERY, TIME_BASE, tap_receiver
 from townhall.media.mixer import FRAME, RATE, Samples
 
 log = logging.getLogger("townhall.media")
 
 Signal = Callable[[int], Samples]  # frame index -> 20 ms of int16 mono audio
-DTX_EVERY = 20  # frames between DTX frames while silent (400 ms, as libopus does)
 
 
 class SignalTrack(MediaStreamTrack):
