@@ -62,10 +62,9 @@ async def _relay(ws: WebSocket, messages: AsyncIterator[bytes], account_id: str,
 
 
 async def _drain(ws: WebSocket) -> None:
-    """Read (and ignore) what the client sends until it goes away."""
-    with contextlib.suppress(WebSocketDisconnect):
-        while True:
-            await ws.receive_text()
+    """Read (and ignore) whatever the client sends, text or bytes, until it goes away."""
+    while (await ws.receive())["type"] != "websocket.disconnect":
+        pass
 
 
 async def events(ws: WebSocket) -> None:
@@ -81,8 +80,8 @@ async def events(ws: WebSocket) -> None:
     role = member.role if member is not None and not member.blocked else Role.LISTENER
     messages = rt.state.subscribe(f"space:{space.id}")  # registered now: nothing after the hello is missed
     await ws.accept()
-    relay = asyncio.create_task(_relay(ws, messages, account.id, role))
     await ws.send_json({"type": "hello", "space_id": space.id, "state": space.state.value, "role": role.value})
+    relay = asyncio.create_task(_relay(ws, messages, account.id, role))
     drain = asyncio.create_task(_drain(ws))
     done, pending = await asyncio.wait({relay, drain}, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
