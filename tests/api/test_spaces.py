@@ -127,3 +127,17 @@ async def test_suspended_account_cannot_host(client: httpx.AsyncClient, app: Any
     await app.state.runtime.accounts.set_status(host["account_id"], AccountStatus.SUSPENDED)
     r = await client.post("/api/spaces", json={"title": "no"}, headers=host["headers"])
     assert r.status_code == 403 and r.json()["code"] == "account_suspended"
+
+
+async def test_host_removes_a_listener_who_never_asked_to_speak(client: httpx.AsyncClient) -> None:
+    host, quiet = await register(client), await register(client)
+    sid = (await live_space(client, host))["id"]
+    assert (await client.post(f"/api/spaces/{sid}/join", json={}, headers=quiet["headers"])).status_code == 200
+    r = await client.post(
+        f"/api/spaces/{sid}/remove", json={"account_id": quiet["account_id"]}, headers=host["headers"]
+    )
+    assert r.status_code == 204
+    r = await client.post(f"/api/spaces/{sid}/join", json={}, headers=quiet["headers"])
+    assert r.status_code == 403 and r.json()["code"] == "removed_from_space"
+    r = await client.post(f"/api/spaces/{sid}/remove", json={"account_id": "no-such-account"}, headers=host["headers"])
+    assert r.status_code == 404

@@ -256,6 +256,10 @@ class SpaceService:
         await self._set_role(space_id, target_id, Role.LISTENER)
 
     async def remove(self, actor: Account, space_id: str, target_id: str) -> None:
+        # a signed-in listener who never asked to speak has no member row yet: removing makes one
+        if await self.members.get(space_id, target_id) is None:
+            await self.accounts_active(target_id)
+            await self.members.upsert(space_id, target_id, self.ctx.clock())
         await self._check(actor, space_id, Action.REMOVE, target_id)
         await self.platform_remove(space_id, target_id)
 
