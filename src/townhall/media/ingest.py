@@ -32,6 +32,7 @@ log = logging.getLogger("townhall.media")
 TIME_BASE = fractions.Fraction(1, RATE)
 DTX_FRAME = bytes([0x48])  # an Opus TOC byte alone (SILK wideband, 20 ms): no audio, the decoder conceals
 DTX_EVERY = 20  # frames between DTX frames while silent (400 ms, as libopus does)
+DTX_PAYLOAD = 2  # bytes: an Opus packet this small is a DTX frame (its sender goes quiet after it)
 OpusSink = Callable[[bytes], None]
 
 

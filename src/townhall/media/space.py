@@ -12,13 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from townhall.media.encoder import OpusEncoder
-from townhall.media.ingest import Publisher
+from townhall.media.ingest import DTX_PAYLOAD, Publisher
 from townhall.media.metrics import MediaMetrics
 from townhall.media.mixer import Mixer, MixerSettings, Samples
 from townhall.media.programme import Programme
 
 ENCODER_IDLE_TICKS = 50  # an encoder no one has needed for 1 s is dropped
-DTX_PAYLOAD = 2  # bytes: an Opus packet this small is a DTX frame (the sender goes quiet after it)
 FULL_MIX = ""  # encoder key of the shared full mix; a talker's own mix-minus is keyed by their account id
 
 
