@@ -14,12 +14,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from townhall.domain.errors import Unavailable
-from townhall.media.encoder import AAC_PRIMING, AacEncoder
+from townhall.media.encoder import AAC_FRAME, AAC_PRIMING, AacEncoder
 from townhall.media.metrics import MediaMetrics
 from townhall.media.mixer import RATE, Samples
 from townhall.media.packager import Packager, Part, Segment, init_segment
 from townhall.media.playlist import LiveWindow, PlaylistPart, PlaylistSegment, Timing, multivariant
 from townhall.media.recorder import Recorder, SegmentRecord
+from townhall.store.blobs.base import BlobExists
 
 log = logging.getLogger("townhall.media")
 
@@ -36,7 +37,7 @@ class ProgrammeConfig:
 
     @property
     def timing(self) -> Timing:
-        return Timing(self.frames_per_part * 1024 / RATE, self.parts_per_segment)
+        return Timing(self.frames_per_part * AAC_FRAME / RATE, self.parts_per_segment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,10 @@ class Programme:
                 self.config.frames_per_part, self.config.parts_per_segment, first_msn=highest + 1, start=resume_at
             )
             self.window.next_msn = highest + 1
-        await self.recorder.write_init(self.init)
+        try:
+            await self.recorder.write_init(self.init)
+        except BlobExists:  # another encoder build wrote it: older segments keep theirs, ours is served live
+            log.warning("space %s: stored init.mp4 differs from this encoder's", self.space_id)
         await self.recorder.write_multivariant(self.multivariant)
         self.playlist = self.window.render()
         await self.recorder.write_playlist(self.playlist)
