@@ -96,3 +96,10 @@ def test_blocking_reload_waits_for_the_part_and_rejects_what_is_too_far_ahead() 
     with pytest.raises(Invalid):
         w.check_reachable(5, None)  # last msn 2 plus two is 4
     w.check_reachable(4, None)
+
+
+def test_a_full_segment_not_yet_closed_hints_the_next_segments_first_part() -> None:
+    w = window_with(2, 9)  # segment 2 has all nine parts; its segment file is still being written
+    assert w.position == (3, 0)
+    assert w.render().rstrip().endswith('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="p3.0.m4s"')
+    assert w.has(2, 8) and not w.has(2, None) and not w.has(3, 0)

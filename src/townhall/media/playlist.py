@@ -84,8 +84,9 @@ class LiveWindow:
 
     @property
     def position(self) -> tuple[int, int]:
-        """(msn, part index) of the next part to be published."""
-        return self.next_msn, len(self.open_parts)
+        """(msn, part index) of the next part to be published (part 0 of the next segment once the
+        open one has all its parts, even before it is closed)."""
+        return self._normalise(self.next_msn, len(self.open_parts))
 
     def _normalise(self, msn: int, part: int) -> tuple[int, int]:
         # RFC 8216bis 6.2.5.2: a part index past the last of its segment means part 0 of the next

@@ -118,14 +118,20 @@ class Programme:
                 log.exception("could not store part %s of space %s", cut.part.name, self.space_id)
 
     async def _store(self, cut: _Cut, loop: asyncio.AbstractEventLoop) -> None:
+        """The part, stored then published at once; a segment it completes is stored and closed after,
+        so a segment's extra writes never make its last part late."""
         part, segment = cut.part, cut.segment
         await self.recorder.write_part(part)
+        self._remember(part.name, part.data)
+        self.window.add_part(PlaylistPart(part.name, part.duration / RATE), self.program_date_time(part.start))
+        self._publish_playlist()
+        now = loop.time()
+        self.metrics.parts.inc()
+        self.metrics.part_lateness.observe(max(0.0, now - cut.due))
+        self.last_publish = now
         record = None
         if segment is not None:
             record = await self.recorder.write_segment(segment, self.program_date_time(segment.start))
-        self._remember(part.name, part.data)
-        self.window.add_part(PlaylistPart(part.name, part.duration / RATE), self.program_date_time(part.start))
-        if segment is not None:
             self._remember(segment.name, segment.data)
             self.window.close_segment(
                 PlaylistSegment(
@@ -136,11 +142,7 @@ class Programme:
                     tuple(PlaylistPart(p.name, p.duration / RATE) for p in segment.parts),
                 )
             )
-        self._publish_playlist()
-        now = loop.time()
-        self.metrics.parts.inc()
-        self.metrics.part_lateness.observe(max(0.0, now - cut.due))
-        self.last_publish = now
+            self._publish_playlist()
         await self.recorder.write_playlist(self.playlist)
         if record is not None:
             await self._announce(record)
