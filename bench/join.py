@@ -6,7 +6,10 @@ returns an HMAC of its path, then drives both with wrk (on the other core), alte
   - join:     POST /api/spaces/<id>/join with a new anonymous device id each time (token issued, lease taken)
 Prints requests/s of each and, last, `join/baseline = R` (goal R >= 0.7).
 
-    .venv/bin/python bench/join.py [--seconds 8] [--rounds 3] [--connections 64]
+    .venv/bin/python bench/join.py [--seconds 8] [--rounds 3] [--connections 64] [--without-counting]
+
+--without-counting leaves out the counting hook (each admitted join is committed to the count ledger
+before it is acknowledged), to show what that durability costs; the figure that counts is the default run.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ def serve(port: int, data_dir: str) -> None:
         return PlainTextResponse(hmac_hex(key, request.url.path.encode()))
 
     app.router.routes.append(Route("/bench/hmac/{rest:path}", bare))
+    if os.environ.get("TOWNHALL_BENCH_WITHOUT_COUNTING"):  # to see what durable counting costs a join
+        app.state.runtime.admission.on_join.clear()
     uvicorn.run(
         app,
         host="127.0.0.1",
@@ -90,6 +95,7 @@ def main() -> None:
     p.add_argument("--seconds", type=int, default=8)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--without-counting", action="store_true")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--data", default="", help=argparse.SUPPRESS)
@@ -104,7 +110,11 @@ def main() -> None:
     data = tempfile.mkdtemp(prefix="townhall-bench-")
     server = subprocess.Popen(
         ["taskset", "-c", "0", sys.executable, __file__, "--serve", "--port", str(port), "--data", data],
-        env={**os.environ, "TOWNHALL_LOG_LEVEL": "warning"},
+        env={
+            **os.environ,
+            "TOWNHALL_LOG_LEVEL": "warning",
+            **({"TOWNHALL_BENCH_WITHOUT_COUNTING": "1"} if args.without_counting else {}),
+        },
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -29,21 +29,37 @@ def all_metadata() -> sa.MetaData:
     return tables.metadata
 
 
+def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
 def open_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @sa.event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
+        sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def sqlite_writer(engine: AsyncEngine) -> sa.Engine | None:
+    """For a SQLite database, a plain (thread-side) engine on the same file, else None.
+
+    A write of several statements through aiosqlite hops between the event loop and its thread once per
+    statement, and under load each hop waits a full loop turn; on this engine, run in a worker thread,
+    the whole transaction is one hop. The file is in WAL mode, so both engines share it safely.
+    """
+    if engine.url.get_backend_name() != "sqlite":
+        return None
+    writer = sa.create_engine(
+        engine.url.set(drivername="sqlite"), connect_args={"timeout": 30, "check_same_thread": False}
+    )
+    sa.event.listen(writer, "connect", _sqlite_pragmas)
+    return writer
 
 
 def _upgrade(url: str) -> None:

@@ -6,14 +6,16 @@ No rules here: what a batch contains is decided by domain/counting.py through se
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from townhall.domain.replay import Link
+from townhall.store.sql.db import sqlite_writer
 from townhall.store.sql.tables_recording import (
     clips,
     count_journal,
@@ -165,6 +167,7 @@ class CountLedger:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.writer = sqlite_writer(engine)
 
     async def taken(self, keys: Iterable[str], now: float) -> set[str]:
         """Which of `keys` are claimed and not yet expired."""
@@ -182,20 +185,15 @@ class CountLedger:
 
     async def commit(self, batch: Batch, now: float) -> int | None:
         """Write the batch in one transaction; the id of its journal row (None without uniques)."""
-        journal_id = None
+        if self.writer is not None:
+            return await asyncio.to_thread(self._commit_on_writer, batch, now)
         async with self.engine.begin() as conn:
-            if batch.claims:
-                keys = list(batch.claims)
-                for i in range(0, len(keys), CHUNK):
-                    await conn.execute(count_seen.delete().where(count_seen.c.key.in_(keys[i : i + CHUNK])))
-                await conn.execute(count_seen.insert(), [{"key": k, "expires_at": t} for k, t in batch.claims.items()])
-            for (subject, metric), n in batch.totals.items():
-                await _add(conn, subject, metric, n)
-            if batch.uniques:
-                body = {k: sorted(v) for k, v in batch.uniques.items()}
-                done = await conn.execute(count_journal.insert().values(created_at=now, uniques=body))
-                journal_id = int(done.inserted_primary_key[0])  # type: ignore[index]
-        return journal_id
+            return await conn.run_sync(_commit, batch, now)
+
+    def _commit_on_writer(self, batch: Batch, now: float) -> int | None:
+        assert self.writer is not None
+        with self.writer.begin() as conn:
+            return _commit(conn, batch, now)
 
     async def raise_to(self, subject: str, metric: str, value: int) -> None:
         """Keep the maximum (peak concurrent listeners)."""
@@ -237,11 +235,23 @@ class CountLedger:
             return int(done.rowcount or 0)
 
 
-async def _add(conn: AsyncConnection, subject: str, metric: str, n: int) -> None:
-    done = await conn.execute(
-        count_totals.update()
-        .where(count_totals.c.subject == subject, count_totals.c.metric == metric)
-        .values(n=count_totals.c.n + n)
-    )
-    if done.rowcount == 0:
-        await conn.execute(count_totals.insert().values(subject=subject, metric=metric, n=n))
+def _commit(conn: sa.Connection, batch: Batch, now: float) -> int | None:
+    journal_id = None
+    if batch.claims:
+        keys = list(batch.claims)
+        for i in range(0, len(keys), CHUNK):
+            conn.execute(count_seen.delete().where(count_seen.c.key.in_(keys[i : i + CHUNK])))
+        conn.execute(count_seen.insert(), [{"key": k, "expires_at": t} for k, t in batch.claims.items()])
+    for (subject, metric), n in batch.totals.items():
+        done = conn.execute(
+            count_totals.update()
+            .where(count_totals.c.subject == subject, count_totals.c.metric == metric)
+            .values(n=count_totals.c.n + n)
+        )
+        if done.rowcount == 0:
+            conn.execute(count_totals.insert().values(subject=subject, metric=metric, n=n))
+    if batch.uniques:
+        body = {k: sorted(v) for k, v in batch.uniques.items()}
+        inserted = conn.execute(count_journal.insert().values(created_at=now, uniques=body))
+        journal_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
+    return journal_id
