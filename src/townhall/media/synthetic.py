@@ -169,18 +169,19 @@ def tone(freq: float, seconds: float, amplitude: float = 0.3) -> Samples:
     return samples
 
 
-def conversation(speaker: int, voices: tuple[str, str] = ("en-us", "en-gb")) -> Samples:
-    """One speaker's part of a looping two-person exchange: they talk while the other is silent."""
-    turns: list[Samples] = []
+def conversation(voices: tuple[str, str] = ("en-us", "en-gb")) -> tuple[Samples, Samples]:
+    """Both parts of a looping two-person exchange: each talks while the other is silent."""
+    parts: tuple[list[Samples], list[Samples]] = ([], [])
+    gap = np.zeros(int(0.4 * RATE), dtype=np.int16)
     for pair in LINES:
         for who, text in enumerate(pair):
             said = espeak(text, voices[who])
             if said is None:  # a recognisable signal: each speaker a rising three-note figure of its own
                 base = 330.0 if who == 0 else 440.0
                 said = np.concatenate([tone(base * r, 0.35) for r in (1.0, 1.25, 1.5)])
-            gap = np.zeros(int(0.4 * RATE), dtype=np.int16)
-            turns.append(np.concatenate([said if who == speaker else np.zeros_like(said), gap]))
-    return np.concatenate(turns)
+            for speaker, turns in enumerate(parts):
+                turns.append(np.concatenate([said if who == speaker else np.zeros_like(said), gap]))
+    return np.concatenate(parts[0]), np.concatenate(parts[1])
 
 
 def looping(samples: Samples) -> Signal:
@@ -202,7 +203,8 @@ async def run_synthetic_speakers(whip_url_for: Callable[[int], str], tokens: lis
     Speech comes from espeak-ng when installed, otherwise a tone figure per speaker. A refused or
     dropped session is retried every few seconds, so the demo survives a server restart.
     """
-    scripts = await asyncio.to_thread(lambda: [conversation(i % 2) for i in range(len(tokens))])
+    both = await asyncio.to_thread(conversation)
+    scripts = [both[i % 2] for i in range(len(tokens))]
 
     async def speak(i: int) -> None:
         while not stop.is_set():
