@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
 from tests.media.conftest import Stage, offer, post, until
+
+from townhall.media.mixer import SILENCE
+from townhall.media.synthetic import SignalTrack
 
 pytestmark = [pytest.mark.media, pytest.mark.timeout(60)]
 
@@ -68,3 +72,17 @@ async def test_a_space_refuses_more_open_peer_connections_than_its_limit(stage: 
     finally:
         for pc in pcs:
             await pc.close()
+
+
+async def test_a_send_only_client_such_as_obs_publishes_without_a_mix_minus(stage: Stage) -> None:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver(SignalTrack(lambda i: SILENCE), direction="sendonly")
+    try:
+        await pc.setLocalDescription(await pc.createOffer())
+        response = await post(stage, pc.localDescription.sdp, await stage.host_token())
+        assert response.status_code == 201, response.text
+        assert "a=recvonly" in response.text
+        (publisher,) = stage.live.publishers.values()
+        assert publisher.out is None
+    finally:
+        await pc.close()

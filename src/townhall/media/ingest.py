@@ -188,7 +188,8 @@ async def answer_offer(
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
         (transceiver,) = [t for t in pc.getTransceivers() if t.kind == "audio"]
-        wants_audio = transceiver._offerDirection in ("sendrecv", "recvonly")
+        # aiortc keeps the offer's direction as seen from our side: "recvonly" means a send-only client
+        wants_audio = transceiver._offerDirection in ("sendrecv", "sendonly")
         out = PacketTrack(on_delay=on_delay) if wants_audio else None
         if out is not None:
             pc.addTrack(out)
