@@ -297,3 +297,10 @@ async def test_a_speaker_in_dtx_is_heard_and_its_silences_are_not_underruns(stag
     await session.close(stage.http)
     assert len(onsets(band_energy(follower.audio(), A_HZ))) >= 2
     assert underruns._value.get() - before <= 1  # the silences the sender announced (DTX) are not underruns
+
+
+async def test_a_node_shutting_down_leaves_a_live_spaces_playlist_open(stage: Stage) -> None:
+    await until(lambda: stage.live.programme.window.next_msn >= 1, 5, "a first segment")
+    await stage.rt.media.stop()  # a deploy restarts the process; the space is still live
+    stored = await stage.rt.blobs.get(f"live/{stage.space_id}/media.m3u8")
+    assert stored is not None and b"#EXT-X-ENDLIST" not in stored and b"s0.m4s" in stored

@@ -86,7 +86,7 @@ class MediaNode:
 
     async def stop(self) -> None:
         for space_id in list(self.spaces):
-            await self.stop_space(space_id)
+            await self.stop_space(space_id, ended=False)
         for task in (self._ticker, self._speaking):
             if task is not None:
                 task.cancel()
@@ -120,7 +120,8 @@ class MediaNode:
             await asyncio.sleep(0)  # let the listener subscribe before anyone publishes an event
             return live
 
-    async def stop_space(self, space_id: str) -> None:
+    async def stop_space(self, space_id: str, ended: bool = True) -> None:
+        """Hang up the space's speakers and stop its programme; `ended` False when only this node stops."""
         live = self.spaces.pop(space_id, None)
         if live is None:
             return
@@ -131,7 +132,7 @@ class MediaNode:
         task = self._tasks.pop(space_id, None)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
-        await live.programme.stop()
+        await live.programme.stop(ended)
         live.flush_cpu()
         self.metrics.forget(space_id)
         await self.state.put(f"speaking:{space_id}", b"[]", ttl_s=SPEAKING_TTL_S)

@@ -184,13 +184,14 @@ class Programme:
                 await asyncio.wait_for(self._changed.wait(), remaining)
         return self.playlist
 
-    async def stop(self) -> None:
-        """Store what is queued, then close the playlist with EXT-X-ENDLIST."""
+    async def stop(self, ended: bool = True) -> None:
+        """Store what is queued; when the space has ended, close the playlist with EXT-X-ENDLIST (a node
+        shutting down leaves it open: the space goes on when a node takes it up again)."""
         if self._task is None:
             return
         self._outbox.put_nowait(None)
         await self._task
         self._task = None
-        self.window.ended = True
+        self.window.ended = ended
         self._publish_playlist()
         await self.recorder.write_playlist(self.playlist)
