@@ -103,3 +103,12 @@ def test_a_full_segment_not_yet_closed_hints_the_next_segments_first_part() -> N
     assert w.position == (3, 0)
     assert w.render().rstrip().endswith('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="p3.0.m4s"')
     assert w.has(2, 8) and not w.has(2, None) and not w.has(3, 0)
+
+
+def test_the_replay_chain_head_is_listed_as_a_tag_players_ignore() -> None:
+    from townhall.media.playlist import CHAIN_TAG, LiveWindow, Timing
+
+    window = LiveWindow(Timing(0.21333, 9))
+    assert CHAIN_TAG not in window.render()
+    window.chain = (4, "ab" * 32)
+    assert f'{CHAIN_TAG}:MSN=4,HEAD="{"ab" * 32}"' in window.render().splitlines()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,12 @@ async def test_ended_space_publishes_a_replay_that_verifies_against_heads_captur
                 return True if len(kept) >= 3 else None
 
             await _until("three chain heads kept from the room state", 30, three_heads)
+            # the head is also a tag of the live playlist, for anyone following it with any player
+            listed = re.search(
+                r'#EXT-X-TOWNHALL-CHAIN:MSN=(\d+),HEAD="([0-9a-f]{64})"',
+                (await http.get(f"/live/{space.id}/media.m3u8")).text,
+            )
+            assert listed is not None
             await speaker.close(http)
             r = await http.post(f"/api/spaces/{space.id}/end", headers={"Authorization": f"Bearer {session}"})
             assert r.status_code == 200, r.text
@@ -75,4 +82,6 @@ async def test_ended_space_publishes_a_replay_that_verifies_against_heads_captur
         assert verdict.verified, verdict.text()
         assert f"matches all {len(heads)} chain heads captured live" in verdict.text()
         assert info["segments"] >= max(heads) + 1
+        links = {x.msn: x.head for x, _ in await rt.recording.replay.links.links(space.id)}
+        assert links[int(listed.group(1))] == listed.group(2)
         assert _rms(audio) > 0.01  # the speaker's tone, not silence

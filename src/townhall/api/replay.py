@@ -57,6 +57,7 @@ def wire(rt: Any) -> Recording:
     rt.spaces.on_end.append(replay.ended)
     if rt.media is not None:
         rt.media.on_segment(replay.on_segment)
+        replay.on_head.append(rt.media.set_chain_head)
     rt.startup += [replay.start, counting.start]
     rt.shutdown += [counting.stop, replay.stop]
     rt.recording = rec

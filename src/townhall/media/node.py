@@ -120,6 +120,12 @@ class MediaNode:
             await asyncio.sleep(0)  # let the listener subscribe before anyone publishes an event
             return live
 
+    def set_chain_head(self, space_id: str, msn: int, head: str) -> None:
+        """The replay chain's newest head, listed in the space's live playlist from its next part on."""
+        live = self.spaces.get(space_id)
+        if live is not None:
+            live.programme.window.chain = (msn, head)
+
     async def stop_space(self, space_id: str, ended: bool = True) -> None:
         """Hang up the space's speakers and stop its programme; `ended` False when only this node stops."""
         live = self.spaces.pop(space_id, None)

@@ -41,6 +41,9 @@ class Timing:
         return max(1, round(self.segment_duration))
 
 
+CHAIN_TAG = "#EXT-X-TOWNHALL-CHAIN"
+
+
 @dataclass(frozen=True, slots=True)
 class PlaylistPart:
     uri: str
@@ -68,6 +71,7 @@ class LiveWindow:
     open_parts: list[PlaylistPart] = field(default_factory=list)
     open_program_date_time: float | None = None
     ended: bool = False
+    chain: tuple[int, str] | None = None  # (msn, head) of the replay hash chain's latest link
 
     def add_part(self, part: PlaylistPart, program_date_time: float) -> None:
         if not self.open_parts:
@@ -126,6 +130,10 @@ class LiveWindow:
             "#EXT-X-INDEPENDENT-SEGMENTS",
             '#EXT-X-MAP:URI="init.mp4"',
         ]
+        if self.chain is not None:
+            # the replay hash chain's head as each segment completes (decision 0005); players ignore
+            # tags they do not know (RFC 8216bis 4.1), so anyone listening can keep the commitments
+            lines.append(f'{CHAIN_TAG}:MSN={self.chain[0]},HEAD="{self.chain[1]}"')
         with_parts = len(self.segments) - self.parts_listed
         for i, segment in enumerate(self.segments):
             lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_iso(segment.program_date_time)}")

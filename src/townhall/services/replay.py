@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import tempfile
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -81,6 +81,8 @@ class ReplayService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._finishing: dict[str, asyncio.Future[Recording | None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        # told (space, msn, head) as each link is stored: the media node lists the head in its playlist
+        self.on_head: list[Callable[[str, int, str], object]] = []
 
     # --- live: the chain grows with each segment ------------------------------------------------
     def on_segment(self, space_id: str, info: SegmentInfo) -> None:
@@ -132,6 +134,8 @@ class ReplayService:
             self._last[space_id] = link
             head = {"msn": link.msn, "head": link.head, "media_time": link.media_time}
             await self.ctx.state.put(chain_key(space_id), json.dumps(head).encode(), ttl_s=HEAD_TTL_S)
+            for tell in self.on_head:
+                tell(space_id, link.msn, link.head)
             return link
 
     async def live_head(self, space_id: str) -> dict[str, object] | None:
