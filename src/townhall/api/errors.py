@@ -26,6 +26,7 @@ STATUS = {
     "conflict": 409,
     "gone": 410,
     "too_large": 413,
+    "unsupported_media_type": 415,
     "rate_limited": 429,
     "legally_withheld": 451,
     "unavailable": 503,

@@ -12,7 +12,15 @@ from starlette.routing import BaseRoute
 
 from townhall.api.http import bearer, op
 from townhall.domain import tokens
-from townhall.domain.errors import Invalid, NotFound, RateLimited, TooLarge, TownhallError, Unauthenticated
+from townhall.domain.errors import (
+    Invalid,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    TownhallError,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
 from townhall.media.ingest import validate_offer
 
 SDP = "application/sdp"
@@ -31,7 +39,7 @@ def _account_of(request: Request, space_id: str) -> str:
 
 async def _read_offer(request: Request, limit: int) -> str:
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != SDP:
-        raise Invalid("unsupported_media_type", "a WHIP offer is sent as Content-Type: application/sdp")
+        raise UnsupportedMediaType("unsupported_media_type", "a WHIP offer is sent as Content-Type: application/sdp")
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise TooLarge("sdp_too_large", f"the SDP offer is larger than {limit} bytes")

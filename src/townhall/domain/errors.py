@@ -28,6 +28,12 @@ class TooLarge(TownhallError):
     kind = "too_large"
 
 
+class UnsupportedMediaType(TownhallError):
+    """The body is not in a format this endpoint takes (415)."""
+
+    kind = "unsupported_media_type"
+
+
 class Unauthenticated(TownhallError):
     """No valid credentials (401)."""
 
