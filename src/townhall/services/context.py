@@ -5,14 +5,26 @@ Built once in app.py; services never construct their own adapters.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from townhall.domain.ids import id_from_bytes
 from townhall.settings import Settings
 from townhall.store.state.base import StateStore
+
+
+async def every(period_s: float, work: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run `work` every `period_s` seconds until cancelled; a failed round is logged, the next one runs."""
+    while True:
+        await asyncio.sleep(period_s)
+        try:
+            await work()
+        except Exception:
+            logging.getLogger("townhall").exception("%s failed", what)
 
 
 def new_id() -> str:

@@ -21,7 +21,7 @@ from townhall.domain.admission import Admitted
 from townhall.domain.counting import Event, Kind
 from townhall.domain.spaces import Space, SpaceState
 from townhall.services.admission import AdmissionService, Listener
-from townhall.services.context import Context
+from townhall.services.context import Context, every
 from townhall.services.spaces import SpaceService
 from townhall.store.sql.repos_recording import Batch, CountLedger
 
@@ -75,8 +75,13 @@ class CountingService:
     async def start(self) -> None:
         await self.restore_uniques()
         self._writer = asyncio.create_task(self._write_forever(), name="counting-writer")
-        self._sampler = asyncio.create_task(self._sample_forever(), name="counting-peak")
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="counting-sweep")
+        s = self.ctx.settings
+        self._sampler = asyncio.create_task(
+            every(s.count_peak_sample_s, self.sample_peaks, "peak sampling"), name="counting-peak"
+        )
+        self._sweeper = asyncio.create_task(
+            every(s.recording_sweep_s, self.sweep, "counting sweep"), name="counting-sweep"
+        )
 
     async def stop(self) -> None:
         """Stop sampling and sweeping; the writer drains what was handed in, then ends."""
@@ -243,14 +248,6 @@ class CountingService:
             seated, _ = await self.admission.counts(space)
             await self.ledger.raise_to(rules.space_subject(space.id), "peak_concurrent", seated)
 
-    async def _sample_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.ctx.settings.count_peak_sample_s)
-            try:
-                await self.sample_peaks()
-            except Exception:
-                log.exception("peak sampling failed")
-
     # --- reading --------------------------------------------------------------------------------
     async def space_counts(self, space: Space, live_now: int | None) -> dict[str, object]:
         """Listens and views of a space, kept apart; uniques are estimates (HyperLogLog)."""
@@ -308,14 +305,6 @@ class CountingService:
     async def sweep(self) -> int:
         """Forget event ids and de-duplication keys whose window has passed."""
         return await self.ledger.forget_expired(self.ctx.clock())
-
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.ctx.settings.recording_sweep_s)
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("counting sweep failed")
 
 
 def _seen(item: Counted) -> str:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from townhall.domain import replay as chain
 from townhall.domain.errors import Forbidden, Gone, NotFound
 from townhall.domain.spaces import Space
-from townhall.services.context import Context
+from townhall.services.context import Context, every
 from townhall.services.recording_keys import ReplayKeys
 from townhall.services.remux import remux_m4a
 from townhall.store.blobs.base import BlobStore
@@ -281,7 +281,9 @@ class ReplayService:
     async def start(self) -> None:
         for record in await self.recordings.in_state("ending"):
             self._spawn(self.finish(record.space_id))
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="recording-sweep")
+        self._sweeper = asyncio.create_task(
+            every(self.ctx.settings.recording_sweep_s, self.sweep, "recording sweep"), name="recording-sweep"
+        )
 
     async def stop(self) -> None:
         if self._sweeper is not None:
@@ -303,11 +305,3 @@ class ReplayService:
             await self.recordings.update(record.space_id, state="deleted")
             deleted.append(record.space_id)
         return deleted
-
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.ctx.settings.recording_sweep_s)
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("recording sweep failed")
