@@ -141,3 +141,21 @@ async def test_host_removes_a_listener_who_never_asked_to_speak(client: httpx.As
     assert r.status_code == 403 and r.json()["code"] == "removed_from_space"
     r = await client.post(f"/api/spaces/{sid}/remove", json={"account_id": "no-such-account"}, headers=host["headers"])
     assert r.status_code == 404
+
+
+async def test_a_refused_invitation_leaves_no_trace_and_removed_people_cannot_be_invited(
+    client: httpx.AsyncClient,
+) -> None:
+    host, fan, friend = await register(client), await register(client), await register(client)
+    sid = (await live_space(client, host))["id"]
+    r = await client.post(
+        f"/api/spaces/{sid}/invite", json={"account_id": friend["account_id"]}, headers=fan["headers"]
+    )
+    assert r.status_code == 403
+    handles = {m["handle"] for m in (await client.get(f"/api/spaces/{sid}/members")).json()["members"]}
+    assert handles == {host["handle"]}
+    await client.post(f"/api/spaces/{sid}/remove", json={"account_id": friend["account_id"]}, headers=host["headers"])
+    r = await client.post(
+        f"/api/spaces/{sid}/invite", json={"account_id": friend["account_id"]}, headers=host["headers"]
+    )
+    assert r.status_code == 403 and r.json()["code"] == "target_removed"

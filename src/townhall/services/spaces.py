@@ -147,14 +147,25 @@ class SpaceService:
             raise NotFound("member_not_found", "that person is not in this space")
         return member
 
-    async def _check(self, actor: Account, space_id: str, action: Action, target_id: str) -> tuple[Space, Member]:
+    async def _check(
+        self, actor: Account, space_id: str, action: Action, target_id: str, absent_is_listener: bool = False
+    ) -> Space:
+        """The actor may take `action` on the target; someone with no member row yet (a signed-in listener
+        who never asked to speak) counts as a listener where `absent_is_listener`. Writes nothing."""
         space, role = await self._acting(actor, space_id, action)
-        target = await self._target(space_id, target_id)
-        if not allowed(action, role, target.role, on_self=target.account_id == actor.id):
+        member = await self.members.get(space_id, target_id)
+        if member is None:
+            if not absent_is_listener:
+                raise NotFound("member_not_found", "that person is not in this space")
+            await self.accounts_active(target_id)
+        elif member.blocked and action is not Action.REMOVE:
+            raise Forbidden("target_removed", "that person was removed from this space")
+        target_role = member.role if member is not None else Role.LISTENER
+        if not allowed(action, role, target_role, on_self=target_id == actor.id):
             raise Forbidden(
-                "not_allowed", f"a {role.value} may not {action.value.replace('_', ' ')} a {target.role.value}"
+                "not_allowed", f"a {role.value} may not {action.value.replace('_', ' ')} a {target_role.value}"
             )
-        return space, target
+        return space
 
     async def _set_role(self, space_id: str, account_id: str, role: Role) -> None:
         if role in (Role.COHOST, Role.SPEAKER):
@@ -202,11 +213,11 @@ class SpaceService:
         return [m for m in found if m is not None]
 
     async def accept_request(self, actor: Account, space_id: str, target_id: str) -> None:
-        _, target = await self._check(actor, space_id, Action.ACCEPT_REQUEST, target_id)
+        await self._check(actor, space_id, Action.ACCEPT_REQUEST, target_id)
         if target_id not in await self.ctx.state.qlist(f"speakq:{space_id}"):
             raise NotFound("no_request", "that listener has not asked to speak")
-        await self._ensure_can_hold_role(target.account_id)
-        await self._set_role(space_id, target.account_id, Role.SPEAKER)
+        await self._ensure_can_hold_role(target_id)
+        await self._set_role(space_id, target_id, Role.SPEAKER)
 
     async def decline_request(self, actor: Account, space_id: str, target_id: str) -> None:
         await self._check(actor, space_id, Action.DECLINE_REQUEST, target_id)
@@ -217,9 +228,7 @@ class SpaceService:
         )
 
     async def invite(self, actor: Account, space_id: str, target_id: str) -> None:
-        await self.accounts_active(target_id)
-        await self.members.upsert(space_id, target_id, self.ctx.clock())  # a listener may not have joined yet
-        await self._check(actor, space_id, Action.INVITE, target_id)
+        await self._check(actor, space_id, Action.INVITE, target_id, absent_is_listener=True)
         await self.members.upsert(space_id, target_id, self.ctx.clock(), invited=True)
         await self.ctx.publish(space_id, {"type": "invite", "account_id": target_id})
 
@@ -256,11 +265,8 @@ class SpaceService:
         await self._set_role(space_id, target_id, Role.LISTENER)
 
     async def remove(self, actor: Account, space_id: str, target_id: str) -> None:
-        # a signed-in listener who never asked to speak has no member row yet: removing makes one
-        if await self.members.get(space_id, target_id) is None:
-            await self.accounts_active(target_id)
-            await self.members.upsert(space_id, target_id, self.ctx.clock())
-        await self._check(actor, space_id, Action.REMOVE, target_id)
+        await self._check(actor, space_id, Action.REMOVE, target_id, absent_is_listener=True)
+        await self.members.upsert(space_id, target_id, self.ctx.clock())  # a listener may have no row yet
         await self.platform_remove(space_id, target_id)
 
     async def is_blocked(self, space_id: str, account_id: str) -> bool:
