@@ -14,8 +14,7 @@ import signal
 import tempfile
 from pathlib import Path
 
-from townhall.app import build_app
-from townhall.cli import run_server
+from townhall.cli import serving
 from townhall.media.synthetic import run_synthetic_speakers
 from townhall.settings import Settings
 
@@ -30,26 +29,22 @@ async def main(port: int, listener_base_url: str) -> None:
             joins_per_minute_per_ip=10**9,  # every simulated listener joins from loopback
             log_level="warning",
         )
-        app = build_app(settings)
-        rt = app.state.runtime
-        started = asyncio.Event()
-        server = asyncio.create_task(run_server(app, settings, started))
-        await started.wait()
-        host = (await rt.accounts.register("bench_host", "bench-password", "127.0.0.1")).account
-        space = await rt.spaces.create(host, "Listener benchmark", None, None)
-        space = await rt.spaces.start(host, space.id)
-        token = str(await rt.spaces.speaker_token(host, space.id))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        whip = f"http://127.0.0.1:{port}/whip/{space.id}"
-        speaker = asyncio.create_task(run_synthetic_speakers(lambda i: whip, [token], stop))
-        print(json.dumps({"origin": f"http://127.0.0.1:{port}", "space": space.id}), flush=True)
-        await stop.wait()
-        await speaker
-        await rt.spaces.end(host, space.id)
-        server.cancel()
+        async with serving(settings) as served:
+            rt = served.app.state.runtime
+            host = (await rt.accounts.register("bench_host", "bench-password", "127.0.0.1")).account
+            space = await rt.spaces.create(host, "Listener benchmark", None, None)
+            space = await rt.spaces.start(host, space.id)
+            token = str(await rt.spaces.speaker_token(host, space.id))
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            whip = f"http://127.0.0.1:{port}/whip/{space.id}"
+            speaker = asyncio.create_task(run_synthetic_speakers(lambda i: whip, [token], stop))
+            print(json.dumps({"origin": f"http://127.0.0.1:{port}", "space": space.id}), flush=True)
+            await stop.wait()
+            await speaker
+            await rt.spaces.end(host, space.id)
 
 
 if __name__ == "__main__":

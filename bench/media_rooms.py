@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -37,8 +36,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # --- the server process -------------------------------------------------------------------------
 async def serve(rooms: int, speakers: int) -> None:
-    from townhall.app import build_app
-    from townhall.cli import run_server
+    from townhall.cli import serving
     from townhall.settings import Settings
 
     with socket.socket() as sock:
@@ -53,34 +51,27 @@ async def serve(rooms: int, speakers: int) -> None:
             whip_offers_per_second=1000,
             spaces_per_hour_per_account=10_000,
         )
-        app = build_app(settings)
-        rt = app.state.runtime
-        started = asyncio.Event()
-        server = asyncio.create_task(run_server(app, settings, started))
-        await started.wait()
-        host = (await rt.accounts.register("bench_host", "bench-password", "127.0.0.1")).account
-        out: list[dict[str, Any]] = []
-        for r in range(rooms):
-            space = await rt.spaces.start(host, (await rt.spaces.create(host, f"room {r}", None, None)).id)
-            tokens = [str(await rt.spaces.speaker_token(host, space.id))]
-            for s in range(1, speakers):
-                guest = (await rt.accounts.register(f"guest_{r}_{s}", "bench-password", "127.0.0.1")).account
-                await rt.spaces.invite(host, space.id, guest.id)
-                await rt.spaces.accept_invite(guest, space.id)
-                if s <= 2 and speakers > 11:  # 13 voices: the host, two co-hosts and ten speakers
-                    await rt.spaces.make_cohost(host, space.id, guest.id)
-                tokens.append(str(await rt.spaces.speaker_token(guest, space.id)))
-            out.append({"space": space.id, "tokens": tokens})
-        print(json.dumps({"url": f"http://127.0.0.1:{port}", "rooms": out}), flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await rt.media.stop()  # hang up every peer connection before the server goes
-        server.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await server
+        async with serving(settings) as served:
+            rt = served.app.state.runtime
+            host = (await rt.accounts.register("bench_host", "bench-password", "127.0.0.1")).account
+            out: list[dict[str, Any]] = []
+            for r in range(rooms):
+                space = await rt.spaces.start(host, (await rt.spaces.create(host, f"room {r}", None, None)).id)
+                tokens = [str(await rt.spaces.speaker_token(host, space.id))]
+                for s in range(1, speakers):
+                    guest = (await rt.accounts.register(f"guest_{r}_{s}", "bench-password", "127.0.0.1")).account
+                    await rt.spaces.invite(host, space.id, guest.id)
+                    await rt.spaces.accept_invite(guest, space.id)
+                    if s <= 2 and speakers > 11:  # 13 voices: the host, two co-hosts and ten speakers
+                        await rt.spaces.make_cohost(host, space.id, guest.id)
+                    tokens.append(str(await rt.spaces.speaker_token(guest, space.id)))
+                out.append({"space": space.id, "tokens": tokens})
+            print(json.dumps({"url": f"http://127.0.0.1:{port}", "rooms": out}), flush=True)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
 
 
 # --- the measuring side -------------------------------------------------------------------------

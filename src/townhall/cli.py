@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from townhall.settings import Settings
@@ -105,6 +107,31 @@ async def run_server(
         waiting.cancel()
         server.should_exit = True
     await task
+
+
+@dataclass(frozen=True)
+class Served:
+    app: Any
+    task: asyncio.Task[None]  # done early only if the server stopped by itself
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Served]:
+    """The app built from `settings`, served in this event loop for the block, then shut down gracefully
+    (lifespan hooks run: the media node hangs up, counting drains). For the demo and the benchmarks."""
+    from townhall.app import build_app
+
+    app = build_app(settings)
+    started, stop = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(run_server(app, settings, started, stop))
+    await started.wait()
+    if task.done():
+        task.result()  # it failed to start: raise why
+    try:
+        yield Served(app, task)
+    finally:
+        stop.set()
+        await task
 
 
 @verb("serve", "run the control plane (and media node) on the embedded default", _serve_args)

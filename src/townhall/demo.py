@@ -31,48 +31,45 @@ async def demo_host(rt: Any) -> Any:
 
 
 async def run_demo(settings: Settings) -> int:
-    from townhall.app import build_app
-    from townhall.cli import run_server
+    from townhall.cli import serving
     from townhall.edge.serve import start_local_edge, through_edge
 
     settings = through_edge(settings)
-    app = build_app(settings)
-    rt = app.state.runtime
-    started, stop = asyncio.Event(), asyncio.Event()
-    server = asyncio.create_task(run_server(app, settings, started, stop))
-    await started.wait()
-    edge, edge_line = await start_local_edge(settings, rt.keys.keys, rt.metrics.registry)
-    if edge is None:
-        rt.listener_base_url = rt.public_url
-    host = await demo_host(rt)
-    space = await rt.spaces.create(host, "Welcome to townhall: a live demo space", None, None)
-    space = await rt.spaces.start(host, space.id)
-    extras = await start_extras(rt, host, space)
-    creds = json.loads((settings.data_dir / "demo-host.json").read_text())
-    print("", flush=True)
-    print(f"  Listen:        {rt.public_url}/s/{space.id}", flush=True)
-    print(f"  Host studio:   {rt.public_url}/studio   (sign in as {creds['handle']} / {creds['password']})", flush=True)
-    print(f"  Room state:    {rt.public_url}/api/spaces/{space.id}/state", flush=True)
-    print(f"  API reference: {rt.public_url}/api/docs   (OpenAPI: {rt.public_url}/api/openapi.json)", flush=True)
-    print(f"  {edge_line}", flush=True)
-    for line in extras.lines:
-        print(f"  {line}", flush=True)
-    print("\n  Ctrl-C ends the space and stops.", flush=True)
-    interrupted = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, interrupted.set)
-    await asyncio.wait([server, asyncio.create_task(interrupted.wait())], return_when=asyncio.FIRST_COMPLETED)
-    await extras.stop()
-    if edge is not None:
-        await edge.stop()
-    await rt.spaces.end(host, space.id)
-    if rt.recording is not None:  # publish the replay now rather than at the next start
-        replay = await rt.recording.replay.finish(space.id)
-        if replay is not None and replay.state == "published":
-            print(f"  Replay:        {rt.public_url}/r/{space.id}", flush=True)
-    stop.set()
-    await server
+    async with serving(settings) as served:
+        rt = served.app.state.runtime
+        edge, edge_line = await start_local_edge(settings, rt.keys.keys, rt.metrics.registry)
+        if edge is None:
+            rt.listener_base_url = rt.public_url
+        host = await demo_host(rt)
+        space = await rt.spaces.create(host, "Welcome to townhall: a live demo space", None, None)
+        space = await rt.spaces.start(host, space.id)
+        extras = await start_extras(rt, host, space)
+        creds = json.loads((settings.data_dir / "demo-host.json").read_text())
+        print("", flush=True)
+        print(f"  Listen:        {rt.public_url}/s/{space.id}", flush=True)
+        print(
+            f"  Host studio:   {rt.public_url}/studio   (sign in as {creds['handle']} / {creds['password']})",
+            flush=True,
+        )
+        print(f"  Room state:    {rt.public_url}/api/spaces/{space.id}/state", flush=True)
+        print(f"  API reference: {rt.public_url}/api/docs   (OpenAPI: {rt.public_url}/api/openapi.json)", flush=True)
+        print(f"  {edge_line}", flush=True)
+        for line in extras.lines:
+            print(f"  {line}", flush=True)
+        print("\n  Ctrl-C ends the space and stops.", flush=True)
+        interrupted = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, interrupted.set)
+        await asyncio.wait([served.task, asyncio.create_task(interrupted.wait())], return_when=asyncio.FIRST_COMPLETED)
+        await extras.stop()
+        if edge is not None:
+            await edge.stop()
+        await rt.spaces.end(host, space.id)
+        if rt.recording is not None:  # publish the replay now rather than at the next start
+            replay = await rt.recording.replay.finish(space.id)
+            if replay is not None and replay.state == "published":
+                print(f"  Replay:        {rt.public_url}/r/{space.id}", flush=True)
     return 0
 
 
