@@ -122,7 +122,7 @@ async def run(beeps: int, timeout_s: float, added_latency_ms: float) -> list[flo
         )
         async with live_server(settings) as server:
             edge = Edge(Settings(edge_host="127.0.0.1", edge_requests_per_ip=0), server.runtime.keys.keys,
-                        origin=server.url, port=edge_port)  # fmt: skip
+                        credential=server.runtime.edge_secret, origin=server.url, port=edge_port)  # fmt: skip
             await edge.astart()
             try:
                 async with browsers(tmp, "browser_latency", report=False) as chromium:

@@ -29,6 +29,7 @@ from townhall.settings import Settings
 SPACE = "bench-space"
 PART = f"/live/{SPACE}/p1.0.m4s"
 CLIENTS = 50
+CREDENTIAL = secrets.token_urlsafe(32)
 
 
 async def part(request: Request) -> Response:
@@ -36,17 +37,19 @@ async def part(request: Request) -> Response:
 
 
 async def per_core(role: str, origin: str, keys: dict[str, bytes], requests: int) -> float:
-    edge = Edge(Settings(edge_role=role, edge_requests_per_ip=0), keys, origin=origin, port=free_port())
+    edge = Edge(Settings(edge_role=role, edge_requests_per_ip=0), keys, credential=CREDENTIAL, origin=origin,
+                port=free_port())  # fmt: skip
     await edge.astart()
     try:
         token = sign(Claims("bench", Scope.LISTEN, SPACE, "d-bench-hits", int(time.time()) + 600), keys["bench"])
         path = f"/e/{token}{PART}" if role == "edge" else PART
+        proof = "" if role == "edge" else f"X-Townhall-Edge: {CREDENTIAL}\r\n"  # what an edge sends a shield
         conns = await asyncio.gather(*(Connection.open("127.0.0.1", edge.port) for _ in range(CLIENTS)))
-        await conns[0].get(path)  # the one miss
+        await conns[0].get(path, proof)  # the one miss
 
         async def client(conn: Connection) -> None:
             for _ in range(requests // CLIENTS):
-                answer = await conn.get(path)
+                answer = await conn.get(path, proof)
                 assert answer.status == 200, answer.status
 
         cpu, started = cpu_seconds(edge.pid), time.perf_counter()

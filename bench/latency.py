@@ -126,7 +126,7 @@ async def main(wanted: int) -> None:
         await asyncio.sleep(3)  # warm up: connections settle, the playlist has parts
         follower = Follower(f"{server.url}/live/{room['space']}")
         stop = asyncio.Event()
-        async with httpx.AsyncClient(timeout=30) as http:
+        async with httpx.AsyncClient(timeout=30, headers={"X-Townhall-Edge": server.edge_secret}) as http:
             following = asyncio.create_task(follower.run(http, stop))
             first = max(sent, default=0) + 1
             last[0] = first + wanted + 4

@@ -363,12 +363,14 @@ async def main(levels: list[int], seconds: float, workers: int, save: str | None
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     keys = f"bench{secrets.token_hex(2)}:{secrets.token_hex(32)}"
+    edge_secret = secrets.token_urlsafe(32)
     origin_port, edge_port = free_port(), free_port()
     stage_log = tempfile.TemporaryFile()  # the space's own log, shown only if it fails to start
     stage_process = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__).with_name("live_space.py")), "--port", str(origin_port),
         "--listener-base-url", f"http://127.0.0.1:{edge_port}",
-        stdout=asyncio.subprocess.PIPE, stderr=stage_log, env={**os.environ, "TOWNHALL_TOKEN_KEYS": keys},
+        stdout=asyncio.subprocess.PIPE, stderr=stage_log,
+        env={**os.environ, "TOWNHALL_TOKEN_KEYS": keys, "TOWNHALL_EDGE_SECRET": edge_secret},
     )  # fmt: skip
     assert stage_process.stdout is not None
     line = await asyncio.wait_for(stage_process.stdout.readline(), 60)
@@ -381,7 +383,7 @@ async def main(levels: list[int], seconds: float, workers: int, save: str | None
     for sig in (signal.SIGINT, signal.SIGTERM):  # cancel, so the finally below stops varnishd and the space
         asyncio.get_running_loop().add_signal_handler(sig, this.cancel)
     settings = Settings(edge_host="127.0.0.1", edge_requests_per_ip=0)
-    edge = Edge(settings, parse_keys(keys).keys, origin=live["origin"], port=edge_port)
+    edge = Edge(settings, parse_keys(keys).keys, credential=edge_secret, origin=live["origin"], port=edge_port)
     rows: list[dict[str, Any]] = []
     try:
         await edge.astart()

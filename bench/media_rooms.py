@@ -66,7 +66,9 @@ async def serve(rooms: int, speakers: int) -> None:
                         await rt.spaces.make_cohost(host, space.id, guest.id)
                     tokens.append(str(await rt.spaces.speaker_token(guest, space.id)))
                 out.append({"space": space.id, "tokens": tokens})
-            print(json.dumps({"url": f"http://127.0.0.1:{port}", "rooms": out}), flush=True)
+            print(
+                json.dumps({"url": f"http://127.0.0.1:{port}", "rooms": out, "edge_secret": rt.edge_secret}), flush=True
+            )
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -82,6 +84,7 @@ class Server:
         self.process = process
         self.url: str = info["url"]
         self.rooms: list[dict[str, Any]] = info["rooms"]
+        self.edge_secret: str = info["edge_secret"]  # reads live media at the origin as the edge does
 
     @classmethod
     async def start(cls, rooms: int, speakers: int, pinned: bool) -> Server:

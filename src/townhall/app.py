@@ -69,6 +69,11 @@ def token_keys(settings: Settings) -> TokenKeys:
     return parse_keys(load_or_create_secrets(settings.data_dir)["token_keys"])
 
 
+def edge_secret(settings: Settings) -> str:
+    """The credential edges fetch live media from the origin with (a shared secret, never a default)."""
+    return settings.edge_secret or load_or_create_secrets(settings.data_dir)["edge_secret"]
+
+
 @dataclass
 class Runtime:
     """Everything one process holds: settings, adapters, services. Built by `build_runtime`."""
@@ -79,6 +84,7 @@ class Runtime:
     state: StateStore
     blobs: BlobStore
     keys: TokenKeys
+    edge_secret: str
     metrics: Metrics
     ctx: Context
     accounts: AccountService
@@ -135,6 +141,7 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time) ->
         state=state,
         blobs=open_blobs(settings),
         keys=keys,
+        edge_secret=edge_secret(settings),
         metrics=metrics,
         ctx=ctx,
         accounts=accounts,
@@ -189,7 +196,7 @@ def area_routes(rt: Runtime) -> list[BaseRoute]:
 
 def build_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
     from townhall.api.errors import HANDLERS
-    from townhall.api.listen import DirectListenerGate
+    from townhall.api.listen import LiveGate
     from townhall.api.ops import AccessLog
     from townhall.api.trust import WithheldGate
 
@@ -219,7 +226,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     rt.spaces.on_end.append(release_seats)
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(AccessLog), Middleware(DirectListenerGate), Middleware(WithheldGate)],
+        middleware=[Middleware(AccessLog), Middleware(LiveGate), Middleware(WithheldGate)],
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )

@@ -164,13 +164,13 @@ def _edge_args(p: argparse.ArgumentParser) -> None:
 async def edge(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from townhall.app import token_keys
+    from townhall.app import edge_secret, token_keys
     from townhall.edge.serve import run_edge
 
     updates = {"edge_port": args.port, "edge_origin_url": args.origin, "edge_role": args.role}
     updates["data_dir"] = Path(args.data_dir) if args.data_dir else None
     settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
-    return await run_edge(settings, lambda: token_keys(settings).keys)
+    return await run_edge(settings, lambda: token_keys(settings).keys, edge_secret(settings))
 
 
 def _grant_args(p: argparse.ArgumentParser) -> None:

@@ -37,7 +37,7 @@ async def run_demo(settings: Settings) -> int:
     settings = through_edge(settings)
     async with serving(settings) as served:
         rt = served.app.state.runtime
-        edge, edge_line = await start_local_edge(settings, rt.keys.keys, rt.metrics.registry)
+        edge, edge_line = await start_local_edge(settings, rt.keys.keys, rt.edge_secret, rt.metrics.registry)
         if edge is None:
             rt.listener_base_url = rt.public_url
         host = await demo_host(rt)

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
 
     # --- secrets (generated into data_dir when empty) -----------------------------------------
     token_keys: str = Field("", description="listener/speaker token keys as kid:hex,kid:hex; the first signs")
+    edge_secret: str = Field(
+        "", description="what edges prove themselves to the origin with (32-128 of A-Za-z0-9_-); shared by every tier"
+    )
 
     # --- accounts and sessions ----------------------------------------------------------------
     session_ttl_s: int = 30 * 86400

@@ -36,7 +36,13 @@ async def server_behind_edge(settings: Settings) -> AsyncIterator[LiveServer]:
     behind = settings.model_copy(update={"listener_base_url": f"http://127.0.0.1:{edge_port}"})
     async with live_server(behind) as server:
         edge_settings = Settings(edge_host="127.0.0.1", edge_requests_per_ip=0)
-        edge = Edge(edge_settings, server.runtime.keys.keys, origin=server.url, port=edge_port)
+        edge = Edge(
+            edge_settings,
+            server.runtime.keys.keys,
+            credential=server.runtime.edge_secret,
+            origin=server.url,
+            port=edge_port,
+        )
         await edge.astart()
         try:
             yield server

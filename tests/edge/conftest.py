@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import uvicorn
-from edge_support import KEYS, EdgeFactory, Origin, free_port
+from edge_support import CREDENTIAL, KEYS, EdgeFactory, Origin, free_port
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -44,7 +44,7 @@ async def start_edge() -> AsyncIterator[EdgeFactory]:
     async def start(origin_url: str, keys: dict[str, bytes] = KEYS, **overrides: object) -> Edge:
         overrides = {"edge_threads_min": 100, **overrides}  # varnishd default; production keeps more
         settings = Settings(edge_host="127.0.0.1", **overrides)  # type: ignore[arg-type]
-        edge = Edge(settings, keys, origin=origin_url, port=free_port())
+        edge = Edge(settings, keys, credential=CREDENTIAL, origin=origin_url, port=free_port())
         edges.append(edge)
         return await edge.astart()
 

@@ -21,6 +21,7 @@ from townhall.edge.varnish import Edge
 
 KEYS = {"key-new": b"6e65772d6b65792d666f722d74657374", "key-old": b"6f6c642d6b65792d666f722d74657374"}
 SPACE = "space-one"
+CREDENTIAL = "edge-credential-for-the-tests-0123456789"  # what edges fetch live media with
 
 
 def listener_token(space: str = SPACE, kid: str = "key-new", ttl_s: int = 300, scope: Scope = Scope.LISTEN) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from edge_support import KEYS, listener_token
+from edge_support import CREDENTIAL, KEYS, listener_token
 
 from townhall.domain.tokens import Scope
 from townhall.edge import tokens
@@ -25,13 +25,13 @@ def test_every_token_the_domain_signs_matches_the_edge_regex_and_nothing_else_do
 
 def test_keys_from_settings_render_one_branch_each_and_binary_keys_are_refused() -> None:
     keys = parse_keys("new-key:" + "ab" * 32 + ",old-key:" + "cd" * 32).keys
-    vcl = render_vcl(Settings(), keys, "http://127.0.0.1:9")
+    vcl = render_vcl(Settings(), keys, CREDENTIAL, "http://127.0.0.1:9")
     assert '"^v1\\.new-key\\."' in vcl and '"^v1\\.old-key\\."' in vcl
     assert f'digest.hmac_sha256("{"ab" * 32}"' in vcl
     with pytest.raises(ValueError, match="raw-key"):
-        render_vcl(Settings(), {"raw-key": bytes(range(32))}, "http://127.0.0.1:9")
+        render_vcl(Settings(), {"raw-key": bytes(range(32))}, CREDENTIAL, "http://127.0.0.1:9")
 
 
 def test_a_shield_renders_without_keys_or_limits() -> None:
-    vcl = render_vcl(Settings(edge_role="shield"), KEYS, "http://127.0.0.1:9")
+    vcl = render_vcl(Settings(edge_role="shield"), KEYS, CREDENTIAL, "http://127.0.0.1:9")
     assert "hmac_sha256(" not in vcl and "vsthrottle.is_denied" not in vcl

@@ -65,7 +65,7 @@ async def live_stage(settings: Settings) -> AsyncIterator[Stage]:
         host = (await rt.accounts.register("host_one", "password-host", "127.0.0.1")).account
         space = await rt.spaces.create(host, "Media test", None, None)
         await rt.spaces.start(host, space.id)
-        async with server.client() as http:
+        async with server.edge_client() as http:  # reads live media at the origin as the edge does
             yield Stage(server, host, space.id, http)
 
 

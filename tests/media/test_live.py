@@ -166,6 +166,7 @@ async def test_ffprobe_reads_the_stream(stage: Stage) -> None:
     assert ffprobe, "ffprobe is installed on this machine"
     a, _ = await publish(stage, await stage.host_token(), A_HZ, 0)
     await until(lambda: stage.live.programme.window.next_msn >= 1, 5, "a first segment")
+    joined = await stage.http.post(f"/api/spaces/{stage.space_id}/join", json={"device_id": "ffprobe-device"})
     process = await asyncio.create_subprocess_exec(
         ffprobe,
         "-v",
@@ -174,7 +175,7 @@ async def test_ffprobe_reads_the_stream(stage: Stage) -> None:
         "-show_format",
         "-of",
         "json",
-        f"{stage.server.url}/live/{stage.space_id}/master.m3u8",
+        joined.json()["playlist_url"],  # as any listener: a token in the path
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -52,7 +52,7 @@ async def test_ended_space_publishes_a_replay_that_verifies_against_heads_captur
         keeping = asyncio.create_task(
             asyncio.to_thread(keep_heads, f"{server.url}/live/{space.id}/state.json", commitments, 60, 0.3)
         )
-        async with server.client() as http:
+        async with server.edge_client() as http:
 
             async def three_heads() -> bool | None:
                 kept = read_commitments(commitments.read_text()) if commitments.exists() else []

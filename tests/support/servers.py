@@ -65,6 +65,10 @@ class LiveServer:
     def client(self, **kw: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=10, **kw)
 
+    def edge_client(self) -> httpx.AsyncClient:
+        """A client that reads live media from the origin as the edge does, with the edge's credential."""
+        return self.client(headers={"X-Townhall-Edge": self.runtime.edge_secret})
+
 
 @contextlib.asynccontextmanager
 async def live_server(settings: Any) -> AsyncIterator[LiveServer]:

@@ -81,7 +81,13 @@ async def test_the_varnish_edge_answers_451_in_a_withheld_country(tmp_path: Any)
         joined = await client.post(f"/api/spaces/{space['id']}/join", json={"device_id": "device-fr-0003"}, headers=FR)
         token = joined.json()["token"]
         edge_settings = settings.model_copy(update={"edge_host": "127.0.0.1"})
-        async with Edge(edge_settings, server.runtime.keys.keys, origin=server.url, port=free_port()) as edge:
+        async with Edge(
+            edge_settings,
+            server.runtime.keys.keys,
+            credential=server.runtime.edge_secret,
+            origin=server.url,
+            port=free_port(),
+        ) as edge:
             async with httpx.AsyncClient(base_url=edge.url, timeout=10) as viewer:
                 path = f"/e/{token}/live/{space['id']}/state.json"
                 in_germany = await viewer.get(path, headers=DE)

@@ -1,10 +1,13 @@
 """Listener endpoints: join (seat or waiting room), lease renewal, leave, reactions, room state.
 
 The join is the control plane's hot path; renewals and leaves authenticate with the listener token.
-Also the token gate used when the origin serves listeners directly (no edge in front).
+Also the gate in front of the origin's live media: the edge's credential or a listener token.
 """
 
 from __future__ import annotations
+
+import hmac
+import re
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -130,18 +133,41 @@ def routes() -> list[Route]:
     ]
 
 
-class DirectListenerGate:
-    """Serves `/e/<token>/live/<space>/...` without an edge: checks the listener token in Python and
-    strips it, as the edge's VCL would. Only for the embedded default with no edge in front."""
+EDGE_CREDENTIAL = "x-townhall-edge"
+# The live stream's objects (playlists, init section, parts, segments): anything under /live/<id>/
+# but the room state, which is public at /api/spaces/<id>/state as well.
+_LIVE = re.compile(r"^/+live(/|$)")
+_PUBLIC = re.compile(r"^/live/[^/]+/state\.json$")
+
+
+class LiveGate:
+    """The origin serves live media to two callers only: the edge, which proves itself with its
+    credential (one fetch for every listener whose token it checked), and a listener whose valid token
+    prefixes the path (`/e/<token>/live/<space>/...`, the embedded default with no edge in front).
+    It reads the decoded path the router reads, so no spelling of a URL gets around it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/e/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
+        elif path.startswith("/e/"):
+            await self._tokened(path, scope, receive, send)
+        elif _LIVE.match(path) and not _PUBLIC.match(path) and not self._from_edge(scope):
+            message = "live media needs a listener token (join the space) or the edge's credential"
+            await error_response(403, "token_missing", message)(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    @staticmethod
+    def _from_edge(scope: Scope) -> bool:
+        expected = scope["app"].state.runtime.edge_secret.encode()
+        given = next((v for k, v in scope.get("headers", ()) if k == EDGE_CREDENTIAL.encode()), b"")
+        return bool(given) and hmac.compare_digest(given, expected)
+
+    async def _tokened(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         parts = path.split("/", 5)  # "", "e", token, "live", space, rest
         if len(parts) < 6 or parts[3] != "live":
             await error_response(404, "not_found", "no such resource")(scope, receive, send)

@@ -27,12 +27,12 @@ def varnish_available(settings: Settings) -> bool:
     return Path(settings.edge_varnishd).exists() and shutil.which("varnishstat") is not None
 
 
-async def run_edge(settings: Settings, keys: Callable[[], Mapping[str, bytes]]) -> int:
+async def run_edge(settings: Settings, keys: Callable[[], Mapping[str, bytes]], credential: str) -> int:
     """Run until SIGINT/SIGTERM or until varnishd dies; 0 on a clean stop. SIGHUP reloads the keys
     (a rotation) into a new VCL without a restart."""
     # varnishd's working dir: settings.edge_work_dir, or a fresh temp dir that the varnish user can
     # reach (a data dir is often private to its owner).
-    edge = Edge(settings, keys())
+    edge = Edge(settings, keys(), credential=credential)
     await edge.astart()
     registry = CollectorRegistry()
     collector = await asyncio.to_thread(metrics.register, registry, edge)
@@ -93,12 +93,12 @@ class LocalEdge:
 
 
 async def start_local_edge(
-    settings: Settings, keys: Mapping[str, bytes], registry: CollectorRegistry
+    settings: Settings, keys: Mapping[str, bytes], credential: str, registry: CollectorRegistry
 ) -> tuple[LocalEdge | None, str]:
     """An edge in front of this process's origin, or None; with one line telling the user which."""
     if not varnish_available(settings):
         return None, "Edge:          none (Varnish is not installed): listeners fetch from the origin directly"
-    edge = Edge(settings, keys, origin=origin_url(settings))
+    edge = Edge(settings, keys, credential=credential, origin=origin_url(settings))
     try:
         await edge.astart()
     except EdgeError as error:

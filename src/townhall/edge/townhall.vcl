@@ -24,28 +24,41 @@ sub vcl_recv {
     unset req.http.X-TH-Query;
     unset req.http.X-TH-Cache;
     unset req.http.X-TH-Message;
-
+    unset req.http.X-TH-Path;
+@{edge_credential_recv}
     if (req.url == "/_edge/health") {
         # Lets a log reader (townhall.edge.metrics) see that it is attached.
         std.log("th-health");
         return (synth(200, "ok"));
     }
 @{rate_limit}
-    if (req.http.Upgrade ~ "(?i)websocket") {
-        return (pipe);
+    call townhall_normalise_url;
+
+    if (req.http.Upgrade) {
+        # The one upgrade a client needs is the authenticated events socket; anything else would
+        # turn this connection into a pipe that the checks below never see.
+        if (req.http.Upgrade ~ "^(?i)websocket$" && req.method == "GET" &&
+            req.url ~ "^/api/spaces/[A-Za-z0-9_-]{1,64}/events(\?|$)") {
+            return (pipe);
+        }
+        return (synth(400, "upgrade_refused"));
     }
 
     # The token travels in the path (/e/<token>/live/...), a ?t= query or the th_t cookie.
     if (req.url ~ "^/e/[^/]*/") {
         set req.http.X-TH-Token = regsub(req.url, "^/e/([^/]*)/.*$", "\1");
         set req.url = regsub(req.url, "^/e/[^/]*", "");
+        if (req.url !~ "^/live/") {
+            # A token only ever prefixes live media; anything else is a way around the cache.
+            return (synth(404, "not_found"));
+        }
     } elsif (req.url ~ "[?&]t=") {
         set req.http.X-TH-Token = regsub(req.url, "^[^?]*\?(.*&)?t=([^&]*).*$", "\2");
     } elsif (req.http.Cookie ~ "(^|;\s*)th_t=") {
         set req.http.X-TH-Token = regsub(req.http.Cookie, "^(.*;\s*)?th_t=([^;]*).*$", "\2");
     }
 
-    if (req.url ~ "^/(metrics|healthz|readyz)(\?|$)") {
+    if (req.url ~ "^/(metrics|healthz|readyz|_edge|e)(/|\?|$)") {
         # The origin's operations endpoints are for its operators, not for the internet.
         return (synth(404, "not_found"));
     }
@@ -60,8 +73,10 @@ sub vcl_recv {
     if (req.method != "GET" && req.method != "HEAD") {
         return (synth(405, "method_not_allowed"));
     }
-    if (req.url ~ "^/live/" && @{check_tokens}) {
+    if (req.url ~ "^/live/" && @{is_edge}) {
         call townhall_check_token;
+    } elsif (req.url ~ "^/live/") {
+        call townhall_check_edge;
     }
     call townhall_cache_url;
     unset req.http.X-TH-Token;
@@ -70,6 +85,35 @@ sub vcl_recv {
     unset req.http.Cookie;
     unset req.http.Authorization;
     return (hash);
+}
+
+sub townhall_normalise_url {
+    # Every check below reads req.url, so it must have one spelling (RFC 3986 section 6.2.2):
+    # origin-form only, percent-encoded unreserved characters decoded, and no encoded slash or
+    # backslash, control character, empty or dot segment left to mean something else upstream.
+    if (req.url ~ "^(?i)https?://") {
+        set req.url = regsub(req.url, "^(?i)https?://[^/?#]*", "");
+        if (req.url == "") {
+            set req.url = "/";
+        }
+    }
+    if (req.url !~ "^/" || req.url ~ "#") {
+        return (synth(400, "bad_url"));
+    }
+    if (req.url ~ "%") {
+        if (req.url ~ "%(?![0-9A-Fa-f]{2})") {
+            return (synth(400, "bad_url"));
+        }
+@{percent_decode}
+        if (regsub(req.url, "\?.*$", "") ~ "%(?i)(2f|5c|[01][0-9a-f]|7f)") {
+            return (synth(400, "bad_url"));
+        }
+    }
+    set req.http.X-TH-Path = regsub(req.url, "\?.*$", "");
+    if (req.http.X-TH-Path ~ "(//|\\|/\.\.?(/|$))") {
+        return (synth(400, "bad_url"));
+    }
+    unset req.http.X-TH-Path;
 }
 
 sub townhall_check_token {
@@ -95,6 +139,15 @@ sub townhall_check_token {
         != regsub(req.url, "^/live/([^/?]*).*$", "\1")) {
         return (synth(403, "token_wrong_space"));
     }
+}
+
+sub townhall_check_edge {
+    # A shield serves live media only to the edges in front of it, which prove it with the
+    # credential the origin also checks.
+    if (digest.hash_sha256(req.http.X-Townhall-Edge) != digest.hash_sha256("@{edge_credential}")) {
+        return (synth(403, "edge_credential_required"));
+    }
+    unset req.http.X-Townhall-Edge;
 }
 
 sub townhall_cache_url {
@@ -128,6 +181,20 @@ sub vcl_hash {
 sub vcl_backend_fetch {
     # One object serves every country; the edge decides 451 at delivery.
     unset bereq.http.@{country_header};
+    # The origin serves live media only to a holder of this credential (or of a listener token):
+    # one fetch serves every listener whose token passed here. Never sent on a pass to the API.
+    if (bereq.uncacheable) {
+        unset bereq.http.X-Townhall-Edge;
+    } else {
+        set bereq.http.X-Townhall-Edge = "@{edge_credential}";
+    }
+}
+
+sub vcl_pipe {
+    # Only the events socket gets here; its upgrade headers must reach the origin as sent.
+    unset bereq.http.X-Townhall-Edge;
+    set bereq.http.Upgrade = req.http.Upgrade;
+    set bereq.http.Connection = req.http.Connection;
 }
 
 sub vcl_backend_response {
@@ -214,6 +281,10 @@ sub vcl_synth {
         set req.http.X-TH-Message = "only GET and HEAD are allowed here";
     } elsif (resp.status == 404) {
         set req.http.X-TH-Message = "no such resource here";
+    } elsif (resp.status == 400 && resp.reason == "upgrade_refused") {
+        set req.http.X-TH-Message = "only the events socket may be upgraded";
+    } elsif (resp.status == 400) {
+        set req.http.X-TH-Message = "the URL is malformed or spelled in a way this edge does not accept";
     } else {
         set req.http.X-TH-Message = "the listener token is missing, invalid, expired or for another space";
     }

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import string
 import subprocess
 import tempfile
 import time
@@ -31,6 +32,8 @@ from townhall.settings import Settings
 
 ROLES = ("edge", "shield")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")  # it is written into the VCL as req.http.<name>
+CREDENTIAL = re.compile(r"^[A-Za-z0-9_-]{32,128}$")  # written into the VCL as a string
+UNRESERVED = string.ascii_letters + string.digits + "-._~"
 
 
 def origin_url(settings: Settings) -> str:
@@ -52,8 +55,22 @@ def _rate_limit_block(settings: Settings) -> str:
     )
 
 
-def render_vcl(settings: Settings, keys: Mapping[str, bytes], origin: str | None = None) -> str:
-    """The VCL for this edge: origin, token keys (every key verifies, chosen by kid), TTLs, limits."""
+def _percent_decoding() -> str:
+    """VCL that decodes every percent-encoded unreserved character (RFC 3986 section 2.3), so that
+    `/%6cive/` is checked as the `/live/` it means. Only these: decoding any other octet changes
+    what a URL says."""
+    lines = []
+    for char in UNRESERVED:
+        code = f"{ord(char):02X}"
+        high, low = code[0], code[1]
+        low_class = f"[{low}{low.lower()}]" if low.isalpha() else low
+        lines.append(f'        set req.url = regsuball(req.url, "%{high}{low_class}", "{char}");')
+    return "\n".join(lines)
+
+
+def render_vcl(settings: Settings, keys: Mapping[str, bytes], credential: str, origin: str | None = None) -> str:
+    """The VCL for this edge: origin, token keys (every key verifies, chosen by kid), the credential
+    it fetches live media with, TTLs, limits."""
     if settings.edge_role not in ROLES:
         raise ValueError(f"edge_role must be one of {ROLES}, not {settings.edge_role!r}")
     target = urlsplit(origin or origin_url(settings))
@@ -61,6 +78,8 @@ def render_vcl(settings: Settings, keys: Mapping[str, bytes], origin: str | None
         raise ValueError(f"the edge fetches over plain http from host:port, not {target.geturl()!r}")
     if not HEADER_NAME.match(settings.country_header):
         raise ValueError(f"country_header must be an HTTP header name, not {settings.country_header!r}")
+    if not CREDENTIAL.match(credential):
+        raise ValueError("the edge credential must be 32 to 128 of [A-Za-z0-9_-] (TOWNHALL_EDGE_SECRET)")
     is_edge = settings.edge_role == "edge"
     refill_s = settings.edge_rate_period_s / max(settings.edge_requests_per_ip, 1)
     template = _VclTemplate(files("townhall.edge").joinpath("townhall.vcl").read_text())
@@ -71,7 +90,12 @@ def render_vcl(settings: Settings, keys: Mapping[str, bytes], origin: str | None
         first_byte_timeout=_duration(settings.edge_first_byte_timeout_s),
         rate_limit=_rate_limit_block(settings),
         retry_after=str(max(1, math.ceil(refill_s))),
-        check_tokens="true" if is_edge else "false",
+        is_edge="true" if is_edge else "false",
+        edge_credential=credential,
+        edge_credential_recv="    unset req.http.X-Townhall-Edge;"
+        if is_edge
+        else "    # shield: edges prove themselves",
+        percent_decode=_percent_decoding(),
         token_regex=tokens.TOKEN_REGEX,
         key_branches=tokens.key_branches(keys if is_edge else {}),
         listen_scope=tokens.LISTEN_SCOPE,
@@ -111,6 +135,8 @@ class Edge:
         self,
         settings: Settings,
         keys: Mapping[str, bytes],
+        *,
+        credential: str,
         origin: str | None = None,
         port: int | None = None,
         work_dir: Path | None = None,
@@ -119,7 +145,8 @@ class Edge:
         self.host = settings.edge_host
         self.port = settings.edge_port if port is None else port
         self.origin = origin
-        self.vcl = render_vcl(settings, keys, origin)
+        self.credential = credential
+        self.vcl = render_vcl(settings, keys, credential, origin)
         self._loaded = "boot"  # the VCL varnishd runs, by its varnishadm name
         self._own_dir = work_dir is None and not settings.edge_work_dir
         if work_dir is None:
@@ -195,7 +222,7 @@ class Edge:
 
     def reload(self, keys: Mapping[str, bytes]) -> None:
         """Switch to a VCL with these keys (a rotation) without a restart: cache and connections stay."""
-        vcl = render_vcl(self.settings, keys, self.origin)
+        vcl = render_vcl(self.settings, keys, self.credential, self.origin)
         name = f"townhall_{time.time_ns()}"
         path = self.work_dir / f"{name}.vcl"
         path.write_text(vcl)

@@ -44,19 +44,26 @@ def parse_keys(text: str) -> TokenKeys:
     return TokenKeys(dict(pairs), pairs[0][0])
 
 
+def _fresh_secrets() -> dict[str, str]:
+    return {
+        "token_keys": f"k{secrets.token_hex(2)}:{secrets.token_hex(32)}",
+        # What the edge proves itself to the origin with when it fetches live media for everyone.
+        "edge_secret": secrets.token_urlsafe(32),
+    }
+
+
 def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
-    """The data directory's secrets file, created with fresh random values when absent."""
+    """The data directory's secrets file, created with fresh random values when absent; a secret
+    added since the file was made is generated into it (the others are kept)."""
     path = data_dir / "secrets.json"
-    if path.exists():
-        loaded: dict[str, str] = json.loads(path.read_text())
+    loaded: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    wanted = {**_fresh_secrets(), **loaded}
+    if wanted == loaded:
         return loaded
     data_dir.mkdir(parents=True, exist_ok=True)
-    created = {
-        "token_keys": f"k{secrets.token_hex(2)}:{secrets.token_hex(32)}",
-    }
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump(created, f)
+        json.dump(wanted, f)
     os.replace(tmp, path)
-    return created
+    return wanted
