@@ -1,5 +1,6 @@
 """`townhall demo`: the embedded default serving, a demo host, a live space with synthetic speakers,
-and (when Varnish is installed) an edge in front; prints where to listen.
+and (when Varnish is installed) an edge in front; prints where to listen, and on Ctrl-C the replay and the
+command that verifies it offline.
 
 Uses only public services and the real publish path; holds no rules of its own.
 """
@@ -9,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import shlex
 import signal
+import sys
+from pathlib import Path
 from typing import Any
 
 from townhall.settings import Settings
@@ -65,12 +69,34 @@ async def run_demo(settings: Settings) -> int:
         await extras.stop()
         if edge is not None:
             await edge.stop()
-        await rt.spaces.end(host, space.id)
-        if rt.recording is not None:  # publish the replay now rather than at the next start
-            replay = await rt.recording.replay.finish(space.id)
-            if replay is not None and replay.state == "published":
-                print(f"  Replay:        {rt.public_url}/r/{space.id}", flush=True)
+        await end_and_publish(rt, settings, host, space.id)
     return 0
+
+
+async def end_and_publish(rt: Any, settings: Settings, host: Any, space_id: str) -> None:
+    """End the demo space and publish its replay now rather than at the next start; print where it is and the
+    command that verifies it once the demo has stopped."""
+    await rt.spaces.end(host, space_id)
+    if rt.recording is None:
+        return
+    replay = await rt.recording.replay.finish(space_id)
+    if replay is None or replay.state != "published":
+        return
+    print(f"  Replay:        {rt.public_url}/r/{space_id}   (served while townhall runs on this data)", flush=True)
+    print(f"  Verify it:     {verify_command(settings, space_id)}   (offline: no server needed)", flush=True)
+
+
+def townhall_command() -> list[str]:
+    """This program as a shell in the same directory runs it: the `townhall` script by the path it was started
+    with (`.venv/bin/townhall` from the repository), else this interpreter running the module."""
+    if Path(sys.argv[0]).name == "townhall":
+        return [sys.argv[0]]
+    return [sys.executable, "-m", "townhall.cli"]
+
+
+def verify_command(settings: Settings, space_id: str) -> str:
+    """The command that checks the space's replay from the data directory, with no server running."""
+    return shlex.join([*townhall_command(), "verify", "--data-dir", str(settings.data_dir), space_id])
 
 
 class Extras:

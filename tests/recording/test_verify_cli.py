@@ -1,8 +1,10 @@
 """`townhall verify` on a replay folder the service published: untouched it is verified; each kind of
-tampering (flipped byte, dropped, duplicated, reordered segment, forged signature, swapped key) is named."""
+tampering (flipped byte, dropped, duplicated, reordered segment, forged signature, swapped key) is named.
+The same replay is found by its page's URL, and offline in the data directory the service left behind."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from pathlib import Path
@@ -10,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from tests.recording.conftest import ended_space, export, feed
+from tests.recording.conftest import ended_space, export, feed, running_app
+from tests.support.servers import LiveServer
 from townhall.cli import main
 from townhall.domain import replay as chain
+from townhall.settings import Settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -123,3 +127,74 @@ def test_unreadable_sources_are_reported_not_crashed(
     assert code == 1 and "public keys could not be read" in capsys.readouterr().out
     code = main(["verify", "http://127.0.0.1:9/replay/x/", "--keys", str(folder.parent / "keys.json")])
     assert code == 1 and "could not be checked" in capsys.readouterr().out
+
+
+# --- where the replay is: its page, a data directory ------------------------------------------------
+async def _publish(rt: Any, space_id: str) -> None:
+    await feed(rt, space_id)
+    await rt.recording.replay.ended(ended_space(space_id))
+    for task in list(rt.recording.replay._tasks):
+        await task
+
+
+@pytest.fixture
+async def data_dir(settings: Settings, backend: str) -> Path:
+    """A data directory holding a published replay, its app stopped (as `townhall demo` leaves it)."""
+    async with running_app(settings, backend) as app:
+        await _publish(app.state.runtime, "sp_verify")
+    return settings.data_dir
+
+
+async def test_replay_page_url_is_verified(server: LiveServer, capsys: pytest.CaptureFixture[str]) -> None:
+    await _publish(server.runtime, "sp_verify")
+    code = await asyncio.to_thread(main, ["verify", f"{server.url}/r/sp_verify"])
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("verified"), out
+    assert f"public keys from {server.url}/.well-known/townhall/replay-keys.json" in out
+
+
+def test_space_is_verified_offline_from_the_data_directory_with_its_public_keys(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file = (data_dir / "replay-keys.json").read_bytes()
+    monkeypatch.chdir(data_dir.parent)  # as the demo prints it: paths relative to where it ran
+    code = main(["verify", "--data-dir", data_dir.name, "sp_verify"])
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("verified"), out
+    assert f"public keys from {data_dir.name}/replay-keys.json (its public half)" in out
+    for key in json.loads(key_file)["keys"]:
+        assert key["d"] not in out  # the private key is never printed
+    assert (data_dir / "replay-keys.json").read_bytes() == key_file  # nor written
+
+
+def test_changed_segment_in_the_data_directory_is_named(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    segment = data_dir / "blobs" / "live" / "sp_verify" / "s3.m4s"
+    data = bytearray(segment.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    segment.write_bytes(bytes(data))
+    code = main(["verify", "--data-dir", str(data_dir), "sp_verify"])
+    out = capsys.readouterr().out
+    assert code == 1 and "segment 3 (s3.m4s) was changed" in out, out
+    assert "was dropped" not in out, out
+
+
+def test_replay_folder_of_a_data_directory_is_verified(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["verify", str(data_dir / "blobs" / "replay" / "sp_verify")])
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("verified"), out
+    assert "replay-keys.json (its public half)" in out
+
+
+def test_space_missing_from_the_data_directory_is_reported(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["verify", "--data-dir", str(data_dir), "sp_elsewhere"])
+    assert code == 1 and "no replay at sp_elsewhere" in capsys.readouterr().out
+
+
+def test_help_names_every_form_of_replay(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    out = capsys.readouterr().out
+    for form in ("/r/<space>", "/replay/<space>/", "--data-dir data/demo <space>", "blobs/replay/<space>"):
+        assert form in out, form

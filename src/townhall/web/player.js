@@ -19,6 +19,80 @@ function prefersNative(audio) {
   return Boolean(audio.canPlayType("application/vnd.apple.mpegurl")) && !("userAgentData" in navigator);
 }
 
+// A fragment loader (hls.js `fLoader`) that hands hls.js a file's bytes only once `check(url, bytes)` has
+// resolved true. hls.js transfers the bytes to its transmuxer the moment it has them, so anything that must
+// see them (the replay's per-segment hash) sees them here, first; bytes that fail the check are never played.
+export function checkedLoader(Base, check) {
+  return class CheckedLoader {
+    constructor(config) {
+      this.inner = new Base(config);
+      this.closed = false;
+    }
+
+    get stats() {
+      return this.inner.stats;
+    }
+
+    set stats(value) {
+      this.inner.stats = value;
+    }
+
+    get context() {
+      return this.inner.context;
+    }
+
+    load(context, config, callbacks) {
+      const progress = []; // held back with the bytes until they pass
+      const wrapped = {
+        ...callbacks,
+        onSuccess: (response, stats, ctx, details) => this.pass(progress, callbacks, [response, stats, ctx, details]),
+      };
+      if (callbacks.onProgress) wrapped.onProgress = (...args) => progress.push(args);
+      this.inner.load(context, config, wrapped);
+    }
+
+    async pass(progress, callbacks, success) {
+      const chunks = progress.map((args) => args[2]);
+      const bytes = chunks.length ? joined(chunks) : success[0].data;
+      const ok = await check(success[2].url, bytes);
+      if (!ok || this.closed) return;
+      for (const args of progress) callbacks.onProgress(...args);
+      callbacks.onSuccess(...success);
+    }
+
+    abort() {
+      this.closed = true;
+      this.inner.abort();
+    }
+
+    destroy() {
+      this.closed = true;
+      this.inner.destroy();
+    }
+
+    getCacheAge() {
+      return this.inner.getCacheAge ? this.inner.getCacheAge() : null;
+    }
+
+    getResponseHeader(name) {
+      return this.inner.getResponseHeader ? this.inner.getResponseHeader(name) : null;
+    }
+  };
+}
+
+// One buffer from the chunks a progressive loader delivered (one chunk, the whole file, for XHR).
+function joined(chunks) {
+  if (chunks.length === 1) return chunks[0];
+  const views = chunks.map((c) => (c instanceof ArrayBuffer ? new Uint8Array(c) : new Uint8Array(c.buffer, c.byteOffset, c.byteLength)));
+  const out = new Uint8Array(views.reduce((n, v) => n + v.length, 0));
+  let at = 0;
+  for (const v of views) {
+    out.set(v, at);
+    at += v.length;
+  }
+  return out;
+}
+
 // Attach `url` to `audio`; `onFatal(status)` is called when playback cannot continue: the HTTP status of
 // the request that failed (0 for a network failure, -1 when the browser cannot play HLS at all).
 export function attach(audio, url, config, onFatal) {

@@ -2,7 +2,7 @@
 // it is what was heard live (signature, hash chain, each segment's bytes). Counts plays by beacon.
 
 import { $, api, deviceId, el, formatTime, refusal } from "./common.js";
-import { REPLAY_CONFIG, attach } from "./player.js";
+import { REPLAY_CONFIG, attach, checkedLoader } from "./player.js";
 import { transport } from "./transport.js";
 import { ReplayCheck } from "./verify.js";
 
@@ -23,6 +23,37 @@ function showCheck(check) {
   line.className = `verify ${check.verified ? "ok" : "bad"}`;
   line.dataset.verified = check.verified ? "true" : "false";
   $("#problems").replaceChildren(...check.problems.map((p) => el("li", {}, p)));
+}
+
+// A file the player loaded is not what was signed: load and play nothing more, and say so.
+function stopPlayback(controls) {
+  if (page.player && page.player.hls) page.player.hls.stopLoad();
+  audio.pause();
+  controls.play.disabled = true;
+  controls.seek.disabled = true;
+  setStatus("Playback stopped: part of this replay is not what was signed (see below), so it is not played.");
+}
+
+// The replay's evidence, shown as soon as it is checked, and a check hls.js runs on the bytes of every file it
+// loads, before it plays them (hls.js hands the bytes on to its transmuxer, detached, once it has them).
+function evidence(info, controls) {
+  const loaded = ReplayCheck.load(info).then((check) => {
+    page.check = check;
+    check.onChange(showCheck);
+    showCheck(check);
+    return check;
+  });
+  loaded.catch((err) => {
+    $("#verify").textContent = `The evidence could not be fetched: ${err.message}`;
+  });
+  const beforePlaying = async (url, bytes) => {
+    const check = await loaded.catch(() => null);
+    if (!check) return true; // the page says the evidence could not be fetched: it plays, unchecked
+    const ok = await check.segment(url, bytes);
+    if (!ok) stopPlayback(controls);
+    return ok;
+  };
+  return { loaded, beforePlaying };
 }
 
 async function beacon() {
@@ -90,26 +121,20 @@ async function load() {
   setStatus(`${Math.round(info.duration_s)} seconds recorded, published ${formatTime(info.published_at)}.`);
   $("#download-link").href = info.audio_url;
   $("#download").hidden = false;
-  transport($("#transport"), audio, info.duration_s);
-  page.player = attach(audio, info.playlist_url, REPLAY_CONFIG, (code) => setStatus(`The replay cannot be played (${code}).`));
+  const controls = transport($("#transport"), audio, info.duration_s);
+  const { loaded, beforePlaying } = evidence(info, controls);
+  const Hls = window.Hls;
+  const config = Hls ? { ...REPLAY_CONFIG, fLoader: checkedLoader(Hls.DefaultConfig.loader, beforePlaying) } : REPLAY_CONFIG;
+  page.player = attach(audio, info.playlist_url, config, (code) => setStatus(`The replay cannot be played (${code}).`));
   audio.addEventListener("timeupdate", () => {
     if (!audio.paused) page.played = Math.max(page.played, audio.currentTime);
     if (page.played - page.lastBeacon >= BEACON_EVERY_S) beacon();
   });
   window.addEventListener("pagehide", beacon);
   try {
-    page.check = await ReplayCheck.load(info);
-  } catch (err) {
-    $("#verify").textContent = `The evidence could not be fetched: ${err.message}`;
+    await loaded;
+  } catch {
     return;
-  }
-  page.check.onChange(showCheck);
-  showCheck(page.check);
-  const hls = page.player && page.player.hls;
-  if (hls) {
-    hls.on(window.Hls.Events.FRAG_LOADED, (_e, data) => {
-      if (data.payload) page.check.segment(data.frag.url || data.frag.relurl, data.payload.slice(0));
-    });
   }
   const all = $("#check-all");
   all.hidden = false;

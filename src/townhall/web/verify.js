@@ -91,6 +91,7 @@ export class ReplayCheck {
     this.payload = null;
     this.signature = null;
     this.bySegment = new Map(); // uri -> manifest entry
+    this.files = new Map(); // other signed files (init.mp4, audio.m4a) -> sha256
     this.checked = new Map(); // uri -> true (matches) / false (changed)
     this.listeners = [];
   }
@@ -116,6 +117,7 @@ export class ReplayCheck {
       return check;
     }
     for (const s of check.payload.segments) check.bySegment.set(s.uri, s);
+    for (const [name, sha256] of Object.entries(check.payload.files || {})) check.files.set(name, sha256);
     const signed = await checkSignature(check.payload, check.signature, jwks);
     if (signed) check.problems.push(signed);
     const chain = await checkChain(check.payload);
@@ -134,16 +136,28 @@ export class ReplayCheck {
     this.listeners.push(fn);
   }
 
-  // Check one segment's bytes (as the player loaded them, or fetched) against the signed manifest.
+  // Check a file's bytes (as the player is about to play them, or fetched) against the signed manifest: true
+  // when they are what was signed. Every load is hashed (a file fetched again may have changed since); each
+  // segment counts once.
   async segment(uri, bytes) {
     const name = uri.split("?")[0].split("/").pop();
     const entry = this.bySegment.get(name);
-    if (!entry || this.checked.has(name)) return;
-    const digest = await sha256hex(bytes);
-    const matches = digest === entry.sha256;
-    this.checked.set(name, matches);
-    if (!matches) this.problems.push(`segment ${entry.msn} (${name}) was changed: its SHA-256 does not match the signed manifest`);
+    const expected = entry ? entry.sha256 : this.files.get(name);
+    if (!expected) {
+      this.problem(`${name} is not in the signed manifest`);
+      return false;
+    }
+    const matches = (await sha256hex(bytes)) === expected;
+    if (entry) this.checked.set(name, matches && this.checked.get(name) !== false);
+    if (!matches) {
+      this.problem(entry ? `segment ${entry.msn} (${name}) was changed: its SHA-256 does not match the signed manifest` : `${name} was changed: its SHA-256 does not match the signed manifest`);
+    }
     for (const fn of this.listeners) fn(this);
+    return matches;
+  }
+
+  problem(text) {
+    if (!this.problems.includes(text)) this.problems.push(text);
   }
 
   async checkAll(baseUrl) {
