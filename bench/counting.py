@@ -26,18 +26,17 @@ PRODUCERS = 128
 
 
 async def _service(backend: str, data_dir: Path) -> tuple[object, CountingService]:
-    from townhall.api.replay import wire
     from townhall.app import build_runtime
     from townhall.store.sql import db as sqldb
 
     settings = Settings(data_dir=data_dir, token_keys="kb1:" + "33" * 32, log_level="warning")
-    rt = build_runtime(settings)
     if backend == "redis":
-        from townhall.store.state.redis import RedisState
-
-        rt.state = rt.ctx.state = RedisState(REDIS_URL, 45, 30, prefix=f"bench-{uuid.uuid4().hex[:8]}:")
+        settings = settings.model_copy(
+            update={"state_url": REDIS_URL, "state_prefix": f"bench-{uuid.uuid4().hex[:8]}:"}
+        )
+    rt = build_runtime(settings)
     await sqldb.migrate(rt.db.url.render_as_string(hide_password=False))
-    counting = wire(rt).counting
+    counting = rt.recording.counting
     await counting.start()
     return rt, counting
 

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from townhall.api.http import bearer, client_address, ok, op, read_json
+from townhall.api.runtime import runtime_of
 from townhall.api.schemas import AccountOut, Credentials, SessionOut
 from townhall.domain.accounts import Account
 from townhall.services.accounts import SignedIn
@@ -33,25 +34,25 @@ def session_out(signed: SignedIn) -> dict[str, object]:
 
 
 async def current_account(request: Request) -> Account:
-    account: Account = await request.app.state.runtime.accounts.authenticate(bearer(request))
+    account: Account = await runtime_of(request).accounts.authenticate(bearer(request))
     return account
 
 
 async def register(request: Request) -> Response:
     body = await read_json(request, Credentials)
-    signed = await request.app.state.runtime.accounts.register(body.handle, body.password, client_address(request))
+    signed = await runtime_of(request).accounts.register(body.handle, body.password, client_address(request))
     return ok(session_out(signed), status=201)
 
 
 async def login(request: Request) -> Response:
     body = await read_json(request, Credentials)
-    signed = await request.app.state.runtime.accounts.login(body.handle, body.password, client_address(request))
+    signed = await runtime_of(request).accounts.login(body.handle, body.password, client_address(request))
     return ok(session_out(signed))
 
 
 async def logout(request: Request) -> Response:
     await current_account(request)
-    await request.app.state.runtime.accounts.logout(bearer(request) or "")
+    await runtime_of(request).accounts.logout(bearer(request) or "")
     return Response(status_code=204)
 
 
@@ -60,7 +61,7 @@ async def me(request: Request) -> Response:
 
 
 async def profile(request: Request) -> Response:
-    account = await request.app.state.runtime.accounts.by_handle(request.path_params["handle"])
+    account = await runtime_of(request).accounts.by_handle(request.path_params["handle"])
     return ok(account_out(account))
 
 

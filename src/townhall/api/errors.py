@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 
+from townhall.api.runtime import runtime_of
 from townhall.domain.errors import RateLimited, TownhallError
 
 log = logging.getLogger("townhall.api")
@@ -59,7 +60,7 @@ async def on_townhall_error(request: Request, exc: Exception) -> Response:
     headers = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-    request.app.state.runtime.metrics.rejected.labels(exc.code).inc()
+    runtime_of(request).metrics.rejected.labels(exc.code).inc()
     if exc.kind == "unauthenticated":
         headers["WWW-Authenticate"] = "Bearer"
     return error_response(

@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from townhall.api.errors import STATUS
 from townhall.api.http import bearer
+from townhall.api.runtime import runtime_of
 from townhall.domain.errors import TownhallError
 from townhall.domain.roles import VOICES, Role
 
@@ -68,7 +69,7 @@ async def _drain(ws: WebSocket) -> None:
 
 
 async def events(ws: WebSocket) -> None:
-    rt = ws.app.state.runtime
+    rt = runtime_of(ws)
     space_id = ws.path_params["space_id"]
     try:
         account = await rt.accounts.authenticate(bearer(ws))

@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from townhall.api.runtime import runtime_of
 from townhall.domain.errors import Invalid, TooLarge
 
 M = TypeVar("M", bound=BaseModel)
@@ -48,7 +49,7 @@ def op(
 
 
 async def read_json(request: Request, model: type[M], max_bytes: int | None = None) -> M:
-    limit = max_bytes or request.app.state.runtime.settings.max_body_bytes
+    limit = max_bytes or runtime_of(request).settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise TooLarge("body_too_large", f"the request body is larger than {limit} bytes")
@@ -85,7 +86,7 @@ def client_address(conn: HTTPConnection) -> str:
 
 
 def country_of(conn: HTTPConnection) -> str | None:
-    name = conn.app.state.runtime.settings.country_header
+    name = runtime_of(conn).settings.country_header
     value = conn.headers.get(name, "").strip().upper()
     return value if len(value) == 2 and value.isalpha() else None
 

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from townhall.api.errors import error_response
 from townhall.api.http import bearer, client_address, country_of, ok, op, read_json
+from townhall.api.runtime import runtime_of
 from townhall.api.schemas import JoinIn, JoinOut, ReactionIn
 from townhall.domain import tokens
 from townhall.domain.counting import is_bot
@@ -26,7 +27,7 @@ from townhall.services.admission import Joined, Listener
 async def _listener(request: Request, device_id: str | None) -> Listener:
     """Who joins; crawlers, tools and self-declared load generators (`X-Townhall-Synthetic: 1`) are
     marked synthetic in their token and counted apart."""
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     session = bearer(request)
     account = await rt.accounts.authenticate(session) if session else None
     synthetic = request.headers.get("x-townhall-synthetic") == "1" or is_bot(request.headers.get("user-agent", ""))
@@ -34,7 +35,7 @@ async def _listener(request: Request, device_id: str | None) -> Listener:
 
 
 async def join(request: Request) -> Response:
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     body = await read_json(request, JoinIn)
     space_id = request.path_params["space_id"]
     listener = await _listener(request, body.device_id)
@@ -56,14 +57,14 @@ async def join(request: Request) -> Response:
 
 
 def _listener_token(request: Request) -> tokens.Claims:
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     return tokens.verify(
         bearer(request) or "", rt.keys.keys, rt.clock(), tokens.Scope.LISTEN, request.path_params["space_id"]
     )
 
 
 async def renew(request: Request) -> Response:
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     claims = _listener_token(request)
     expires = await rt.admission.renew(claims.space_id, Listener(claims.subject, synthetic=claims.synthetic))
     return ok({"lease_expires": expires})
@@ -71,12 +72,12 @@ async def renew(request: Request) -> Response:
 
 async def leave(request: Request) -> Response:
     claims = _listener_token(request)
-    await request.app.state.runtime.admission.leave(claims.space_id, Listener(claims.subject))
+    await runtime_of(request).admission.leave(claims.space_id, Listener(claims.subject))
     return Response(status_code=204)
 
 
 async def react(request: Request) -> Response:
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     body = await read_json(request, ReactionIn)
     claims = _listener_token(request)
     await rt.room.react(claims.space_id, body.kind, claims.subject)
@@ -84,7 +85,7 @@ async def react(request: Request) -> Response:
 
 
 async def room_state(request: Request) -> Response:
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     doc = await rt.room.document(request.path_params["space_id"])
     headers = {"ETag": doc.etag, "Cache-Control": f"public, max-age={rt.settings.room_state_max_age_s}"}
     if request.headers.get("if-none-match") == doc.etag:

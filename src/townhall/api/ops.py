@@ -19,6 +19,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from townhall.api.http import op
+from townhall.api.runtime import Runtime, runtime_of
+from townhall.domain.spaces import SpaceState
 
 access = logging.getLogger("townhall.access")
 
@@ -28,8 +30,8 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    rt = request.app.state.runtime
-    db_ok = await rt.db_ping()
+    rt = runtime_of(request)
+    db_ok = await rt.ping_db()
     state_ok = await rt.state.ping()
     body = {"database": "ok" if db_ok else "down", "state": "ok" if state_ok else "down"}
     if db_ok and state_ok:
@@ -42,11 +44,25 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    rt = request.app.state.runtime
-    await rt.refresh_gauges()
+    rt = runtime_of(request)
+    await refresh_gauges(rt)
     return Response(
         generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"}
     )
+
+
+async def refresh_gauges(rt: Runtime) -> None:
+    live = await rt.spaces.find([SpaceState.LIVE], rt.settings.list_limit_max)
+    listeners = waiting = 0
+    for space in live:
+        seated, queued = await rt.admission.counts(space)
+        listeners += seated
+        waiting += queued
+    rt.gauges.values = {
+        "townhall_live_spaces": ("Spaces live now (up to list_limit_max)", len(live)),
+        "townhall_listeners": ("Listeners holding a seat in live spaces", listeners),
+        "townhall_waiting_room": ("Listeners waiting for a seat", waiting),
+    }
 
 
 def openapi_document(routes: list[Any], title: str, version: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute
 
 from townhall.api.errors import error_response
 from townhall.api.http import op
+from townhall.api.runtime import runtime_of
 from townhall.domain.errors import TownhallError
 from townhall.domain.ids import ID_PATTERN
 from townhall.media.playlist import blocking_request
@@ -36,7 +37,7 @@ def _playlist(text: str | bytes) -> Response:
 
 
 async def _stored(request: Request, space_id: str, name: str) -> bytes | None:
-    data: bytes | None = await request.app.state.runtime.blobs.get(live_prefix(space_id) + name)
+    data: bytes | None = await runtime_of(request).blobs.get(live_prefix(space_id) + name)
     return data
 
 
@@ -44,7 +45,7 @@ async def multivariant(request: Request) -> Response:
     space_id = request.path_params["space_id"]
     if not ID_PATTERN.match(space_id):
         return _missing()
-    live = request.app.state.runtime.media.spaces.get(space_id)
+    live = runtime_of(request).media.spaces.get(space_id)
     text = live.programme.multivariant if live is not None else await _stored(request, space_id, "master.m3u8")
     return _playlist(text) if text is not None else _missing()
 
@@ -54,7 +55,7 @@ async def media_playlist(request: Request) -> Response:
     wanted = blocking_request(request.query_params)  # 400 for invalid _HLS_msn / _HLS_part
     if not ID_PATTERN.match(space_id):
         return _missing()
-    live = request.app.state.runtime.media.spaces.get(space_id)
+    live = runtime_of(request).media.spaces.get(space_id)
     if live is None:  # ended (its last playlist carries EXT-X-ENDLIST) or never here
         stored = await _stored(request, space_id, "media.m3u8")
         return _playlist(stored) if stored is not None else _missing()
@@ -71,7 +72,7 @@ async def media_object(request: Request) -> Response:
     filename = "init.mp4" if name is None else f"{name}.m4s"
     if not ID_PATTERN.match(space_id) or (name is not None and not MEDIA_NAME.match(name)):
         return _missing()
-    live = request.app.state.runtime.media.spaces.get(space_id)
+    live = runtime_of(request).media.spaces.get(space_id)
     data = live.programme.cached(filename) if live is not None else None
     if data is None and live is not None and name is not None and name.startswith("p"):
         data = await _preloaded(live.programme, name, filename)

@@ -1,7 +1,6 @@
 """Replay, clips and counts over HTTP: replay files under /replay/<space>/ (immutable), the public keys
 at /.well-known/townhall/replay-keys.json, the live chain head, clips, counts and batched beacons.
 
-Also wires the area into the runtime (hooks on admission, room state, space end and the media node).
 Thin: every rule is in domain/replay.py and domain/counting.py.
 """
 
@@ -18,15 +17,15 @@ from starlette.routing import BaseRoute
 
 from townhall.api.http import bearer, client_address, ok, op, read_json
 from townhall.api.replay_schemas import BeaconsIn, BeaconsOut, ClipIn, ClipOut, CountsOut, ReplayOut
+from townhall.api.runtime import runtime_of
 from townhall.domain import counting as rules
 from townhall.domain import tokens
 from townhall.domain.errors import Invalid, NotFound, Unauthenticated
 from townhall.domain.ids import ID_PATTERN
 from townhall.services.clips import ClipService
 from townhall.services.counting import Counted, CountingService
-from townhall.services.recording_keys import ReplayKeys, viewer_secret
+from townhall.services.recording_keys import ReplayKeys
 from townhall.services.replay import ReplayService, live_prefix, replay_prefix
-from townhall.store.sql.repos_recording import ChainRepo, ClipRepo, CountLedger, RecordingRepo
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 KEYS_PATH = "/.well-known/townhall/replay-keys.json"
@@ -43,30 +42,8 @@ class Recording:
     keys: ReplayKeys
 
 
-def wire(rt: Any) -> Recording:
-    """Build the area's services and hook them into the runtime; called once by `routes`."""
-    s = rt.settings
-    path = Path(s.replay_keys_file) if s.replay_keys_file else s.data_dir / "replay-keys.json"
-    keys = ReplayKeys(path).load(rt.clock())
-    replay = ReplayService(rt.ctx, ChainRepo(rt.db), RecordingRepo(rt.db), rt.blobs, keys, rt.public_url + KEYS_PATH)
-    secret = viewer_secret(s.count_viewer_secret, s.data_dir)
-    counting = CountingService(rt.ctx, CountLedger(rt.db), rt.spaces, rt.admission, secret)
-    rec = Recording(replay, counting, ClipService(rt.ctx, ClipRepo(rt.db), rt.spaces, replay), keys)
-    rt.room.contributors += [replay.room_fields, counting.room_summary]
-    rt.admission.on_join.append(counting.joined)
-    rt.spaces.on_end.append(replay.ended)
-    if rt.media is not None:
-        rt.media.on_segment(replay.on_segment)
-        replay.on_head.append(rt.media.set_chain_head)
-    rt.startup += [replay.start, counting.start]
-    rt.shutdown += [counting.stop, replay.stop]
-    rt.recording = rec
-    return rec
-
-
 def _rec(request: Request) -> Recording:
-    rec: Recording = request.app.state.runtime.recording
-    return rec
+    return runtime_of(request).recording
 
 
 def _space_id(request: Request) -> str:
@@ -93,7 +70,7 @@ async def replay_file(request: Request) -> Response:
             key = replay_prefix(space_id) + name
         else:
             raise NotFound("replay_file_not_found", "no such replay file")
-    blobs = request.app.state.runtime.blobs
+    blobs = runtime_of(request).blobs
     media_type = TYPES.get(Path(name).suffix, "audio/mp4")
     headers = {"Cache-Control": IMMUTABLE, "Access-Control-Allow-Origin": "*"}
     if name == "audio.m4a":
@@ -113,7 +90,7 @@ async def replay_keys(request: Request) -> Response:
 
 
 async def replay_info(request: Request) -> Response:
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     space_id = _space_id(request)
     record = await _rec(request).replay.published(space_id)
     base = f"{rt.public_url}/replay/{space_id}"
@@ -143,7 +120,7 @@ async def chain_head(request: Request) -> Response:
 
 # --- counts and beacons -------------------------------------------------------------------------
 async def space_counts(request: Request) -> Response:
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     space = await rt.spaces.cached(_space_id(request))
     live_now = (await rt.admission.counts(space))[0] if space.is_live else None
     return ok(await _rec(request).counting.space_counts(space, live_now))
@@ -151,7 +128,7 @@ async def space_counts(request: Request) -> Response:
 
 async def _viewer(request: Request, device_id: str | None) -> tuple[str, bool, bool]:
     """(viewer key, signed in, synthetic) of whoever sends a beacon or cuts a clip."""
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     secret = _rec(request).counting.secret
     agent = request.headers.get("user-agent", "")
     credential = bearer(request)
@@ -169,7 +146,7 @@ async def _viewer(request: Request, device_id: str | None) -> tuple[str, bool, b
 
 
 async def beacons(request: Request) -> Response:
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     rec = _rec(request)
     s = rt.settings
     body = await read_json(request, BeaconsIn)
@@ -218,7 +195,7 @@ async def beacons(request: Request) -> Response:
 
 # --- clips --------------------------------------------------------------------------------------
 def clip_out(request: Request, row: dict[str, Any]) -> dict[str, object]:
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     return ClipOut(
         id=row["id"],
         space_id=row["space_id"],
@@ -256,8 +233,7 @@ async def get_clip(request: Request) -> Response:
     return ok({**clip_out(request, row), "counts": await rec.counting.clip_counts(row["id"])})
 
 
-def routes(rt: Any) -> list[BaseRoute]:
-    wire(rt)
+def routes() -> list[BaseRoute]:
     t, s = "replay, clips and counts", "/api/spaces/{space_id}"
     return [
         op(

@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from townhall.api.accounts import current_account
 from townhall.api.http import ok, op, read_json
+from townhall.api.runtime import runtime_of
 from townhall.api.schemas import (
     CapIn,
     MemberOut,
@@ -26,7 +27,7 @@ from townhall.store.sql.repos import Member
 
 
 def space_out(request: Request, space: Space, host: str | None = None) -> dict[str, object]:
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     return SpaceOut(
         id=space.id,
         title=space.title,
@@ -55,7 +56,7 @@ def member_out(m: Member) -> dict[str, object]:
 async def create(request: Request) -> Response:
     host = await current_account(request)
     body = await read_json(request, SpaceIn)
-    space = await request.app.state.runtime.spaces.create(
+    space = await runtime_of(request).spaces.create(
         host, body.title, body.scheduled_start, body.listener_cap, body.recording, body.replay_public
     )
     return ok(space_out(request, space, host.handle), status=201)
@@ -68,14 +69,14 @@ async def listing(request: Request) -> Response:
         limit = int(request.query_params.get("limit", "50"))
     except ValueError as exc:
         raise Invalid("invalid_query", "state must be live, scheduled or ended; limit a number") from exc
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     found = await rt.spaces.find(states, limit)
     hidden = await rt.trust.moderation.undiscoverable() if rt.trust is not None else set()
     return ok({"spaces": [space_out(request, s) for s in found if s.id not in hidden]})
 
 
 async def fetch(request: Request) -> Response:
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     space = await rt.spaces.get(request.path_params["space_id"])
     host = await rt.spaces.role_of(space.id, space.host_id)
     return ok(space_out(request, space, host.handle if host else None))
@@ -83,43 +84,43 @@ async def fetch(request: Request) -> Response:
 
 async def start(request: Request) -> Response:
     actor = await current_account(request)
-    space = await request.app.state.runtime.spaces.start(actor, request.path_params["space_id"])
+    space = await runtime_of(request).spaces.start(actor, request.path_params["space_id"])
     return ok(space_out(request, space, actor.handle))
 
 
 async def end(request: Request) -> Response:
     actor = await current_account(request)
-    space = await request.app.state.runtime.spaces.end(actor, request.path_params["space_id"])
+    space = await runtime_of(request).spaces.end(actor, request.path_params["space_id"])
     return ok(space_out(request, space, actor.handle))
 
 
 async def set_cap(request: Request) -> Response:
     actor = await current_account(request)
     body = await read_json(request, CapIn)
-    space = await request.app.state.runtime.spaces.set_cap(actor, request.path_params["space_id"], body.listener_cap)
+    space = await runtime_of(request).spaces.set_cap(actor, request.path_params["space_id"], body.listener_cap)
     return ok(space_out(request, space, actor.handle))
 
 
 async def roster(request: Request) -> Response:
-    members = await request.app.state.runtime.spaces.roster(request.path_params["space_id"])
+    members = await runtime_of(request).spaces.roster(request.path_params["space_id"])
     return ok({"members": [member_out(m) for m in members if not m.blocked]})
 
 
 async def ask(request: Request) -> Response:
     actor = await current_account(request)
-    position = await request.app.state.runtime.spaces.request_to_speak(actor, request.path_params["space_id"])
+    position = await runtime_of(request).spaces.request_to_speak(actor, request.path_params["space_id"])
     return ok({"position": position}, status=201)
 
 
 async def withdraw(request: Request) -> Response:
     actor = await current_account(request)
-    await request.app.state.runtime.spaces.withdraw_request(actor, request.path_params["space_id"])
+    await runtime_of(request).spaces.withdraw_request(actor, request.path_params["space_id"])
     return Response(status_code=204)
 
 
 async def requests(request: Request) -> Response:
     actor = await current_account(request)
-    found = await request.app.state.runtime.spaces.requests(actor, request.path_params["space_id"])
+    found = await runtime_of(request).spaces.requests(actor, request.path_params["space_id"])
     return ok({"members": [member_out(m) for m in found]})
 
 
@@ -127,7 +128,7 @@ def _targeted(method_name: str):  # type: ignore[no-untyped-def]
     async def handler(request: Request) -> Response:
         actor = await current_account(request)
         body = await read_json(request, TargetIn)
-        service = request.app.state.runtime.spaces
+        service = runtime_of(request).spaces
         await getattr(service, method_name)(actor, request.path_params["space_id"], body.account_id)
         return Response(status_code=204)
 
@@ -137,18 +138,18 @@ def _targeted(method_name: str):  # type: ignore[no-untyped-def]
 async def mute(request: Request) -> Response:
     actor = await current_account(request)
     body = await read_json(request, MuteIn)
-    await request.app.state.runtime.spaces.mute(actor, request.path_params["space_id"], body.account_id, body.muted)
+    await runtime_of(request).spaces.mute(actor, request.path_params["space_id"], body.account_id, body.muted)
     return Response(status_code=204)
 
 
 async def accept_invite(request: Request) -> Response:
     actor = await current_account(request)
-    await request.app.state.runtime.spaces.accept_invite(actor, request.path_params["space_id"])
+    await runtime_of(request).spaces.accept_invite(actor, request.path_params["space_id"])
     return Response(status_code=204)
 
 
 async def speaker_token(request: Request) -> Response:
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     actor = await current_account(request)
     space_id = request.path_params["space_id"]
     token = await rt.spaces.speaker_token(actor, space_id)

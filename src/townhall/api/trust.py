@@ -6,7 +6,6 @@ log and the transparency report; plus the middleware that withholds live and rep
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,6 +16,7 @@ from townhall.api import trust_records
 from townhall.api.accounts import current_account
 from townhall.api.errors import error_response
 from townhall.api.http import bearer, client_address, ok, op, read_json
+from townhall.api.runtime import runtime_of
 from townhall.api.trust_common import (
     Trust,
     appeal_out,
@@ -42,48 +42,12 @@ from townhall.domain.accounts import PlatformRole
 from townhall.domain.errors import Conflict, Invalid, LegallyWithheld, NotFound
 from townhall.domain.moderation import ActionKind, Decision
 from townhall.domain.notices import Notice, NoticeState, SourceKind
-from townhall.services.moderation import ModerationService, require
-from townhall.services.trust_appeals import AppealService
-from townhall.services.trust_disputes import DisputeService
-from townhall.services.trust_misuse import MisuseService
-from townhall.services.trust_orders import OrderService
+from townhall.services.moderation import require
 from townhall.services.trust_reports import tdb_statements
-from townhall.services.trust_staff import StaffService
-from townhall.services.trust_tdb import TdbPublisher
-from townhall.services.trust_withholding import Withholdings
-from townhall.store.sql.repos_trust import TrustRepo
 from townhall.trust import geo
-from townhall.trust.tdb import TdbClient
 
 MEDIA_PREFIXES = ("/live/", "/replay/")
 WITHHELD_HEADER = "X-Townhall-Withheld"
-
-
-def attach(rt: Any) -> Trust:
-    """Build the trust services on the runtime, add the withholding gate to admission and the
-    start-up hook that finishes decisions interrupted by a crash."""
-    s = rt.settings
-    repo = TrustRepo(rt.db)
-    held = Withholdings(repo, rt.clock, s.withholding_refresh_s)
-    moderation = ModerationService(rt.ctx, repo, rt.accounts, rt.spaces, held, rt.keys.signing_key)
-    lookup = geo.CountryLookup(s.country_header, s.geo_trusted_proxies, s.geoip_database)
-    appeals, orders, disputes = AppealService(moderation), OrderService(moderation), DisputeService(moderation)
-    MisuseService(moderation, appeals)
-    staff = StaffService(rt.ctx, repo, rt.accounts)
-    trust = Trust(repo, held, moderation, appeals, orders, lookup, disputes, staff)
-    rt.admission.space_gates.append(held.gate)
-    rt.startup.append(moderation.resume)
-    if s.dsa_tdb_url:
-        trust.tdb = TdbPublisher(repo, TdbClient(s.dsa_tdb_url, s.dsa_tdb_token), rt.clock)
-
-        async def submit_statements() -> None:
-            assert trust.tdb is not None
-            await trust.tdb.start(s.dsa_tdb_every_s)
-
-        rt.startup.append(submit_statements)
-        rt.shutdown.append(trust.tdb.stop)
-    rt.trust = trust
-    return trust
 
 
 # --- notices (anyone) -------------------------------------------------------------------------------
@@ -191,7 +155,7 @@ async def sor_export(request: Request) -> Response:
 async def withholdings(request: Request) -> Response:
     require(await current_account(request), PlatformRole.MODERATOR)
     t = trust_of(request)
-    rows = await t.repo.active_restrictions(ActionKind.WITHHOLD, request.app.state.runtime.clock())
+    rows = await t.repo.active_restrictions(ActionKind.WITHHOLD, runtime_of(request).clock())
     return ok({"withholdings": [dict(r) for r in rows]})
 
 
@@ -245,8 +209,7 @@ async def decide_appeal(request: Request) -> Response:
     return ok(out)
 
 
-def routes(rt: Any) -> list[BaseRoute]:
-    attach(rt)
+def routes() -> list[BaseRoute]:
     t, m, me = "trust", "moderator session", "session"
     adm = "/api/admin"
     return [

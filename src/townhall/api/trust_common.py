@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from townhall.api.runtime import runtime_of
 from townhall.api.trust_schemas import AppealOut, DecisionOut, ProposalIn
 from townhall.domain.appeals import Appeal
 from townhall.domain.errors import Invalid
@@ -19,6 +20,7 @@ from townhall.domain.notices import Notice
 from townhall.services.moderation import ModerationService
 from townhall.services.trust_appeals import AppealService
 from townhall.services.trust_disputes import DisputeService
+from townhall.services.trust_misuse import MisuseService
 from townhall.services.trust_orders import OrderService
 from townhall.services.trust_staff import StaffService
 from townhall.services.trust_tdb import TdbPublisher
@@ -39,11 +41,12 @@ class Trust:
     geo: geo.CountryLookup
     disputes: DisputeService
     staff: StaffService
+    misuse: MisuseService
     tdb: TdbPublisher | None = None
 
 
 def trust_of(request: Request) -> Trust:
-    found: Trust = request.app.state.runtime.trust
+    found: Trust = runtime_of(request).trust
     return found
 
 
@@ -52,12 +55,12 @@ def limit_of(request: Request, default: int = 50) -> int:
         wanted = int(request.query_params.get("limit", str(default)))
     except ValueError as exc:
         raise Invalid("invalid_limit", "limit must be a number") from exc
-    cap: int = request.app.state.runtime.settings.list_limit_max
+    cap: int = runtime_of(request).settings.list_limit_max
     return max(1, min(wanted, cap))
 
 
 def period_of(request: Request) -> tuple[str, str]:
-    today = datetime.fromtimestamp(request.app.state.runtime.clock(), UTC).date()
+    today = datetime.fromtimestamp(runtime_of(request).clock(), UTC).date()
     return (
         request.query_params.get("from", f"{today.year}-01-01"),
         request.query_params.get("to", today.isoformat()),

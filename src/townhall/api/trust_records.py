@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute
 
 from townhall.api.accounts import current_account
 from townhall.api.http import ok, op, read_json
+from townhall.api.runtime import runtime_of
 from townhall.api.trust_common import decision_out, limit_of, period_of, proposal_of, trust_of
 from townhall.api.trust_schemas import DisputeCloseIn, DisputeIn, OrderActIn, OrderIn, ReferralIn, RoleIn
 from townhall.domain.accounts import PlatformRole
@@ -26,7 +27,7 @@ async def public_restrictions(request: Request) -> Response:
     """What listeners and clients show: labels, removal from discovery, countries withheld (X parity)."""
     t = trust_of(request)
     space_id = request.path_params["space_id"]
-    now = request.app.state.runtime.clock()
+    now = runtime_of(request).clock()
     rows = [
         r
         for r in await t.repo.restrictions_of(space_id)
@@ -95,7 +96,7 @@ async def audit_verify(request: Request) -> Response:
 
 
 def _platform(request: Request) -> str:
-    return str(request.app.state.runtime.public_url)
+    return str(runtime_of(request).public_url)
 
 
 async def transparency_json(request: Request) -> Response:

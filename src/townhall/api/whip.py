@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from townhall.api.http import bearer, op
+from townhall.api.runtime import runtime_of
 from townhall.domain import tokens
 from townhall.domain.errors import (
     Invalid,
@@ -27,7 +28,7 @@ SDP = "application/sdp"
 
 
 def _account_of(request: Request, space_id: str) -> str:
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     token = bearer(request)
     if token is None:
         raise Unauthenticated("token_missing", "publishing needs Authorization: Bearer <speaker token>")
@@ -55,7 +56,7 @@ async def _read_offer(request: Request, limit: int) -> str:
 
 
 async def publish(request: Request) -> Response:
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     s = rt.settings
     space_id = request.path_params["space_id"]
     try:
@@ -82,7 +83,7 @@ async def publish(request: Request) -> Response:
 
 
 async def hang_up(request: Request) -> Response:
-    rt = request.app.state.runtime
+    rt = runtime_of(request)
     space_id, resource_id = request.path_params["space_id"], request.path_params["resource_id"]
     account_id = _account_of(request, space_id)
     publisher = rt.media.find(space_id, resource_id)

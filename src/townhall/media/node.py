@@ -26,7 +26,6 @@ from townhall.media.mixer import FRAME, RATE, MixerSettings
 from townhall.media.programme import Programme, ProgrammeConfig, SegmentHook
 from townhall.media.recorder import Recorder
 from townhall.media.space import LiveSpace, VoiceConfig
-from townhall.settings import Settings
 from townhall.store.blobs.base import BlobStore
 from townhall.store.state.base import StateStore
 
@@ -44,19 +43,6 @@ class MediaConfig:
     mixer: MixerSettings = field(default_factory=MixerSettings)
     voice: VoiceConfig = field(default_factory=VoiceConfig)
     publishers_max: int = 13
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> MediaConfig:
-        return cls(
-            programme=ProgrammeConfig(
-                s.media_part_frames, s.media_parts_per_segment, s.media_playlist_segments, s.media_aac_bit_rate
-            ),
-            mixer=MixerSettings(
-                gate_dbfs=s.media_gate_dbfs, speaking_dbfs=s.media_speaking_dbfs, max_queue=s.media_jitter_frames
-            ),
-            voice=VoiceConfig(s.media_opus_bit_rate, s.media_opus_complexity, s.media_forward_pairs),
-            publishers_max=s.whip_publishers_max,
-        )
 
 
 class MediaNode:

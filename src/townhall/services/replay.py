@@ -38,12 +38,18 @@ HEAD_TTL_S = 2 * 86400  # the live head outlives the space briefly; the replay's
 class SegmentInfo(Protocol):
     """What the media node tells about each stored segment (media.recorder.SegmentRecord)."""
 
-    msn: int
-    key: str
-    media_time: int
-    duration: float
-    sha256: str
-    program_date_time: float
+    @property
+    def msn(self) -> int: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def media_time(self) -> int: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def program_date_time(self) -> float: ...
 
 
 def live_prefix(space_id: str) -> str:

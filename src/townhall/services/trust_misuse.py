@@ -12,7 +12,6 @@ from townhall.domain.appeals import Appeal
 from townhall.domain.moderation import ActionKind, Basis, Decision, Ground
 from townhall.domain.notices import Notice, TargetKind
 from townhall.services.moderation import SYSTEM, ModerationService
-from townhall.services.trust_appeals import AppealService
 from townhall.store.sql.repos_trust import Writer
 from townhall.store.sql.tables_trust import measures
 
@@ -25,12 +24,10 @@ MISUSE_TOS = "Misuse policy (Article 23 DSA): repeated manifestly illegal conten
 
 
 class MisuseService:
-    def __init__(self, moderation: ModerationService, appeals: AppealService) -> None:
+    def __init__(self, moderation: ModerationService) -> None:
         self.moderation = moderation
         self.repo = moderation.repo
         self.ctx = moderation.ctx
-        moderation.after.append(self.after_decision)
-        appeals.after_unfounded.append(self.after_unfounded_complaint)
 
     @property
     def policy(self) -> misuse_rules.MisusePolicy:

@@ -285,7 +285,7 @@ class _Channels:
                 q.put_nowait(None)
         self._queues.clear()
         self._ready.clear()
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._pubsub.aclose()
 
 
 class RedisState:

@@ -7,16 +7,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from townhall.api.runtime import Runtime
+from townhall.app.recording import build_recording
+from townhall.app.trust import build_trust
+from townhall.domain.spaces import SpaceState
+from townhall.media.mixer import MixerSettings
+from townhall.media.node import MediaConfig, MediaNode
+from townhall.media.programme import ProgrammeConfig
+from townhall.media.space import VoiceConfig
 from townhall.metrics import Metrics
 from townhall.services.accounts import AccountService
 from townhall.services.admission import AdmissionService
@@ -31,7 +36,6 @@ from townhall.store.sql.repos import AccountRepo, MemberRepo, SessionRepo, Space
 from townhall.store.state.base import StateStore
 
 log = logging.getLogger("townhall")
-Hook = Callable[[], Awaitable[None]]
 
 
 def database_url(settings: Settings) -> str:
@@ -69,115 +73,114 @@ def token_keys(settings: Settings) -> TokenKeys:
     return parse_keys(load_or_create_secrets(settings.data_dir)["token_keys"])
 
 
+def media_config(s: Settings) -> MediaConfig:
+    return MediaConfig(
+        programme=ProgrammeConfig(
+            s.media_part_frames, s.media_parts_per_segment, s.media_playlist_segments, s.media_aac_bit_rate
+        ),
+        mixer=MixerSettings(
+            gate_dbfs=s.media_gate_dbfs, speaking_dbfs=s.media_speaking_dbfs, max_queue=s.media_jitter_frames
+        ),
+        voice=VoiceConfig(s.media_opus_bit_rate, s.media_opus_complexity, s.media_forward_pairs),
+        publishers_max=s.whip_publishers_max,
+    )
+
+
 def edge_secret(settings: Settings) -> str:
     """The credential edges fetch live media from the origin with (a shared secret, never a default)."""
     return settings.edge_secret or load_or_create_secrets(settings.data_dir)["edge_secret"]
 
 
-@dataclass
-class Runtime:
-    """Everything one process holds: settings, adapters, services. Built by `build_runtime`."""
-
-    settings: Settings
-    clock: Callable[[], float]
-    db: AsyncEngine
-    state: StateStore
-    blobs: BlobStore
-    keys: TokenKeys
-    edge_secret: str
-    metrics: Metrics
-    ctx: Context
-    accounts: AccountService
-    spaces: SpaceService
-    admission: AdmissionService
-    room: RoomService
-    public_url: str
-    listener_base_url: str
-    media: Any = None  # the media node, when this process runs one
-    recording: Any = None  # replay, clips and counting (wired by api/replay.py)
-    trust: Any = None  # trust and safety, DSA (wired by api/trust.py)
-    startup: list[Hook] = field(default_factory=list)
-    shutdown: list[Hook] = field(default_factory=list)
-    gauges: Any = None
-
-    async def db_ping(self) -> bool:
-        return await sqldb.ping(self.db)
-
-    async def refresh_gauges(self) -> None:
-        from townhall.domain.spaces import SpaceState
-
-        live = await self.spaces.find([SpaceState.LIVE], self.settings.list_limit_max)
-        listeners = waiting = 0
-        for space in live:
-            seated, queued = await self.admission.counts(space)
-            listeners += seated
-            waiting += queued
-        self.gauges.values = {
-            "townhall_live_spaces": ("Spaces live now (up to list_limit_max)", len(live)),
-            "townhall_listeners": ("Listeners holding a seat in live spaces", listeners),
-            "townhall_waiting_room": ("Listeners waiting for a seat", waiting),
-        }
-
-
 def build_runtime(settings: Settings, clock: Callable[[], float] = time.time) -> Runtime:
+    """Open every store, build every service and subscribe each to the others' events (`subscribe`)."""
     from townhall.api.ops import GaugeCollector
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = sqldb.open_engine(database_url(settings))
-    state = open_state(settings)
-    keys = token_keys(settings)
+    s = settings
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = sqldb.open_engine(database_url(s))
+    state = open_state(s)
+    blobs = open_blobs(s)
+    keys = token_keys(s)
     metrics = Metrics()
-    ctx = Context(settings=settings, state=state, clock=clock)
+    ctx = Context(settings=s, state=state, clock=clock)
     accounts = AccountService(ctx, AccountRepo(engine), SessionRepo(engine))
     spaces = SpaceService(ctx, SpaceRepo(engine), MemberRepo(engine), AccountRepo(engine), keys)
     admission = AdmissionService(ctx, spaces, keys)
-    public = settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
+    public = s.public_url.rstrip("/") or f"http://{s.host}:{s.port}"
     gauges = GaugeCollector()
     metrics.registry.register(gauges)
-    return Runtime(
-        settings=settings,
+    rt = Runtime(
+        settings=s,
         clock=clock,
         db=engine,
+        ping_db=lambda: sqldb.ping(engine),
         state=state,
-        blobs=open_blobs(settings),
+        blobs=blobs,
         keys=keys,
-        edge_secret=edge_secret(settings),
+        edge_secret=edge_secret(s),
         metrics=metrics,
+        gauges=gauges,
         ctx=ctx,
         accounts=accounts,
         spaces=spaces,
         admission=admission,
         room=RoomService(ctx, spaces, admission),
+        recording=build_recording(s, ctx, engine, blobs, spaces, admission, public, clock),
+        trust=build_trust(s, ctx, engine, accounts, spaces, keys.signing_key, clock),
         public_url=public,
-        listener_base_url=settings.listener_base_url.rstrip("/") or public,
-        gauges=gauges,
+        listener_base_url=s.listener_base_url.rstrip("/") or public,
+        media=MediaNode(media_config(s), blobs, state, metrics.registry),
     )
+    subscribe(rt)
+    return rt
 
 
-def media_node(rt: Runtime) -> Any:
-    """The media node of this process, started and stopped with the app, told when spaces go live and end."""
-    from townhall.domain.spaces import SpaceState
-    from townhall.media.node import MediaConfig, MediaNode
+def subscribe(rt: Runtime) -> None:
+    """Every event's subscribers, in the order they run: the one place where the areas are joined."""
+    rec, trust, media = rt.recording, rt.trust, rt.media
 
-    node = MediaNode(MediaConfig.from_settings(rt.settings), rt.blobs, rt.state, rt.metrics.registry)
+    # a join: the country gate (withholding orders) before a seat; then the durable count of the join
+    # (a SQL commit on the join path: a join is answered only once it is counted)
+    rt.admission.space_gates.append(trust.withholdings.gate)
+    rt.admission.on_join.append(rec.counting.joined)
 
-    async def resume_live() -> None:
-        await node.start()
-        for space in await rt.spaces.find([SpaceState.LIVE], rt.settings.list_limit_max):
-            await node.ensure_space(space)
+    # the room state every listener polls: the chain head, then the public figures
+    rt.room.contributors += [rec.replay.room_fields, rec.counting.room_summary]
 
-    async def ended(space: Any) -> None:
-        await node.stop_space(space.id)
+    # a decision, then the misuse rules (Art. 23 DSA) over it; an unfounded complaint counts too
+    trust.moderation.after.append(trust.misuse.after_decision)
+    trust.appeals.after_unfounded.append(trust.misuse.after_unfounded_complaint)
 
-    rt.spaces.on_live.append(node.ensure_space)
-    rt.spaces.on_end.append(ended)
-    rt.startup.append(resume_live)
-    rt.shutdown.append(node.stop)
-    return node
+    # a space goes live: its programme starts on this process's media node
+    # a space ends, in this order: the programme stops (its last segment stored), the recording is
+    # noted and finished, and last the seats are dropped (counting has read the final figures by then)
+    rt.spaces.on_live.append(media.ensure_space)
+    rt.spaces.on_end.append(lambda space: media.stop_space(space.id))
+    media.on_segment(rec.replay.on_segment)  # each stored segment extends the hash chain ...
+    rec.replay.on_head.append(media.set_chain_head)  # ... whose head the live playlist then lists
+    rt.spaces.on_end.append(rec.replay.ended)
+    rt.spaces.on_end.append(lambda space: rt.state.drop_space(space.id))
+
+    # start-up, in order (stopped in the reverse order)
+    rt.startup.append(lambda: resume_live(rt, media))
+    rt.shutdown.append(media.stop)
+    rt.startup += [rec.replay.start, rec.counting.start, trust.moderation.resume]
+    rt.shutdown += [rec.counting.stop, rec.replay.stop]
+    tdb = trust.tdb
+    if tdb is not None:
+        rt.startup.append(lambda: tdb.start(rt.settings.dsa_tdb_every_s))
+        rt.shutdown.append(tdb.stop)
 
 
-def area_routes(rt: Runtime) -> list[BaseRoute]:
-    """Each area's routes; an area wires itself in here with one line."""
+async def resume_live(rt: Runtime, media: MediaNode) -> None:
+    """Start the media node and every space that was live when this process last stopped."""
+    await media.start()
+    for space in await rt.spaces.find([SpaceState.LIVE], rt.settings.list_limit_max):
+        await media.ensure_space(space)
+
+
+def area_routes() -> list[BaseRoute]:
+    """Each area's routes, declared by its API module."""
     from townhall.api import accounts, events, listen, ops, origin, replay, spaces, trust, web, whip
 
     return [
@@ -186,11 +189,11 @@ def area_routes(rt: Runtime) -> list[BaseRoute]:
         *spaces.routes(),
         *listen.routes(),
         *web.routes(),
-        *whip.routes(rt),
-        *origin.routes(rt),
+        *whip.routes(),
+        *origin.routes(),
         *events.routes(),
-        *replay.routes(rt),
-        *trust.routes(rt),
+        *replay.routes(),
+        *trust.routes(),
     ]
 
 
@@ -201,8 +204,6 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     from townhall.api.trust import WithheldGate
 
     rt = runtime or build_runtime(settings or Settings())
-    if rt.media is None:
-        rt.media = media_node(rt)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -217,15 +218,8 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
             await rt.state.close()
             await rt.db.dispose()
 
-    routes = area_routes(rt)
-
-    async def release_seats(space: Any) -> None:
-        # last of the end hooks (counting reads the final figures first): an ended space holds no seats
-        await rt.state.drop_space(space.id)
-
-    rt.spaces.on_end.append(release_seats)
     app = Starlette(
-        routes=routes,
+        routes=area_routes(),
         middleware=[Middleware(AccessLog), Middleware(LiveGate), Middleware(WithheldGate)],
         exception_handlers=HANDLERS,
         lifespan=lifespan,
