@@ -15,9 +15,7 @@ import pytest
 import townhall
 
 SRC = Path(townhall.__file__).parent
-MODULES = sorted(
-    m.name for m in pkgutil.walk_packages([str(SRC)], prefix="townhall.") if ".migrations" not in m.name
-)
+MODULES = sorted(m.name for m in pkgutil.walk_packages([str(SRC)], prefix="townhall.") if ".migrations" not in m.name)
 
 
 def _import_alone(module: str) -> tuple[str, int, str]:
@@ -31,8 +29,23 @@ def test_every_module_imports_alone() -> None:
     assert not failures, "\n".join(f"{m}: {err}" for m, _, err in failures)
 
 
-FORBIDDEN_IN_DOMAIN = {"asyncio", "time", "datetime.datetime.now", "os", "socket", "sqlalchemy", "redis", "httpx",
-                       "starlette", "aiortc", "av", "random", "secrets", "subprocess", "pathlib"}
+FORBIDDEN_IN_DOMAIN = {
+    "asyncio",
+    "time",
+    "datetime.datetime.now",
+    "os",
+    "socket",
+    "sqlalchemy",
+    "redis",
+    "httpx",
+    "starlette",
+    "aiortc",
+    "av",
+    "random",
+    "secrets",
+    "subprocess",
+    "pathlib",
+}
 
 
 @pytest.mark.parametrize("path", sorted((SRC / "domain").glob("*.py")), ids=lambda p: p.name)

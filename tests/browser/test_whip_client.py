@@ -39,7 +39,7 @@ async def test_the_whip_whep_client_from_npm_publishes_into_a_space_and_hangs_up
     resource = await page.evaluate(PUBLISH_JS, [f"{server.url}/whip/{space.id}", token])
     assert resource.startswith(f"{server.url}/whip/{space.id}/")
 
-    live = rt.media.spaces[space.id]
+    live = rt.media.node.spaces[space.id]
     await until(lambda: page.evaluate("window.__whip.pc.connectionState === 'connected'"), 15, "ICE connected")
     await until(lambda: _speaking(live, host.id), 10, "the media node hearing the whip-whep publisher")
 

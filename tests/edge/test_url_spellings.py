@@ -67,8 +67,11 @@ async def test_an_upgrade_is_refused_everywhere_but_on_the_events_socket(edge_po
     assert origin.total == 0
     # The events socket is piped to the origin, which decides (it authenticates the socket itself; this
     # stand-in has no socket route, so uvicorn refuses the handshake with a bare 403 of its own).
-    events = await raw_get(edge_port, f"/api/spaces/{SPACE}/events", {**upgrade, "Sec-WebSocket-Version": "13",
-                                                                     "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    events = await raw_get(
+        edge_port,
+        f"/api/spaces/{SPACE}/events",
+        {**upgrade, "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="},
+    )
     assert events.status == 403 and b'"code"' not in events.body
 
 

@@ -46,7 +46,7 @@ class Stage:
 
     @property
     def live(self) -> Any:
-        return self.rt.media.spaces[self.space_id]
+        return self.rt.media.node.spaces[self.space_id]
 
     async def host_token(self) -> str:
         return str(await self.rt.spaces.speaker_token(self.host, self.space_id))

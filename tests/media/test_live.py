@@ -82,7 +82,7 @@ async def test_two_speakers_reach_the_programme_in_order_and_hear_only_each_othe
 
 def delay_figures(stage: Stage) -> tuple[int, float, float, float]:
     """Count, mean, p50 and p95 (bucket bounds) of the server-added mix-minus delay so far."""
-    samples = stage.rt.media.metrics.minus_delay.collect()[0].samples
+    samples = stage.rt.media.node.metrics.minus_delay.collect()[0].samples
     buckets = sorted((float(x.labels["le"]), x.value) for x in samples if x.name.endswith("_bucket"))
     count = next(x.value for x in samples if x.name.endswith("_count"))
     total = next(x.value for x in samples if x.name.endswith("_sum"))
@@ -262,7 +262,7 @@ async def test_each_segment_is_recorded_with_its_hash_and_announced(stage: Stage
 async def test_ending_the_space_closes_the_playlist_and_keeps_the_recording(stage: Stage) -> None:
     await until(lambda: stage.live.programme.window.next_msn >= 1, 5, "a first segment")
     await stage.rt.spaces.end(stage.host, stage.space_id)
-    assert stage.space_id not in stage.rt.media.spaces
+    assert stage.space_id not in stage.rt.media.node.spaces
     text = (await stage.http.get(f"/live/{stage.space_id}/media.m3u8")).text
     assert text.rstrip().endswith("#EXT-X-ENDLIST")
     assert (await stage.http.get(f"/live/{stage.space_id}/s0.m4s")).status_code == 200
@@ -271,9 +271,10 @@ async def test_ending_the_space_closes_the_playlist_and_keeps_the_recording(stag
 async def test_a_space_restarted_on_a_new_node_continues_after_what_is_stored(stage: Stage) -> None:
     from townhall.media.node import MediaNode
 
-    node, space_id = stage.rt.media, stage.space_id
+    threaded, space_id = stage.rt.media, stage.space_id
+    node = threaded.node
     await until(lambda: node.spaces[space_id].programme.window.position >= (1, 2), 10, "segment 0 and parts of 1")
-    await node.stop_space(space_id)  # as if the process died with segment 1 half written
+    await threaded.stop_space(space_id, ended=False)  # as if the process died with segment 1 half written
     stored = await stage.rt.blobs.list(f"live/{space_id}/")
     highest = max(int(re.search(r"/[ps](\d+)", k)[1]) for k in stored if k.endswith(".m4s"))  # type: ignore[index]
     fresh = MediaNode(node.config, stage.rt.blobs, stage.rt.state)
@@ -288,7 +289,7 @@ async def test_a_space_restarted_on_a_new_node_continues_after_what_is_stored(st
 
 
 async def test_a_speaker_in_dtx_is_heard_and_its_silences_are_not_underruns(stage: Stage) -> None:
-    underruns = stage.rt.media.metrics.underruns
+    underruns = stage.rt.media.node.metrics.underruns
     before = underruns._value.get()
     track = SignalTrack(tone_bursts(A_HZ, PERIOD, BURST, 0), dtx=True)
     session = await whip_publish(stage.whip_url, await stage.host_token(), track, http=stage.http)

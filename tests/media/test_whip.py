@@ -59,7 +59,7 @@ async def test_offers_per_second_per_account_are_limited(stage: Stage) -> None:
 
 
 async def test_a_space_refuses_more_open_peer_connections_than_its_limit(stage: Stage) -> None:
-    stage.rt.media.config = replace(stage.rt.media.config, publishers_max=1)
+    stage.rt.media.node.config = replace(stage.rt.media.node.config, publishers_max=1)
     _, token = await stage.speaker("speaker_x")
     pcs = []
     try:

@@ -185,9 +185,7 @@ def test_replay_folder_of_a_data_directory_is_verified(data_dir: Path, capsys: p
     assert "replay-keys.json (its public half)" in out
 
 
-def test_space_missing_from_the_data_directory_is_reported(
-    data_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_space_missing_from_the_data_directory_is_reported(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["verify", "--data-dir", str(data_dir), "sp_elsewhere"])
     assert code == 1 and "no replay at sp_elsewhere" in capsys.readouterr().out
 

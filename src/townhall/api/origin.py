@@ -7,6 +7,7 @@ immutable for a year, playlists for a second, misses `no-cache` so an edge does 
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,10 +16,8 @@ from starlette.routing import BaseRoute
 from townhall.api.errors import error_response
 from townhall.api.http import op
 from townhall.api.runtime import runtime_of
-from townhall.domain.errors import TownhallError
 from townhall.domain.ids import ID_PATTERN
 from townhall.media.playlist import blocking_request
-from townhall.media.programme import Programme
 from townhall.media.recorder import live_prefix
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -36,17 +35,28 @@ def _playlist(text: str | bytes) -> Response:
     return Response(text, media_type=M3U8, headers={"Cache-Control": PLAYLIST})
 
 
+class LiveOrigin(Protocol):
+    """The live spaces this process can answer for (the local media node today)."""
+
+    async def multivariant(self, space_id: str) -> str | None:
+        """None when the space is not live here."""
+
+    async def playlist(self, space_id: str, wanted: tuple[int, int | None] | None) -> str | None:
+        """The live playlist, held until `wanted` (msn, part) exists; None when not live here."""
+
+    async def media_object(self, space_id: str, filename: str) -> bytes | None:
+        """A recent part or segment, or the init section; None when not here (the blob store may have it)."""
+
+
 async def _stored(request: Request, space_id: str, name: str) -> bytes | None:
-    data: bytes | None = await runtime_of(request).blobs.get(live_prefix(space_id) + name)
-    return data
+    return await runtime_of(request).blobs.get(live_prefix(space_id) + name)
 
 
 async def multivariant(request: Request) -> Response:
     space_id = request.path_params["space_id"]
     if not ID_PATTERN.match(space_id):
         return _missing()
-    live = runtime_of(request).media.spaces.get(space_id)
-    text = live.programme.multivariant if live is not None else await _stored(request, space_id, "master.m3u8")
+    text = await runtime_of(request).origin.multivariant(space_id) or await _stored(request, space_id, "master.m3u8")
     return _playlist(text) if text is not None else _missing()
 
 
@@ -55,15 +65,11 @@ async def media_playlist(request: Request) -> Response:
     wanted = blocking_request(request.query_params)  # 400 for invalid _HLS_msn / _HLS_part
     if not ID_PATTERN.match(space_id):
         return _missing()
-    live = runtime_of(request).media.spaces.get(space_id)
-    if live is None:  # ended (its last playlist carries EXT-X-ENDLIST) or never here
+    text = await runtime_of(request).origin.playlist(space_id, wanted)
+    if text is None:  # ended (its last playlist carries EXT-X-ENDLIST) or never here
         stored = await _stored(request, space_id, "media.m3u8")
         return _playlist(stored) if stored is not None else _missing()
-    programme = live.programme
-    if wanted is None:
-        return _playlist(programme.playlist)
-    hold = 3 * programme.window.timing.target_duration  # RFC 8216bis: at most three target durations
-    return _playlist(await programme.wait_for(wanted[0], wanted[1], hold))
+    return _playlist(text)
 
 
 async def media_object(request: Request) -> Response:
@@ -72,10 +78,7 @@ async def media_object(request: Request) -> Response:
     filename = "init.mp4" if name is None else f"{name}.m4s"
     if not ID_PATTERN.match(space_id) or (name is not None and not MEDIA_NAME.match(name)):
         return _missing()
-    live = runtime_of(request).media.spaces.get(space_id)
-    data = live.programme.cached(filename) if live is not None else None
-    if data is None and live is not None and name is not None and name.startswith("p"):
-        data = await _preloaded(live.programme, name, filename)
+    data = await runtime_of(request).origin.media_object(space_id, filename)
     if data is None:
         data = await _stored(request, space_id, filename)
     if data is None:
@@ -83,19 +86,7 @@ async def media_object(request: Request) -> Response:
     return Response(data, media_type=MP4, headers={"Cache-Control": IMMUTABLE})
 
 
-async def _preloaded(programme: Programme, name: str, filename: str) -> bytes | None:
-    """A request for the part named by EXT-X-PRELOAD-HINT is held until the part exists."""
-    msn, index = (int(x) for x in name[1:].split("."))
-    if (msn, index) != programme.window.position:
-        return None
-    try:
-        await programme.wait_for(msn, index, 3 * programme.window.timing.part_target)
-    except TownhallError:
-        return None
-    return programme.cached(filename)
-
-
-def routes(runtime: object | None = None) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     t = "origin"
     base = "/live/{space_id}"
     return [

@@ -14,9 +14,11 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from townhall.api.ops import GaugeCollector
+    from townhall.api.origin import LiveOrigin
     from townhall.api.replay import Recording
     from townhall.api.trust_common import Trust
-    from townhall.media.node import MediaNode
+    from townhall.api.whip import Publishing
+    from townhall.media.thread import ThreadedMedia
     from townhall.metrics import Metrics
     from townhall.services.accounts import AccountService
     from townhall.services.admission import AdmissionService
@@ -54,7 +56,9 @@ class Runtime:
     trust: Trust
     public_url: str
     listener_base_url: str
-    media: MediaNode
+    origin: LiveOrigin  # the live spaces this process answers for
+    publishing: Publishing  # where speakers' offers go
+    media: ThreadedMedia | None = None  # this process's media node, when it runs one
     startup: list[Hook] = field(default_factory=list)
     shutdown: list[Hook] = field(default_factory=list)
 

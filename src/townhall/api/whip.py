@@ -6,6 +6,8 @@ sets nothing up. Never trickles ICE: the answer carries every gathered candidate
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -25,6 +27,19 @@ from townhall.domain.errors import (
 from townhall.media.ingest import validate_offer
 
 SDP = "application/sdp"
+
+
+class Publishing(Protocol):
+    """Where a speaker's audio goes: the media node running the space (this process's, today)."""
+
+    async def offer(self, space_id: str, account_id: str, sdp: str, muted: bool) -> tuple[str, str]:
+        """Answer a validated, authorised offer: (resource id, SDP answer)."""
+
+    async def end_session(self, space_id: str, resource_id: str, account_id: str) -> bool:
+        """Hang up the account's session; False when there is no such session."""
+
+    def rejected(self, code: str) -> None:
+        """Count an offer refused before it reached the media node."""
 
 
 def _account_of(request: Request, space_id: str) -> str:
@@ -69,16 +84,16 @@ async def publish(request: Request) -> Response:
             raise Invalid(exc.code, exc.message) from exc
         validate_offer(sdp, s.whip_sdp_max_bytes)
         member = await rt.spaces.publisher(space_id, account_id)
-        publisher, answer = await rt.media.publish(space_id, account_id, sdp, bool(member.muted))
+        resource_id, answer = await rt.publishing.offer(space_id, account_id, sdp, bool(member.muted))
     except TownhallError as exc:
-        rt.media.metrics.rejected.labels(exc.code).inc()
+        rt.publishing.rejected(exc.code)
         raise
-    location = f"/whip/{space_id}/{publisher.resource_id}"
+    location = f"/whip/{space_id}/{resource_id}"
     return Response(
         answer,
         status_code=201,
         media_type=SDP,
-        headers={"Location": location, "ETag": f'"{publisher.resource_id}"', "Cache-Control": "no-store"},
+        headers={"Location": location, "ETag": f'"{resource_id}"', "Cache-Control": "no-store"},
     )
 
 
@@ -86,14 +101,12 @@ async def hang_up(request: Request) -> Response:
     rt = runtime_of(request)
     space_id, resource_id = request.path_params["space_id"], request.path_params["resource_id"]
     account_id = _account_of(request, space_id)
-    publisher = rt.media.find(space_id, resource_id)
-    if publisher is None or publisher.account_id != account_id:
+    if not await rt.publishing.end_session(space_id, resource_id, account_id):
         raise NotFound("whip_session_not_found", "no such publishing session")
-    await rt.media.hang_up(space_id, publisher)
     return Response(status_code=200, headers={"Cache-Control": "no-store"})
 
 
-def routes(runtime: object | None = None) -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     t = "media"
     return [
         op(

@@ -22,6 +22,7 @@ from townhall.media.mixer import MixerSettings
 from townhall.media.node import MediaConfig, MediaNode
 from townhall.media.programme import ProgrammeConfig
 from townhall.media.space import VoiceConfig
+from townhall.media.thread import HostState, ThreadedMedia
 from townhall.metrics import Metrics
 from townhall.services.accounts import AccountService
 from townhall.services.admission import AdmissionService
@@ -109,6 +110,8 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time) ->
     public = s.public_url.rstrip("/") or f"http://{s.host}:{s.port}"
     gauges = GaugeCollector()
     metrics.registry.register(gauges)
+    host_state = HostState(state)  # the media node runs on its own thread, so the audio clock never waits
+    media = ThreadedMedia(MediaNode(media_config(s), blobs, host_state, metrics.registry), host_state)
     rt = Runtime(
         settings=s,
         clock=clock,
@@ -129,7 +132,9 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time) ->
         trust=build_trust(s, ctx, engine, accounts, spaces, keys.signing_key, clock),
         public_url=public,
         listener_base_url=s.listener_base_url.rstrip("/") or public,
-        media=MediaNode(media_config(s), blobs, state, metrics.registry),
+        origin=media,
+        publishing=media,
+        media=media,
     )
     subscribe(rt)
     return rt
@@ -138,6 +143,7 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time) ->
 def subscribe(rt: Runtime) -> None:
     """Every event's subscribers, in the order they run: the one place where the areas are joined."""
     rec, trust, media = rt.recording, rt.trust, rt.media
+    assert media is not None
 
     # a join: the country gate (withholding orders) before a seat; then the durable count of the join
     # (a SQL commit on the join path: a join is answered only once it is counted)
@@ -172,7 +178,7 @@ def subscribe(rt: Runtime) -> None:
         rt.shutdown.append(tdb.stop)
 
 
-async def resume_live(rt: Runtime, media: MediaNode) -> None:
+async def resume_live(rt: Runtime, media: ThreadedMedia) -> None:
     """Start the media node and every space that was live when this process last stopped."""
     await media.start()
     for space in await rt.spaces.find([SpaceState.LIVE], rt.settings.list_limit_max):

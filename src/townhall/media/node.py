@@ -13,12 +13,14 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
-from townhall.domain.errors import Conflict, NotFound
+from townhall.domain.channels import programme_channel, programme_stopped_key
+from townhall.domain.errors import Conflict, NotFound, TownhallError
 from townhall.domain.spaces import Space
 from townhall.media.ingest import Publisher, answer_offer
 from townhall.media.metrics import MediaMetrics
@@ -27,7 +29,6 @@ from townhall.media.programme import Programme, ProgrammeConfig, SegmentHook
 from townhall.media.recorder import Recorder
 from townhall.media.space import LiveSpace, VoiceConfig
 from townhall.store.blobs.base import BlobStore
-from townhall.store.state.base import StateStore
 
 log = logging.getLogger("townhall.media")
 
@@ -35,6 +36,16 @@ TICK_S = FRAME / RATE
 SPEAKING_EVERY_S = 0.25
 SPEAKING_TTL_S = 3.0
 MAX_CATCH_UP_TICKS = 50  # after a longer stall the clock is re-based (the gap is lost, not replayed)
+STOPPED_TTL_S = 86400.0
+EndedHook = Callable[[str, int | None], Awaitable[None] | None]
+
+
+class MediaState(Protocol):
+    """What the media node needs of the hot state: the control plane's events, and small values."""
+
+    async def put(self, key: str, value: bytes, ttl_s: float | None = None) -> None: ...
+    async def publish(self, channel: str, message: bytes) -> None: ...
+    def subscribe(self, channel: str) -> AsyncIterator[bytes]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +58,7 @@ class MediaConfig:
 
 class MediaNode:
     def __init__(
-        self, config: MediaConfig, blobs: BlobStore, state: StateStore, registry: CollectorRegistry | None = None
+        self, config: MediaConfig, blobs: BlobStore, state: MediaState, registry: CollectorRegistry | None = None
     ) -> None:
         self.config = config
         self.blobs = blobs
@@ -112,6 +123,40 @@ class MediaNode:
         if live is not None:
             live.programme.window.chain = (msn, head)
 
+    # --- the live origin's port (api/origin.py LiveOrigin) ---------------------------------------
+    async def multivariant(self, space_id: str) -> str | None:
+        live = self.spaces.get(space_id)
+        return live.programme.multivariant if live is not None else None
+
+    async def playlist(self, space_id: str, wanted: tuple[int, int | None] | None) -> str | None:
+        """The live playlist (held until `wanted` (msn, part) exists), or None when not live here."""
+        live = self.spaces.get(space_id)
+        if live is None:
+            return None
+        programme = live.programme
+        if wanted is None:
+            return programme.playlist
+        hold = 3 * programme.window.timing.target_duration  # RFC 8216bis: at most three target durations
+        return await programme.wait_for(wanted[0], wanted[1], hold)
+
+    async def media_object(self, space_id: str, filename: str) -> bytes | None:
+        """A recent part, a segment or the init section from memory; the part named by the playlist's
+        preload hint is held until it exists. None when not here (the blob store may have it)."""
+        live = self.spaces.get(space_id)
+        if live is None:
+            return None
+        programme = live.programme
+        data = programme.cached(filename)
+        if data is None and filename.startswith("p"):
+            msn, index = (int(x) for x in filename[1:].removesuffix(".m4s").split("."))
+            if (msn, index) == programme.window.position:
+                try:
+                    await programme.wait_for(msn, index, 3 * programme.window.timing.part_target)
+                except TownhallError:
+                    return None
+                data = programme.cached(filename)
+        return data
+
     async def stop_space(self, space_id: str, ended: bool = True) -> None:
         """Hang up the space's speakers and stop its programme; `ended` False when only this node stops."""
         live = self.spaces.pop(space_id, None)
@@ -129,6 +174,11 @@ class MediaNode:
         self.metrics.forget(space_id)
         await self.state.put(f"speaking:{space_id}", b"[]", ttl_s=SPEAKING_TTL_S)
         self._starting.pop(space_id, None)
+        if ended:  # every segment is stored and announced: whoever publishes the replay may go on
+            last = live.programme.last_msn
+            note = json.dumps({"space_id": space_id, "last_msn": last}).encode()
+            await self.state.put(programme_stopped_key(space_id), note, ttl_s=STOPPED_TTL_S)
+            await self.state.publish(programme_channel(space_id), note)
 
     # --- publishers -------------------------------------------------------------------------------
     async def publish(self, space_id: str, account_id: str, sdp: str, muted: bool) -> tuple[Publisher, str]:
@@ -151,6 +201,22 @@ class MediaNode:
         if old is not None:
             await old.close()
         return publisher, answer
+
+    async def offer(self, space_id: str, account_id: str, sdp: str, muted: bool) -> tuple[str, str]:
+        """The WHIP port (api/whip.py Publishing): (resource id, SDP answer) of a new session."""
+        publisher, answer = await self.publish(space_id, account_id, sdp, muted)
+        return publisher.resource_id, answer
+
+    async def end_session(self, space_id: str, resource_id: str, account_id: str) -> bool:
+        """Hang up the account's session `resource_id`; False when there is no such session."""
+        publisher = self.find(space_id, resource_id)
+        if publisher is None or publisher.account_id != account_id:
+            return False
+        await self.hang_up(space_id, publisher)
+        return True
+
+    def rejected(self, code: str) -> None:
+        self.metrics.rejected.labels(code).inc()
 
     def find(self, space_id: str, resource_id: str) -> Publisher | None:
         live = self.spaces.get(space_id)

@@ -166,6 +166,11 @@ class Programme:
         while len(self._cache) > self.config.cached_parts:
             self._cache.popitem(last=False)
 
+    @property
+    def last_msn(self) -> int | None:
+        """The newest complete segment's number (None before the first)."""
+        return self.window.next_msn - 1 if self.window.next_msn > 0 else None
+
     def cached(self, name: str) -> bytes | None:
         if name == "init.mp4":
             return self.init

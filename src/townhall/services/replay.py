@@ -16,11 +16,12 @@ import json
 import logging
 import re
 import tempfile
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
 from townhall.domain import replay as chain
+from townhall.domain.channels import programme_channel, programme_stopped_key
 from townhall.domain.errors import Forbidden, Gone, NotFound
 from townhall.domain.spaces import Space
 from townhall.services.context import Context, every
@@ -30,7 +31,6 @@ from townhall.store.blobs.base import BlobStore
 from townhall.store.sql.repos_recording import ChainRepo, Recording, RecordingRepo
 
 log = logging.getLogger("townhall.replay")
-WAIT_POLL_S = 0.2
 LAST_SEGMENT = re.compile(rb"^s(\d+)\.m4s$", re.MULTILINE)
 HEAD_TTL_S = 2 * 86400  # the live head outlives the space briefly; the replay's manifest keeps it for good
 
@@ -140,6 +140,7 @@ class ReplayService:
             self._last[space_id] = link
             head = {"msn": link.msn, "head": link.head, "media_time": link.media_time}
             await self.ctx.state.put(chain_key(space_id), json.dumps(head).encode(), ttl_s=HEAD_TTL_S)
+            await self.ctx.state.publish(chain_key(space_id), json.dumps(head).encode())
             for tell in self.on_head:
                 tell(space_id, link.msn, link.head)
             return link
@@ -177,8 +178,7 @@ class ReplayService:
 
     async def _finish(self, space_id: str) -> Recording | None:
         try:
-            await self._wait_for_endlist(space_id)
-            await self._settle(space_id)
+            await self._wait_for_last_segment(space_id)
             record = await self.recordings.get(space_id)
             if record is None or record.state != "ending":
                 return record
@@ -193,26 +193,41 @@ class ReplayService:
             log.exception("could not finish the recording of space %s", space_id)
             return None
 
-    async def _wait_for_endlist(self, space_id: str) -> None:
-        """Wait (to a deadline) for the media node's closed playlist, and for the chain to hold its last
-        segment: the media node may run in another process, chaining after it closed the playlist."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.ctx.settings.replay_publish_wait_s
-        while loop.time() < deadline:
-            text = await self.blobs.get(live_prefix(space_id) + "media.m3u8")
-            if text is None:
-                return
-            if b"#EXT-X-ENDLIST" in text:
-                named = LAST_SEGMENT.findall(text)
-                last = await self.links.last(space_id)
-                if not named or (last is not None and last.msn >= int(named[-1])):
-                    return
-            await asyncio.sleep(WAIT_POLL_S)
-        log.warning(
-            "space %s: the recording did not settle in %.0f s; publishing what was chained",
-            space_id,
-            self.ctx.settings.replay_publish_wait_s,
-        )
+    async def _wait_for_last_segment(self, space_id: str) -> None:
+        """Await (to a deadline) the media node's note that the space's programme stopped, then the chain
+        holding the last segment it names (chained here, from the queue `_settle` drains, or by another
+        process, whose heads arrive on the chain's channel)."""
+        state, wait_s = self.ctx.state, self.ctx.settings.replay_publish_wait_s
+        notes, heads = state.subscribe(programme_channel(space_id)), state.subscribe(chain_key(space_id))
+        try:  # subscribed before reading: nothing published from now on is missed
+            async with asyncio.timeout(wait_s):
+                last = await self._last_msn(space_id, notes)
+                await self._settle(space_id)
+                while last is not None and ((link := await self.links.last(space_id)) is None or link.msn < last):
+                    await anext(aiter(heads))
+        except TimeoutError:
+            log.warning(
+                "space %s: the recording did not settle in %.0f s; publishing what was chained", space_id, wait_s
+            )
+        finally:
+            for subscription in (notes, heads):
+                if isinstance(subscription, AsyncGenerator):  # unsubscribe now, not when collected
+                    await subscription.aclose()
+
+    async def _last_msn(self, space_id: str, notes: AsyncIterator[bytes]) -> int | None:
+        """The number of the space's last segment, from the media node's note (awaited if not yet written);
+        after a restart that lost the hot state, from the closed playlist it stored."""
+        note = await self.ctx.state.get(programme_stopped_key(space_id))
+        if note is None:
+            playlist = await self.blobs.get(live_prefix(space_id) + "media.m3u8")
+            if playlist is None:
+                return None  # never went live: nothing was recorded
+            if b"#EXT-X-ENDLIST" in playlist:
+                named = LAST_SEGMENT.findall(playlist)
+                return int(named[-1]) if named else None
+            note = await anext(aiter(notes))
+        last = json.loads(note).get("last_msn")
+        return last if isinstance(last, int) else None
 
     async def assemble(self, space_id: str, rows: list[tuple[chain.Link, str]], into: Path) -> str:
         """Write the init section and the chained segments, each checked against its link, into one

@@ -1,0 +1,189 @@
+"""The embedded form's media node, on a thread and an event loop of its own.
+
+The 20 ms ticker, the mixer, the encoder, the packager and the blob writes of every space run on the
+media loop; nothing a request does on the API's loop (CPU, a slow await, thousands of connections) can
+delay a tick there. The API reaches the node through the ports it owns (`LiveOrigin`, `Publishing`),
+each call a hop onto the media loop; the node reaches the hot state through `HostState`, which hops
+back (a Redis client's connections belong to the loop that opened them). The interpreter is still
+shared, so the switch interval is lowered: a CPU-bound request hands over the GIL within about 1 ms
+instead of 5 (docs/decisions/0007-media-clock-thread.md has the measurements).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import sys
+import threading
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, Protocol, TypeVar
+
+from townhall.domain.spaces import Space
+from townhall.media.node import MediaNode
+from townhall.media.programme import SegmentHook
+from townhall.media.recorder import SegmentRecord
+
+log = logging.getLogger("townhall.media")
+T = TypeVar("T")
+SWITCH_INTERVAL_S = 0.001
+
+
+class HostedState(Protocol):
+    async def put(self, key: str, value: bytes, ttl_s: float | None = None) -> None: ...
+    async def publish(self, channel: str, message: bytes) -> None: ...
+    def subscribe(self, channel: str) -> AsyncIterator[bytes]: ...
+
+
+async def _on(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` on `loop` (another thread's) and await its result from the calling loop."""
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, loop))
+
+
+class HostState:
+    """The hot state as seen from the media loop: every call runs on the API's loop."""
+
+    def __init__(self, state: HostedState) -> None:
+        self.state = state
+        self.loop: asyncio.AbstractEventLoop | None = None  # the API's loop, known once started
+
+    def _host(self) -> asyncio.AbstractEventLoop:
+        if self.loop is None:
+            raise RuntimeError("the media thread has not been started")
+        return self.loop
+
+    async def put(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
+        await _on(self._host(), self.state.put(key, value, ttl_s=ttl_s))
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        await _on(self._host(), self.state.publish(channel, message))
+
+    def subscribe(self, channel: str) -> AsyncIterator[bytes]:
+        """Subscribed on the API's loop as soon as this is called (before the caller's next hop back
+        completes), messages handed over to the media loop in order."""
+        here = asyncio.get_running_loop()
+        inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+        async def pump() -> None:
+            try:
+                async for message in self.state.subscribe(channel):
+                    here.call_soon_threadsafe(inbox.put_nowait, message)
+            finally:
+                with contextlib.suppress(RuntimeError):  # the media loop already closed
+                    here.call_soon_threadsafe(inbox.put_nowait, None)
+
+        pumping = asyncio.run_coroutine_threadsafe(pump(), self._host())
+
+        async def messages() -> AsyncIterator[bytes]:
+            try:
+                while (message := await inbox.get()) is not None:
+                    yield message
+            finally:
+                pumping.cancel()
+
+        return messages()
+
+
+class ThreadedMedia:
+    """A `MediaNode` run on its own thread; implements the API's `LiveOrigin` and `Publishing` ports and
+    the root's control of spaces (start, stop, segment hooks, chain head)."""
+
+    def __init__(self, node: MediaNode, host_state: HostState) -> None:
+        self.node = node
+        self.host_state = host_state
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._host: asyncio.AbstractEventLoop | None = None
+        self._pending: set[asyncio.Future[Any]] = set()  # hooks' awaitables still running on the API loop
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._host = self.host_state.loop = asyncio.get_running_loop()
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+        loop = asyncio.new_event_loop()
+        started = asyncio.get_running_loop().create_future()
+        host = self._host
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(host.call_soon_threadsafe, started.set_result, None)
+            loop.run_forever()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="media-clock", daemon=True)
+        self._thread.start()
+        await started
+        self._loop = loop
+        await self._call(self.node.start())
+
+    async def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            await self._call(self.node.stop())
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            await asyncio.to_thread(thread.join)
+            self._loop = self._thread = None
+
+    async def _call(self, work: Coroutine[Any, Any, T]) -> T:
+        if self._loop is None:
+            work.close()
+            raise RuntimeError("the media thread is not running")
+        return await _on(self._loop, work)
+
+    # --- the root's control of spaces ------------------------------------------------------------
+    async def ensure_space(self, space: Space | str) -> None:
+        await self._call(self.node.ensure_space(space))
+
+    async def stop_space(self, space_id: str, ended: bool = True) -> None:
+        await self._call(self.node.stop_space(space_id, ended))
+
+    def on_segment(self, hook: SegmentHook) -> None:
+        """`hook` runs on the API's loop, after the segment is stored (never waited for by the clock)."""
+
+        def hand_over(space_id: str, record: SegmentRecord) -> None:
+            host = self._host
+            if host is not None:
+                host.call_soon_threadsafe(self._run_hook, hook, space_id, record)
+
+        self.node.on_segment(hand_over)
+
+    def _run_hook(self, hook: SegmentHook, space_id: str, record: SegmentRecord) -> None:
+        try:
+            result = hook(space_id, record)
+            if inspect.isawaitable(result):
+                running = asyncio.ensure_future(result)
+                self._pending.add(running)
+                running.add_done_callback(self._pending.discard)
+        except Exception:
+            log.exception("on_segment hook failed for space %s", space_id)
+
+    def set_chain_head(self, space_id: str, msn: int, head: str) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.node.set_chain_head, space_id, msn, head)
+
+    # --- LiveOrigin -------------------------------------------------------------------------------
+    async def multivariant(self, space_id: str) -> str | None:
+        return await self._call(self.node.multivariant(space_id))
+
+    async def playlist(self, space_id: str, wanted: tuple[int, int | None] | None) -> str | None:
+        return await self._call(self.node.playlist(space_id, wanted))
+
+    async def media_object(self, space_id: str, filename: str) -> bytes | None:
+        return await self._call(self.node.media_object(space_id, filename))
+
+    # --- Publishing -------------------------------------------------------------------------------
+    async def offer(self, space_id: str, account_id: str, sdp: str, muted: bool) -> tuple[str, str]:
+        return await self._call(self.node.offer(space_id, account_id, sdp, muted))
+
+    async def end_session(self, space_id: str, resource_id: str, account_id: str) -> bool:
+        return await self._call(self.node.end_session(space_id, resource_id, account_id))
+
+    def rejected(self, code: str) -> None:
+        self.node.rejected(code)
