@@ -9,15 +9,18 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from townhall import __version__
 from townhall.api.http import op
 from townhall.api.runtime import Runtime, runtime_of
 from townhall.domain.spaces import SpaceState
@@ -121,18 +124,34 @@ def openapi_document(routes: list[Any], title: str, version: str) -> dict[str, A
     }
 
 
-async def openapi(request: Request) -> Response:
-    from townhall import __version__
+STATIC_DOC = "public, max-age=300"
 
-    doc = openapi_document(request.app.routes, "townhall control plane", __version__)
-    return JSONResponse(doc, headers={"Cache-Control": "no-store"})
+
+def _once(request: Request, name: str, render: Callable[[], bytes]) -> bytes:
+    """A document that changes only with the code, rendered on first use and kept by the app: a flood of
+    requests for it costs a dictionary lookup each, never the rendering again."""
+    cache: dict[str, bytes] = request.app.state.__dict__.setdefault("rendered", {})
+    if name not in cache:
+        cache[name] = render()
+    return cache[name]
+
+
+def _document(request: Request) -> dict[str, Any]:
+    return openapi_document(request.app.routes, "townhall control plane", __version__)
+
+
+async def openapi(request: Request) -> Response:
+    body = _once(request, "openapi.json", lambda: orjson.dumps(_document(request)))
+    return Response(body, media_type="application/json", headers={"Cache-Control": STATIC_DOC})
 
 
 async def docs(request: Request) -> Response:
     """A self-contained reference page (no CDN scripts): every operation from the OpenAPI document."""
-    from townhall import __version__
+    body = _once(request, "docs.html", lambda: _docs_page(_document(request)).encode())
+    return Response(body, media_type="text/html; charset=utf-8", headers={"Cache-Control": STATIC_DOC})
 
-    doc = openapi_document(request.app.routes, "townhall control plane", __version__)
+
+def _docs_page(doc: dict[str, Any]) -> str:
     rows = []
     for path, methods in doc["paths"].items():
         for method, o in methods.items():
@@ -141,7 +160,7 @@ async def docs(request: Request) -> Response:
                 f"<tr><td><code>{method.upper()}</code></td><td><code>{path}</code></td>"
                 f"<td>{o['summary']}</td><td>{statuses}</td></tr>"
             )
-    html = (
+    return (
         "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content='width=device-width'>"
         "<title>townhall API</title><style>body{font:15px system-ui;margin:2em}td{padding:4px 8px;"
         "border-bottom:1px solid #ddd;vertical-align:top}</style><h1>townhall API</h1>"
@@ -149,7 +168,6 @@ async def docs(request: Request) -> Response:
         '<code>{"code", "message"}</code>.</p><table><tr><th>method</th><th>path</th><th>what</th>'
         f"<th>statuses</th></tr>{''.join(rows)}</table></html>"
     )
-    return HTMLResponse(html)
 
 
 def routes() -> list[Route]:

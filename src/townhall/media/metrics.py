@@ -32,6 +32,12 @@ class MediaMetrics:
             "ticks a connected voice had no frame (mixed as silence)",
             registry=reg,
         )
+        self.tick_lateness = Histogram(
+            "townhall_media_tick_lateness_seconds",
+            "how late each 20 ms mixer tick ran after its due time (the audio clock's health)",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
+            registry=reg,
+        )
         self.late_ticks = Counter(
             "townhall_media_late_ticks_total", "mixer ticks run more than one frame after their time", registry=reg
         )

@@ -283,7 +283,9 @@ class MediaNode:
                 log.warning("media ticker stalled %.0f ms; re-basing the clock", -delay * 1000)
                 base, k = loop.time(), 0
                 continue
-            if loop.time() - due > TICK_S:
+            late = loop.time() - due
+            self.metrics.tick_lateness.observe(late)
+            if late > TICK_S:
                 self.metrics.late_ticks.inc()
             for live in list(self.spaces.values()):
                 try:

@@ -20,6 +20,8 @@ import threading
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any, Protocol, TypeVar
 
+import uvloop
+
 from townhall.domain.spaces import Space
 from townhall.media.node import MediaNode
 from townhall.media.programme import SegmentHook
@@ -103,7 +105,7 @@ class ThreadedMedia:
             return
         self._host = self.host_state.loop = asyncio.get_running_loop()
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-        loop = asyncio.new_event_loop()
+        loop = uvloop.new_event_loop()
         started = asyncio.get_running_loop().create_future()
         host = self._host
 

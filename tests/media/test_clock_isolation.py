@@ -1,0 +1,44 @@
+"""The audio clock is sacred: CPU spent on the API's event loop (a flood of expensive requests, a slow
+handler) must not delay a space's 20 ms tick. The media node runs on its own thread and loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.media.conftest import Stage, until
+
+pytestmark = [pytest.mark.media, pytest.mark.timeout(60)]
+
+BURN_S = 3.0
+SLICE_S = 0.2  # a slow handler (the uncached OpenAPI document cost 40 ms a request), back to back
+
+
+def _lateness(stage: Stage) -> dict[float, float]:
+    """Cumulative tick-lateness buckets: {upper bound: ticks at or under it}."""
+    metric = stage.rt.media.node.metrics.tick_lateness
+    return {float(s.labels["le"]): s.value for s in metric.collect()[0].samples if s.name.endswith("_bucket")}
+
+
+async def test_a_busy_api_loop_does_not_delay_the_audio_clock(stage: Stage) -> None:
+    programme = stage.live.programme
+    await until(lambda: programme.window.next_msn >= 1, 10, "a first segment")
+    before, parts_before = _lateness(stage), stage.rt.media.node.metrics.parts._value.get()
+    started = time.monotonic()
+    while time.monotonic() - started < BURN_S:  # the API's loop does nothing else for 3 s
+        end = time.perf_counter() + SLICE_S
+        while time.perf_counter() < end:
+            pass
+        await asyncio.sleep(0)
+    elapsed = time.monotonic() - started
+    after, parts_after = _lateness(stage), stage.rt.media.node.metrics.parts._value.get()
+    ticks = after[float("inf")] - before[float("inf")]
+    on_time = after[0.05] - before[0.05]
+    produced = parts_after - parts_before
+    expected = elapsed / programme.window.timing.part_target
+    assert ticks >= 0.9 * elapsed / 0.02, f"only {ticks} ticks in {elapsed:.1f} s"
+    assert on_time >= 0.9 * ticks, f"{ticks - on_time} of {ticks} ticks ran more than 50 ms late"
+    assert after[float("inf")] - after[0.5] == before[float("inf")] - before[0.5], "a tick ran over 500 ms late"
+    assert produced >= 0.9 * expected, f"{produced} parts in {elapsed:.1f} s (expected {expected:.0f})"
