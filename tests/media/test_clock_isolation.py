@@ -7,7 +7,6 @@ import asyncio
 import time
 
 import pytest
-
 from tests.media.conftest import Stage, until
 
 pytestmark = [pytest.mark.media, pytest.mark.timeout(60)]
