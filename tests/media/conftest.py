@@ -8,7 +8,7 @@ import contextlib
 import gc
 import io
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,21 +86,6 @@ async def shared_stage(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
     )
     async with live_stage(settings) as s:
         yield s
-
-
-async def until(condition: Callable[[], Any], within: float, what: str, every: float = 0.02) -> Any:
-    """Poll `condition` until it is truthy or `within` seconds pass; fail saying `what` did not happen."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(every)
 
 
 def peer_connections() -> int:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError
-from tests.media.conftest import until
+from tests.support.wait import until
 
 from townhall.media.encoder import OpusDecoder
 from townhall.media.ingest import DTX_FRAME, PacketTrack, tap_receiver

@@ -7,7 +7,8 @@ import asyncio
 import time
 
 import pytest
-from tests.media.conftest import Stage, until
+from tests.media.conftest import Stage
+from tests.support.wait import until
 
 pytestmark = [pytest.mark.media, pytest.mark.timeout(60)]
 

@@ -15,7 +15,8 @@ import sys
 
 import numpy as np
 import pytest
-from tests.media.conftest import Follower, Stage, band_energy, onsets, until
+from tests.media.conftest import Follower, Stage, band_energy, onsets
+from tests.support.wait import until
 
 from townhall.media.encoder import OpusDecoder
 from townhall.media.mixer import Samples

@@ -8,7 +8,8 @@ import json
 
 import numpy as np
 import pytest
-from tests.media.conftest import Follower, Stage, until
+from tests.media.conftest import Follower, Stage
+from tests.support.wait import until
 
 from townhall.media.synthetic import run_synthetic_speakers
 

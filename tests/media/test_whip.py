@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
-from tests.media.conftest import Stage, offer, post, until
+from tests.media.conftest import Stage, offer, post
+from tests.support.wait import until
 
 from townhall.media.mixer import SILENCE
 from townhall.media.synthetic import SignalTrack

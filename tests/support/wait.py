@@ -1,0 +1,25 @@
+"""The one poll helper for tests: wait for a condition that has no event to await (a server's state seen
+from outside, a file appearing, a metric moving). Prefer awaiting an event where the code offers one."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+
+async def until(condition: Callable[[], Any], within: float, what: str, every: float = 0.02) -> Any:
+    """Poll `condition` (sync or async) until it is truthy or `within` seconds pass; return its value,
+    or fail saying `what` did not happen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(every)
