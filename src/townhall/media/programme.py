@@ -117,6 +117,7 @@ class Programme:
         self._relay_playlist()
         await self.recorder.write_playlist(self.playlist)
         self._task = asyncio.create_task(self._store_loop(), name=f"programme-{self.space_id}")
+        log.info("space %s: programme starts at msn %d", self.space_id, self.packager.msn)
 
     def _resume_at(self, last: SegmentRecord | None, highest: int, parts: int) -> int:
         """Media time after the newest stored part: past every sample a listener may have heard, so the
