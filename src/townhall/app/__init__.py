@@ -187,7 +187,8 @@ async def resume_live(rt: Runtime, media: ThreadedMedia) -> None:
 
 def area_routes() -> list[BaseRoute]:
     """Each area's routes, declared by its API module."""
-    from townhall.api import accounts, events, listen, ops, origin, replay, spaces, trust, web, whip
+    from townhall.api import accounts, events, listen, ops, origin, replay, spaces, web, whip
+    from townhall.api.trust import routes as trust
 
     return [
         *ops.routes(),
@@ -207,7 +208,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     from townhall.api.errors import HANDLERS
     from townhall.api.listen import LiveGate
     from townhall.api.ops import AccessLog
-    from townhall.api.trust import WithheldGate
+    from townhall.api.trust.routes import WithheldGate
 
     rt = runtime or build_runtime(settings or Settings())
 

@@ -7,18 +7,18 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from townhall.api.trust_common import Trust
+from townhall.api.trust.common import Trust
 from townhall.services.accounts import AccountService
 from townhall.services.context import Context
 from townhall.services.moderation import ModerationService
 from townhall.services.spaces import SpaceService
-from townhall.services.trust_appeals import AppealService
-from townhall.services.trust_disputes import DisputeService
-from townhall.services.trust_misuse import MisuseService
-from townhall.services.trust_orders import OrderService
-from townhall.services.trust_staff import StaffService
-from townhall.services.trust_tdb import TdbPublisher
-from townhall.services.trust_withholding import Withholdings
+from townhall.services.trust.appeals import AppealService
+from townhall.services.trust.disputes import DisputeService
+from townhall.services.trust.misuse import MisuseService
+from townhall.services.trust.orders import OrderService
+from townhall.services.trust.staff import StaffService
+from townhall.services.trust.tdb import TdbPublisher
+from townhall.services.trust.withholding import Withholdings
 from townhall.settings import Settings
 from townhall.store.sql.repos_trust import TrustRepo
 from townhall.trust import geo

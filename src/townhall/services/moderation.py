@@ -25,7 +25,7 @@ from townhall.domain.spaces import SpaceState
 from townhall.services.accounts import AccountService
 from townhall.services.context import Context
 from townhall.services.spaces import SpaceService
-from townhall.services.trust_withholding import LEGAL_DEMAND, LOCAL_LAW, Withholdings
+from townhall.services.trust.withholding import LEGAL_DEMAND, LOCAL_LAW, Withholdings
 from townhall.store.sql.repos_trust import TrustRepo, Writer
 from townhall.store.sql.tables_trust import account_history, inbox, restrictions, statements, strikes
 from townhall.trust import reasons

@@ -52,7 +52,7 @@ def _audit_args(p: argparse.ArgumentParser) -> None:
 
 @_verb("audit", "verify the audit log's hash chain end to end, or export entries as NDJSON", _audit_args)
 async def audit_verb(args: argparse.Namespace, settings: Settings) -> int:
-    from townhall.services.trust_reports import period
+    from townhall.services.trust.reports import period
     from townhall.trust import audit
 
     async with _repo(args, settings) as repo:
@@ -79,7 +79,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 async def transparency_verb(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from townhall.services.trust_reports import report
+    from townhall.services.trust.reports import report
     from townhall.trust import transparency
 
     platform = args.platform or settings.public_url or f"http://{settings.host}:{settings.port}"
@@ -98,7 +98,7 @@ def _sor_args(p: argparse.ArgumentParser) -> None:
 
 @_verb("sor", "export statements of reasons in the DSA Transparency Database format (NDJSON), or submit", _sor_args)
 async def sor_verb(args: argparse.Namespace, settings: Settings) -> int:
-    from townhall.services.trust_reports import tdb_statements
+    from townhall.services.trust.reports import tdb_statements
     from townhall.trust import reasons
 
     async with _repo(args, settings) as repo:
@@ -120,7 +120,7 @@ async def _submit(repo: TrustRepo, settings: Settings) -> int:
     import time
     from collections import Counter
 
-    from townhall.services.trust_tdb import TdbPublisher
+    from townhall.services.trust.tdb import TdbPublisher
     from townhall.trust.tdb import TdbClient
 
     if not settings.dsa_tdb_url:

@@ -12,19 +12,19 @@ from typing import Any
 from starlette.requests import Request
 
 from townhall.api.runtime import runtime_of
-from townhall.api.trust_schemas import AppealOut, DecisionOut, ProposalIn
+from townhall.api.trust.schemas import AppealOut, DecisionOut, ProposalIn
 from townhall.domain.appeals import Appeal
 from townhall.domain.errors import Invalid
 from townhall.domain.moderation import Decision, Proposal
 from townhall.domain.notices import Notice
 from townhall.services.moderation import ModerationService
-from townhall.services.trust_appeals import AppealService
-from townhall.services.trust_disputes import DisputeService
-from townhall.services.trust_misuse import MisuseService
-from townhall.services.trust_orders import OrderService
-from townhall.services.trust_staff import StaffService
-from townhall.services.trust_tdb import TdbPublisher
-from townhall.services.trust_withholding import Withholdings
+from townhall.services.trust.appeals import AppealService
+from townhall.services.trust.disputes import DisputeService
+from townhall.services.trust.misuse import MisuseService
+from townhall.services.trust.orders import OrderService
+from townhall.services.trust.staff import StaffService
+from townhall.services.trust.tdb import TdbPublisher
+from townhall.services.trust.withholding import Withholdings
 from townhall.store.sql.repos_trust import TrustRepo, proposal_json
 from townhall.trust import geo
 

@@ -12,12 +12,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from townhall.api import trust_records
 from townhall.api.accounts import current_account
 from townhall.api.errors import error_response
 from townhall.api.http import bearer, client_address, ok, op, read_json
 from townhall.api.runtime import runtime_of
-from townhall.api.trust_common import (
+from townhall.api.trust import records as trust_records
+from townhall.api.trust.common import (
     Trust,
     appeal_out,
     decision_out,
@@ -28,7 +28,7 @@ from townhall.api.trust_common import (
     statement_out,
     trust_of,
 )
-from townhall.api.trust_schemas import (
+from townhall.api.trust.schemas import (
     AppealDecisionIn,
     AppealIn,
     AppealOut,
@@ -43,7 +43,7 @@ from townhall.domain.errors import Conflict, Invalid, LegallyWithheld, NotFound
 from townhall.domain.moderation import ActionKind, Decision
 from townhall.domain.notices import Notice, NoticeState, SourceKind
 from townhall.services.moderation import require
-from townhall.services.trust_reports import tdb_statements
+from townhall.services.trust.reports import tdb_statements
 from townhall.trust import geo
 
 MEDIA_PREFIXES = ("/live/", "/replay/")
@@ -122,7 +122,7 @@ async def _moderator_decision(request: Request) -> Decision:
 
 async def decisions(request: Request) -> Response:
     require(await current_account(request), PlatformRole.MODERATOR)
-    from townhall.services.trust_reports import period
+    from townhall.services.trust.reports import period
 
     start, end = period(*period_of(request))
     found = await trust_of(request).repo.decisions_between(start, end, limit_of(request, 100))

@@ -11,15 +11,15 @@ from starlette.routing import BaseRoute
 from townhall.api.accounts import current_account
 from townhall.api.http import ok, op, read_json
 from townhall.api.runtime import runtime_of
-from townhall.api.trust_common import decision_out, limit_of, period_of, proposal_of, trust_of
-from townhall.api.trust_schemas import DisputeCloseIn, DisputeIn, OrderActIn, OrderIn, ReferralIn, RoleIn
+from townhall.api.trust.common import decision_out, limit_of, period_of, proposal_of, trust_of
+from townhall.api.trust.schemas import DisputeCloseIn, DisputeIn, OrderActIn, OrderIn, ReferralIn, RoleIn
 from townhall.domain.accounts import PlatformRole
 from townhall.domain.errors import Invalid
 from townhall.domain.moderation import ActionKind
 from townhall.services.moderation import require
-from townhall.services.trust_disputes import Referral
-from townhall.services.trust_orders import OrderDraft
-from townhall.services.trust_reports import report
+from townhall.services.trust.disputes import Referral
+from townhall.services.trust.orders import OrderDraft
+from townhall.services.trust.reports import report
 from townhall.trust import audit, reasons, transparency
 
 
