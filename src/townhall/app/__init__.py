@@ -154,7 +154,7 @@ def subscribe(rt: Runtime) -> None:
     rt.room.contributors += [rec.replay.room_fields, rec.counting.room_summary]
 
     # a decision, then the misuse rules (Art. 23 DSA) over it; an unfounded complaint counts too
-    trust.moderation.after.append(trust.misuse.after_decision)
+    trust.effects.after.append(trust.misuse.after_decision)
     trust.appeals.after_unfounded.append(trust.misuse.after_unfounded_complaint)
 
     # a space goes live: its programme starts on this process's media node
@@ -170,7 +170,7 @@ def subscribe(rt: Runtime) -> None:
     # start-up, in order (stopped in the reverse order)
     rt.startup.append(lambda: resume_live(rt, media))
     rt.shutdown.append(media.stop)
-    rt.startup += [rec.replay.start, rec.counting.start, trust.moderation.resume]
+    rt.startup += [rec.replay.start, rec.counting.start, trust.effects.resume]
     rt.shutdown += [rec.counting.stop, rec.replay.stop]
     tdb = trust.tdb
     if tdb is not None:
