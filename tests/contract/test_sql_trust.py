@@ -24,7 +24,7 @@ from townhall.domain.appeals import Appeal, AppealOutcome, AppealState, Appellan
 from townhall.domain.errors import Conflict
 from townhall.domain.misuse import Measure, MisuseAction, StrikeKind
 from townhall.domain.moderation import ActionKind, Automation, Basis, Decision, DecisionState, Ground, Proposal
-from townhall.domain.notices import Notice, NoticeItem, NoticeState, SourceKind, TargetKind, decide
+from townhall.domain.notices import Notice, NoticeItem, SourceKind, TargetKind, decide
 from townhall.services.trust.ports import (
     Dispute,
     DisputeOutcome,
@@ -228,7 +228,7 @@ async def test_restrictions_are_in_force_until_they_end_or_are_lifted(stores: Tr
     assert {r.id for r in await stores.restrictions.between(t0 + 1, t0 + 3)} == {ending.id, label.id}
     async with stores.units.begin() as w:
         await w.lift_restrictions(decision_id, t0 + 60, "reversal-1")
-    lifted = [r for r in await stores.restrictions.of_target(target) if r.id == forever.id][0]
+    lifted = next(r for r in await stores.restrictions.of_target(target) if r.id == forever.id)
     assert (lifted.lifted_at, lifted.lifted_by) == (t0 + 60, "reversal-1")
     assert not lifted.in_force(t0 + 61)
     assert forever.id not in {r.id for r in await stores.restrictions.active(ActionKind.WITHHOLD, t0 + 61)}
