@@ -99,8 +99,9 @@ class MediaNode:
                     await task
         self._ticker = self._speaking = None
 
-    async def ensure_space(self, space: Space | str) -> LiveSpace:
-        """Start a space's programme (idempotent); `space` is a domain Space or its id."""
+    async def ensure_space(self, space: Space | str, backfill_from: float | None = None) -> LiveSpace:
+        """Start a space's programme (idempotent); `space` is a domain Space or its id; `backfill_from`
+        when another node handed it over (the Unix time its last part ended)."""
         space_id = space if isinstance(space, str) else space.id
         lock = self._starting.setdefault(space_id, asyncio.Lock())
         async with lock:
@@ -118,6 +119,7 @@ class MediaNode:
                 self._hooks,
                 self.relay,
                 self.fence_for(space_id) if self.fence_for is not None else None,
+                backfill_from,
             )
             await programme.start()
             live = LiveSpace(space_id, programme, self.config.mixer, self.config.voice, self.metrics, loop.time)
@@ -167,11 +169,12 @@ class MediaNode:
                 data = programme.cached(filename)
         return data
 
-    async def stop_space(self, space_id: str, ended: bool = True) -> None:
-        """Hang up the space's speakers and stop its programme; `ended` False when only this node stops."""
+    async def stop_space(self, space_id: str, ended: bool = True) -> float | None:
+        """Hang up the space's speakers and stop its programme; `ended` False when only this node stops.
+        Returns the Unix time the last stored part's audio ends (None when none was)."""
         live = self.spaces.pop(space_id, None)
         if live is None:
-            return
+            return None
         self.metrics.spaces.set(len(self.spaces))
         for publisher in list(live.publishers.values()):
             live.detach(publisher)
@@ -189,6 +192,7 @@ class MediaNode:
             note = json.dumps({"space_id": space_id, "last_msn": last}).encode()
             await self.state.put(programme_stopped_key(space_id), note, ttl_s=STOPPED_TTL_S)
             await self.state.publish(programme_channel(space_id), note)
+        return live.programme.last_part_end
 
     # --- publishers -------------------------------------------------------------------------------
     async def publish(self, space_id: str, account_id: str, sdp: str, muted: bool) -> tuple[Publisher, str]:

@@ -140,11 +140,11 @@ class ThreadedMedia:
         return await _on(self._loop, work)
 
     # --- the root's control of spaces ------------------------------------------------------------
-    async def ensure_space(self, space: Space | str) -> None:
-        await self._call(self.node.ensure_space(space))
+    async def ensure_space(self, space: Space | str, backfill_from: float | None = None) -> None:
+        await self._call(self.node.ensure_space(space, backfill_from))
 
-    async def stop_space(self, space_id: str, ended: bool = True) -> None:
-        await self._call(self.node.stop_space(space_id, ended))
+    async def stop_space(self, space_id: str, ended: bool = True) -> float | None:
+        return await self._call(self.node.stop_space(space_id, ended))
 
     def on_segment(self, hook: SegmentHook) -> None:
         """`hook` runs on the API's loop, after the segment is stored (never waited for by the clock)."""
