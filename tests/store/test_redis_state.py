@@ -46,10 +46,10 @@ async def test_every_key_lives_under_the_prefix(prefix: str, raw: aioredis.Redis
         await state.join("s1", "b", 1, T0)
         await state.hit("rl", 5, 60, T0)
         await state.incr("n")
-        await state.hincr("h", "f", 1, 30)
+        await state.hincr("h", "f", 1, 30, T0)
         await state.pfadd("u", "x")
         await state.first_seen("seen", 60, T0)
-        await state.put("v", b"1", ttl_s=30)
+        await state.put("v", b"1", T0, ttl_s=30)
         await state.qpush("q", "m", 5)
         ours = [k async for k in raw.scan_iter(match=f"{prefix}*", count=1000)]
         assert len(ours) == 11  # 4 seat-book keys + one per other kind
@@ -60,7 +60,8 @@ async def test_keys_that_only_bound_memory_expire_on_the_server(prefix: str, raw
     async with open_store("redis", prefix) as state:
         await state.hit("rl", 5, 60, T0)
         await state.first_seen("seen", 60, T0)
-        await state.hincr("h", "f", 1, 30)
+        await state.hincr("h", "f", 1, 30, T0)
+        await state.put("v", b"1", T0, ttl_s=30)
         for key in [k async for k in raw.scan_iter(match=f"{prefix}*", count=1000)]:
             assert 0 < await raw.pttl(key) <= 62_000
 

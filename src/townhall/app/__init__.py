@@ -111,7 +111,7 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time) ->
     gauges = GaugeCollector()
     metrics.registry.register(gauges)
     host_state = HostState(state)  # the media node runs on its own thread, so the audio clock never waits
-    media = ThreadedMedia(MediaNode(media_config(s), blobs, host_state, metrics.registry), host_state)
+    media = ThreadedMedia(MediaNode(media_config(s), blobs, host_state, metrics.registry, clock), host_state)
     rt = Runtime(
         settings=s,
         clock=clock,
