@@ -49,6 +49,7 @@ def _translated(method: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any,
 
     return call
 
+
 # --- admission: the rules of domain/admission.py `Seats`, one script per operation -------------
 # KEYS: leases (who -> lease expiry), tickets (who -> ticket expiry), line (who -> ticket number), next
 # ARGV: now, cap ("" for none), lease expiry if seated now, ticket expiry if queued now, who
@@ -158,11 +159,13 @@ return 1
 """
 
 # counters in a hash that expires as a whole, `ttl` after the latest write in the caller's time; the
-# expiry is the reserved field UNTIL. ARGV: field, by, expiry, milliseconds after which Redis may forget it
+# expiry is the reserved field UNTIL. ARGV: field, by, now, expiry, milliseconds after which Redis may forget it
 _HINCR = """
+local until_ = redis.call('HGET', KEYS[1], '\\0until')
+if until_ and tonumber(until_) <= tonumber(ARGV[3]) then redis.call('DEL', KEYS[1]) end
 redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[1], '\\0until', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('HSET', KEYS[1], '\\0until', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 """
 UNTIL = b"\0until"
@@ -445,7 +448,7 @@ class RedisState:
 
     @_translated
     async def hincr(self, key: str, field: str, by: int, ttl_s: float, now: float) -> None:
-        args = [field, str(int(by)), _text(now + ttl_s), str(_ms(ttl_s) + 1000)]
+        args = [field, str(int(by)), _text(now), _text(now + ttl_s), str(_ms(ttl_s) + 1000)]
         await self._hincr(keys=[f"{self._p}h:{key}"], args=args)
 
     @_translated
