@@ -58,9 +58,9 @@ RenewHook = Callable[[Space, Listener], Awaitable[None]]
 
 
 class AdmissionService:
-    def __init__(self, ctx: Context, spaces: SpaceService, keys: TokenKeys) -> None:
+    def __init__(self, ctx: Context, seats: SeatBook, spaces: SpaceService, keys: TokenKeys) -> None:
         self.ctx = ctx
-        self.seats: SeatBook = ctx.state
+        self.seats = seats
         self.spaces = spaces
         self.keys = keys
         self.space_gates: list[SpaceGate] = []  # withholding by country and the like (trust area)

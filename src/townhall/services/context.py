@@ -1,6 +1,7 @@
-"""What every service receives: settings, the clock, hot state, id source and the event publisher.
+"""What every service receives: settings, the clock, the id source, the event publisher and rate limits.
 
-Built once in app.py; services never construct their own adapters.
+Built once in app.py; services never construct their own adapters. Any other hot state a service needs
+comes to it as its own narrow port (store/state/base.py), passed by the root.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from townhall.domain.ids import id_from_bytes
 from townhall.settings import Settings
-from townhall.store.state.base import StateStore
+from townhall.store.state.base import PubSub, RateLimits
 
 
 async def every(period_s: float, work: Callable[[], Awaitable[object]], what: str) -> None:
@@ -31,10 +33,14 @@ def new_id() -> str:
     return id_from_bytes(secrets.token_bytes(12))
 
 
+class ContextState(PubSub, RateLimits, Protocol):
+    """What the context itself needs of the hot state: the spaces' event channels and rate limits."""
+
+
 @dataclass
 class Context:
     settings: Settings
-    state: StateStore
+    state: ContextState
     clock: Callable[[], float]
     make_id: Callable[[], str] = field(default=new_id)
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from townhall.domain.errors import Gone, Invalid
 from townhall.domain.roles import VOICES
@@ -25,6 +26,10 @@ REACTIONS = ("clap", "heart", "laugh", "hundred", "raised_hand", "thumbs_up")
 StateContributor = Callable[[Space], Awaitable[dict[str, object]]]
 
 
+class RoomState(Counters, Values, Protocol):
+    """What the room needs of the hot state: reactions counted per second, who is speaking."""
+
+
 @dataclass(frozen=True, slots=True)
 class RoomDocument:
     body: bytes
@@ -33,10 +38,9 @@ class RoomDocument:
 
 
 class RoomService:
-    def __init__(self, ctx: Context, spaces: SpaceService, admission: AdmissionService) -> None:
+    def __init__(self, ctx: Context, state: RoomState, spaces: SpaceService, admission: AdmissionService) -> None:
         self.ctx = ctx
-        self.reacted: Counters = ctx.state
-        self.values: Values = ctx.state
+        self.state = state
         self.spaces = spaces
         self.admission = admission
         self.contributors: list[StateContributor] = []
@@ -57,18 +61,18 @@ class RoomService:
             "slow down: too many reactions",
         )
         now = self.ctx.clock()
-        await self.reacted.hincr(f"react:{space_id}:{int(now)}", kind, 1, s.reaction_window_s + 5, now)
+        await self.state.hincr(f"react:{space_id}:{int(now)}", kind, 1, s.reaction_window_s + 5, now)
 
     async def reactions(self, space_id: str) -> dict[str, int]:
         now = self.ctx.clock()
         totals: dict[str, int] = {}
         for second in range(int(now) - self.ctx.settings.reaction_window_s + 1, int(now) + 1):
-            for kind, n in (await self.reacted.hgetall(f"react:{space_id}:{second}", now)).items():
+            for kind, n in (await self.state.hgetall(f"react:{space_id}:{second}", now)).items():
                 totals[kind] = totals.get(kind, 0) + n
         return totals
 
     async def speaking(self, space_id: str) -> set[str]:
-        raw = await self.values.get(f"speaking:{space_id}", self.ctx.clock())
+        raw = await self.state.get(f"speaking:{space_id}", self.ctx.clock())
         return set(json.loads(raw)) if raw else set()
 
     async def document(self, space_id: str) -> RoomDocument:

@@ -25,10 +25,16 @@ SPACE_CACHE_S = 2.0
 
 class SpaceService:
     def __init__(
-        self, ctx: Context, spaces: SpaceRepo, members: MemberRepo, accounts: AccountRepo, keys: TokenKeys
+        self,
+        ctx: Context,
+        speak_queue: Queues,
+        spaces: SpaceRepo,
+        members: MemberRepo,
+        accounts: AccountRepo,
+        keys: TokenKeys,
     ) -> None:
         self.ctx = ctx
-        self.speak_queue: Queues = ctx.state  # requests to speak
+        self.speak_queue = speak_queue  # requests to speak, per space
         self.spaces = spaces
         self.members = members
         self.accounts = accounts
