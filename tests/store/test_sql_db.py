@@ -42,3 +42,19 @@ async def test_a_connection_lost_under_a_transaction_is_unavailable() -> None:
             assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
     finally:
         await engine.dispose()
+
+
+async def test_an_idle_connection_lost_in_the_pool_is_replaced_without_an_error() -> None:
+    engine = open_engine("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    try:
+        async with engine.connect() as conn:
+            pid = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+        admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        async with engine.connect() as conn:  # the pre-ping finds it dead and opens another
+            assert (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one() != pid
+    finally:
+        await engine.dispose()

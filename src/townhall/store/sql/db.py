@@ -38,8 +38,9 @@ def _connect(dialect: Dialect, _record: object, cargs: tuple[object, ...], cpara
 
 
 def _on_error(context: ExceptionContext) -> None:
-    """A connection lost under a statement is `Unavailable`; every other error stays as it is."""
-    if context.is_disconnect:
+    """A connection lost under a statement is `Unavailable`; every other error stays as it is. One found
+    dead by the pool's pre-ping is not: the pool replaces it and the caller never knows."""
+    if context.is_disconnect and not context.is_pre_ping:
         raise unavailable() from context.original_exception
 
 
