@@ -148,7 +148,8 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 """
 
-# a small value with an optional expiry in the caller's time (field "e"), kept as a hash
+# a small value with an optional expiry in the caller's time (field "e"), kept as a hash under "val:"
+# (values were plain strings under "v:" before expiries were the caller's: the old keys are never read)
 # KEYS: the value's key; ARGV: value, expiry ("" for none), milliseconds after which Redis may forget it
 _PUT = """
 redis.call('DEL', KEYS[1])
@@ -481,11 +482,11 @@ class RedisState:
         args: list[bytes | str] = [value, "", ""]
         if ttl_s is not None:
             args[1:] = [_text(now + ttl_s), str(_ms(ttl_s) + 1000)]
-        await self._put(keys=[f"{self._p}v:{key}"], args=args)
+        await self._put(keys=[f"{self._p}val:{key}"], args=args)
 
     @_translated
     async def get(self, key: str, now: float) -> bytes | None:
-        value, until = cast(list[bytes | None], await self._redis.hmget(f"{self._p}v:{key}", ["v", "e"]))
+        value, until = cast(list[bytes | None], await self._redis.hmget(f"{self._p}val:{key}", ["v", "e"]))
         if until is not None and float(until) <= now:
             return None
         return value
