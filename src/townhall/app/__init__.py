@@ -178,7 +178,7 @@ def subscribe(rt: Runtime) -> None:
     rt.room.contributors += [rec.replay.room_fields, rec.counting.room_summary]
 
     # a decision, then the misuse rules (Art. 23 DSA) over it; an unfounded complaint counts too
-    trust.moderation.after.append(trust.misuse.after_decision)
+    trust.effects.after.append(trust.misuse.after_decision)
     trust.appeals.after_unfounded.append(trust.misuse.after_unfounded_complaint)
 
     # a space goes live: its programme starts on this process's media node (or on the node that claims it)
@@ -202,7 +202,7 @@ def subscribe(rt: Runtime) -> None:
     if media is not None:
         rt.startup.append(lambda: resume_live(rt, media))
         rt.shutdown.append(media.stop)
-    rt.startup += [rec.replay.start, rec.counting.start, trust.moderation.resume]
+    rt.startup += [rec.replay.start, rec.counting.start, trust.effects.resume]
     rt.shutdown += [rec.counting.stop, rec.replay.stop]
     tdb = trust.tdb
     if tdb is not None:
@@ -219,7 +219,8 @@ async def resume_live(rt: Runtime, media: ThreadedMedia) -> None:
 
 def area_routes() -> list[BaseRoute]:
     """Each area's routes, declared by its API module."""
-    from townhall.api import accounts, events, listen, ops, origin, replay, spaces, trust, web, whip
+    from townhall.api import accounts, events, listen, ops, origin, replay, spaces, web, whip
+    from townhall.api.trust import routes as trust
 
     return [
         *ops.routes(),
@@ -239,7 +240,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     from townhall.api.errors import HANDLERS
     from townhall.api.listen import LiveGate
     from townhall.api.ops import AccessLog
-    from townhall.api.trust import WithheldGate
+    from townhall.api.trust.routes import WithheldGate
 
     rt = runtime or build_runtime(settings or Settings())
 

@@ -40,6 +40,7 @@ class Leases(Protocol):
 
 class Signals(Protocol):
     def subscribe(self, channel: str) -> AsyncIterator[bytes]: ...
+    async def publish(self, channel: str, message: bytes) -> None: ...
 
 
 class SpaceControl(Protocol):
@@ -105,17 +106,35 @@ class Membership:
         ]
 
     async def stop(self) -> None:
-        """Leave the cluster: stop every space here (left open, to be resumed elsewhere) and release its
-        lease so another node claims it at once instead of after the lease time."""
+        """Drain and leave (SIGTERM): say this node is draining, then hand each space over: stop writing
+        it, stop its programme, release its lease and signal, so another node claims it at once, not after a
+        lease time."""
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        self.draining = True
+        with contextlib.suppress(Exception):
+            await self.leases.beat(self.member(), self.ttl_s, self.clock())
         for space_id in list(self.held):
-            await self.give_up(space_id, ended=False)
+            await self.hand_over(space_id)
         with contextlib.suppress(Exception):
             await self.leases.leave(self.node_id)
+
+    async def hand_over(self, space_id: str) -> None:
+        held = self.held.pop(space_id, None)
+        if held is None:
+            return
+        held.until = 0.0  # the fence shuts first: from here this node writes nothing of the space
+        try:  # the programme settles (a write already under way lands) before anyone else may start
+            await self.media.stop_space(space_id, ended=False)
+        finally:
+            with contextlib.suppress(Exception):
+                await self.leases.release(space_lease(space_id), held.lease, self.clock())
+                signal = json.dumps({"space": space_id, "event": "handoff"}).encode()
+                await self.signals.publish(PLACEMENT_CHANNEL, signal)
+            log.info("node %s handed space %s over", self.node_id, space_id)
 
     async def give_up(self, space_id: str, ended: bool) -> None:
         held = self.held.get(space_id)
@@ -152,8 +171,11 @@ class Membership:
                 async for raw in self.signals.subscribe(PLACEMENT_CHANNEL):
                     message = json.loads(raw)
                     space_id = message.get("space")
-                    if message.get("event") == "end" and space_id in self.held:
+                    event = message.get("event")
+                    if event == "end" and space_id in self.held:
                         await self.give_up(space_id, ended=True)
+                    elif event == "handoff" and isinstance(space_id, str) and not self.draining:
+                        await self._try_claim(space_id)  # a drained space is live: no need to ask the database
                     self._wake.set()
             except asyncio.CancelledError:
                 raise
@@ -176,19 +198,24 @@ class Membership:
         if self.draining:
             return
         for space_id in sorted(live - self.held.keys()):
-            if await self.leases.holder(space_lease(space_id), now) is not None:
-                continue
-            others = [m for m in await self.leases.members(now) if m.node_id != self.node_id]
-            best = chosen([*others, self.member()])
-            if best is None or best.node_id != self.node_id:
-                continue
-            lease = await self.leases.claim(space_lease(space_id), self.node_id, self.ttl_s, now)
-            if lease is None:
-                continue
-            self.held[space_id] = Held(lease, started + self.ttl_s - MARGIN_S)
-            log.info("node %s claimed space %s (epoch %d)", self.node_id, space_id, lease.epoch)
-            try:
-                await self.media.ensure_space(space_id)
-            except Exception:
-                log.exception("node %s: could not start space %s; giving it back", self.node_id, space_id)
-                await self.give_up(space_id, ended=False)
+            await self._try_claim(space_id)
+
+    async def _try_claim(self, space_id: str) -> None:
+        """Claim and start `space_id` if nobody holds it and this node is the one to take it."""
+        started, now = time.monotonic(), self.clock()
+        if space_id in self.held or await self.leases.holder(space_lease(space_id), now) is not None:
+            return
+        others = [m for m in await self.leases.members(now) if m.node_id != self.node_id]
+        best = chosen([*others, self.member()])
+        if best is None or best.node_id != self.node_id:
+            return
+        lease = await self.leases.claim(space_lease(space_id), self.node_id, self.ttl_s, now)
+        if lease is None:
+            return
+        self.held[space_id] = Held(lease, started + self.ttl_s - MARGIN_S)
+        log.info("node %s claimed space %s (epoch %d)", self.node_id, space_id, lease.epoch)
+        try:
+            await self.media.ensure_space(space_id)
+        except Exception:
+            log.exception("node %s: could not start space %s; giving it back", self.node_id, space_id)
+            await self.give_up(space_id, ended=False)

@@ -99,9 +99,9 @@ class Programme:
         self.last_publish: float | None = None
 
     async def start(self) -> None:
-        last, highest = await self.recorder.last_record(), await self.recorder.highest_msn()
-        if highest is not None:  # a restarted space continues after everything already stored
-            resume_at = last.media_time + round(last.duration * RATE) if last is not None else 0
+        last, (highest, parts) = await self.recorder.last_record(), await self.recorder.stored_extent()
+        if highest is not None:  # a restarted space continues after everything already stored and heard
+            resume_at = self._resume_at(last, highest, parts)
             self.packager = Packager(
                 self.config.frames_per_part, self.config.parts_per_segment, first_msn=highest + 1, start=resume_at
             )
@@ -117,6 +117,18 @@ class Programme:
         self._relay_playlist()
         await self.recorder.write_playlist(self.playlist)
         self._task = asyncio.create_task(self._store_loop(), name=f"programme-{self.space_id}")
+        log.info("space %s: programme starts at msn %d", self.space_id, self.packager.msn)
+
+    def _resume_at(self, last: SegmentRecord | None, highest: int, parts: int) -> int:
+        """Media time after the newest stored part: past every sample a listener may have heard, so the
+        resumed programme never overlaps the old one (the wall-clock gap shows in PROGRAM-DATE-TIME)."""
+        segment_samples = self.config.parts_per_segment * self.packager.part_samples
+        if last is None:
+            return highest * segment_samples + parts * self.packager.part_samples
+        after_last = last.media_time + round(last.duration * RATE)
+        if highest <= last.msn:
+            return after_last
+        return after_last + (highest - last.msn - 1) * segment_samples + parts * self.packager.part_samples
 
     def program_date_time(self, media_time: int) -> float:
         """Unix time at which the sample at `media_time` entered the mix (AAC priming removed)."""
