@@ -16,6 +16,7 @@ from townhall.store.state.base import StateStore
 
 LEASE_TTL = 45.0
 WAIT_TTL = 30.0
+STATE_KINDS = ["memory", "redis"]  # every implementation of the hot-state ports; each contract runs on all
 
 
 @contextlib.asynccontextmanager
@@ -41,7 +42,7 @@ async def redis_prefix() -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def open_store(kind: str, prefix: str | None = None) -> AsyncIterator[StateStore]:
-    """A store of `kind` ("memory" or "redis"); for Redis under `prefix` (a fresh one when None)."""
+    """A store of `kind` (one of STATE_KINDS); for Redis under `prefix` (a fresh one when None)."""
     if kind == "memory":
         from townhall.store.state.memory import MemoryState
 

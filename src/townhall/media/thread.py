@@ -33,7 +33,7 @@ SWITCH_INTERVAL_S = 0.001
 
 
 class HostedState(Protocol):
-    async def put(self, key: str, value: bytes, ttl_s: float | None = None) -> None: ...
+    async def put(self, key: str, value: bytes, now: float, ttl_s: float | None = None) -> None: ...
     async def publish(self, channel: str, message: bytes) -> None: ...
     def subscribe(self, channel: str) -> AsyncIterator[bytes]: ...
 
@@ -55,8 +55,8 @@ class HostState:
             raise RuntimeError("the media thread has not been started")
         return self.loop
 
-    async def put(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
-        await _on(self._host(), self.state.put(key, value, ttl_s=ttl_s))
+    async def put(self, key: str, value: bytes, now: float, ttl_s: float | None = None) -> None:
+        await _on(self._host(), self.state.put(key, value, now, ttl_s=ttl_s))
 
     async def publish(self, channel: str, message: bytes) -> None:
         await _on(self._host(), self.state.publish(channel, message))
