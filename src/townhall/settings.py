@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     node_id: str = Field("", description="this media node's name in the cluster; empty means host-pid")
     node_url: str = Field("", description="where API processes reach this media node; empty means http://host:port")
     media_lease_ttl_s: float = Field(2.5, description="a dead media node's spaces are claimed this long after")
+    media_lease_grace_s: float = Field(
+        10.0, description="while Redis cannot be reached, a media node keeps its spaces this long after a renewal"
+    )
 
     # --- media (WHIP ingest, mixer, LL-HLS; see docs/decisions/0003) --------------------------
     media_part_frames: int = Field(10, description="AAC frames per LL-HLS part (10 = 213 ms)")

@@ -20,7 +20,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 
 from tests.conftest import TEST_KEYS
 from tests.support.api import register
-from tests.support.servers import REDIS_URL, postgres_database
+from tests.support.servers import REDIS_URL, postgres_database, private_redis
 from tests.support.state import redis_prefix
 from tests.support.wait import until
 from townhall.cli import main
@@ -190,3 +190,49 @@ async def _fenced_out(node: Any) -> bool:
         health = (await client.get(node.url + "/healthz")).json()
     fenced = re.search(r"^townhall_media_fenced_out_total ([\d.]+)$", with_metrics, re.M)
     return not health["spaces"] and fenced is not None and float(fenced[1]) >= 1
+
+
+async def test_parts_keep_flowing_while_redis_is_away(tmp_path: Path) -> None:
+    """Redis stopped for longer than the lease time: the owner keeps its space (nobody can claim it
+    meanwhile) and stores parts throughout; when Redis returns empty, it claims the space again and
+    listeners are answered again; the other node never runs it."""
+    blobs = tmp_path / "blobs"
+    async with postgres_database() as db, private_redis(tmp_path) as redis:
+        env = {
+            "TOWNHALL_DATABASE_URL": db,
+            "TOWNHALL_STATE_URL": redis.url,
+            "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
+            "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
+            "TOWNHALL_LOG_LEVEL": "info",
+        }
+        async with (
+            cluster(tmp_path, env, apis=1, media=2) as running,
+            httpx.AsyncClient(
+                base_url=running.apis[0].url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}
+            ) as api,
+        ):
+            space_id, _ = await _live_space(api)
+            owner = await until(lambda: running.owner(space_id), 10, "a media node to claim the space")
+            other = next(node for node in running.media if node is not owner)
+            live = f"/live/{space_id}"
+            await until(lambda: _named(api, live), 10, "the playlist to name a part")
+            before = max(_msns((await api.get(f"{live}/media.m3u8")).text))
+
+            await redis.stop()
+            stopped = time.time()
+            await until(lambda: _stored_after(blobs, space_id, stopped + 4.0), 15, "a part stored 4 s into the outage")
+            await redis.start()
+
+            await until(lambda: _beyond(api, live, before + 2), 15, "listeners answered again after the outage")
+            assert await running.owner(space_id) is owner
+            assert space_id not in (await _health(other))["spaces"]
+
+
+def _stored_after(blobs: Path, space_id: str, when: float) -> bool:
+    return any(p.stat().st_mtime > when for p in (blobs / "live" / space_id).glob("p*.m4s"))
+
+
+async def _health(node: Any) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=2) as client:
+        health: dict[str, Any] = (await client.get(node.url + "/healthz")).json()
+        return health

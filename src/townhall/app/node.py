@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -96,7 +96,14 @@ def build_media_role(settings: Settings, clock: Callable[[], float] = time.time)
         clock=clock,
     )
     media = ThreadedMedia(node, host_state)
-    membership = Membership(node_id(s), url, leases, state, media, live_spaces, s.media_lease_ttl_s, clock)
+    membership = Membership(
+        node_id(s), url, leases, state, media, live_spaces, s.media_lease_ttl_s, clock, s.media_lease_grace_s
+    )
+    Gauge(
+        "townhall_media_lease_unrenewed_seconds",
+        "how long this node has not been able to renew its leases (0 while it can)",
+        registry=registry,
+    ).set_function(membership.unrenewed_s)
     ctx = Context(settings=s, state=state, clock=clock)
     path = s.replay_keys_file or str(s.data_dir / "replay-keys.json")
     keys = ReplayKeys(Path(path)).load(clock())

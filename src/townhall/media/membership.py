@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
+from townhall.domain.errors import Unavailable
 from townhall.domain.placement import Lease, Member, chosen, space_lease
 
 log = logging.getLogger("townhall.media")
@@ -56,6 +57,7 @@ class Held:
     def __init__(self, lease: Lease, until: float) -> None:
         self.lease = lease
         self.until = until
+        self.renewed = time.monotonic()  # when a renewal was last sent that the hot state accepted
 
     def valid(self) -> bool:
         return time.monotonic() < self.until
@@ -72,6 +74,7 @@ class Membership:
         live_spaces: Callable[[], Awaitable[set[str]]],
         ttl_s: float,
         clock: Callable[[], float] = time.time,
+        grace_s: float = 0.0,
     ) -> None:
         self.node_id = node_id
         self.url = url
@@ -81,6 +84,10 @@ class Membership:
         self.live_spaces = live_spaces
         self.ttl_s = ttl_s
         self.every_s = ttl_s / 5
+        # while the hot state cannot be reached at all, nobody can claim a space either: the owner keeps
+        # writing for up to this long after its last renewal rather than silence every space at once
+        self.grace_s = max(grace_s, ttl_s - MARGIN_S)
+        self.unrenewed_since: float | None = None  # monotonic time renewals started failing
         self.clock = clock
         self.draining = False
         self.held: dict[str, Held] = {}
@@ -160,8 +167,9 @@ class Membership:
         while True:
             try:
                 await self.round()
-            except Exception as exc:  # the hot state or the database is away: the fences lapse by themselves
-                log.warning("node %s: membership round failed (%s)", self.node_id, exc)
+            except Exception as exc:  # the hot state or the database is away (renewals: `_unrenewed` said so)
+                if not (isinstance(exc, Unavailable) and self.unrenewed_since is not None):
+                    log.warning("node %s: membership round failed (%s)", self.node_id, exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.every_s)
             self._wake.clear()
@@ -188,11 +196,15 @@ class Membership:
     async def round(self) -> None:
         started = time.monotonic()
         now = self.clock()
-        for space_id, held in list(self.held.items()):
-            if await self.leases.renew(space_lease(space_id), held.lease, self.ttl_s, now):
-                held.until = started + self.ttl_s - MARGIN_S
-            else:
-                await self.lost(space_id)
+        try:
+            for space_id, held in list(self.held.items()):
+                await self._renew(space_id, held, started, now)
+        except Unavailable as exc:
+            self._unrenewed(started, exc)
+            raise
+        if self.unrenewed_since is not None:
+            log.warning("node %s renews its leases again after %.1f s", self.node_id, started - self.unrenewed_since)
+            self.unrenewed_since = None
         await self.leases.beat(self.member(), self.ttl_s, now)
         live = await self.live_spaces()
         for space_id in [s for s in self.held if s not in live]:
@@ -201,6 +213,36 @@ class Membership:
             return
         for space_id in sorted(live - self.held.keys()):
             await self._try_claim(space_id)
+
+    async def _renew(self, space_id: str, held: Held, started: float, now: float) -> None:
+        name = space_lease(space_id)
+        if await self.leases.renew(name, held.lease, self.ttl_s, now):
+            held.renewed, held.until = started, started + self.ttl_s - MARGIN_S
+            return
+        if await self.leases.holder(name, now) is None:  # the hot state lost it (a restart): claim again
+            lease = await self.leases.claim(name, self.node_id, self.ttl_s, now)
+            if lease is not None:
+                log.warning("node %s: the lease on space %s was gone; claimed again", self.node_id, space_id)
+                held.lease, held.renewed, held.until = lease, started, started + self.ttl_s - MARGIN_S
+                return
+        await self.lost(space_id)
+
+    def _unrenewed(self, started: float, exc: Exception) -> None:
+        """The hot state does not answer: keep each space for the grace after its last renewal."""
+        if self.unrenewed_since is None:
+            self.unrenewed_since = started
+            log.warning(
+                "node %s cannot renew its leases (%s); it keeps its spaces for up to %.0f s",
+                self.node_id,
+                exc,
+                self.grace_s,
+            )
+        for held in self.held.values():
+            held.until = max(held.until, held.renewed + self.grace_s)
+
+    def unrenewed_s(self) -> float:
+        """Seconds since renewals started failing (0 while they succeed): a metric."""
+        return 0.0 if self.unrenewed_since is None else time.monotonic() - self.unrenewed_since
 
     async def _try_claim(self, space_id: str, backfill_from: float | None = None) -> None:
         """Claim and start `space_id` if nobody holds it and this node is the one to take it;

@@ -170,13 +170,20 @@ class LiveRelay:
 
     # --- the writer, on the main loop ---------------------------------------------------------------
     async def _write_forever(self) -> None:
+        failing = 0  # writes failed in a row: logged once when it starts and once when it ends
         while (item := await self._queue.get()) is not None:
             space_id, what, data, ttl_s = item
             try:
                 await self._write(space_id, what, data, ttl_s)
             except Exception as exc:
                 self.failures += 1
-                log.warning("space %s: could not relay %s (%s)", space_id, what, exc)
+                failing += 1
+                if failing == 1:
+                    log.warning("space %s: could not relay %s (%s); listeners read the blob store", space_id, what, exc)
+                continue
+            if failing:
+                log.warning("relaying again after %d failed writes", failing)
+                failing = 0
 
     async def _write(self, space_id: str, what: str, data: bytes, ttl_s: float | None) -> None:
         if what != PLAYLIST:
