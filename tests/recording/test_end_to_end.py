@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from tests.support.servers import live_server
+from townhall.commands.verify import check, keep_heads, read_commitments
 from townhall.media.synthetic import SignalTrack, looping, tone, whip_publish
 from townhall.settings import Settings
-from townhall.verify import check, keep_heads, read_commitments
 
 pytestmark = [pytest.mark.integration, pytest.mark.media, pytest.mark.timeout(90)]
 

@@ -22,10 +22,11 @@ from townhall.domain import counting as rules
 from townhall.domain import tokens
 from townhall.domain.errors import Invalid, NotFound, Unauthenticated
 from townhall.domain.ids import ID_PATTERN
+from townhall.domain.objects import live_prefix, replay_prefix
 from townhall.services.clips import ClipService
 from townhall.services.counting import Counted, CountingService
 from townhall.services.recording_keys import ReplayKeys
-from townhall.services.replay import ReplayService, live_prefix, replay_prefix
+from townhall.services.replay import ReplayService
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 KEYS_PATH = "/.well-known/townhall/replay-keys.json"

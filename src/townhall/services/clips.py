@@ -10,10 +10,11 @@ import hashlib
 from typing import Any
 
 from townhall.domain.errors import Forbidden, Gone, Invalid, NotFound
+from townhall.domain.objects import replay_prefix
 from townhall.domain.replay import TIMESCALE, Link
 from townhall.domain.spaces import SpaceState
 from townhall.services.context import Context
-from townhall.services.replay import ReplayService, replay_prefix
+from townhall.services.replay import ReplayService
 from townhall.services.spaces import SpaceService
 from townhall.store.sql.repos_recording import ClipRepo
 

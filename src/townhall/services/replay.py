@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from townhall.domain import replay as chain
 from townhall.domain.channels import programme_channel, programme_stopped_key
 from townhall.domain.errors import Forbidden, Gone, NotFound
+from townhall.domain.objects import live_prefix, replay_prefix
 from townhall.domain.spaces import Space
 from townhall.services.context import Context, every
 from townhall.services.recording_keys import ReplayKeys
@@ -50,14 +51,6 @@ class SegmentInfo(Protocol):
     def sha256(self) -> str: ...
     @property
     def program_date_time(self) -> float: ...
-
-
-def live_prefix(space_id: str) -> str:
-    return f"live/{space_id}/"
-
-
-def replay_prefix(space_id: str) -> str:
-    return f"replay/{space_id}/"
 
 
 def chain_key(space_id: str) -> str:

@@ -9,9 +9,11 @@ signing key.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -19,9 +21,10 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from townhall.cli import verb
+from townhall.commands import Command, with_data_dir
 from townhall.domain import replay
 from townhall.domain.ids import ID_PATTERN
+from townhall.domain.objects import live_prefix, replay_prefix
 from townhall.services.recording_keys import ReplayKeys
 from townhall.settings import Settings
 
@@ -87,8 +90,6 @@ class Stored:
     @classmethod
     def in_data_dir(cls, space_id: str, settings: Settings) -> Stored:
         """Space `space_id` in `settings.data_dir`, with its blobs where the service keeps them."""
-        from townhall.services.replay import live_prefix, replay_prefix  # SQLAlchemy: only when used
-
         if settings.blob_url and not settings.blob_url.startswith("file://"):
             raise ValueError(f"the replay's files are in {settings.blob_url}: verify its URL instead")
         root = Path(settings.blob_url.removeprefix("file://")) if settings.blob_url else settings.data_dir / "blobs"
@@ -257,12 +258,8 @@ def _check(src: Source, source: str, commitments: str | None, keys: str | None, 
     return verdict
 
 
-@verb("verify", "check a published replay: verified, or which segment was changed, dropped, added or reordered", _args)
 async def verify(args: argparse.Namespace, settings: Settings) -> int:
-    import asyncio
-
-    if args.data_dir:
-        settings = settings.model_copy(update={"data_dir": Path(args.data_dir)})
+    settings = with_data_dir(args, settings)
     verdict = await asyncio.to_thread(check, args.source, args.commitments, args.keys, settings)
     print(verdict.text(), flush=True)
     return 0 if verdict.verified else 1
@@ -272,12 +269,8 @@ def _rotate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir")
 
 
-@verb("rotate-replay-key", "add a replay signing key (older keys stay published); restart to use it", _rotate_args)
 async def rotate_replay_key(args: argparse.Namespace, settings: Settings) -> int:
-    import time
-
-    if args.data_dir:
-        settings = settings.model_copy(update={"data_dir": Path(args.data_dir)})
+    settings = with_data_dir(args, settings)
     keys = ReplayKeys(keys_file(settings)).load(time.time())
     fresh = keys.rotate(time.time())
     print(f"replay manifests are now signed by {fresh.kid}; {len(keys.ring) - 1} earlier key(s) stay published")
@@ -292,8 +285,6 @@ def _keep_args(p: argparse.ArgumentParser) -> None:
 
 def keep_heads(state_url: str, out: Path, seconds: float, every_s: float = 1.0) -> int:
     """Poll the room state and append each new chain head to `out` until the space ends; the count kept."""
-    import time
-
     seen: set[int] = set()
     deadline = time.monotonic() + seconds
     with httpx.Client(timeout=10, follow_redirects=True) as client, out.open("a") as f:
@@ -313,10 +304,7 @@ def keep_heads(state_url: str, out: Path, seconds: float, every_s: float = 1.0) 
     return len(seen)
 
 
-@verb("keep-heads", "while listening, keep the live chain heads of a space to verify its replay later", _keep_args)
 async def keep_heads_verb(args: argparse.Namespace, settings: Settings) -> int:
-    import asyncio
-
     kept = await asyncio.to_thread(keep_heads, args.state_url, Path(args.out), args.seconds)
     print(
         f"kept {kept} chain head(s) in {args.out}; check the replay with: townhall verify <replay URL> "
@@ -324,3 +312,23 @@ async def keep_heads_verb(args: argparse.Namespace, settings: Settings) -> int:
         flush=True,
     )
     return 0
+
+
+VERIFY = Command(
+    "verify",
+    "check a published replay: verified, or which segment was changed, dropped, added or reordered",
+    verify,
+    _args,
+)
+ROTATE_REPLAY_KEY = Command(
+    "rotate-replay-key",
+    "add a replay signing key (older keys stay published); restart to use it",
+    rotate_replay_key,
+    _rotate_args,
+)
+KEEP_HEADS = Command(
+    "keep-heads",
+    "while listening, keep the live chain heads of a space to verify its replay later",
+    keep_heads_verb,
+    _keep_args,
+)
