@@ -24,7 +24,7 @@ from townhall.commands.serve import server_args, serving, with_server_args
 from townhall.domain.accounts import Account
 from townhall.domain.errors import NotFound
 from townhall.domain.spaces import Space
-from townhall.edge.serve import start_local_edge, through_edge
+from townhall.edge.serve import start_local_edge, varnish_available
 from townhall.settings import Settings
 
 DEMO_HOST = "demo_host"
@@ -41,6 +41,13 @@ async def demo_host(rt: Runtime) -> Account:
     path.write_text(json.dumps({"handle": DEMO_HOST, "password": password}))
     path.chmod(0o600)
     return signed.account
+
+
+def through_edge(settings: Settings) -> Settings:
+    """Settings for a process whose listeners go through a local edge (when Varnish is installed)."""
+    if not varnish_available(settings) or settings.listener_base_url:
+        return settings
+    return settings.model_copy(update={"listener_base_url": f"http://{settings.edge_host}:{settings.edge_port}"})
 
 
 async def run_demo(settings: Settings) -> int:
