@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from townhall.domain import replay as chain
+from townhall.domain.counting import Batch
 from townhall.store.sql import db as sqldb
-from townhall.store.sql.repos_recording import Batch, ChainRepo, CountLedger, RecordingRepo
+from townhall.store.sql.repos_recording import ChainRepo, CountLedger, RecordingRepo
 
 pytestmark = pytest.mark.timeout(60)
 

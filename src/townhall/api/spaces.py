@@ -22,8 +22,7 @@ from townhall.api.schemas import (
     TargetIn,
 )
 from townhall.domain.errors import Invalid
-from townhall.domain.spaces import Space, SpaceState
-from townhall.store.sql.repos import Member
+from townhall.domain.spaces import Member, Space, SpaceState
 
 
 def space_out(request: Request, space: Space, host: str | None = None) -> dict[str, object]:

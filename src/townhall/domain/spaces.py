@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from townhall.domain.errors import Conflict, Invalid
+from townhall.domain.roles import Role
 
 
 class SpaceState(StrEnum):
@@ -79,3 +80,16 @@ def end(space: Space, now: float, reason: str = "host") -> Space:
     if space.state is SpaceState.ENDED:
         return space
     return replace(space, state=SpaceState.ENDED, ended_at=now, ended_reason=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """Someone's standing in a space: their role, and whether they are muted, blocked or invited."""
+
+    space_id: str
+    account_id: str
+    handle: str
+    role: Role
+    muted: bool
+    blocked: bool
+    invited: bool

@@ -24,12 +24,12 @@ from townhall.domain import replay as chain
 from townhall.domain.channels import programme_channel, programme_stopped_key
 from townhall.domain.errors import Forbidden, Gone, NotFound
 from townhall.domain.objects import live_prefix, replay_prefix
+from townhall.domain.recordings import Recording
 from townhall.domain.spaces import Space
 from townhall.services.context import Context, every
 from townhall.services.recording_keys import ReplayKeys
 from townhall.services.remux import remux_m4a
 from townhall.store.blobs.base import BlobStore
-from townhall.store.sql.repos_recording import ChainRepo, Recording, RecordingRepo
 
 log = logging.getLogger("townhall.replay")
 LAST_SEGMENT = re.compile(rb"^s(\d+)\.m4s$", re.MULTILINE)
@@ -57,12 +57,30 @@ def chain_key(space_id: str) -> str:
     return f"chain:{space_id}"
 
 
+class Chain(Protocol):
+    """Where each space's hash chain is kept, one link per segment with the key of its object."""
+
+    async def add(self, space_id: str, link: chain.Link, blob_key: str) -> bool: ...
+    async def last(self, space_id: str) -> chain.Link | None: ...
+    async def links(self, space_id: str) -> list[tuple[chain.Link, str]]: ...
+
+
+class Recordings(Protocol):
+    """Where each space's recording is kept, from its end to its replay."""
+
+    async def ending(self, space_id: str, public: bool, ended_at: float, delete_after: float | None) -> None: ...
+    async def update(self, space_id: str, **values: object) -> None: ...
+    async def get(self, space_id: str) -> Recording | None: ...
+    async def in_state(self, state: str) -> list[Recording]: ...
+    async def expired(self, now: float) -> list[Recording]: ...
+
+
 class ReplayService:
     def __init__(
         self,
         ctx: Context,
-        links: ChainRepo,
-        recordings: RecordingRepo,
+        links: Chain,
+        recordings: Recordings,
         blobs: BlobStore,
         keys: ReplayKeys,
         keys_url: str,

@@ -7,24 +7,47 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Protocol
 
 from townhall.domain import spaces as rules
 from townhall.domain.accounts import Account, ensure_active
 from townhall.domain.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from townhall.domain.roles import MAX_COHOSTS, MAX_SPEAKERS, VOICES, Action, Role, allowed
-from townhall.domain.spaces import Space, SpaceLimits, SpaceState
+from townhall.domain.spaces import Member, Space, SpaceLimits, SpaceState
 from townhall.domain.tokens import Claims, Scope, sign
 from townhall.services.context import Context
 from townhall.services.keys import TokenKeys
-from townhall.store.sql.repos import AccountRepo, Member, MemberRepo, SpaceRepo
 
 SpaceHook = Callable[[Space], Awaitable[object]]
 SPACE_CACHE_S = 2.0
 
 
+class Spaces(Protocol):
+    """Where spaces are kept (the root passes the SQL repository)."""
+
+    async def create(self, space: Space) -> None: ...
+    async def get(self, space_id: str) -> Space | None: ...
+    async def save_state(self, space: Space) -> None: ...
+    async def find(self, states: list[SpaceState], limit: int, host_id: str | None = None) -> list[Space]: ...
+    async def hosted_since(self, host_id: str, since: float) -> int: ...
+
+
+class Members(Protocol):
+    """Where each space's members and their roles are kept."""
+
+    async def of_space(self, space_id: str) -> list[Member]: ...
+    async def get(self, space_id: str, account_id: str) -> Member | None: ...
+    async def upsert(self, space_id: str, account_id: str, now: float, **values: object) -> None: ...
+    async def spaces_of(self, account_id: str, roles: list[Role]) -> list[str]: ...
+
+
+class AccountLookup(Protocol):
+    async def get(self, account_id: str) -> Account | None: ...
+
+
 class SpaceService:
     def __init__(
-        self, ctx: Context, spaces: SpaceRepo, members: MemberRepo, accounts: AccountRepo, keys: TokenKeys
+        self, ctx: Context, spaces: Spaces, members: Members, accounts: AccountLookup, keys: TokenKeys
     ) -> None:
         self.ctx = ctx
         self.spaces = spaces
