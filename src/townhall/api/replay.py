@@ -1,7 +1,7 @@
 """Replay, clips and counts over HTTP: replay files under /replay/<space>/ (immutable), the public keys
 at /.well-known/townhall/replay-keys.json, the live chain head, clips, counts and batched beacons.
 
-Thin: every rule is in domain/replay.py and domain/counting.py.
+Thin: every rule is in domain/replay/ and domain/counting.py.
 """
 
 from __future__ import annotations

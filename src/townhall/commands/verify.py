@@ -1,7 +1,7 @@
 """The replay verbs. `townhall verify <replay>` checks a replay against its signed manifest, the platform's
 public keys and heads captured live, wherever the replay is: its page or its files at a URL, a folder, or
 a townhall data directory read offline. Says plainly "verified" or which segment was changed, dropped,
-added or reordered (the rules are in domain/replay.py) and never writes, nor prints a private key.
+added or reordered (the rules are in domain/replay/verification.py) and never writes, nor prints a private key.
 `townhall keep-heads` keeps the live chain heads a listener sees; `townhall rotate-replay-key` adds a
 signing key.
 """
@@ -22,9 +22,11 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from townhall.commands import Command, with_data_dir
-from townhall.domain import replay
 from townhall.domain.ids import ID_PATTERN
 from townhall.domain.objects import live_prefix, replay_prefix
+from townhall.domain.replay import verification
+from townhall.domain.replay.jwk import keys_from_jwks
+from townhall.domain.replay.playlist import playlist_uris
 from townhall.services.recording_keys import ReplayKeys
 from townhall.settings import Settings
 
@@ -171,7 +173,7 @@ def public_keys(path: Path) -> dict[str, Ed25519PublicKey]:
     if not isinstance(doc, dict) or not doc.get("keys"):
         raise ValueError(f"{path} holds no replay keys")
     try:
-        return replay.keys_from_jwks(ReplayKeys(path).load(0).jwks())
+        return keys_from_jwks(ReplayKeys(path).load(0).jwks())
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{path} is not a replay key file") from exc
 
@@ -180,8 +182,8 @@ def load_keys(where: str, client: httpx.Client) -> dict[str, Ed25519PublicKey]:
     if where.startswith(("http://", "https://")):
         r = client.get(where)
         r.raise_for_status()
-        return replay.keys_from_jwks(r.json())
-    return replay.keys_from_jwks(json.loads(Path(where).read_text()))
+        return keys_from_jwks(r.json())
+    return keys_from_jwks(json.loads(Path(where).read_text()))
 
 
 def locate(source: str, settings: Settings | None) -> Stored | None:
@@ -199,7 +201,7 @@ def locate(source: str, settings: Settings | None) -> Stored | None:
 
 def check(
     source: str, commitments: str | None = None, keys: str | None = None, settings: Settings | None = None
-) -> replay.Verdict:
+) -> verification.Verdict:
     """Fetch and check a replay; every failure to fetch or read is a problem in the verdict, never a crash.
     `settings` name the data directory a space id is read from."""
     with httpx.Client(timeout=30, follow_redirects=True) as client:
@@ -207,7 +209,7 @@ def check(
             stored = locate(source, settings)
             return _check(Source(source, client, stored), source, commitments, keys, client)
         except (OSError, httpx.HTTPError, ValueError) as exc:
-            return replay.Verdict(problems=[f"the replay could not be checked: {exc}"])
+            return verification.Verdict(problems=[f"the replay could not be checked: {exc}"])
 
 
 def _keys_source(src: Source, payload: dict[str, object], keys: str | None) -> str:
@@ -229,27 +231,29 @@ def _public_keys(
     return load_keys(where, client), where
 
 
-def _check(src: Source, source: str, commitments: str | None, keys: str | None, client: httpx.Client) -> replay.Verdict:
+def _check(
+    src: Source, source: str, commitments: str | None, keys: str | None, client: httpx.Client
+) -> verification.Verdict:
     manifest = src.read("manifest.json")
     playlist = src.read("index.m3u8")
     if manifest is None or playlist is None:
         where = f" (looked in {src.stored.folder})" if src.stored is not None else ""
-        return replay.Verdict(problems=[f"no replay at {source}{where}: manifest.json or index.m3u8 is missing"])
+        return verification.Verdict(problems=[f"no replay at {source}{where}: manifest.json or index.m3u8 is missing"])
     try:
-        payload, _ = replay.parse_signed(manifest)
+        payload, _ = verification.parse_signed(manifest)
     except ValueError as exc:
-        return replay.Verdict(problems=[f"the manifest cannot be read: {exc}"])
+        return verification.Verdict(problems=[f"the manifest cannot be read: {exc}"])
     text = playlist.decode("utf-8", "replace")
     files = payload.get("files")
-    names = dict.fromkeys([*replay.playlist_uris(text), *(files if isinstance(files, dict) else {})])
+    names = dict.fromkeys([*playlist_uris(text), *(files if isinstance(files, dict) else {})])
     hashes = {name: src.sha256(name) for name in names}
     try:
         public, keys_from = _public_keys(src, payload, keys, client)
     except (OSError, httpx.HTTPError, ValueError) as exc:
         wanted = _keys_source(src, payload, keys)
-        return replay.Verdict(problems=[f"the platform's public keys could not be read from {wanted!r}: {exc}"])
+        return verification.Verdict(problems=[f"the platform's public keys could not be read from {wanted!r}: {exc}"])
     heads = read_commitments(Path(commitments).read_text()) if commitments else None
-    verdict = replay.verify(manifest, text, hashes, public, heads)
+    verdict = verification.verify(manifest, text, hashes, public, heads)
     if src.stored is not None:
         verdict.facts.append(f"read offline from {src.stored.folder} (segments from {src.stored.recorded})")
     verdict.facts.append(f"public keys from {keys_from}")

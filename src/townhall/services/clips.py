@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from townhall.domain.errors import Forbidden, Gone, Invalid, NotFound
 from townhall.domain.objects import replay_prefix
-from townhall.domain.replay import TIMESCALE, Link
+from townhall.domain.replay.chain import TIMESCALE, Link
 from townhall.domain.spaces import SpaceState
 from townhall.services.context import Context
 from townhall.services.replay import ReplayService

@@ -20,11 +20,13 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
-from townhall.domain import replay as chain
 from townhall.domain.channels import programme_channel, programme_stopped_key
 from townhall.domain.errors import Forbidden, Gone, NotFound
 from townhall.domain.objects import live_prefix, replay_prefix
 from townhall.domain.recordings import Recording
+from townhall.domain.replay import chain
+from townhall.domain.replay.manifest import build_manifest, sign_manifest
+from townhall.domain.replay.playlist import vod_playlist
 from townhall.domain.spaces import Space
 from townhall.services.context import Context, every
 from townhall.services.recording_keys import ReplayKeys
@@ -280,12 +282,12 @@ class ReplayService:
         audio, init_sha = await self.remux(space_id, rows)
         gaps = chain.find_gaps(links)
         files = {"init.mp4": init_sha, "audio.m4a": hashlib.sha256(audio).hexdigest()}
-        payload = chain.build_manifest(space_id, links, gaps, files, round(record.ended_at * 1000), self.keys_url)
+        payload = build_manifest(space_id, links, gaps, files, round(record.ended_at * 1000), self.keys_url)
         signer = self.keys.signing
         prefix = replay_prefix(space_id)
         await self.blobs.put_immutable(prefix + "audio.m4a", audio)
-        await self.blobs.put_immutable(prefix + "manifest.json", chain.sign_manifest(payload, signer.kid, signer.key))
-        await self.blobs.put_immutable(prefix + "index.m3u8", chain.vod_playlist(links, gaps).encode())
+        await self.blobs.put_immutable(prefix + "manifest.json", sign_manifest(payload, signer.kid, signer.key))
+        await self.blobs.put_immutable(prefix + "index.m3u8", vod_playlist(links, gaps).encode())
         await self.recordings.update(
             space_id,
             state="published",

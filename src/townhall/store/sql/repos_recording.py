@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from townhall.domain.counting import Batch
 from townhall.domain.recordings import Recording
-from townhall.domain.replay import Link
+from townhall.domain.replay.chain import Link
 from townhall.store.sql.db import sqlite_writer
 from townhall.store.sql.tables_recording import (
     clips,
