@@ -14,6 +14,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from townhall.api.errors import HANDLERS
+from townhall.api.listen import LiveGate
+from townhall.api.ops import AccessLog, GaugeCollector
 from townhall.api.runtime import Runtime
 from townhall.app.recording import build_recording
 from townhall.app.trust import build_trust
@@ -32,6 +35,7 @@ from townhall.services.room import RoomService
 from townhall.services.spaces import SpaceService
 from townhall.settings import Settings
 from townhall.store.blobs.base import BlobStore
+from townhall.store.blobs.local import LocalBlobs
 from townhall.store.sql import db as sqldb
 from townhall.store.sql.repos import AccountRepo, MemberRepo, SessionRepo, SpaceRepo
 from townhall.store.state.base import StateStore
@@ -62,8 +66,6 @@ def open_state(settings: Settings) -> StateStore:
 def open_blobs(settings: Settings) -> BlobStore:
     url = settings.blob_url or f"file://{(settings.data_dir / 'blobs').resolve()}"
     if url.startswith("file://"):
-        from townhall.store.blobs.local import LocalBlobs
-
         return LocalBlobs(Path(url.removeprefix("file://")))
     raise ValueError(f"TOWNHALL_BLOB_URL: unknown scheme in {url!r} (file://)")
 
@@ -94,8 +96,6 @@ def edge_secret(settings: Settings) -> str:
 
 def build_runtime(settings: Settings, clock: Callable[[], float] = time.time) -> Runtime:
     """Open every store, build every service and subscribe each to the others' events (`subscribe`)."""
-    from townhall.api.ops import GaugeCollector
-
     s = settings
     s.data_dir.mkdir(parents=True, exist_ok=True)
     engine = sqldb.open_engine(database_url(s))
@@ -204,9 +204,6 @@ def area_routes() -> list[BaseRoute]:
 
 
 def build_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
-    from townhall.api.errors import HANDLERS
-    from townhall.api.listen import LiveGate
-    from townhall.api.ops import AccessLog
     from townhall.api.trust import WithheldGate
 
     rt = runtime or build_runtime(settings or Settings())

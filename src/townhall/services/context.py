@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from townhall.domain.errors import RateLimited
 from townhall.domain.ids import id_from_bytes
 from townhall.store.state.base import StateStore
 
@@ -85,8 +86,6 @@ class Context:
         await self.state.publish(f"space:{space_id}", json.dumps(event, separators=(",", ":")).encode())
 
     async def limit(self, key: str, limit: int, window_s: float, code: str, message: str) -> None:
-        from townhall.domain.errors import RateLimited
-
         now = self.clock()
         if not await self.state.hit(key, limit, window_s, now):
             raise RateLimited(code, message, retry_after=max(1.0, window_s - (now % window_s)))

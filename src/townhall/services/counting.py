@@ -21,6 +21,7 @@ from townhall.domain import counting as rules
 from townhall.domain.admission import Admitted
 from townhall.domain.counting import Batch, Event, Kind
 from townhall.domain.spaces import Space, SpaceState
+from townhall.domain.tokens import subject_ids
 from townhall.services.admission import AdmissionService, Listener
 from townhall.services.context import Context, every
 from townhall.services.spaces import SpaceService
@@ -112,10 +113,8 @@ class CountingService:
 
     # --- recording events -----------------------------------------------------------------------
     def viewer_of(self, listener: Listener) -> str:
-        kind, _, ident = listener.key.partition("-")
-        if kind == "a":
-            return rules.viewer_key(self.secret, account_id=ident)
-        return rules.viewer_key(self.secret, device_id=ident)
+        account_id, device_id = subject_ids(listener.key)
+        return rules.viewer_key(self.secret, account_id=account_id, device_id=device_id)
 
     async def joined(self, space: Space, listener: Listener, outcome: object) -> None:
         """admission.on_join hook: an admitted join adds a join and the listener's viewer key."""

@@ -11,10 +11,10 @@ from typing import Protocol
 
 from townhall.domain import spaces as rules
 from townhall.domain.accounts import Account, ensure_active
-from townhall.domain.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from townhall.domain.errors import Conflict, Forbidden, Gone, Invalid, NotFound, RateLimited
 from townhall.domain.roles import MAX_COHOSTS, MAX_SPEAKERS, VOICES, Action, Role, allowed
 from townhall.domain.spaces import Member, Space, SpaceLimits, SpaceState
-from townhall.domain.tokens import Claims, Scope, sign
+from townhall.domain.tokens import Claims, Scope, account_subject, sign
 from townhall.services.context import Context
 from townhall.services.keys import TokenKeys
 
@@ -77,8 +77,6 @@ class SpaceService:
         ensure_active(host, now)
         cleaned = rules.check_new_space(title, scheduled_start, listener_cap, now, self.limits)
         if await self.spaces.hosted_since(host.id, now - 3600) >= self.ctx.settings.spaces_per_hour_per_account:
-            from townhall.domain.errors import RateLimited
-
             raise RateLimited("too_many_spaces", "you have created too many spaces this hour", retry_after=60)
         space = Space(
             id=self.ctx.make_id(),
@@ -314,7 +312,7 @@ class SpaceService:
     async def speaker_token(self, actor: Account, space_id: str) -> str:
         await self._acting(actor, space_id, Action.PUBLISH)
         expires = int(self.ctx.clock()) + self.ctx.settings.speaker_token_ttl_s
-        claims = Claims(self.keys.signing_kid, Scope.SPEAK, space_id, f"a-{actor.id}", expires)
+        claims = Claims(self.keys.signing_kid, Scope.SPEAK, space_id, account_subject(actor.id), expires)
         return sign(claims, self.keys.signing_key)
 
     async def suspend_voices(self, account_id: str) -> list[str]:

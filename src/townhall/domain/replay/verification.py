@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -109,8 +110,6 @@ def check_chain(payload: dict[str, Any], links: list[Link]) -> list[str]:
 
 def _lis_positions(seq: list[int]) -> set[int]:
     """Positions of one longest strictly increasing subsequence of `seq`."""
-    import bisect
-
     tails: list[int] = []
     tail_pos: list[int] = []
     parent = [-1] * len(seq)

@@ -15,13 +15,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from townhall.store.sql import tables
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def all_metadata() -> sa.MetaData:
     """The shared metadata with every area's table module imported into it."""
-    from townhall.store.sql import tables
-
     package = importlib.import_module("townhall.store.sql")
     for info in pkgutil.iter_modules(package.__path__):
         if info.name.startswith("tables_"):
