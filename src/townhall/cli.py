@@ -11,6 +11,7 @@ from townhall.commands.demo import DEMO
 from townhall.commands.edge import EDGE
 from townhall.commands.grant import GRANT
 from townhall.commands.logs import setup_logging
+from townhall.commands.scaled import API, MEDIA
 from townhall.commands.serve import SERVE
 from townhall.commands.trust import AUDIT, SOR, TRANSPARENCY_REPORT
 from townhall.commands.verify import KEEP_HEADS, ROTATE_REPLAY_KEY, VERIFY
@@ -18,6 +19,8 @@ from townhall.settings import Settings
 
 COMMANDS: tuple[Command, ...] = (
     SERVE,
+    API,
+    MEDIA,
     DEMO,
     EDGE,
     GRANT,

@@ -70,7 +70,7 @@ async def listing(request: Request) -> Response:
         raise Invalid("invalid_query", "state must be live, scheduled or ended; limit a number") from exc
     rt = runtime_of(request)
     found = await rt.spaces.find(states, limit)
-    hidden = await rt.trust.moderation.undiscoverable() if rt.trust is not None else set()
+    hidden = await rt.trust.effects.undiscoverable() if rt.trust is not None else set()
     return ok({"spaces": [space_out(request, s) for s in found if s.id not in hidden]})
 
 

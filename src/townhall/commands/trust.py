@@ -16,11 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from townhall.commands import Command, with_data_dir
-from townhall.services.trust_reports import period, report, tdb_statements
-from townhall.services.trust_tdb import TdbPublisher
+from townhall.services.trust.ports import TrustStores
+from townhall.services.trust.reports import period, report, tdb_statements
+from townhall.services.trust.tdb import TdbPublisher
 from townhall.settings import Settings
-from townhall.store.sql import db as sqldb
-from townhall.store.sql.repos_trust import TrustRepo
 from townhall.trust import audit, reasons, transparency
 from townhall.trust.tdb import TdbClient
 
@@ -33,16 +32,12 @@ def _period_args(p: argparse.ArgumentParser) -> None:
 
 
 @asynccontextmanager
-async def _repo(args: argparse.Namespace, settings: Settings) -> AsyncIterator[TrustRepo]:
+async def _stores(args: argparse.Namespace, settings: Settings) -> AsyncIterator[TrustStores]:
     from townhall.app import database_url  # the composition root imports the whole app (aiortc, av)
+    from townhall.app.trust import opened_stores
 
-    url = database_url(with_data_dir(args, settings))
-    await sqldb.migrate(url)
-    engine = sqldb.open_engine(url)
-    try:
-        yield TrustRepo(engine)
-    finally:
-        await engine.dispose()
+    async with opened_stores(database_url(with_data_dir(args, settings))) as stores:
+        yield stores
 
 
 def _audit_args(p: argparse.ArgumentParser) -> None:
@@ -51,16 +46,16 @@ def _audit_args(p: argparse.ArgumentParser) -> None:
 
 
 async def audit_verb(args: argparse.Namespace, settings: Settings) -> int:
-    async with _repo(args, settings) as repo:
+    async with _stores(args, settings) as stores:
         if args.action == "verify":
-            result = await audit.verify(repo)
+            result = await audit.verify(stores.audit)
             if result.ok:
                 print(f"audit log intact: {result.checked} entries verified")
                 return 0
             print(f"audit log BROKEN at entry {result.first_bad_seq}: {result.problem}", file=sys.stderr)
             return 1
         start, end = period(args.start, args.end)
-        async for entry in audit.export(repo, start, end):
+        async for entry in audit.export(stores.audit, start, end):
             print(json.dumps(entry, separators=(",", ":"), ensure_ascii=False))
     return 0
 
@@ -73,8 +68,8 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 
 async def transparency_verb(args: argparse.Namespace, settings: Settings) -> int:
     platform = args.platform or settings.public_url or f"http://{settings.host}:{settings.port}"
-    async with _repo(args, settings) as repo:
-        figures = await report(repo, platform, args.start, args.end)
+    async with _stores(args, settings) as stores:
+        figures = await report(stores, platform, args.start, args.end)
     print(json.dumps(figures, indent=2))
     if args.html:
         await asyncio.to_thread(Path(args.html).write_text, transparency.page(figures), "utf-8")
@@ -87,10 +82,10 @@ def _sor_args(p: argparse.ArgumentParser) -> None:
 
 
 async def sor_verb(args: argparse.Namespace, settings: Settings) -> int:
-    async with _repo(args, settings) as repo:
+    async with _stores(args, settings) as stores:
         if args.action == "submit":
-            return await _submit(repo, settings)
-        statements = await tdb_statements(repo, args.start, args.end)
+            return await _submit(stores, settings)
+        statements = await tdb_statements(stores.statements, args.start, args.end)
     bad = 0
     for statement in statements:
         problems = reasons.problems(statement)
@@ -102,11 +97,11 @@ async def sor_verb(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if bad else 0
 
 
-async def _submit(repo: TrustRepo, settings: Settings) -> int:
+async def _submit(stores: TrustStores, settings: Settings) -> int:
     if not settings.dsa_tdb_url:
         print("TOWNHALL_DSA_TDB_URL is not set", file=sys.stderr)
         return 2
-    publisher = TdbPublisher(repo, TdbClient(settings.dsa_tdb_url, settings.dsa_tdb_token), time.time)
+    publisher = TdbPublisher(stores.statements, TdbClient(settings.dsa_tdb_url, settings.dsa_tdb_token), time.time)
     total: Counter[str] = Counter()
     try:
         for _ in range(1000):  # bounded: 100 000 statements per run at most

@@ -1,4 +1,5 @@
-"""A space's recording as it is kept: its state from the end of the space to its replay (or deletion)."""
+"""A space's recording as replay knows it: ending, then published (or kept, or deleted), with the hash
+chain's final head and the key that signed it."""
 
 from __future__ import annotations
 

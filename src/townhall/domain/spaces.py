@@ -39,6 +39,19 @@ class Space:
 
 
 @dataclass(frozen=True, slots=True)
+class Member:
+    """An account's place in a space: its role, and whether it is muted, blocked or invited."""
+
+    space_id: str
+    account_id: str
+    handle: str
+    role: Role
+    muted: bool
+    blocked: bool
+    invited: bool
+
+
+@dataclass(frozen=True, slots=True)
 class SpaceLimits:
     title_max: int = 140
     cap_max: int = 10_000_000
@@ -80,16 +93,3 @@ def end(space: Space, now: float, reason: str = "host") -> Space:
     if space.state is SpaceState.ENDED:
         return space
     return replace(space, state=SpaceState.ENDED, ended_at=now, ended_reason=reason)
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """Someone's standing in a space: their role, and whether they are muted, blocked or invited."""
-
-    space_id: str
-    account_id: str
-    handle: str
-    role: Role
-    muted: bool
-    blocked: bool
-    invited: bool
