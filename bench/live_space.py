@@ -14,7 +14,7 @@ import signal
 import tempfile
 from pathlib import Path
 
-from townhall.cli import serving
+from townhall.commands.serve import serving
 from townhall.media.synthetic import run_synthetic_speakers
 from townhall.settings import Settings
 
@@ -30,7 +30,7 @@ async def main(port: int, listener_base_url: str) -> None:
             log_level="warning",
         )
         async with serving(settings) as served:
-            rt = served.app.state.runtime
+            rt = served.runtime
             host = (await rt.accounts.register("bench_host", "bench-password", "127.0.0.1")).account
             space = await rt.spaces.create(host, "Listener benchmark", None, None)
             space = await rt.spaces.start(host, space.id)

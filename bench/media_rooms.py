@@ -36,7 +36,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # --- the server process -------------------------------------------------------------------------
 async def serve(rooms: int, speakers: int) -> None:
-    from townhall.cli import serving
+    from townhall.commands.serve import serving
     from townhall.settings import Settings
 
     with socket.socket() as sock:
@@ -52,7 +52,7 @@ async def serve(rooms: int, speakers: int) -> None:
             spaces_per_hour_per_account=10_000,
         )
         async with serving(settings) as served:
-            rt = served.app.state.runtime
+            rt = served.runtime
             host = (await rt.accounts.register("bench_host", "bench-password", "127.0.0.1")).account
             out: list[dict[str, Any]] = []
             for r in range(rooms):

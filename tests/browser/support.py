@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from tests.support import wait
+
 CHROMIUM = "/usr/bin/chromium"
 RATE = 48_000
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
@@ -51,21 +53,10 @@ def tone_wav(path: Path, hz: float, seconds: float = 10.0, level: float = 0.5) -
     return write_wav(path, level * gate * np.sin(2 * np.pi * hz * t))
 
 
-async def until(condition: Callable[[], Awaitable[Any]], timeout_s: float, what: str, every_s: float = 0.2) -> Any:
-    """Poll `condition` until it returns something truthy; fail naming `what` and the last value seen."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while True:
-        try:
-            last = await condition()
-        except Exception as exc:  # a page mid-navigation, say: keep polling, report it if it lasts
-            last = exc
-        else:
-            if last:
-                return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}; last: {last!r}")
-        await asyncio.sleep(every_s)
+def until(condition: Callable[[], Awaitable[Any]], timeout_s: float, what: str, every_s: float = 0.2) -> Any:
+    """The shared poll (tests/support/wait.py) at a page's pace, where an exception (a page mid-navigation,
+    say) only means not yet."""
+    return wait.until(condition, timeout_s, what, every_s, ignoring=(Exception,))
 
 
 # Installed into a page: an analyser on the element that plays the space, measuring how loud it is

@@ -8,14 +8,18 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from townhall.domain import replay as r
+from townhall.domain.replay.chain import Link, extend, find_gaps, genesis, next_head
+from townhall.domain.replay.jwk import keys_from_jwks, public_jwk
+from townhall.domain.replay.manifest import build_manifest, sign_manifest
+from townhall.domain.replay.playlist import playlist_uris, vod_playlist
+from townhall.domain.replay.verification import Verdict, verify
 
 SPACE = "space_0001"
 SEG = 96_000  # two seconds at 48 kHz
 
 
-def _links(n: int, skip: tuple[int, ...] = (), restart_at: int | None = None) -> tuple[list[r.Link], dict[str, bytes]]:
-    links: list[r.Link] = []
+def _links(n: int, skip: tuple[int, ...] = (), restart_at: int | None = None) -> tuple[list[Link], dict[str, bytes]]:
+    links: list[Link] = []
     files: dict[str, bytes] = {}
     prev = None
     pdt = 1_700_000_000_000
@@ -26,7 +30,7 @@ def _links(n: int, skip: tuple[int, ...] = (), restart_at: int | None = None) ->
         if msn == restart_at:
             pdt += 30_000
         data = f"segment {msn} audio".encode() * 10
-        prev = r.extend(
+        prev = extend(
             prev,
             SPACE,
             msn=msn,
@@ -47,55 +51,55 @@ def _published(
 ) -> dict[str, object]:
     key = key or Ed25519PrivateKey.generate()
     links, files = _links(n, skip)
-    gaps = r.find_gaps(links)
+    gaps = find_gaps(links)
     files["init.mp4"] = b"init"
-    payload = r.build_manifest(SPACE, links, gaps, {"init.mp4": hashlib.sha256(b"init").hexdigest()}, 1, "k")
+    payload = build_manifest(SPACE, links, gaps, {"init.mp4": hashlib.sha256(b"init").hexdigest()}, 1, "k")
     return {
-        "manifest": r.sign_manifest(payload, kid, key),
-        "playlist": r.vod_playlist(links, gaps),
+        "manifest": sign_manifest(payload, kid, key),
+        "playlist": vod_playlist(links, gaps),
         "files": files,
         "keys": {kid: key.public_key()},
         "links": links,
     }
 
 
-def _verify(p: dict[str, object], commitments: list[tuple[int, str]] | None = None) -> r.Verdict:
+def _verify(p: dict[str, object], commitments: list[tuple[int, str]] | None = None) -> Verdict:
     files = p["files"]
     assert isinstance(files, dict)
     hashes = {k: hashlib.sha256(v).hexdigest() for k, v in files.items()}
-    return r.verify(p["manifest"], p["playlist"], hashes, p["keys"], commitments)  # type: ignore[arg-type]
+    return verify(p["manifest"], p["playlist"], hashes, p["keys"], commitments)  # type: ignore[arg-type]
 
 
 def test_each_link_commits_to_previous_head_hash_index_and_media_time() -> None:
     h = "ab" * 32
-    first = r.next_head(r.genesis(SPACE), h, 0, 0)
+    first = next_head(genesis(SPACE), h, 0, 0)
     assert (
         first
         == hashlib.sha256(
-            bytes.fromhex(r.genesis(SPACE)) + bytes.fromhex(h) + (0).to_bytes(8, "big") + (0).to_bytes(8, "big")
+            bytes.fromhex(genesis(SPACE)) + bytes.fromhex(h) + (0).to_bytes(8, "big") + (0).to_bytes(8, "big")
         ).hexdigest()
     )
-    assert r.next_head(first, h, 1, SEG) != r.next_head(first, h, 2, SEG)
-    assert r.next_head(first, h, 1, SEG) != r.next_head(first, h, 1, SEG + 1)
-    assert r.genesis(SPACE) != r.genesis("space_0002")
+    assert next_head(first, h, 1, SEG) != next_head(first, h, 2, SEG)
+    assert next_head(first, h, 1, SEG) != next_head(first, h, 1, SEG + 1)
+    assert genesis(SPACE) != genesis("space_0002")
 
 
 def test_segments_must_arrive_in_order() -> None:
     links, _ = _links(3)
     with pytest.raises(ValueError):
-        r.extend(links[-1], SPACE, msn=1, media_time=0, duration=SEG, sha256="00" * 32, uri="x", program_date_time_ms=0)
+        extend(links[-1], SPACE, msn=1, media_time=0, duration=SEG, sha256="00" * 32, uri="x", program_date_time_ms=0)
 
 
 def test_missing_segments_and_restarts_are_recorded_as_gaps() -> None:
     links, _ = _links(8, skip=(3,), restart_at=6)
-    gaps = r.find_gaps(links)
+    gaps = find_gaps(links)
     assert [(g.after_msn, g.before_msn, g.missing) for g in gaps] == [(2, 4, (3,)), (5, 6, ())]
     assert gaps[1].seconds == pytest.approx(30.0)
-    text = r.vod_playlist(links, gaps)
+    text = vod_playlist(links, gaps)
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in text and text.endswith("#EXT-X-ENDLIST\n")
     assert "#EXT-X-GAP\n#EXTINF:2.00000,\ns3.m4s\n#EXT-X-DISCONTINUITY" in text
     assert text.count("#EXT-X-DISCONTINUITY") == 2
-    assert "s3.m4s" not in r.playlist_uris(text)
+    assert "s3.m4s" not in playlist_uris(text)
 
 
 def test_untouched_replay_is_verified() -> None:
@@ -179,13 +183,13 @@ def test_forged_signature_is_detected() -> None:
 def test_manifest_signed_with_a_swapped_key_is_detected() -> None:
     p = _published()
     doc = json.loads(p["manifest"])  # type: ignore[arg-type]
-    p["manifest"] = r.sign_manifest(doc["payload"], "evil", Ed25519PrivateKey.generate())
+    p["manifest"] = sign_manifest(doc["payload"], "evil", Ed25519PrivateKey.generate())
     v = _verify(p)
     assert v.problems == [
         "the manifest is signed by key 'evil', which is not among the platform's published keys (rk1)"
     ]
     # the same kid with another key fails the signature itself
-    p["manifest"] = r.sign_manifest(doc["payload"], "rk1", Ed25519PrivateKey.generate())
+    p["manifest"] = sign_manifest(doc["payload"], "rk1", Ed25519PrivateKey.generate())
     assert "does not verify under key 'rk1'" in _verify(p).problems[0]
 
 
@@ -213,10 +217,10 @@ def test_replay_re_signed_by_the_platform_after_an_edit_fails_the_live_heads() -
     captured = [(x.msn, x.head) for x in links]
     # the platform itself drops segment 2 and re-signs a consistent manifest
     kept = [x for x in links if x.msn != 2]
-    rebuilt: list[r.Link] = []
+    rebuilt: list[Link] = []
     prev = None
     for x in kept:
-        prev = r.extend(
+        prev = extend(
             prev,
             SPACE,
             msn=x.msn,
@@ -227,9 +231,9 @@ def test_replay_re_signed_by_the_platform_after_an_edit_fails_the_live_heads() -
             program_date_time_ms=x.program_date_time_ms,
         )
         rebuilt.append(prev)
-    gaps = r.find_gaps(rebuilt)
-    payload = r.build_manifest(SPACE, rebuilt, gaps, {"init.mp4": hashlib.sha256(b"init").hexdigest()}, 1, "k")
-    edited = {**honest, "manifest": r.sign_manifest(payload, "rk1", key), "playlist": r.vod_playlist(rebuilt, gaps)}
+    gaps = find_gaps(rebuilt)
+    payload = build_manifest(SPACE, rebuilt, gaps, {"init.mp4": hashlib.sha256(b"init").hexdigest()}, 1, "k")
+    edited = {**honest, "manifest": sign_manifest(payload, "rk1", key), "playlist": vod_playlist(rebuilt, gaps)}
     assert _verify(edited).verified  # signed and consistent, but...
     v = _verify(edited, captured)
     assert v.problems == ["segment 2 was dropped: a head was captured live for it but the replay has no such segment"]
@@ -238,10 +242,10 @@ def test_replay_re_signed_by_the_platform_after_an_edit_fails_the_live_heads() -
 def test_manifest_with_a_hidden_gap_is_rejected() -> None:
     key = Ed25519PrivateKey.generate()
     links, files = _links(5, skip=(2,))
-    payload = r.build_manifest(SPACE, links, [], {}, 1, "k")
+    payload = build_manifest(SPACE, links, [], {}, 1, "k")
     p = {
-        "manifest": r.sign_manifest(payload, "rk1", key),
-        "playlist": r.vod_playlist(links, []),
+        "manifest": sign_manifest(payload, "rk1", key),
+        "playlist": vod_playlist(links, []),
         "files": files,
         "keys": {"rk1": key.public_key()},
     }
@@ -250,5 +254,5 @@ def test_manifest_with_a_hidden_gap_is_rejected() -> None:
 
 def test_jwks_round_trip() -> None:
     key = Ed25519PrivateKey.generate()
-    keys = r.keys_from_jwks({"keys": [r.public_jwk("rk1", key.public_key(), "active"), {"kty": "RSA"}]})
+    keys = keys_from_jwks({"keys": [public_jwk("rk1", key.public_key(), "active"), {"kty": "RSA"}]})
     assert list(keys) == ["rk1"]

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from townhall.domain.errors import Forbidden, Unauthenticated
-from townhall.domain.tokens import Claims, Scope, sign, verify
+from townhall.domain.tokens import (
+    Claims,
+    Scope,
+    account_subject,
+    device_subject,
+    peek_space,
+    sign,
+    subject_ids,
+    verify,
+)
 
 KEYS = {"k1": b"a" * 32, "k0": b"b" * 32}
 
@@ -57,3 +66,18 @@ def test_listener_token_cannot_publish() -> None:
 def test_fields_must_be_url_and_vcl_safe() -> None:
     with pytest.raises(ValueError):
         sign(Claims("k1", Scope.LISTEN, "bad.space", "d-x", 1), KEYS["k1"])
+
+
+def test_subjects_name_an_account_or_a_device() -> None:
+    assert account_subject("acc123") == "a-acc123" and device_subject("device0001") == "d-device0001"
+    assert subject_ids(account_subject("acc-1_2")) == ("acc-1_2", None)
+    assert subject_ids(device_subject("dev-0001")) == (None, "dev-0001")
+
+
+def test_peek_space_reads_the_space_a_token_names_without_trusting_it() -> None:
+    assert peek_space(token(space="space9")) == "space9"
+    assert peek_space("v1.k1.l.space9") == "" and peek_space("not a token") == ""
+    forged = token(space="space9")
+    forged = forged[:-1] + ("1" if forged.endswith("0") else "0")
+    with pytest.raises(Unauthenticated):  # peeking proves nothing: verify still checks the signature
+        verify(forged, KEYS, 0, Scope.LISTEN, peek_space(forged))

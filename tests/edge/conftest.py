@@ -6,7 +6,6 @@ Every server binds 127.0.0.1 and is stopped by the fixture that started it.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,6 +13,7 @@ import uvicorn
 from edge_support import CREDENTIAL, KEYS, EdgeFactory, Origin, free_port
 from starlette.applications import Starlette
 from starlette.routing import Route
+from tests.support.wait import until
 
 from townhall.edge.varnish import Edge
 from townhall.settings import Settings
@@ -26,10 +26,8 @@ async def origin() -> AsyncIterator[Origin]:
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and not task.done(), "test origin did not start"
-        await asyncio.sleep(0.01)
+    await until(lambda: server.started or task.done(), 10, "the test origin to start", every=0.01)
+    assert not task.done(), "test origin did not start"
     state.url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     yield state
     server.should_exit = True

@@ -112,14 +112,6 @@ def _unchunk(data: bytes) -> bytes:
     return out
 
 
-async def poll(condition: Callable[[], object], timeout_s: float = 10.0, what: str = "condition") -> None:
-    """Poll a condition to a deadline; fail naming it (for things no event announces, like varnishstat)."""
-    deadline = time.monotonic() + timeout_s
-    while not await asyncio.to_thread(condition):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
 def delivered_at(edge: Edge, url_fragment: str) -> list[float]:
     """When varnishd finished delivering each response whose URL contains `url_fragment` (its own
     `Timestamp Resp` log records, wall clock): the edge's timing, free of the test client's."""

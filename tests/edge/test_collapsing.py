@@ -6,7 +6,8 @@ import asyncio
 import time
 
 import pytest
-from edge_support import SPACE, EdgeFactory, Origin, delivered_at, listener_token, poll, raw_get
+from edge_support import SPACE, EdgeFactory, Origin, delivered_at, listener_token, raw_get
+from tests.support.wait import until
 
 from townhall.edge.varnish import Edge
 
@@ -20,6 +21,11 @@ async def edge(origin: Origin, start_edge: EdgeFactory) -> Edge:
     return await start_edge(origin.url)
 
 
+def busy_sleeps(edge: Edge, at_least: int) -> bool:
+    """Whether `at_least` requests have waited on Varnish's waiting list (varnishstat: call off the loop)."""
+    return edge.stats()["MAIN.busy_sleep"] >= at_least
+
+
 async def test_200_waiters_for_a_part_not_yet_made_cost_one_origin_request_and_wake_together(
     edge: Edge, origin: Origin
 ) -> None:
@@ -29,7 +35,7 @@ async def test_200_waiters_for_a_part_not_yet_made_cost_one_origin_request_and_w
     await asyncio.wait_for(asyncio.gather(*(event.wait() for event in sent)), 10)
     # All but the one fetching request are parked on Varnish's waiting list before the part exists
     # (varnishstat sums worker counters lazily, so a few may not show yet).
-    await poll(lambda: edge.stats()["MAIN.busy_sleep"] >= 190, 10, "requests on the waiting list")
+    await until(lambda: asyncio.to_thread(busy_sleeps, edge, 190), 10, "requests on the waiting list")
     created = origin.publish(PART, b"x" * 2000, cache_control="max-age=31536000, immutable")
     answers = await asyncio.wait_for(asyncio.gather(*waiters), 10)
     assert {a.status for a in answers} == {200}
@@ -51,8 +57,8 @@ async def test_a_blocking_playlist_reload_returns_as_soon_as_the_part_exists(edg
     key = f"{PLAYLIST}?_HLS_msn=12&_HLS_part=3"
     first = asyncio.create_task(raw_get(edge.port, f"/e/{listener_token()}{PLAYLIST}?_HLS_msn=12&_HLS_part=3"))
     second = asyncio.create_task(raw_get(edge.port, f"{PLAYLIST}?_HLS_part=3&x=1&t={listener_token()}&_HLS_msn=12"))
-    await poll(lambda: origin.requests[key] == 1, what="the reload held at the origin")
-    await poll(lambda: edge.stats()["MAIN.busy_sleep"] >= 1, what="the second reload waiting at the edge")
+    await until(lambda: origin.requests[key] == 1, 10, "the reload held at the origin")
+    await until(lambda: asyncio.to_thread(busy_sleeps, edge, 1), 10, "the second reload waiting at the edge")
     created = origin.publish(key, b"#EXTM3U\n", content_type="application/vnd.apple.mpegurl")
     answers = await asyncio.wait_for(asyncio.gather(first, second), 10)
     assert [a.status for a in answers] == [200, 200]
@@ -75,10 +81,8 @@ async def test_an_uncacheable_playlist_is_still_collapsed_and_kept_at_most_one_s
         await raw_get(edge.port, path)
         return origin.requests[PLAYLIST] == 2
 
-    while not await refetched():
-        # 1 s, plus slack for a busy machine; the immutable TTL would be an hour
-        assert time.monotonic() - fetched_at < 3.0, "a playlist stayed in the edge cache over a second"
-        await asyncio.sleep(0.05)
+    # 1 s, plus slack for a busy machine; the immutable TTL would be an hour
+    await until(refetched, 3.0, "the playlist fetched again (not kept in the edge cache over a second)", every=0.05)
     assert time.monotonic() - fetched_at > 0.5
 
 
@@ -87,8 +91,12 @@ async def test_a_404_is_kept_only_briefly(edge: Edge, origin: Origin) -> None:
     origin.publish(missing, b'{"code":"not_found"}', status=404)
     path = f"/e/{listener_token()}{missing}"
     assert (await raw_get(edge.port, path)).status == 404
-    deadline = time.monotonic() + 2.0  # 0.25 s, plus slack for a busy machine
-    while origin.requests[missing] < 2:
-        assert time.monotonic() < deadline, "a 404 stayed in the edge cache for seconds"
+
+    async def fetched_again() -> bool:
+        if origin.requests[missing] >= 2:
+            return True
         assert (await raw_get(edge.port, path)).status == 404
-        await asyncio.sleep(0.05)
+        return False
+
+    # 0.25 s, plus slack for a busy machine
+    await until(fetched_again, 2.0, "the 404 fetched again from the origin (not kept for seconds)", every=0.05)

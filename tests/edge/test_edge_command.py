@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from edge_support import free_port, poll
+from edge_support import free_port
+from tests.support.wait import until
 
 pytestmark = pytest.mark.integration
 
@@ -32,15 +33,11 @@ async def test_the_edge_command_serves_health_and_metrics_and_stops_on_sigterm(t
                 text = (await client.get(f"http://127.0.0.1:{metrics_port}/")).text
                 return 'townhall_edge_rejections_total{reason="token_malformed"} 1.0' in text
 
-            for _ in range(100):
-                if await rejected():
-                    break
-                await asyncio.sleep(0.05)
-            assert await rejected()
+            await until(rejected, 5, "the malformed token counted in the metrics", every=0.05)
     finally:
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 30) == 0
-    await poll(lambda: not _varnishd_on(port), what="varnishd to stop with the command")
+    await until(lambda: asyncio.to_thread(lambda: not _varnishd_on(port)), 10, "varnishd to stop with the command")
 
 
 def _varnishd_on(port: int) -> bool:

@@ -3,7 +3,6 @@ than a minute), their plays counted once per viewer, and the area's HTTP errors 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -11,6 +10,7 @@ import httpx
 import pytest
 
 from tests.support.api import auth, register
+from tests.support.wait import until
 from townhall.services.remux import duration_s
 
 pytestmark = pytest.mark.timeout(90)
@@ -25,15 +25,6 @@ def backend() -> str:
 def _client(app: Any) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     return httpx.AsyncClient(transport=transport, base_url="http://t", headers=UA, timeout=30)
-
-
-async def _until(what: str, within: float, probe: Any) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not (value := await probe()):
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-    return value
 
 
 async def _space(c: httpx.AsyncClient, host: dict[str, Any], **fields: Any) -> str:
@@ -52,7 +43,7 @@ async def test_clips_from_live_and_replay_are_trimmed_remuxes_of_the_original_se
         async def two_segments() -> bool:
             return len(await rt.recording.replay.links.links(sid)) >= 2
 
-        await _until("two recorded segments", 20, two_segments)
+        await until(two_segments, 20, "two recorded segments")
         r = await c.post(
             f"/api/spaces/{sid}/clips", json={"duration_s": 3, "title": "live bit"}, headers=host["headers"]
         )
@@ -73,7 +64,7 @@ async def test_clips_from_live_and_replay_are_trimmed_remuxes_of_the_original_se
         async def published() -> bool:
             return (await c.get(f"/api/spaces/{sid}/replay")).status_code == 200
 
-        await _until("the replay", 30, published)
+        await until(published, 30, "the replay")
         r = await c.post(f"/api/spaces/{sid}/clips", json={"start_s": 1.0, "duration_s": 2.0}, headers=host["headers"])
         assert r.status_code == 201, r.text
         clip = r.json()

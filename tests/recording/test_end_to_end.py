@@ -15,20 +15,12 @@ import numpy as np
 import pytest
 
 from tests.support.servers import live_server
+from tests.support.wait import until
+from townhall.commands.verify import check, keep_heads, read_commitments
 from townhall.media.synthetic import SignalTrack, looping, tone, whip_publish
 from townhall.settings import Settings
-from townhall.verify import check, keep_heads, read_commitments
 
 pytestmark = [pytest.mark.integration, pytest.mark.media, pytest.mark.timeout(90)]
-
-
-async def _until(what: str, within: float, probe: Any) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while (value := await probe()) is None:
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-    return value
 
 
 def _rms(m4a: bytes) -> float:
@@ -58,7 +50,7 @@ async def test_ended_space_publishes_a_replay_that_verifies_against_heads_captur
                 kept = read_commitments(commitments.read_text()) if commitments.exists() else []
                 return True if len(kept) >= 3 else None
 
-            await _until("three chain heads kept from the room state", 30, three_heads)
+            await until(three_heads, 30, "three chain heads kept from the room state")
             # the head is also a tag of the live playlist, for anyone following it with any player
             listed = re.search(
                 r'#EXT-X-TOWNHALL-CHAIN:MSN=(\d+),HEAD="([0-9a-f]{64})"',
@@ -73,7 +65,7 @@ async def test_ended_space_publishes_a_replay_that_verifies_against_heads_captur
                 r = await http.get(f"/api/spaces/{space.id}/replay")
                 return r.json() if r.status_code == 200 else None
 
-            info = await _until("the replay to be published", 30, replay)
+            info = await until(replay, 30, "the replay to be published")
             audio = (await http.get(info["audio_url"])).content
         kept = await keeping  # it stops by itself once the room state says the space ended
         heads = dict(read_commitments(commitments.read_text()))

@@ -12,7 +12,9 @@ import httpx
 import pytest
 
 from tests.recording.conftest import ended_space, feed, synthetic_programme
-from townhall.domain import replay as chain
+from townhall.domain.replay.chain import genesis, next_head
+from townhall.domain.replay.jwk import keys_from_jwks
+from townhall.domain.replay.verification import check_signature, parse_signed
 from townhall.services.remux import duration_s
 
 pytestmark = pytest.mark.timeout(60)
@@ -36,7 +38,7 @@ async def test_each_segment_extends_the_chain_and_publishes_the_head(rec_app: An
     await feed(rt, "sp_chain1")
     links = [x for x, _ in await rt.recording.replay.links.links("sp_chain1")]
     assert [x.msn for x in links] == list(range(6))
-    assert links[0].head == chain.next_head(chain.genesis("sp_chain1"), links[0].sha256, 0, 0)
+    assert links[0].head == next_head(genesis("sp_chain1"), links[0].sha256, 0, 0)
     head = await rt.recording.replay.live_head("sp_chain1")
     assert head == {"msn": 5, "head": links[-1].head, "media_time": links[-1].media_time}
     async with _client(rec_app) as c:
@@ -83,8 +85,8 @@ async def test_ended_space_publishes_vod_playlist_download_and_signed_manifest(r
         manifest = (await c.get("/replay/sp_pub01/manifest.json")).content
         keys = (await c.get("/.well-known/townhall/replay-keys.json")).json()
         info = (await c.get("/api/spaces/sp_pub01/replay")).json()
-    payload, signature = chain.parse_signed(manifest)
-    assert chain.check_signature(payload, signature, chain.keys_from_jwks(keys)) is None
+    payload, signature = parse_signed(manifest)
+    assert check_signature(payload, signature, keys_from_jwks(keys)) is None
     assert payload["files"]["audio.m4a"] == hashlib.sha256(audio).hexdigest()
     assert info["final_head"] == payload["final_head"] and info["segments"] == 6
 
@@ -93,7 +95,7 @@ async def test_gaps_are_marked_in_playlist_and_manifest(rec_app: Any) -> None:
     await _published(rec_app, "sp_gaps1", skip=(2,), pause_before=4)
     async with _client(rec_app) as c:
         text = (await c.get("/replay/sp_gaps1/index.m3u8")).text
-        payload, _ = chain.parse_signed((await c.get("/replay/sp_gaps1/manifest.json")).content)
+        payload, _ = parse_signed((await c.get("/replay/sp_gaps1/manifest.json")).content)
     assert "#EXT-X-GAP" in text and text.count("#EXT-X-DISCONTINUITY") == 2
     assert [(g["after_msn"], g["before_msn"], g["missing"]) for g in payload["gaps"]] == [(1, 3, [2]), (3, 4, [])]
 

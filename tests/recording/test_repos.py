@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from townhall.domain import replay as chain
+from townhall.domain.counting import Batch
+from townhall.domain.replay.chain import extend
 from townhall.store.sql import db as sqldb
-from townhall.store.sql.repos_recording import Batch, ChainRepo, CountLedger, RecordingRepo
+from townhall.store.sql.repos_recording import ChainRepo, CountLedger, RecordingRepo
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -17,7 +18,7 @@ async def test_repositories_on_each_database(database_url: str) -> None:
     engine = sqldb.open_engine(database_url)
     try:
         links = ChainRepo(engine)
-        first = chain.extend(
+        first = extend(
             None,
             "sp_repo1",
             msn=0,
@@ -27,7 +28,7 @@ async def test_repositories_on_each_database(database_url: str) -> None:
             uri="s0.m4s",
             program_date_time_ms=1,
         )
-        second = chain.extend(
+        second = extend(
             first,
             "sp_repo1",
             msn=1,

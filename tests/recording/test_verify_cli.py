@@ -15,7 +15,8 @@ import pytest
 from tests.recording.conftest import ended_space, export, feed, running_app
 from tests.support.servers import LiveServer
 from townhall.cli import main
-from townhall.domain import replay as chain
+from townhall.domain.replay.manifest import sign_manifest
+from townhall.domain.replay.verification import parse_signed
 from townhall.settings import Settings
 
 pytestmark = pytest.mark.timeout(60)
@@ -92,9 +93,7 @@ def test_swapped_key_is_detected(folder: Path, capsys: pytest.CaptureFixture[str
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     doc = json.loads((folder / "manifest.json").read_text())
-    (folder / "manifest.json").write_bytes(
-        chain.sign_manifest(doc["payload"], "rk-attacker", Ed25519PrivateKey.generate())
-    )
+    (folder / "manifest.json").write_bytes(sign_manifest(doc["payload"], "rk-attacker", Ed25519PrivateKey.generate()))
     code, out = _verify(folder, capsys)
     assert code == 1 and "signed by key 'rk-attacker', which is not among the platform's published keys" in out
 
@@ -106,7 +105,7 @@ def test_changed_download_is_detected(folder: Path, capsys: pytest.CaptureFixtur
 
 
 def test_heads_captured_live_are_checked(folder: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    payload, _ = chain.parse_signed((folder / "manifest.json").read_bytes())
+    payload, _ = parse_signed((folder / "manifest.json").read_bytes())
     states = [{"space": {}, "chain": {"msn": s["msn"], "head": s["head"]}} for s in payload["segments"][:3]]
     good = tmp_path / "heads.jsonl"
     good.write_text("\n".join(json.dumps(s) for s in states))

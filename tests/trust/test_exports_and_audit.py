@@ -81,7 +81,7 @@ async def test_every_export_validates_against_the_shipped_schema(
     assert sorted(s["puid"] for s in lines) == sorted(s["puid"] for s in exported.values())
     assert all(reasons.problems(s) == [] for s in lines)
 
-    from townhall.trust.cli_verbs import sor_verb
+    from townhall.commands.trust import sor_verb
 
     rt = both_app.state.runtime
     year = str(__import__("datetime").datetime.fromtimestamp(clock.now).year)
@@ -99,7 +99,7 @@ async def test_a_tampered_audit_log_fails_audit_verify(
     notice_id = await notice(bc, space["id"])
     await decide(bc, moderator, notice_ids=[notice_id], action="end_space", target_kind="space",
                  target_id=space["id"], **ILLEGAL)  # fmt: skip
-    from townhall.trust.cli_verbs import audit_verb
+    from townhall.commands.trust import audit_verb
 
     rt = both_app.state.runtime
     data_dir = str(rt.settings.data_dir)
@@ -174,8 +174,8 @@ async def test_the_transparency_report_as_json_page_and_command(
 async def test_audit_export_prints_the_period_as_ndjson_that_verifies(
     tc: httpx.AsyncClient, staff: Staff, trust_app: Any, capsys: Any
 ) -> None:
+    from townhall.commands.trust import audit_verb
     from townhall.domain import audit as chain
-    from townhall.trust.cli_verbs import audit_verb
 
     host = await staff()
     space = await live_space(tc, host)

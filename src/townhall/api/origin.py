@@ -17,8 +17,8 @@ from townhall.api.errors import error_response
 from townhall.api.http import op
 from townhall.api.runtime import runtime_of
 from townhall.domain.ids import ID_PATTERN
+from townhall.domain.objects import live_prefix
 from townhall.media.playlist import blocking_request
-from townhall.media.recorder import live_prefix
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 PLAYLIST = "public, max-age=1"

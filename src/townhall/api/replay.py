@@ -1,7 +1,7 @@
 """Replay, clips and counts over HTTP: replay files under /replay/<space>/ (immutable), the public keys
 at /.well-known/townhall/replay-keys.json, the live chain head, clips, counts and batched beacons.
 
-Thin: every rule is in domain/replay.py and domain/counting.py.
+Thin: every rule is in domain/replay/ and domain/counting.py.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from townhall.domain import counting as rules
 from townhall.domain import tokens
 from townhall.domain.errors import Invalid, NotFound, Unauthenticated
 from townhall.domain.ids import ID_PATTERN
+from townhall.domain.objects import live_prefix, replay_prefix
 from townhall.services.clips import ClipService
 from townhall.services.counting import Counted, CountingService
 from townhall.services.recording_keys import ReplayKeys
-from townhall.services.replay import ReplayService, live_prefix, replay_prefix
+from townhall.services.replay import ReplayService
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 KEYS_PATH = "/.well-known/townhall/replay-keys.json"
@@ -133,11 +134,10 @@ async def _viewer(request: Request, device_id: str | None) -> tuple[str, bool, b
     agent = request.headers.get("user-agent", "")
     credential = bearer(request)
     if credential and credential.startswith(f"{tokens.VERSION}."):
-        token_space = credential.split(".")[3] if credential.count(".") == 7 else ""
-        claims = tokens.verify(credential, rt.keys.keys, rt.clock(), tokens.Scope.LISTEN, token_space)
-        kind, _, ident = claims.subject.partition("-")
-        key = rules.viewer_key(secret, account_id=ident) if kind == "a" else rules.viewer_key(secret, device_id=ident)
-        return key, kind == "a", claims.synthetic or rules.is_bot(agent)
+        claims = tokens.verify(credential, rt.keys.keys, rt.clock(), tokens.Scope.LISTEN, tokens.peek_space(credential))
+        account_id, device_id = tokens.subject_ids(claims.subject)
+        key = rules.viewer_key(secret, account_id=account_id, device_id=device_id)
+        return key, account_id is not None, claims.synthetic or rules.is_bot(agent)
     if credential:
         account = await rt.accounts.authenticate(credential)
         return rules.viewer_key(secret, account_id=account.id), True, rules.is_bot(agent)

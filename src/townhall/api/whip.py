@@ -48,9 +48,10 @@ def _account_of(request: Request, space_id: str) -> str:
     if token is None:
         raise Unauthenticated("token_missing", "publishing needs Authorization: Bearer <speaker token>")
     claims = tokens.verify(token, rt.keys.keys, rt.clock(), tokens.Scope.SPEAK, space_id)
-    if not claims.subject.startswith("a-"):
+    account_id, _ = tokens.subject_ids(claims.subject)
+    if account_id is None:
         raise Unauthenticated("token_not_an_account", "a speaker token names an account")
-    return claims.subject.removeprefix("a-")
+    return account_id
 
 
 async def _read_offer(request: Request, limit: int) -> str:

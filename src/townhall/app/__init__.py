@@ -14,8 +14,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from townhall.api.errors import HANDLERS
+from townhall.api.listen import LiveGate
+from townhall.api.ops import AccessLog, GaugeCollector
 from townhall.api.origin import LiveOrigin
 from townhall.api.runtime import Runtime
+from townhall.api.trust.routes import WithheldGate
 from townhall.api.whip import Publishing
 from townhall.app.recording import build_recording
 from townhall.app.trust import build_trust
@@ -36,6 +40,7 @@ from townhall.services.room import RoomService
 from townhall.services.spaces import SpaceService
 from townhall.settings import Settings
 from townhall.store.blobs.base import BlobStore
+from townhall.store.blobs.local import LocalBlobs
 from townhall.store.sql import db as sqldb
 from townhall.store.sql.repos import AccountRepo, MemberRepo, SessionRepo, SpaceRepo
 from townhall.store.state.base import StateStore
@@ -74,8 +79,6 @@ def open_leases(settings: Settings) -> MemoryLeases | RedisLeases:
 def open_blobs(settings: Settings) -> BlobStore:
     url = settings.blob_url or f"file://{(settings.data_dir / 'blobs').resolve()}"
     if url.startswith("file://"):
-        from townhall.store.blobs.local import LocalBlobs
-
         return LocalBlobs(Path(url.removeprefix("file://")))
     raise ValueError(f"TOWNHALL_BLOB_URL: unknown scheme in {url!r} (file://)")
 
@@ -108,8 +111,6 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time, ro
     """Open every store, build every service and subscribe each to the others' events (`subscribe`).
     `role` "embedded" runs the media node in this process; "api" answers from media nodes running
     elsewhere (`townhall media`, app/node.py)."""
-    from townhall.api.ops import GaugeCollector
-
     s = settings
     s.data_dir.mkdir(parents=True, exist_ok=True)
     engine = sqldb.open_engine(database_url(s))
@@ -237,11 +238,6 @@ def area_routes() -> list[BaseRoute]:
 
 
 def build_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
-    from townhall.api.errors import HANDLERS
-    from townhall.api.listen import LiveGate
-    from townhall.api.ops import AccessLog
-    from townhall.api.trust.routes import WithheldGate
-
     rt = runtime or build_runtime(settings or Settings())
 
     @contextlib.asynccontextmanager

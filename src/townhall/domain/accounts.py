@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from townhall.domain.errors import Forbidden
+from townhall.domain.errors import Forbidden, Invalid
 
 
 class AccountStatus(StrEnum):
@@ -51,8 +51,6 @@ def parse_roles(text: str) -> frozenset[PlatformRole]:
 
 
 def check_password(password: str, minimum: int, maximum: int) -> None:
-    from townhall.domain.errors import Invalid
-
     if not isinstance(password, str) or len(password) < minimum:
         raise Invalid("password_too_short", f"the password needs at least {minimum} characters")
     if len(password) > maximum:

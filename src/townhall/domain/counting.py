@@ -10,7 +10,7 @@ import functools
 import hashlib
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 REPLAY_QUALIFY_S = 60.0  # IAB podcast guidelines: one minute of audio
@@ -203,3 +203,12 @@ COMBINED_VIEWS_LABEL = "views of the space's page and card and of its clips' pag
 def combined_views(totals: dict[str, int]) -> int:
     """Impressions of the space's page and card plus its clips' pages: never listener figures."""
     return totals.get("post_views", 0) + totals.get("clip_views", 0)
+
+
+@dataclass(slots=True)
+class Batch:
+    """One transaction's worth of counting: keys that must be new, increments, unique viewers."""
+
+    claims: dict[str, float] = field(default_factory=dict)  # key -> expires_at; first claim wins
+    totals: dict[tuple[str, str], int] = field(default_factory=dict)
+    uniques: dict[str, set[str]] = field(default_factory=dict)

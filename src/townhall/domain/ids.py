@@ -5,6 +5,7 @@ Ids travel in URLs, tokens and VCL regexes, so they use only [A-Za-z0-9_-].
 
 from __future__ import annotations
 
+import base64
 import re
 
 from townhall.domain.errors import Invalid
@@ -33,7 +34,6 @@ def check_device(value: str) -> str:
 
 
 def id_from_bytes(raw: bytes) -> str:
-    """A 22-character url-safe id from 16 random bytes supplied by the caller."""
-    import base64
-
+    """A url-safe id from random bytes supplied by the caller: 4 characters per 3 bytes (the services pass
+    12 bytes, so 16 characters)."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")

@@ -36,6 +36,32 @@ class Claims:
     synthetic: bool = False  # bots and load generators: counted apart
 
 
+ACCOUNT = "a-"  # a subject (and listener key) naming an account: "a-<account id>"
+DEVICE = "d-"  # ... or an anonymous device: "d-<device id>"
+
+
+def account_subject(account_id: str) -> str:
+    return ACCOUNT + account_id
+
+
+def device_subject(device_id: str) -> str:
+    return DEVICE + device_id
+
+
+def subject_ids(subject: str) -> tuple[str | None, str | None]:
+    """(account id, None) of an account's subject or listener key; (None, device id) of anyone else's."""
+    if subject.startswith(ACCOUNT):
+        return subject.removeprefix(ACCOUNT), None
+    return None, subject.partition("-")[2]
+
+
+def peek_space(token: str) -> str:
+    """The space a token names, read without checking it ("" when it has not the token's shape): which
+    space to `verify` it against when the request does not say."""
+    parts = token.split(".")
+    return parts[3] if len(parts) == 8 else ""
+
+
 def hmac_hex(key: bytes, message: bytes) -> str:
     mac = HMAC(key, hashes.SHA256())
     mac.update(message)

@@ -16,18 +16,17 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, start_http_server
 
 from townhall.edge import metrics
-from townhall.edge.varnish import Edge, EdgeError, origin_url
-from townhall.settings import Settings
+from townhall.edge.varnish import Edge, EdgeError, EdgeSettings, origin_url
 
 log = logging.getLogger("townhall.edge")
 
 
-def varnish_available(settings: Settings) -> bool:
+def varnish_available(settings: EdgeSettings) -> bool:
     """Whether this machine can run an edge (the demo serves listeners from the origin otherwise)."""
     return Path(settings.edge_varnishd).exists() and shutil.which("varnishstat") is not None
 
 
-async def run_edge(settings: Settings, keys: Callable[[], Mapping[str, bytes]], credential: str) -> int:
+async def run_edge(settings: EdgeSettings, keys: Callable[[], Mapping[str, bytes]], credential: str) -> int:
     """Run until SIGINT/SIGTERM or until varnishd dies; 0 on a clean stop. SIGHUP reloads the keys
     (a rotation) into a new VCL without a restart."""
     # varnishd's working dir: settings.edge_work_dir, or a fresh temp dir that the varnish user can
@@ -73,13 +72,6 @@ async def _reload(edge: Edge, keys: Callable[[], Mapping[str, bytes]]) -> None:
     print("keys reloaded into a new VCL", flush=True)
 
 
-def through_edge(settings: Settings) -> Settings:
-    """Settings for a process whose listeners go through a local edge (when Varnish is installed)."""
-    if not varnish_available(settings) or settings.listener_base_url:
-        return settings
-    return settings.model_copy(update={"listener_base_url": f"http://{settings.edge_host}:{settings.edge_port}"})
-
-
 @dataclass
 class LocalEdge:
     """An edge started beside this process, its metrics on this process's registry."""
@@ -93,7 +85,7 @@ class LocalEdge:
 
 
 async def start_local_edge(
-    settings: Settings, keys: Mapping[str, bytes], credential: str, registry: CollectorRegistry
+    settings: EdgeSettings, keys: Mapping[str, bytes], credential: str, registry: CollectorRegistry
 ) -> tuple[LocalEdge | None, str]:
     """An edge in front of this process's origin, or None; with one line telling the user which."""
     if not varnish_available(settings):

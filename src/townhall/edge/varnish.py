@@ -23,12 +23,37 @@ from importlib.resources import files
 from pathlib import Path
 from string import Template
 from types import TracebackType
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
 
 from townhall.edge import tokens
-from townhall.settings import Settings
+
+
+class EdgeSettings(Protocol):
+    """What an edge is configured by (the root passes its settings, which have every one of these)."""
+
+    country_header: str
+    edge_error_ttl_s: float
+    edge_first_byte_timeout_s: float
+    edge_host: str
+    edge_immutable_ttl_s: int
+    edge_live_ttl_s: float
+    edge_metrics_port: int
+    edge_origin_url: str
+    edge_port: int
+    edge_rate_period_s: int
+    edge_requests_per_ip: int
+    edge_role: str
+    edge_storage: str
+    edge_thread_queue_limit: int
+    edge_threads_min: int
+    edge_varnishd: str
+    edge_work_dir: str
+    host: str
+    port: int
+
 
 ROLES = ("edge", "shield")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")  # it is written into the VCL as req.http.<name>
@@ -36,7 +61,7 @@ CREDENTIAL = re.compile(r"^[A-Za-z0-9_-]{32,128}$")  # written into the VCL as a
 UNRESERVED = string.ascii_letters + string.digits + "-._~"
 
 
-def origin_url(settings: Settings) -> str:
+def origin_url(settings: EdgeSettings) -> str:
     return settings.edge_origin_url or f"http://{settings.host}:{settings.port}"
 
 
@@ -44,7 +69,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.3f}s"
 
 
-def _rate_limit_block(settings: Settings) -> str:
+def _rate_limit_block(settings: EdgeSettings) -> str:
     if settings.edge_role != "edge" or settings.edge_requests_per_ip <= 0:
         return "    # no per-address limit in this role"
     args = f"{settings.edge_requests_per_ip}, {settings.edge_rate_period_s}s"
@@ -68,7 +93,7 @@ def _percent_decoding() -> str:
     return "\n".join(lines)
 
 
-def render_vcl(settings: Settings, keys: Mapping[str, bytes], credential: str, origin: str | None = None) -> str:
+def render_vcl(settings: EdgeSettings, keys: Mapping[str, bytes], credential: str, origin: str | None = None) -> str:
     """The VCL for this edge: origin, token keys (every key verifies, chosen by kid), the credential
     it fetches live media with, TTLs, limits."""
     if settings.edge_role not in ROLES:
@@ -133,7 +158,7 @@ class Edge:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: EdgeSettings,
         keys: Mapping[str, bytes],
         *,
         credential: str,

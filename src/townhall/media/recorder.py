@@ -12,15 +12,12 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
+from townhall.domain.objects import live_prefix
 from townhall.media.mixer import RATE
 from townhall.media.packager import Part, Segment
 from townhall.store.blobs.base import BlobStore
 
 _MEDIA_KEY = re.compile(r"/[ps](\d+)(?:\.\d+)?\.m4s$")
-
-
-def live_prefix(space_id: str) -> str:
-    return f"live/{space_id}/"
 
 
 @dataclass(frozen=True, slots=True)

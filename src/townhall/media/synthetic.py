@@ -6,6 +6,7 @@ a browser. Never touches the server's internals: only HTTP and WebRTC.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -247,8 +248,6 @@ async def _publish_until_killed(url: str, tokens: list[str], freq: float) -> Non
 
 def main() -> None:
     """`python -m townhall.media.synthetic WHIP_URL TOKEN [TOKEN...]`: publish tone bursts until killed."""
-    import argparse
-
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("url")
     parser.add_argument("tokens", nargs="+")

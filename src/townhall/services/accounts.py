@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,11 +18,28 @@ from townhall.domain.accounts import Account, AccountStatus, check_password
 from townhall.domain.errors import NotFound, Unauthenticated
 from townhall.domain.ids import check_handle
 from townhall.services.context import Context
-from townhall.store.sql.repos import AccountRepo, SessionRepo
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Accounts(Protocol):
+    """Where accounts are kept (the root passes the SQL repository)."""
+
+    async def create(self, account_id: str, handle: str, password_hash: str, now: float) -> Account: ...
+    async def by_handle(self, handle: str) -> tuple[Account, str] | None: ...
+    async def get(self, account_id: str) -> Account | None: ...
+    async def set_status(self, account_id: str, status: AccountStatus, until: float | None) -> None: ...
+    async def set_roles(self, account_id: str, roles: frozenset[str]) -> None: ...
+
+
+class Sessions(Protocol):
+    """Where sign-in sessions are kept, by the hash of their token."""
+
+    async def create(self, token_hash: str, account_id: str, now: float, expires_at: float) -> None: ...
+    async def account_for(self, token_hash: str, now: float) -> Account | None: ...
+    async def delete(self, token_hash: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +50,7 @@ class SignedIn:
 
 
 class AccountService:
-    def __init__(self, ctx: Context, accounts: AccountRepo, sessions: SessionRepo) -> None:
+    def __init__(self, ctx: Context, accounts: Accounts, sessions: Sessions) -> None:
         self.ctx = ctx
         self.accounts = accounts
         self.sessions = sessions

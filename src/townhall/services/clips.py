@@ -7,15 +7,16 @@ Never cuts from a space whose host chose not to publish its recording.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from townhall.domain.errors import Forbidden, Gone, Invalid, NotFound
-from townhall.domain.replay import TIMESCALE, Link
+from townhall.domain.objects import replay_prefix
+from townhall.domain.replay.chain import TIMESCALE, Link
 from townhall.domain.spaces import SpaceState
 from townhall.services.context import Context
-from townhall.services.replay import ReplayService, replay_prefix
+from townhall.services.replay import ReplayService
 from townhall.services.spaces import SpaceService
-from townhall.store.sql.repos_recording import ClipRepo
 
 TITLE_MAX = 140
 
@@ -29,8 +30,16 @@ def covering(links: list[Link], start: int, end: int) -> list[Link]:
     return [x for x in links if x.media_time < end and x.media_time + x.duration > start]
 
 
+class Clips(Protocol):
+    """Where clips are kept, one row each."""
+
+    async def add(self, row: Mapping[str, object]) -> None: ...
+    async def get(self, clip_id: str) -> dict[str, Any] | None: ...
+    async def of_space(self, space_id: str, limit: int) -> list[dict[str, Any]]: ...
+
+
 class ClipService:
-    def __init__(self, ctx: Context, clips: ClipRepo, spaces: SpaceService, replay: ReplayService) -> None:
+    def __init__(self, ctx: Context, clips: Clips, spaces: SpaceService, replay: ReplayService) -> None:
         self.ctx = ctx
         self.clips = clips
         self.spaces = spaces

@@ -1,4 +1,5 @@
-"""What every service receives: settings, the clock, the id source, the event publisher and rate limits.
+"""What every service receives: its limits (the settings, given by the root), the clock, hot state, id source
+and the event publisher.
 
 Built once in app.py; services never construct their own adapters. Any other hot state a service needs
 comes to it as its own narrow port (store/state/base.py), passed by the root.
@@ -16,7 +17,6 @@ from typing import Protocol
 
 from townhall.domain.errors import RateLimited, Unavailable
 from townhall.domain.ids import id_from_bytes
-from townhall.settings import Settings
 from townhall.store.state.base import PubSub, RateLimits
 
 
@@ -38,13 +38,52 @@ def new_id() -> str:
     return id_from_bytes(secrets.token_bytes(12))
 
 
+class Limits(Protocol):
+    """The settings services read: limits, windows and time-to-lives. The root passes its settings, which
+    have every one of these; services never import the settings module."""
+
+    appeal_window_months: int
+    clip_max_s: float
+    clips_per_hour_per_viewer: int
+    count_peak_sample_s: float
+    dsa_terms_url: str
+    joins_per_minute_per_ip: int
+    list_limit_max: int
+    listener_cap_max: int
+    listener_token_ttl_s: int
+    login_per_minute_per_ip: int
+    misuse_notifier_min_share: float
+    misuse_repeat_suspend_days: int
+    misuse_strikes_to_warn: int
+    misuse_suspend_days: int
+    misuse_window_days: int
+    notice_explanation_max: int
+    notice_items_max: int
+    notices_per_hour_per_reporter: int
+    password_hash_memory_kib: int
+    password_hash_time_cost: int
+    password_max: int
+    password_min: int
+    reaction_window_s: int
+    reactions_per_minute: int
+    recording_sweep_s: float
+    register_per_minute_per_ip: int
+    replay_publish_wait_s: float
+    replay_retention_days: float
+    room_state_max_age_s: int
+    session_ttl_s: int
+    spaces_per_hour_per_account: int
+    speak_requests_max: int
+    speak_requests_per_minute: int
+    speaker_token_ttl_s: int
+    title_max: int
 class ContextState(PubSub, RateLimits, Protocol):
     """What the context itself needs of the hot state: the spaces' event channels and rate limits."""
 
 
 @dataclass
 class Context:
-    settings: Settings
+    settings: Limits
     state: ContextState
     clock: Callable[[], float]
     make_id: Callable[[], str] = field(default=new_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,15 +19,28 @@ from sqlalchemy.exc import IntegrityError
 
 from townhall.domain import counting as rules
 from townhall.domain.admission import Admitted
-from townhall.domain.counting import Event, Kind
+from townhall.domain.counting import Batch, Event, Kind
 from townhall.domain.spaces import Space, SpaceState
+from townhall.domain.tokens import subject_ids
 from townhall.services.admission import AdmissionService, Listener
 from townhall.services.context import Context, every
 from townhall.services.spaces import SpaceService
-from townhall.store.sql.repos_recording import Batch, CountLedger
 from townhall.store.state.base import Uniques, Values
 
 log = logging.getLogger("townhall.counting")
+
+
+class Ledger(Protocol):
+    """Exact totals and de-duplication, committed one batch per transaction (the root passes the SQL ledger)."""
+
+    async def taken(self, keys: Iterable[str], now: float) -> set[str]: ...
+    async def commit(self, batch: Batch, now: float) -> int | None: ...
+    async def raise_to(self, subject: str, metric: str, value: int) -> None: ...
+    async def totals(self, subject: str) -> dict[str, int]: ...
+    async def journal_after(self, after_id: int, limit: int) -> list[tuple[int, dict[str, list[str]]]]: ...
+    async def forget_expired(self, now: float) -> int: ...
+
+
 WATERMARK = "cnt:journal:applied"  # last journal row whose viewers are in the state store's HLLs
 RESTORE_MARGIN = 100
 KNOWN_MAX = 300_000  # viewers remembered as already in an HLL (adding one again changes nothing)
@@ -64,7 +77,7 @@ class CountingService:
         self,
         ctx: Context,
         state: CountingState,
-        ledger: CountLedger,
+        ledger: Ledger,
         spaces: SpaceService,
         admission: AdmissionService,
         secret: bytes,
@@ -112,10 +125,8 @@ class CountingService:
 
     # --- recording events -----------------------------------------------------------------------
     def viewer_of(self, listener: Listener) -> str:
-        kind, _, ident = listener.key.partition("-")
-        if kind == "a":
-            return rules.viewer_key(self.secret, account_id=ident)
-        return rules.viewer_key(self.secret, device_id=ident)
+        account_id, device_id = subject_ids(listener.key)
+        return rules.viewer_key(self.secret, account_id=account_id, device_id=device_id)
 
     async def joined(self, space: Space, listener: Listener, outcome: object) -> None:
         """admission.on_join hook: an admitted join adds a join and the listener's viewer key."""

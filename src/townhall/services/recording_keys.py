@@ -15,7 +15,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from townhall.domain.replay import b64url, public_jwk, unb64url
+from townhall.domain.replay.jwk import public_jwk
+from townhall.domain.replay.manifest import b64url, unb64url
 
 
 @dataclass(frozen=True)

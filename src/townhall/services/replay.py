@@ -20,16 +20,18 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
-from townhall.domain import replay as chain
 from townhall.domain.channels import programme_channel, programme_stopped_key
 from townhall.domain.errors import Forbidden, Gone, NotFound
+from townhall.domain.objects import live_prefix, replay_prefix
 from townhall.domain.recordings import Recording
+from townhall.domain.replay import chain
+from townhall.domain.replay.manifest import build_manifest, sign_manifest
+from townhall.domain.replay.playlist import vod_playlist
 from townhall.domain.spaces import Space
 from townhall.services.context import Context, every
 from townhall.services.recording_keys import ReplayKeys
 from townhall.services.remux import remux_m4a
 from townhall.store.blobs.base import BlobStore
-from townhall.store.sql.repos_recording import ChainRepo, RecordingRepo
 from townhall.store.state.base import PubSub, Values
 
 log = logging.getLogger("townhall.replay")
@@ -59,16 +61,26 @@ class SegmentInfo(Protocol):
     def program_date_time(self) -> float: ...
 
 
-def live_prefix(space_id: str) -> str:
-    return f"live/{space_id}/"
-
-
-def replay_prefix(space_id: str) -> str:
-    return f"replay/{space_id}/"
-
-
 def chain_key(space_id: str) -> str:
     return f"chain:{space_id}"
+
+
+class Chain(Protocol):
+    """Where each space's hash chain is kept, one link per segment with the key of its object."""
+
+    async def add(self, space_id: str, link: chain.Link, blob_key: str) -> bool: ...
+    async def last(self, space_id: str) -> chain.Link | None: ...
+    async def links(self, space_id: str) -> list[tuple[chain.Link, str]]: ...
+
+
+class Recordings(Protocol):
+    """Where each space's recording is kept, from its end to its replay."""
+
+    async def ending(self, space_id: str, public: bool, ended_at: float, delete_after: float | None) -> None: ...
+    async def update(self, space_id: str, **values: object) -> None: ...
+    async def get(self, space_id: str) -> Recording | None: ...
+    async def in_state(self, state: str) -> list[Recording]: ...
+    async def expired(self, now: float) -> list[Recording]: ...
 
 
 class ReplayService:
@@ -76,8 +88,8 @@ class ReplayService:
         self,
         ctx: Context,
         state: ReplayState,
-        links: ChainRepo,
-        recordings: RecordingRepo,
+        links: Chain,
+        recordings: Recordings,
         blobs: BlobStore,
         keys: ReplayKeys,
         keys_url: str,
@@ -278,12 +290,12 @@ class ReplayService:
         audio, init_sha = await self.remux(space_id, rows)
         gaps = chain.find_gaps(links)
         files = {"init.mp4": init_sha, "audio.m4a": hashlib.sha256(audio).hexdigest()}
-        payload = chain.build_manifest(space_id, links, gaps, files, round(record.ended_at * 1000), self.keys_url)
+        payload = build_manifest(space_id, links, gaps, files, round(record.ended_at * 1000), self.keys_url)
         signer = self.keys.signing
         prefix = replay_prefix(space_id)
         await self.blobs.put_immutable(prefix + "audio.m4a", audio)
-        await self.blobs.put_immutable(prefix + "manifest.json", chain.sign_manifest(payload, signer.kid, signer.key))
-        await self.blobs.put_immutable(prefix + "index.m3u8", chain.vod_playlist(links, gaps).encode())
+        await self.blobs.put_immutable(prefix + "manifest.json", sign_manifest(payload, signer.kid, signer.key))
+        await self.blobs.put_immutable(prefix + "index.m3u8", vod_playlist(links, gaps).encode())
         await self.recordings.update(
             space_id,
             state="published",

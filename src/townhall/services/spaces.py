@@ -7,20 +7,43 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Protocol
 
 from townhall.domain import spaces as rules
 from townhall.domain.accounts import Account, ensure_active
-from townhall.domain.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from townhall.domain.errors import Conflict, Forbidden, Gone, Invalid, NotFound, RateLimited
 from townhall.domain.roles import MAX_COHOSTS, MAX_SPEAKERS, VOICES, Action, Role, allowed
 from townhall.domain.spaces import Member, Space, SpaceLimits, SpaceState
-from townhall.domain.tokens import Claims, Scope, sign
+from townhall.domain.tokens import Claims, Scope, account_subject, sign
 from townhall.services.context import Context
 from townhall.services.keys import TokenKeys
-from townhall.store.sql.repos import AccountRepo, MemberRepo, SpaceRepo
 from townhall.store.state.base import Queues
 
 SpaceHook = Callable[[Space], Awaitable[object]]
 SPACE_CACHE_S = 2.0
+
+
+class Spaces(Protocol):
+    """Where spaces are kept (the root passes the SQL repository)."""
+
+    async def create(self, space: Space) -> None: ...
+    async def get(self, space_id: str) -> Space | None: ...
+    async def save_state(self, space: Space) -> None: ...
+    async def find(self, states: list[SpaceState], limit: int, host_id: str | None = None) -> list[Space]: ...
+    async def hosted_since(self, host_id: str, since: float) -> int: ...
+
+
+class Members(Protocol):
+    """Where each space's members and their roles are kept."""
+
+    async def of_space(self, space_id: str) -> list[Member]: ...
+    async def get(self, space_id: str, account_id: str) -> Member | None: ...
+    async def upsert(self, space_id: str, account_id: str, now: float, **values: object) -> None: ...
+    async def spaces_of(self, account_id: str, roles: list[Role]) -> list[str]: ...
+
+
+class AccountLookup(Protocol):
+    async def get(self, account_id: str) -> Account | None: ...
 
 
 class SpaceService:
@@ -28,9 +51,9 @@ class SpaceService:
         self,
         ctx: Context,
         speak_queue: Queues,
-        spaces: SpaceRepo,
-        members: MemberRepo,
-        accounts: AccountRepo,
+        spaces: Spaces,
+        members: Members,
+        accounts: AccountLookup,
         keys: TokenKeys,
     ) -> None:
         self.ctx = ctx
@@ -62,8 +85,6 @@ class SpaceService:
         ensure_active(host, now)
         cleaned = rules.check_new_space(title, scheduled_start, listener_cap, now, self.limits)
         if await self.spaces.hosted_since(host.id, now - 3600) >= self.ctx.settings.spaces_per_hour_per_account:
-            from townhall.domain.errors import RateLimited
-
             raise RateLimited("too_many_spaces", "you have created too many spaces this hour", retry_after=60)
         space = Space(
             id=self.ctx.make_id(),
@@ -299,7 +320,7 @@ class SpaceService:
     async def speaker_token(self, actor: Account, space_id: str) -> str:
         await self._acting(actor, space_id, Action.PUBLISH)
         expires = int(self.ctx.clock()) + self.ctx.settings.speaker_token_ttl_s
-        claims = Claims(self.keys.signing_kid, Scope.SPEAK, space_id, f"a-{actor.id}", expires)
+        claims = Claims(self.keys.signing_kid, Scope.SPEAK, space_id, account_subject(actor.id), expires)
         return sign(claims, self.keys.signing_key)
 
     async def suspend_voices(self, account_id: str) -> list[str]:

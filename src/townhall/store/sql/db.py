@@ -19,6 +19,7 @@ from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from townhall.domain.errors import Unavailable
+from townhall.store.sql import tables
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 RETRY_AFTER_S = 2.0
@@ -46,8 +47,6 @@ def _on_error(context: ExceptionContext) -> None:
 
 def all_metadata() -> sa.MetaData:
     """The shared metadata with every area's table module imported into it."""
-    from townhall.store.sql import tables
-
     package = importlib.import_module("townhall.store.sql")
     for info in pkgutil.iter_modules(package.__path__):
         if info.name.startswith("tables_"):

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from townhall.domain.counting import Batch
 from townhall.domain.recordings import Recording
-from townhall.domain.replay import Link
+from townhall.domain.replay.chain import Link
 from townhall.store.sql.db import sqlite_writer
 from townhall.store.sql.tables_recording import (
     clips,
@@ -138,15 +138,6 @@ class ClipRepo:
                 sa.select(clips).where(clips.c.space_id == space_id).order_by(clips.c.created_at.desc()).limit(limit)
             )
             return [dict(row._mapping) for row in rows]
-
-
-@dataclass(slots=True)
-class Batch:
-    """One transaction's worth of counting: keys that must be new, increments, unique viewers."""
-
-    claims: dict[str, float] = field(default_factory=dict)  # key -> expires_at; first claim wins
-    totals: dict[tuple[str, str], int] = field(default_factory=dict)
-    uniques: dict[str, set[str]] = field(default_factory=dict)
 
 
 class CountLedger:

@@ -1,7 +1,7 @@
 """Tables of recording and counting: the replay hash chain as it grew live, recordings and their
 publication, clips, exact count totals, de-duplication keys and the journal of unique viewers.
 
-Shapes only; the rules are in domain/replay.py and domain/counting.py. Never imports another area.
+Shapes only; the rules are in domain/replay/ and domain/counting.py. Never imports another area.
 """
 
 from __future__ import annotations

@@ -7,21 +7,30 @@ Uses only public services and the real publish path; holds no rules of its own.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import secrets
 import shlex
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
+from townhall.api.runtime import Runtime
+from townhall.commands import Command
+from townhall.commands.logs import setup_logging
+from townhall.commands.serve import server_args, serving, with_server_args
+from townhall.domain.accounts import Account
+from townhall.domain.errors import NotFound
+from townhall.domain.spaces import Space
+from townhall.edge.serve import start_local_edge, varnish_available
 from townhall.settings import Settings
 
 DEMO_HOST = "demo_host"
 
 
-async def demo_host(rt: Any) -> Any:
+async def demo_host(rt: Runtime) -> Account:
     """The demo host account, created on first run with a password kept in the data directory."""
     path = rt.settings.data_dir / "demo-host.json"
     if path.exists():
@@ -34,13 +43,17 @@ async def demo_host(rt: Any) -> Any:
     return signed.account
 
 
-async def run_demo(settings: Settings) -> int:
-    from townhall.cli import serving
-    from townhall.edge.serve import start_local_edge, through_edge
+def through_edge(settings: Settings) -> Settings:
+    """Settings for a process whose listeners go through a local edge (when Varnish is installed)."""
+    if not varnish_available(settings) or settings.listener_base_url:
+        return settings
+    return settings.model_copy(update={"listener_base_url": f"http://{settings.edge_host}:{settings.edge_port}"})
 
+
+async def run_demo(settings: Settings) -> int:
     settings = through_edge(settings)
     async with serving(settings) as served:
-        rt = served.app.state.runtime
+        rt = served.runtime
         edge, edge_line = await start_local_edge(settings, rt.keys.keys, rt.edge_secret, rt.metrics.registry)
         if edge is None:
             rt.listener_base_url = rt.public_url
@@ -73,7 +86,7 @@ async def run_demo(settings: Settings) -> int:
     return 0
 
 
-async def end_and_publish(rt: Any, settings: Settings, host: Any, space_id: str) -> None:
+async def end_and_publish(rt: Runtime, settings: Settings, host: Account, space_id: str) -> None:
     """End the demo space and publish its replay now rather than at the next start; print where it is and the
     command that verifies it once the demo has stopped."""
     await rt.spaces.end(host, space_id)
@@ -104,7 +117,7 @@ class Extras:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.stoppers: list[Any] = []
+        self.stoppers: list[Callable[[], Awaitable[None] | None]] = []
 
     async def stop(self) -> None:
         for fn in reversed(self.stoppers):
@@ -116,19 +129,17 @@ class Extras:
 SYNTHETIC_SPEAKERS = ("demo_ada", "demo_grace")
 
 
-async def synthetic_speaker(rt: Any, handle: str) -> Any:
+async def synthetic_speaker(rt: Runtime, handle: str) -> Account:
     """A demo speaker's account (created once; nobody signs in as it)."""
-    from townhall.domain.errors import NotFound
-
     try:
         return await rt.accounts.by_handle(handle)
     except NotFound:
         return (await rt.accounts.register(handle, secrets.token_urlsafe(16), "demo")).account
 
 
-async def start_extras(rt: Any, host: Any, space: Any) -> Extras:
+async def start_extras(rt: Runtime, host: Account, space: Space) -> Extras:
     """Two synthetic speakers, invited by the host and publishing over the real WHIP path."""
-    from townhall.media.synthetic import run_synthetic_speakers
+    from townhall.media.synthetic import run_synthetic_speakers  # aiortc and av: only when the demo runs
 
     extras = Extras()
     tokens = []
@@ -147,3 +158,12 @@ async def start_extras(rt: Any, host: Any, space: Any) -> Extras:
     extras.stoppers.append(stopping)
     extras.lines.append(f"Speakers:      {', '.join(SYNTHETIC_SPEAKERS)} (synthetic, publishing over WHIP)")
     return extras
+
+
+async def demo(args: argparse.Namespace, settings: Settings) -> int:
+    if "log_level" not in settings.model_fields_set:
+        setup_logging("warning")  # the demo's terminal shows its links, not every request
+    return await run_demo(with_server_args(args, settings))
+
+
+DEMO = Command("demo", "serve plus a ready live space with synthetic speakers; prints its URL", demo, server_args)

@@ -5,23 +5,23 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Callable
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from townhall.app import database_url
-from townhall.app.trust import opened_stores
-from townhall.cli import Verb, verb
+from townhall.commands import Command, with_data_dir
 from townhall.services.trust.ports import TrustStores
+from townhall.services.trust.reports import period, report, tdb_statements
+from townhall.services.trust.tdb import TdbPublisher
 from townhall.settings import Settings
-
-
-def _verb(name: str, help_text: str, args: Callable[[argparse.ArgumentParser], None]) -> Callable[[Verb], Verb]:
-    register: Callable[[Verb], Verb] = verb(name, help_text, args)  # the registry's decorator is untyped
-    return register
+from townhall.trust import audit, reasons, transparency
+from townhall.trust.tdb import TdbClient
 
 
 def _period_args(p: argparse.ArgumentParser) -> None:
@@ -33,9 +33,10 @@ def _period_args(p: argparse.ArgumentParser) -> None:
 
 @asynccontextmanager
 async def _stores(args: argparse.Namespace, settings: Settings) -> AsyncIterator[TrustStores]:
-    if getattr(args, "data_dir", None):
-        settings = settings.model_copy(update={"data_dir": Path(args.data_dir)})
-    async with opened_stores(database_url(settings)) as stores:
+    from townhall.app import database_url  # the composition root imports the whole app (aiortc, av)
+    from townhall.app.trust import opened_stores
+
+    async with opened_stores(database_url(with_data_dir(args, settings))) as stores:
         yield stores
 
 
@@ -44,11 +45,7 @@ def _audit_args(p: argparse.ArgumentParser) -> None:
     _period_args(p)
 
 
-@_verb("audit", "verify the audit log's hash chain end to end, or export entries as NDJSON", _audit_args)
 async def audit_verb(args: argparse.Namespace, settings: Settings) -> int:
-    from townhall.services.trust.reports import period
-    from townhall.trust import audit
-
     async with _stores(args, settings) as stores:
         if args.action == "verify":
             result = await audit.verify(stores.audit)
@@ -69,13 +66,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platform", default="", help="platform name in the report (default: the public URL)")
 
 
-@_verb("transparency-report", "the period's DSA transparency figures as JSON (and --html page)", _report_args)
 async def transparency_verb(args: argparse.Namespace, settings: Settings) -> int:
-    import asyncio
-
-    from townhall.services.trust.reports import report
-    from townhall.trust import transparency
-
     platform = args.platform or settings.public_url or f"http://{settings.host}:{settings.port}"
     async with _stores(args, settings) as stores:
         figures = await report(stores, platform, args.start, args.end)
@@ -90,11 +81,7 @@ def _sor_args(p: argparse.ArgumentParser) -> None:
     _period_args(p)
 
 
-@_verb("sor", "export statements of reasons in the DSA Transparency Database format (NDJSON), or submit", _sor_args)
 async def sor_verb(args: argparse.Namespace, settings: Settings) -> int:
-    from townhall.services.trust.reports import tdb_statements
-    from townhall.trust import reasons
-
     async with _stores(args, settings) as stores:
         if args.action == "submit":
             return await _submit(stores, settings)
@@ -111,12 +98,6 @@ async def sor_verb(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _submit(stores: TrustStores, settings: Settings) -> int:
-    import time
-    from collections import Counter
-
-    from townhall.services.trust.tdb import TdbPublisher
-    from townhall.trust.tdb import TdbClient
-
     if not settings.dsa_tdb_url:
         print("TOWNHALL_DSA_TDB_URL is not set", file=sys.stderr)
         return 2
@@ -132,3 +113,20 @@ async def _submit(stores: TrustStores, settings: Settings) -> int:
         await publisher.stop()
     print(f"accepted {total['accepted']}, rejected {total['rejected']}, still pending {total['pending']}")
     return 0 if not total["rejected"] and not total["pending"] else 1
+
+
+AUDIT = Command(
+    "audit", "verify the audit log's hash chain end to end, or export entries as NDJSON", audit_verb, _audit_args
+)
+TRANSPARENCY_REPORT = Command(
+    "transparency-report",
+    "the period's DSA transparency figures as JSON (and --html page)",
+    transparency_verb,
+    _report_args,
+)
+SOR = Command(
+    "sor",
+    "export statements of reasons in the DSA Transparency Database format (NDJSON), or submit",
+    sor_verb,
+    _sor_args,
+)

@@ -1,7 +1,7 @@
 """The replay verbs. `townhall verify <replay>` checks a replay against its signed manifest, the platform's
 public keys and heads captured live, wherever the replay is: its page or its files at a URL, a folder, or
 a townhall data directory read offline. Says plainly "verified" or which segment was changed, dropped,
-added or reordered (the rules are in domain/replay.py) and never writes, nor prints a private key.
+added or reordered (the rules are in domain/replay/verification.py) and never writes, nor prints a private key.
 `townhall keep-heads` keeps the live chain heads a listener sees; `townhall rotate-replay-key` adds a
 signing key.
 """
@@ -9,9 +9,11 @@ signing key.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -19,9 +21,12 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from townhall.cli import verb
-from townhall.domain import replay
+from townhall.commands import Command, with_data_dir
 from townhall.domain.ids import ID_PATTERN
+from townhall.domain.objects import live_prefix, replay_prefix
+from townhall.domain.replay import verification
+from townhall.domain.replay.jwk import keys_from_jwks
+from townhall.domain.replay.playlist import playlist_uris
 from townhall.services.recording_keys import ReplayKeys
 from townhall.settings import Settings
 
@@ -87,8 +92,6 @@ class Stored:
     @classmethod
     def in_data_dir(cls, space_id: str, settings: Settings) -> Stored:
         """Space `space_id` in `settings.data_dir`, with its blobs where the service keeps them."""
-        from townhall.services.replay import live_prefix, replay_prefix  # SQLAlchemy: only when used
-
         if settings.blob_url and not settings.blob_url.startswith("file://"):
             raise ValueError(f"the replay's files are in {settings.blob_url}: verify its URL instead")
         root = Path(settings.blob_url.removeprefix("file://")) if settings.blob_url else settings.data_dir / "blobs"
@@ -170,7 +173,7 @@ def public_keys(path: Path) -> dict[str, Ed25519PublicKey]:
     if not isinstance(doc, dict) or not doc.get("keys"):
         raise ValueError(f"{path} holds no replay keys")
     try:
-        return replay.keys_from_jwks(ReplayKeys(path).load(0).jwks())
+        return keys_from_jwks(ReplayKeys(path).load(0).jwks())
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{path} is not a replay key file") from exc
 
@@ -179,8 +182,8 @@ def load_keys(where: str, client: httpx.Client) -> dict[str, Ed25519PublicKey]:
     if where.startswith(("http://", "https://")):
         r = client.get(where)
         r.raise_for_status()
-        return replay.keys_from_jwks(r.json())
-    return replay.keys_from_jwks(json.loads(Path(where).read_text()))
+        return keys_from_jwks(r.json())
+    return keys_from_jwks(json.loads(Path(where).read_text()))
 
 
 def locate(source: str, settings: Settings | None) -> Stored | None:
@@ -198,7 +201,7 @@ def locate(source: str, settings: Settings | None) -> Stored | None:
 
 def check(
     source: str, commitments: str | None = None, keys: str | None = None, settings: Settings | None = None
-) -> replay.Verdict:
+) -> verification.Verdict:
     """Fetch and check a replay; every failure to fetch or read is a problem in the verdict, never a crash.
     `settings` name the data directory a space id is read from."""
     with httpx.Client(timeout=30, follow_redirects=True) as client:
@@ -206,7 +209,7 @@ def check(
             stored = locate(source, settings)
             return _check(Source(source, client, stored), source, commitments, keys, client)
         except (OSError, httpx.HTTPError, ValueError) as exc:
-            return replay.Verdict(problems=[f"the replay could not be checked: {exc}"])
+            return verification.Verdict(problems=[f"the replay could not be checked: {exc}"])
 
 
 def _keys_source(src: Source, payload: dict[str, object], keys: str | None) -> str:
@@ -228,27 +231,29 @@ def _public_keys(
     return load_keys(where, client), where
 
 
-def _check(src: Source, source: str, commitments: str | None, keys: str | None, client: httpx.Client) -> replay.Verdict:
+def _check(
+    src: Source, source: str, commitments: str | None, keys: str | None, client: httpx.Client
+) -> verification.Verdict:
     manifest = src.read("manifest.json")
     playlist = src.read("index.m3u8")
     if manifest is None or playlist is None:
         where = f" (looked in {src.stored.folder})" if src.stored is not None else ""
-        return replay.Verdict(problems=[f"no replay at {source}{where}: manifest.json or index.m3u8 is missing"])
+        return verification.Verdict(problems=[f"no replay at {source}{where}: manifest.json or index.m3u8 is missing"])
     try:
-        payload, _ = replay.parse_signed(manifest)
+        payload, _ = verification.parse_signed(manifest)
     except ValueError as exc:
-        return replay.Verdict(problems=[f"the manifest cannot be read: {exc}"])
+        return verification.Verdict(problems=[f"the manifest cannot be read: {exc}"])
     text = playlist.decode("utf-8", "replace")
     files = payload.get("files")
-    names = dict.fromkeys([*replay.playlist_uris(text), *(files if isinstance(files, dict) else {})])
+    names = dict.fromkeys([*playlist_uris(text), *(files if isinstance(files, dict) else {})])
     hashes = {name: src.sha256(name) for name in names}
     try:
         public, keys_from = _public_keys(src, payload, keys, client)
     except (OSError, httpx.HTTPError, ValueError) as exc:
         wanted = _keys_source(src, payload, keys)
-        return replay.Verdict(problems=[f"the platform's public keys could not be read from {wanted!r}: {exc}"])
+        return verification.Verdict(problems=[f"the platform's public keys could not be read from {wanted!r}: {exc}"])
     heads = read_commitments(Path(commitments).read_text()) if commitments else None
-    verdict = replay.verify(manifest, text, hashes, public, heads)
+    verdict = verification.verify(manifest, text, hashes, public, heads)
     if src.stored is not None:
         verdict.facts.append(f"read offline from {src.stored.folder} (segments from {src.stored.recorded})")
     verdict.facts.append(f"public keys from {keys_from}")
@@ -257,12 +262,8 @@ def _check(src: Source, source: str, commitments: str | None, keys: str | None, 
     return verdict
 
 
-@verb("verify", "check a published replay: verified, or which segment was changed, dropped, added or reordered", _args)
 async def verify(args: argparse.Namespace, settings: Settings) -> int:
-    import asyncio
-
-    if args.data_dir:
-        settings = settings.model_copy(update={"data_dir": Path(args.data_dir)})
+    settings = with_data_dir(args, settings)
     verdict = await asyncio.to_thread(check, args.source, args.commitments, args.keys, settings)
     print(verdict.text(), flush=True)
     return 0 if verdict.verified else 1
@@ -272,12 +273,8 @@ def _rotate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir")
 
 
-@verb("rotate-replay-key", "add a replay signing key (older keys stay published); restart to use it", _rotate_args)
 async def rotate_replay_key(args: argparse.Namespace, settings: Settings) -> int:
-    import time
-
-    if args.data_dir:
-        settings = settings.model_copy(update={"data_dir": Path(args.data_dir)})
+    settings = with_data_dir(args, settings)
     keys = ReplayKeys(keys_file(settings)).load(time.time())
     fresh = keys.rotate(time.time())
     print(f"replay manifests are now signed by {fresh.kid}; {len(keys.ring) - 1} earlier key(s) stay published")
@@ -292,8 +289,6 @@ def _keep_args(p: argparse.ArgumentParser) -> None:
 
 def keep_heads(state_url: str, out: Path, seconds: float, every_s: float = 1.0) -> int:
     """Poll the room state and append each new chain head to `out` until the space ends; the count kept."""
-    import time
-
     seen: set[int] = set()
     deadline = time.monotonic() + seconds
     with httpx.Client(timeout=10, follow_redirects=True) as client, out.open("a") as f:
@@ -313,10 +308,7 @@ def keep_heads(state_url: str, out: Path, seconds: float, every_s: float = 1.0) 
     return len(seen)
 
 
-@verb("keep-heads", "while listening, keep the live chain heads of a space to verify its replay later", _keep_args)
 async def keep_heads_verb(args: argparse.Namespace, settings: Settings) -> int:
-    import asyncio
-
     kept = await asyncio.to_thread(keep_heads, args.state_url, Path(args.out), args.seconds)
     print(
         f"kept {kept} chain head(s) in {args.out}; check the replay with: townhall verify <replay URL> "
@@ -324,3 +316,23 @@ async def keep_heads_verb(args: argparse.Namespace, settings: Settings) -> int:
         flush=True,
     )
     return 0
+
+
+VERIFY = Command(
+    "verify",
+    "check a published replay: verified, or which segment was changed, dropped, added or reordered",
+    verify,
+    _args,
+)
+ROTATE_REPLAY_KEY = Command(
+    "rotate-replay-key",
+    "add a replay signing key (older keys stay published); restart to use it",
+    rotate_replay_key,
+    _rotate_args,
+)
+KEEP_HEADS = Command(
+    "keep-heads",
+    "while listening, keep the live chain heads of a space to verify its replay later",
+    keep_heads_verb,
+    _keep_args,
+)
