@@ -41,6 +41,23 @@ async def test_writing_different_bytes_to_an_immutable_object_raises(blobs: Blob
     assert await blobs.get("live/s1/p1.m4s") == b"first"
 
 
+async def test_concurrent_writers_of_one_key_never_both_win(blobs: BlobStore) -> None:
+    payloads = [bytes([i]) * 64 * 1024 for i in range(1, 9)]
+    for attempt in range(5):
+        key = f"live/race/p{attempt}.m4s"
+        results = await asyncio.gather(*(blobs.put_immutable(key, p) for p in payloads), return_exceptions=True)
+        winners = [p for p, r in zip(payloads, results, strict=True) if r is None]
+        assert len(winners) == 1, f"{len(winners)} writers of {key} were told they wrote it"
+        assert all(isinstance(r, BlobExists) for r in results if r is not None), results
+        assert await blobs.get(key) == winners[0]
+
+
+async def test_concurrent_writers_of_the_same_bytes_all_succeed(blobs: BlobStore) -> None:
+    results = await asyncio.gather(*(blobs.put_immutable("live/same/p0.m4s", b"part") for _ in range(8)))
+    assert results == [None] * 8
+    assert await blobs.get("live/same/p0.m4s") == b"part"
+
+
 async def test_a_mutable_object_is_replaced(blobs: BlobStore) -> None:
     await blobs.put_mutable("live/s1/index.m3u8", b"#EXTM3U\n1")
     await blobs.put_mutable("live/s1/index.m3u8", b"#EXTM3U\n2")
