@@ -4,20 +4,33 @@ mutable ones replaced whole, listing and deleting by prefix, and keys that canno
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.s3 import moto_s3, new_bucket, s3_options
 from townhall.store.blobs.base import BlobExists, BlobStore
 from townhall.store.blobs.local import LocalBlobs
 
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    with moto_s3() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(params=["local", "s3"])
 async def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
-    yield LocalBlobs(tmp_path / "blobs")
+    if request.param == "local":
+        yield LocalBlobs(tmp_path / "blobs")
+        return
+    from townhall.store.blobs.s3 import S3Blobs
+
+    endpoint = request.getfixturevalue("s3_endpoint")
+    yield S3Blobs(new_bucket(endpoint), "deploy/one", **s3_options(endpoint))
 
 
 async def test_an_immutable_object_reads_back_once_written(blobs: BlobStore) -> None:

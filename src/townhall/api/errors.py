@@ -60,6 +60,8 @@ async def on_townhall_error(request: Request, exc: Exception) -> Response:
     headers = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    elif exc.kind == "unavailable":  # a dependency is down: clients and edges retry rather than give up
+        headers["Retry-After"] = "1"
     runtime_of(request).metrics.rejected.labels(exc.code).inc()
     if exc.kind == "unauthenticated":
         headers["WWW-Authenticate"] = "Bearer"

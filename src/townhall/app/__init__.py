@@ -65,7 +65,20 @@ def open_blobs(settings: Settings) -> BlobStore:
         from townhall.store.blobs.local import LocalBlobs
 
         return LocalBlobs(Path(url.removeprefix("file://")))
-    raise ValueError(f"TOWNHALL_BLOB_URL: unknown scheme in {url!r} (file://)")
+    if url.startswith("s3://"):
+        from townhall.store.blobs.s3 import S3Blobs
+
+        s = settings
+        return S3Blobs.from_url(
+            url,
+            endpoint=s.blob_s3_endpoint,
+            region=s.blob_s3_region,
+            access_key_id=s.blob_s3_access_key_id,
+            secret_access_key=s.blob_s3_secret_access_key,
+            timeout_s=s.blob_s3_timeout_s,
+            retries=s.blob_s3_retries,
+        )
+    raise ValueError(f"TOWNHALL_BLOB_URL: unknown scheme in {url!r} (file:// or s3://)")
 
 
 def token_keys(settings: Settings) -> TokenKeys:
