@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 
 from townhall.api.runtime import runtime_of
-from townhall.domain.errors import RateLimited, TownhallError
+from townhall.domain.errors import RateLimited, TownhallError, Unavailable
 
 log = logging.getLogger("townhall.api")
 
@@ -58,10 +58,8 @@ def error_response(
 async def on_townhall_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TownhallError)
     headers = {}
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Unavailable) and exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-    elif exc.kind == "unavailable":  # a dependency is down: clients and edges retry rather than give up
-        headers["Retry-After"] = "1"
     runtime_of(request).metrics.rejected.labels(exc.code).inc()
     if exc.kind == "unauthenticated":
         headers["WWW-Authenticate"] = "Bearer"

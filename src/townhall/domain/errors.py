@@ -77,6 +77,10 @@ class LegallyWithheld(TownhallError):
 
 
 class Unavailable(TownhallError):
-    """A dependency is down; retry later (503)."""
+    """A dependency is down; retry later (503, with Retry-After when `retry_after` is known)."""
 
     kind = "unavailable"
+
+    def __init__(self, code: str, message: str, retry_after: float | None = None, **details: object) -> None:
+        super().__init__(code, message, **details)
+        self.retry_after = retry_after

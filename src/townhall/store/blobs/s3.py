@@ -25,13 +25,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("townhall.blobs")
 DELETE_BATCH = 1000  # keys per DeleteObjects request (the S3 maximum)
+RETRY_AFTER_S = 1.0  # what a client is told to wait when the bucket cannot be reached
 # what the driver raises for a bucket it cannot reach (a missing object is FileNotFoundError, caught first)
 _DRIVER_ERRORS = (BaseError, OSError)
 
 
 def _unavailable(op: str, key: str, exc: BaseException) -> Unavailable:
     log.warning("blob store: %s %s failed: %s", op, key, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    return Unavailable("blobs_unavailable", "the media store is not answering; retry shortly")
+    return Unavailable("blobs_unavailable", "the media store is not answering; retry shortly", RETRY_AFTER_S)
 
 
 def parse_url(url: str) -> tuple[str, str]:
