@@ -20,7 +20,10 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "", description="sqlite+aiosqlite:///... or postgresql+asyncpg://...; empty means a SQLite file in data_dir"
     )
-    state_url: str = Field("memory://", description="hot state: memory:// or redis://host:port/db")
+    state_url: str = Field(
+        "memory://",
+        description="hot state: memory://, redis://host:port/db or redis+cluster://host:port (any cluster node)",
+    )
     state_prefix: str = Field("th:", description="prefix of every Redis key and channel (isolates deployments)")
     state_max_connections: int = Field(64, description="Redis connections per process; a burst waits for one")
     blob_url: str = Field("", description="media parts: file:///path or s3://bucket/prefix; empty means data_dir/blobs")

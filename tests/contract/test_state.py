@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.state import LEASE_TTL, WAIT_TTL, open_store
+from tests.support.state import LEASE_TTL, STATE_KINDS, WAIT_TTL, open_store
 from townhall.domain.admission import Admitted, Seats, Waiting
 from townhall.store.state.base import StateStore
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(60)
 T0 = 1_764_170_000.123456  # a realistic wall-clock time with a fraction, to catch rounding
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=STATE_KINDS)
 async def state(request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
     async with open_store(request.param) as store:
         yield store

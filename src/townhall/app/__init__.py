@@ -56,7 +56,12 @@ def open_state(settings: Settings) -> StateStore:
 
         s = settings
         return RedisState(url, s.lease_ttl_s, s.wait_ticket_ttl_s, s.state_prefix, s.state_max_connections)
-    raise ValueError(f"TOWNHALL_STATE_URL: unknown scheme in {url!r} (memory:// or redis://)")
+    if url.startswith(("redis+cluster://", "rediss+cluster://")):
+        from townhall.store.state.redis_cluster import RedisClusterState
+
+        s = settings
+        return RedisClusterState(url, s.lease_ttl_s, s.wait_ticket_ttl_s, s.state_prefix, s.state_max_connections)
+    raise ValueError(f"TOWNHALL_STATE_URL: unknown scheme in {url!r} (memory://, redis:// or redis+cluster://)")
 
 
 def open_blobs(settings: Settings) -> BlobStore:

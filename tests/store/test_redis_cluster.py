@@ -1,0 +1,60 @@
+"""The hot state on a real three-master Redis Cluster (scripts/services.sh starts it on 7001-7003):
+chosen by `redis+cluster://` in TOWNHALL_STATE_URL, each space's seat book on one shard, spaces spread
+over every shard."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.support.state import CLUSTER_URL, redis_prefix
+from townhall.app import open_state
+from townhall.settings import Settings
+from townhall.store.state.redis_cluster import RedisClusterState, node_url
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+MASTERS = (7001, 7002, 7003)
+NOW = 1_764_170_000.0
+
+
+async def keys_per_master(prefix: str) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    for port in MASTERS:
+        node = aioredis.Redis(host="127.0.0.1", port=port)
+        try:
+            found[port] = [k.decode() async for k in node.scan_iter(match=f"{prefix}*", count=1000)]
+        finally:
+            await node.aclose()
+    return found
+
+
+async def test_a_cluster_url_opens_the_cluster_store_and_each_space_lives_on_one_shard() -> None:
+    async with redis_prefix(cluster=True) as prefix:
+        state = open_state(Settings(state_url=CLUSTER_URL, state_prefix=prefix))
+        try:
+            assert isinstance(state, RedisClusterState)
+            spaces = [f"sp{i:03d}" for i in range(30)]
+            for space in spaces:
+                for who in ("a", "b", "c"):
+                    await state.join(space, who, 2, NOW)
+                assert await state.seated(space, 2, NOW) == 2 and await state.queued(space, 2, NOW) == 1
+            placed = await keys_per_master(prefix)
+        finally:
+            await state.close()
+    owners: dict[str, set[int]] = {}
+    for port, keys in placed.items():
+        for key in keys:
+            owners.setdefault(key.split("{")[1].split("}")[0], set()).add(port)
+    assert sorted(owners) == spaces
+    assert all(len(ports) == 1 for ports in owners.values()), owners  # a space's multi-key scripts run on one shard
+    per_master = Counter(next(iter(ports)) for ports in owners.values())
+    assert len(per_master) == 3, per_master  # 30 spaces over 3 masters: every one holds some
+
+
+def test_only_cluster_urls_name_a_startup_node() -> None:
+    assert node_url("redis+cluster://127.0.0.1:7001") == "redis://127.0.0.1:7001"
+    assert node_url("rediss+cluster://h:7001/0") == "rediss://h:7001/0"
+    with pytest.raises(ValueError):
+        node_url("redis://127.0.0.1:6379")
