@@ -17,11 +17,7 @@ from townhall.store.state.base import StateStore
 
 LEASE_TTL = 45.0
 WAIT_TTL = 30.0
-STATE_KINDS = [
-    "memory",
-    "redis",
-    "redis-cluster",
-]  # every implementation of the hot-state ports; each contract runs on all
+STATE_KINDS = ["memory", "redis", "redis-cluster"]  # every hot-state implementation; each contract runs on all
 CLUSTER_URL = "redis+cluster://127.0.0.1:7001"  # scripts/services.sh starts it
 
 
