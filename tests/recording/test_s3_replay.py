@@ -10,8 +10,10 @@ from collections.abc import Iterator
 import pytest
 
 from tests.recording.conftest import SEGMENTS, ended_space, feed
+from tests.support.api import register
 from tests.support.s3 import moto_s3, new_bucket, s3_options
 from tests.support.servers import free_port, live_server
+from tests.support.wait import until
 from townhall.cli import main
 from townhall.settings import Settings
 
@@ -66,6 +68,51 @@ async def test_a_replay_recorded_onto_s3_is_served_from_the_bucket_and_verifies(
     live = await bucket_view.list("live/sp_s3/")
     assert {f"live/sp_s3/s{i}.m4s" for i in range(SEGMENTS)} <= set(live)
     assert not (settings.data_dir / "blobs").exists() or not any((settings.data_dir / "blobs").rglob("*.m4s"))
+
+
+async def test_a_live_space_records_onto_s3_and_its_clips_and_replay_come_from_the_bucket(
+    settings: Settings, s3_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real media node: a started space's programme stored in S3, a clip cut live, the space ended,
+    its replay published in the bucket, a clip cut from it, and `townhall verify` on its page."""
+    from townhall.services.remux import duration_s
+    from townhall.store.blobs.s3 import S3Blobs
+
+    bucket = new_bucket(s3_endpoint)
+    async with live_server(on_s3(settings, s3_endpoint, bucket)) as server, server.client() as c:
+        rt = server.runtime
+        host = await register(c)
+        sid = (await c.post("/api/spaces", json={"title": "on s3"}, headers=host["headers"])).json()["id"]
+        assert (await c.post(f"/api/spaces/{sid}/start", headers=host["headers"])).status_code == 200
+
+        async def two_segments() -> bool:
+            return len(await rt.recording.replay.links.links(sid)) >= 2
+
+        await until(two_segments, 30, "two recorded segments")
+        live = await c.post(f"/api/spaces/{sid}/clips", json={"duration_s": 3}, headers=host["headers"])
+        assert live.status_code == 201, live.text
+        assert (await c.post(f"/api/spaces/{sid}/end", headers=host["headers"])).status_code == 200
+
+        async def published() -> bool:
+            return (await c.get(f"/api/spaces/{sid}/replay")).status_code == 200
+
+        await until(published, 40, "the published replay")
+        clip = await c.post(
+            f"/api/spaces/{sid}/clips", json={"start_s": 1.0, "duration_s": 2.0}, headers=host["headers"]
+        )
+        assert clip.status_code == 201, clip.text
+        audio = await c.get(f"/replay/{sid}/clips/{clip.json()['id']}.m4a")
+        assert audio.status_code == 200 and abs(duration_s(audio.content) - 2.0) < 0.1
+        code = await asyncio.to_thread(main, ["verify", f"{server.url}/r/{sid}"])
+        out = capsys.readouterr().out
+        assert code == 0 and out.startswith("verified"), out
+
+    bucket_view = S3Blobs(bucket, "townhall/one", **s3_options(s3_endpoint))
+    stored = await bucket_view.list(f"live/{sid}/")
+    assert f"live/{sid}/init.mp4" in stored and f"live/{sid}/media.m3u8" in stored
+    assert any(k.endswith(".m4s") for k in stored)
+    assert len(await bucket_view.list(f"replay/{sid}/clips/")) == 2  # the live clip and the replay clip
+    assert "#EXT-X-ENDLIST" in ((await bucket_view.get(f"live/{sid}/media.m3u8")) or b"").decode()
 
 
 async def test_a_segment_changed_in_the_bucket_is_named_by_verify(
