@@ -49,7 +49,7 @@ async def main(count: int) -> None:
                 assert r.status_code == 201, r.text
         elapsed = time.perf_counter() - started
         t0 = time.perf_counter()
-        result = await audit.verify(rt.trust.repo)
+        result = await audit.verify(rt.trust.stores.audit)
         verify_s = time.perf_counter() - t0
         assert result.ok and result.checked == count
     p95 = statistics.quantiles(took, n=20)[-1] * 1000

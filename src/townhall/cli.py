@@ -144,6 +144,42 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _scaled_out(settings: Settings, role: str) -> str | None:
+    """Why `settings` cannot run `role` of the scaled-out form (None when they can)."""
+    if settings.state_url.startswith("memory://"):
+        return f"townhall {role}: the scaled-out form shares its hot state: set TOWNHALL_STATE_URL=redis://..."
+    if not settings.database_url.startswith("postgresql"):
+        return f"townhall {role}: the scaled-out form shares its database: set TOWNHALL_DATABASE_URL=postgresql+asyncpg://..."
+    return None
+
+
+@verb("api", "run a control plane and origin of the scaled-out form (media nodes run apart)", _serve_args)
+async def api(args: argparse.Namespace, settings: Settings) -> int:
+    from townhall.app import build_app, build_runtime
+
+    settings = _apply(args, settings)
+    if (why := _scaled_out(settings, "api")) is not None:
+        print(why, file=sys.stderr)
+        return 2
+    print(f"townhall api on http://{settings.host}:{settings.port}", flush=True)
+    await run_server(build_app(runtime=build_runtime(settings, role="api")), settings)
+    return 0
+
+
+@verb("media", "run a media node of the scaled-out form: claims live spaces, runs their audio", _serve_args)
+async def media(args: argparse.Namespace, settings: Settings) -> int:
+    from townhall.app.node import build_media_role, media_app
+
+    settings = _apply(args, settings)
+    if (why := _scaled_out(settings, "media")) is not None:
+        print(why, file=sys.stderr)
+        return 2
+    role = build_media_role(settings)
+    print(f"townhall media node {role.membership.node_id} on http://{settings.host}:{settings.port}", flush=True)
+    await run_server(media_app(role), settings)
+    return 0
+
+
 @verb("demo", "serve plus a ready live space with synthetic speakers; prints its URL", _serve_args)
 async def demo(args: argparse.Namespace, settings: Settings) -> int:
     from townhall.demo import run_demo

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     spaces_per_hour_per_account: int = 30
     list_limit_max: int = 100
 
+    # --- the scaled-out form: media nodes in their own processes (docs/decisions/0008) ---------
+    node_id: str = Field("", description="this media node's name in the cluster; empty means host-pid")
+    node_url: str = Field("", description="where API processes reach this media node; empty means http://host:port")
+    media_lease_ttl_s: float = Field(2.5, description="a dead media node's spaces are claimed this long after")
+
     # --- media (WHIP ingest, mixer, LL-HLS; see docs/decisions/0003) --------------------------
     media_part_frames: int = Field(10, description="AAC frames per LL-HLS part (10 = 213 ms)")
     media_parts_per_segment: int = Field(9, description="parts per segment (9 x 213 ms = 1.92 s)")

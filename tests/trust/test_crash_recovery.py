@@ -20,12 +20,12 @@ async def test_effects_of_a_recorded_decision_are_applied_at_the_next_start(tmp_
             staff = staff_maker(client, first)
             host, moderator = await staff(), await staff("moderator")
             space = await live_space(client, host)
-            moderation = first.state.runtime.trust.moderation
+            effects = first.state.runtime.trust.effects
 
             async def crash(decision: object) -> None:
                 raise SystemExit("the process died after the commit")
 
-            moderation.apply = crash
+            effects.apply = crash
             body = {"action": "suspend_account", "target_kind": "account", "target_id": host["account_id"], **TERMS}
             with pytest.raises(SystemExit):
                 await client.post("/api/admin/decisions", json=body, headers=moderator["headers"])
@@ -35,4 +35,4 @@ async def test_effects_of_a_recorded_decision_are_applied_at_the_next_start(tmp_
             assert (await client.get(f"/api/spaces/{space['id']}")).json()["state"] == "ended"
             me: httpx.Response = await client.get("/api/me", headers=host["headers"])
             assert me.json()["status"] == "suspended"
-            assert await second.state.runtime.trust.repo.decisions_pending_effects() == []
+            assert await second.state.runtime.trust.stores.decisions.pending_effects() == []

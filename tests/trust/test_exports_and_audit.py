@@ -146,7 +146,7 @@ async def test_the_transparency_report_as_json_page_and_command(
     made = await _every_kind(tc, staff, clock)
     shown = (await tc.get(f"/api/spaces/{made['label']['target_id']}/moderation")).json()
     assert shown == {"labels": ["Disputed claims"], "discoverable": False, "withheld_in": ["AT", "DE", "TR"]}
-    assert await trust_app.state.runtime.trust.moderation.undiscoverable() == {made["label"]["target_id"]}
+    assert await trust_app.state.runtime.trust.effects.undiscoverable() == {made["label"]["target_id"]}
     report = (await tc.get("/api/transparency")).json()
     assert report["schema"] == "townhall.transparency.v1"
     assert report["notices_by_source"] == {"trusted_flagger": 1}

@@ -20,7 +20,7 @@ async def test_anyone_can_report_and_gets_an_id_at_once(tc: httpx.AsyncClient, t
     assert r.status_code == 201
     out = r.json()
     assert out["state"] == "queued" and out["source_kind"] == "public" and len(out["id"]) >= 16
-    stored = await trust_app.state.runtime.trust.repo.notice(out["id"])
+    stored = await trust_app.state.runtime.trust.stores.notices.get(out["id"])
     assert stored is not None and stored.target.media_start_ms == 61_000  # committed before the answer
 
 

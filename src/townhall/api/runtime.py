@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from townhall.api.ops import GaugeCollector
     from townhall.api.origin import LiveOrigin
     from townhall.api.replay import Recording
-    from townhall.api.trust_common import Trust
+    from townhall.api.trust.common import Trust
     from townhall.api.whip import Publishing
     from townhall.media.thread import ThreadedMedia
     from townhall.metrics import Metrics

@@ -22,8 +22,7 @@ from townhall.api.schemas import (
     TargetIn,
 )
 from townhall.domain.errors import Invalid
-from townhall.domain.spaces import Space, SpaceState
-from townhall.store.sql.repos import Member
+from townhall.domain.spaces import Member, Space, SpaceState
 
 
 def space_out(request: Request, space: Space, host: str | None = None) -> dict[str, object]:
@@ -71,7 +70,7 @@ async def listing(request: Request) -> Response:
         raise Invalid("invalid_query", "state must be live, scheduled or ended; limit a number") from exc
     rt = runtime_of(request)
     found = await rt.spaces.find(states, limit)
-    hidden = await rt.trust.moderation.undiscoverable() if rt.trust is not None else set()
+    hidden = await rt.trust.effects.undiscoverable() if rt.trust is not None else set()
     return ok({"spaces": [space_out(request, s) for s in found if s.id not in hidden]})
 
 

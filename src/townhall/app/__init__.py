@@ -14,13 +14,17 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from townhall.api.origin import LiveOrigin
 from townhall.api.runtime import Runtime
+from townhall.api.whip import Publishing
 from townhall.app.recording import build_recording
 from townhall.app.trust import build_trust
 from townhall.domain.spaces import SpaceState
 from townhall.media.mixer import MixerSettings
 from townhall.media.node import MediaConfig, MediaNode
 from townhall.media.programme import ProgrammeConfig
+from townhall.media.relay import RemoteOrigin
+from townhall.media.remote import RemotePublishing
 from townhall.media.space import VoiceConfig
 from townhall.media.thread import HostState, ThreadedMedia
 from townhall.metrics import Metrics
@@ -35,6 +39,7 @@ from townhall.store.blobs.base import BlobStore
 from townhall.store.sql import db as sqldb
 from townhall.store.sql.repos import AccountRepo, MemberRepo, SessionRepo, SpaceRepo
 from townhall.store.state.base import StateStore
+from townhall.store.state.leases import MemoryLeases, RedisLeases
 
 log = logging.getLogger("townhall")
 
@@ -62,6 +67,13 @@ def open_state(settings: Settings) -> StateStore:
         s = settings
         return RedisClusterState(url, s.lease_ttl_s, s.wait_ticket_ttl_s, s.state_prefix, s.state_max_connections)
     raise ValueError(f"TOWNHALL_STATE_URL: unknown scheme in {url!r} (memory://, redis:// or redis+cluster://)")
+
+
+def open_leases(settings: Settings) -> MemoryLeases | RedisLeases:
+    url = settings.state_url
+    if url.startswith("memory://"):
+        return MemoryLeases()
+    return RedisLeases(url, settings.state_prefix)
 
 
 def open_blobs(settings: Settings) -> BlobStore:
@@ -110,8 +122,10 @@ def edge_secret(settings: Settings) -> str:
     return settings.edge_secret or load_or_create_secrets(settings.data_dir)["edge_secret"]
 
 
-def build_runtime(settings: Settings, clock: Callable[[], float] = time.time) -> Runtime:
-    """Open every store, build every service and subscribe each to the others' events (`subscribe`)."""
+def build_runtime(settings: Settings, clock: Callable[[], float] = time.time, role: str = "embedded") -> Runtime:
+    """Open every store, build every service and subscribe each to the others' events (`subscribe`).
+    `role` "embedded" runs the media node in this process; "api" answers from media nodes running
+    elsewhere (`townhall media`, app/node.py)."""
     from townhall.api.ops import GaugeCollector
 
     s = settings
@@ -128,8 +142,19 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time) ->
     public = s.public_url.rstrip("/") or f"http://{s.host}:{s.port}"
     gauges = GaugeCollector()
     metrics.registry.register(gauges)
-    host_state = HostState(state)  # the media node runs on its own thread, so the audio clock never waits
-    media = ThreadedMedia(MediaNode(media_config(s), blobs, host_state, metrics.registry), host_state)
+    origin: LiveOrigin
+    publishing: Publishing
+    media: ThreadedMedia | None = None
+    if role == "embedded":
+        host_state = HostState(state)  # the media node runs on its own thread, so the audio clock never waits
+        media = ThreadedMedia(MediaNode(media_config(s), blobs, host_state, metrics.registry), host_state)
+        origin = publishing = media
+    elif role == "api":
+        leases = open_leases(s)
+        origin = RemoteOrigin(state, leases, clock)
+        publishing = RemotePublishing(leases, state, edge_secret(s), clock)
+    else:
+        raise ValueError(f"unknown role {role!r} (embedded or api)")
     rt = Runtime(
         settings=s,
         clock=clock,
@@ -150,8 +175,8 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time) ->
         trust=build_trust(s, ctx, engine, accounts, spaces, keys.signing_key, clock),
         public_url=public,
         listener_base_url=s.listener_base_url.rstrip("/") or public,
-        origin=media,
-        publishing=media,
+        origin=origin,
+        publishing=publishing,
         media=media,
     )
     subscribe(rt)
@@ -161,7 +186,6 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time) ->
 def subscribe(rt: Runtime) -> None:
     """Every event's subscribers, in the order they run: the one place where the areas are joined."""
     rec, trust, media = rt.recording, rt.trust, rt.media
-    assert media is not None
 
     # a join: the country gate (withholding orders) before a seat; then the durable count of the join
     # (a SQL commit on the join path: a join is answered only once it is counted)
@@ -172,23 +196,31 @@ def subscribe(rt: Runtime) -> None:
     rt.room.contributors += [rec.replay.room_fields, rec.counting.room_summary]
 
     # a decision, then the misuse rules (Art. 23 DSA) over it; an unfounded complaint counts too
-    trust.moderation.after.append(trust.misuse.after_decision)
+    trust.effects.after.append(trust.misuse.after_decision)
     trust.appeals.after_unfounded.append(trust.misuse.after_unfounded_complaint)
 
-    # a space goes live: its programme starts on this process's media node
+    # a space goes live: its programme starts on this process's media node (or on the node that claims it)
     # a space ends, in this order: the programme stops (its last segment stored), the recording is
     # noted and finished, and last the seats are dropped (counting has read the final figures by then)
-    rt.spaces.on_live.append(media.ensure_space)
-    rt.spaces.on_end.append(lambda space: media.stop_space(space.id))
-    media.on_segment(rec.replay.on_segment)  # each stored segment extends the hash chain ...
-    rec.replay.on_head.append(media.set_chain_head)  # ... whose head the live playlist then lists
+    if media is not None:
+        rt.spaces.on_live.append(media.ensure_space)
+        rt.spaces.on_end.append(lambda space: media.stop_space(space.id))
+        media.on_segment(rec.replay.on_segment)  # each stored segment extends the hash chain ...
+        rec.replay.on_head.append(media.set_chain_head)  # ... whose head the live playlist then lists
+    else:  # media nodes elsewhere chain each segment themselves; they are told of starts and ends
+        assert isinstance(rt.publishing, RemotePublishing) and isinstance(rt.origin, RemoteOrigin)
+        control, origin, publishing = rt.publishing.control, rt.origin, rt.publishing
+        rt.spaces.on_live.append(lambda space: control.ensure_space(space.id))
+        rt.spaces.on_end.append(lambda space: control.stop_space(space.id))
+        rt.shutdown += [origin.close, publishing.close]
     rt.spaces.on_end.append(rec.replay.ended)
     rt.spaces.on_end.append(lambda space: rt.state.drop_space(space.id))
 
     # start-up, in order (stopped in the reverse order)
-    rt.startup.append(lambda: resume_live(rt, media))
-    rt.shutdown.append(media.stop)
-    rt.startup += [rec.replay.start, rec.counting.start, trust.moderation.resume]
+    if media is not None:
+        rt.startup.append(lambda: resume_live(rt, media))
+        rt.shutdown.append(media.stop)
+    rt.startup += [rec.replay.start, rec.counting.start, trust.effects.resume]
     rt.shutdown += [rec.counting.stop, rec.replay.stop]
     tdb = trust.tdb
     if tdb is not None:
@@ -205,7 +237,8 @@ async def resume_live(rt: Runtime, media: ThreadedMedia) -> None:
 
 def area_routes() -> list[BaseRoute]:
     """Each area's routes, declared by its API module."""
-    from townhall.api import accounts, events, listen, ops, origin, replay, spaces, trust, web, whip
+    from townhall.api import accounts, events, listen, ops, origin, replay, spaces, web, whip
+    from townhall.api.trust import routes as trust
 
     return [
         *ops.routes(),
@@ -225,7 +258,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     from townhall.api.errors import HANDLERS
     from townhall.api.listen import LiveGate
     from townhall.api.ops import AccessLog
-    from townhall.api.trust import WithheldGate
+    from townhall.api.trust.routes import WithheldGate
 
     rt = runtime or build_runtime(settings or Settings())
 

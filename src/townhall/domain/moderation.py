@@ -5,9 +5,10 @@ decision's states through appeal and reversal. Pure: no I/O, no clock; times are
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Mapping
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from townhall.domain.errors import Conflict, Invalid
 from townhall.domain.notices import TargetKind
@@ -97,6 +98,35 @@ class Proposal:
     automated_detection: bool = False
     automated_decision: Automation = Automation.NOT
     manifestly: bool = False  # manifestly illegal content, or (no action) a manifestly unfounded notice
+
+
+def proposal_fields(p: Proposal) -> dict[str, object]:
+    """A proposal as plain JSON values (how it is stored and shown)."""
+    out = asdict(p)
+    out.update(
+        action=p.action.value,
+        target_kind=p.target_kind.value,
+        ground=p.ground.value if p.ground else None,
+        automated_decision=p.automated_decision.value,
+        keywords=list(p.keywords),
+        countries=list(p.countries),
+    )
+    return out
+
+
+def proposal_from(d: Mapping[str, Any]) -> Proposal:
+    """The inverse of `proposal_fields` (values as JSON gives them back)."""
+    return Proposal(
+        **{
+            **d,
+            "action": ActionKind(d["action"]),
+            "target_kind": TargetKind(d["target_kind"]),
+            "ground": Ground(d["ground"]) if d["ground"] else None,
+            "automated_decision": Automation(d["automated_decision"]),
+            "keywords": tuple(d["keywords"]),
+            "countries": tuple(d["countries"]),
+        }
+    )
 
 
 @dataclass(frozen=True, slots=True)

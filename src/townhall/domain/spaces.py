@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from townhall.domain.errors import Conflict, Invalid
+from townhall.domain.roles import Role
 
 
 class SpaceState(StrEnum):
@@ -35,6 +36,19 @@ class Space:
     @property
     def is_live(self) -> bool:
         return self.state is SpaceState.LIVE
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """An account's place in a space: its role, and whether it is muted, blocked or invited."""
+
+    space_id: str
+    account_id: str
+    handle: str
+    role: Role
+    muted: bool
+    blocked: bool
+    invited: bool
 
 
 @dataclass(frozen=True, slots=True)

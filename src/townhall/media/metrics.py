@@ -42,6 +42,11 @@ class MediaMetrics:
             "townhall_media_late_ticks_total", "mixer ticks run more than one frame after their time", registry=reg
         )
         self.cpu = Counter("townhall_media_cpu_seconds_total", "CPU spent on a space's audio", ["space"], registry=reg)
+        self.fenced_writes = Counter(
+            "townhall_media_fenced_out_total",
+            "spaces this node stopped writing because its lease lapsed (another node may run them)",
+            registry=reg,
+        )
         self.rejected = Counter("townhall_media_whip_rejected_total", "WHIP offers refused", ["reason"], registry=reg)
 
     def forget(self, space_id: str) -> None:

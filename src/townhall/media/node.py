@@ -25,7 +25,7 @@ from townhall.domain.spaces import Space
 from townhall.media.ingest import Publisher, answer_offer
 from townhall.media.metrics import MediaMetrics
 from townhall.media.mixer import FRAME, RATE, MixerSettings
-from townhall.media.programme import Programme, ProgrammeConfig, SegmentHook
+from townhall.media.programme import Fence, Programme, ProgrammeConfig, Relay, SegmentHook
 from townhall.media.recorder import Recorder
 from townhall.media.space import LiveSpace, VoiceConfig
 from townhall.store.blobs.base import BlobStore
@@ -58,9 +58,17 @@ class MediaConfig:
 
 class MediaNode:
     def __init__(
-        self, config: MediaConfig, blobs: BlobStore, state: MediaState, registry: CollectorRegistry | None = None
+        self,
+        config: MediaConfig,
+        blobs: BlobStore,
+        state: MediaState,
+        registry: CollectorRegistry | None = None,
+        relay: Relay | None = None,
+        fence_for: Callable[[str], Fence | None] | None = None,
     ) -> None:
         self.config = config
+        self.relay = relay  # the scaled-out form: every API process answers listeners from the relay
+        self.fence_for = fence_for  # the scaled-out form: the space's lease, checked before every write
         self.blobs = blobs
         self.state = state
         self.metrics = MediaMetrics(registry)
@@ -108,6 +116,8 @@ class MediaNode:
                 self.metrics,
                 time.time() - loop.time(),
                 self._hooks,
+                self.relay,
+                self.fence_for(space_id) if self.fence_for is not None else None,
             )
             await programme.start()
             live = LiveSpace(space_id, programme, self.config.mixer, self.config.voice, self.metrics, loop.time)

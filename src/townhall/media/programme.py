@@ -12,6 +12,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from townhall.domain.errors import Unavailable
 from townhall.media.encoder import AAC_FRAME, AAC_PRIMING, AacEncoder
@@ -20,11 +21,26 @@ from townhall.media.mixer import RATE, Samples
 from townhall.media.packager import Packager, Part, Segment, init_segment
 from townhall.media.playlist import LiveWindow, PlaylistPart, PlaylistSegment, Timing, multivariant
 from townhall.media.recorder import Recorder, SegmentRecord
+from townhall.media.relay import LivePlaylist
 from townhall.store.blobs.base import BlobExists
 
 log = logging.getLogger("townhall.media")
 
 SegmentHook = Callable[[str, SegmentRecord], Awaitable[None] | None]
+
+
+class Fence(Protocol):
+    """Whether this node may still write the space (scaled-out form: its lease is current)."""
+
+    def valid(self) -> bool: ...
+
+
+class Relay(Protocol):
+    """Hands the live objects to every API process (media/relay.py); never blocks the caller."""
+
+    def start(self, space_id: str, init: bytes, multivariant: str) -> None: ...
+    def media_object(self, space_id: str, name: str, data: bytes) -> None: ...
+    def playlist(self, space_id: str, playlist: LivePlaylist) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +72,17 @@ class Programme:
         metrics: MediaMetrics,
         wall_offset: float,
         hooks: list[SegmentHook],
+        relay: Relay | None = None,
+        fence: Fence | None = None,
     ) -> None:
         self.space_id = space_id
         self.config = config
         self.recorder = recorder
         self.metrics = metrics
         self.hooks = hooks
+        self.relay = relay  # the scaled-out form: objects and playlists for every API process
+        self.fence = fence  # the scaled-out form: nothing is written once the space's lease is lost
+        self.fenced_out = False
         self.wall_offset = wall_offset  # Unix time minus loop time
         self.encoder = AacEncoder(config.aac_bit_rate)
         self.packager = Packager(config.frames_per_part, config.parts_per_segment)
@@ -78,9 +99,9 @@ class Programme:
         self.last_publish: float | None = None
 
     async def start(self) -> None:
-        last, highest = await self.recorder.last_record(), await self.recorder.highest_msn()
-        if highest is not None:  # a restarted space continues after everything already stored
-            resume_at = last.media_time + round(last.duration * RATE) if last is not None else 0
+        last, (highest, parts) = await self.recorder.last_record(), await self.recorder.stored_extent()
+        if highest is not None:  # a restarted space continues after everything already stored and heard
+            resume_at = self._resume_at(last, highest, parts)
             self.packager = Packager(
                 self.config.frames_per_part, self.config.parts_per_segment, first_msn=highest + 1, start=resume_at
             )
@@ -90,9 +111,24 @@ class Programme:
         except BlobExists:  # another encoder build wrote it: older segments keep theirs, ours is served live
             log.warning("space %s: stored init.mp4 differs from this encoder's", self.space_id)
         await self.recorder.write_multivariant(self.multivariant)
+        if self.relay is not None:
+            self.relay.start(self.space_id, self.init, self.multivariant)
         self.playlist = self.window.render()
+        self._relay_playlist()
         await self.recorder.write_playlist(self.playlist)
         self._task = asyncio.create_task(self._store_loop(), name=f"programme-{self.space_id}")
+        log.info("space %s: programme starts at msn %d", self.space_id, self.packager.msn)
+
+    def _resume_at(self, last: SegmentRecord | None, highest: int, parts: int) -> int:
+        """Media time after the newest stored part: past every sample a listener may have heard, so the
+        resumed programme never overlaps the old one (the wall-clock gap shows in PROGRAM-DATE-TIME)."""
+        segment_samples = self.config.parts_per_segment * self.packager.part_samples
+        if last is None:
+            return highest * segment_samples + parts * self.packager.part_samples
+        after_last = last.media_time + round(last.duration * RATE)
+        if highest <= last.msn:
+            return after_last
+        return after_last + (highest - last.msn - 1) * segment_samples + parts * self.packager.part_samples
 
     def program_date_time(self, media_time: int) -> float:
         """Unix time at which the sample at `media_time` entered the mix (AAC priming removed)."""
@@ -121,18 +157,27 @@ class Programme:
         """The part, stored then published at once; a segment it completes is stored and closed after,
         so a segment's extra writes never make its last part late."""
         part, segment = cut.part, cut.segment
+        if not self._may_write():
+            return
         await self.recorder.write_part(part)
         self._remember(part.name, part.data)
+        if self.relay is not None:
+            self.relay.media_object(self.space_id, part.name, part.data)
         self.window.add_part(PlaylistPart(part.name, part.duration / RATE), self.program_date_time(part.start))
         self._publish_playlist()
+        self._relay_playlist()
         now = loop.time()
         self.metrics.parts.inc()
         self.metrics.part_lateness.observe(max(0.0, now - cut.due))
         self.last_publish = now
         record = None
         if segment is not None:
+            if not self._may_write():
+                return
             record = await self.recorder.write_segment(segment, self.program_date_time(segment.start))
             self._remember(segment.name, segment.data)
+            if self.relay is not None:
+                self.relay.media_object(self.space_id, segment.name, segment.data)
             self.window.close_segment(
                 PlaylistSegment(
                     segment.msn,
@@ -143,6 +188,9 @@ class Programme:
                 )
             )
             self._publish_playlist()
+            self._relay_playlist()
+        if not self._may_write():
+            return
         await self.recorder.write_playlist(self.playlist)
         if record is not None:
             await self._announce(record)
@@ -151,6 +199,21 @@ class Programme:
         self.playlist = self.window.render()
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+
+    def _may_write(self) -> bool:
+        """False once the fence says another node may run this space: no part, playlist or chain link
+        is written after that, even one already encoded."""
+        if self.fence is None or self.fence.valid():
+            return True
+        if not self.fenced_out:
+            self.fenced_out = True
+            self.metrics.fenced_writes.inc()
+            log.warning("space %s: this node's lease lapsed; it writes nothing more of it", self.space_id)
+        return False
+
+    def _relay_playlist(self) -> None:
+        if self.relay is not None:
+            self.relay.playlist(self.space_id, LivePlaylist.of(self.window, self.playlist))
 
     async def _announce(self, record: SegmentRecord) -> None:
         for hook in list(self.hooks):
@@ -199,4 +262,7 @@ class Programme:
         self._task = None
         self.window.ended = ended
         self._publish_playlist()
+        if not self._may_write():
+            return
+        self._relay_playlist()
         await self.recorder.write_playlist(self.playlist)

@@ -59,10 +59,15 @@ class Recorder:
     def record_key(self, msn: int) -> str:
         return f"{self.prefix}records/{msn:010d}.json"
 
-    async def highest_msn(self) -> int | None:
-        """The highest media sequence number any stored part or segment carries (records lag parts)."""
-        found = [int(m[1]) for key in await self.blobs.list(self.prefix) if (m := _MEDIA_KEY.search(key))]
-        return max(found, default=None)
+    async def stored_extent(self) -> tuple[int | None, int]:
+        """The highest media sequence number stored, and how many parts of it are stored (a segment that
+        a stopped or dead node left unfinished has only some)."""
+        keys = await self.blobs.list(self.prefix)
+        found = [int(m[1]) for key in keys if (m := _MEDIA_KEY.search(key))]
+        highest = max(found, default=None)
+        if highest is None:
+            return None, 0
+        return highest, sum(1 for key in keys if key.startswith(f"{self.prefix}p{highest}."))
 
     async def last_record(self) -> SegmentRecord | None:
         """The newest segment already recorded: a restarted space continues after it."""

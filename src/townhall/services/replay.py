@@ -23,12 +23,13 @@ from typing import Any, Protocol
 from townhall.domain import replay as chain
 from townhall.domain.channels import programme_channel, programme_stopped_key
 from townhall.domain.errors import Forbidden, Gone, NotFound
+from townhall.domain.recordings import Recording
 from townhall.domain.spaces import Space
 from townhall.services.context import Context, every
 from townhall.services.recording_keys import ReplayKeys
 from townhall.services.remux import remux_m4a
 from townhall.store.blobs.base import BlobStore
-from townhall.store.sql.repos_recording import ChainRepo, Recording, RecordingRepo
+from townhall.store.sql.repos_recording import ChainRepo, RecordingRepo
 
 log = logging.getLogger("townhall.replay")
 LAST_SEGMENT = re.compile(rb"^s(\d+)\.m4s$", re.MULTILINE)

@@ -12,11 +12,11 @@ from townhall.domain import spaces as rules
 from townhall.domain.accounts import Account, ensure_active
 from townhall.domain.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from townhall.domain.roles import MAX_COHOSTS, MAX_SPEAKERS, VOICES, Action, Role, allowed
-from townhall.domain.spaces import Space, SpaceLimits, SpaceState
+from townhall.domain.spaces import Member, Space, SpaceLimits, SpaceState
 from townhall.domain.tokens import Claims, Scope, sign
 from townhall.services.context import Context
 from townhall.services.keys import TokenKeys
-from townhall.store.sql.repos import AccountRepo, Member, MemberRepo, SpaceRepo
+from townhall.store.sql.repos import AccountRepo, MemberRepo, SpaceRepo
 
 SpaceHook = Callable[[Space], Awaitable[object]]
 SPACE_CACHE_S = 2.0

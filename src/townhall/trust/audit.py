@@ -8,17 +8,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from townhall.domain import audit
-from townhall.store.sql.repos_trust import TrustRepo
+from townhall.services.trust.ports import AuditReader
 
 PAGE = 1000
 
 
-async def verify(repo: TrustRepo) -> audit.Verification:
+async def verify(log: AuditReader) -> audit.Verification:
     """Recompute the chain end to end, and check it ends where the head row says (no truncation)."""
-    head_seq, head_hash = await repo.audit_head()
+    head_seq, head_hash = await log.head()
     prev, seq, checked = audit.GENESIS, 1, 0
     while True:
-        page = await repo.audit_entries(after_seq=seq - 1, limit=PAGE)
+        page = await log.entries(after_seq=seq - 1, limit=PAGE)
         result = audit.verify(page, prev, seq)
         checked += result.checked
         if not result.ok:
@@ -41,6 +41,6 @@ def as_json(entry: audit.AuditEntry) -> dict[str, Any]:
     }
 
 
-async def export(repo: TrustRepo, start: float, end: float) -> AsyncIterator[dict[str, Any]]:
-    for entry in await repo.audit_between(start, end):
+async def export(log: AuditReader, start: float, end: float) -> AsyncIterator[dict[str, Any]]:
+    for entry in await log.between(start, end):
         yield as_json(entry)

@@ -12,9 +12,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from townhall.app import database_url
+from townhall.app.trust import opened_stores
 from townhall.cli import Verb, verb
+from townhall.services.trust.ports import TrustStores
 from townhall.settings import Settings
-from townhall.store.sql.repos_trust import TrustRepo
 
 
 def _verb(name: str, help_text: str, args: Callable[[argparse.ArgumentParser], None]) -> Callable[[Verb], Verb]:
@@ -30,19 +32,11 @@ def _period_args(p: argparse.ArgumentParser) -> None:
 
 
 @asynccontextmanager
-async def _repo(args: argparse.Namespace, settings: Settings) -> AsyncIterator[TrustRepo]:
-    from townhall.app import database_url
-    from townhall.store.sql import db as sqldb
-
+async def _stores(args: argparse.Namespace, settings: Settings) -> AsyncIterator[TrustStores]:
     if getattr(args, "data_dir", None):
         settings = settings.model_copy(update={"data_dir": Path(args.data_dir)})
-    url = database_url(settings)
-    await sqldb.migrate(url)
-    engine = sqldb.open_engine(url)
-    try:
-        yield TrustRepo(engine)
-    finally:
-        await engine.dispose()
+    async with opened_stores(database_url(settings)) as stores:
+        yield stores
 
 
 def _audit_args(p: argparse.ArgumentParser) -> None:
@@ -52,19 +46,19 @@ def _audit_args(p: argparse.ArgumentParser) -> None:
 
 @_verb("audit", "verify the audit log's hash chain end to end, or export entries as NDJSON", _audit_args)
 async def audit_verb(args: argparse.Namespace, settings: Settings) -> int:
-    from townhall.services.trust_reports import period
+    from townhall.services.trust.reports import period
     from townhall.trust import audit
 
-    async with _repo(args, settings) as repo:
+    async with _stores(args, settings) as stores:
         if args.action == "verify":
-            result = await audit.verify(repo)
+            result = await audit.verify(stores.audit)
             if result.ok:
                 print(f"audit log intact: {result.checked} entries verified")
                 return 0
             print(f"audit log BROKEN at entry {result.first_bad_seq}: {result.problem}", file=sys.stderr)
             return 1
         start, end = period(args.start, args.end)
-        async for entry in audit.export(repo, start, end):
+        async for entry in audit.export(stores.audit, start, end):
             print(json.dumps(entry, separators=(",", ":"), ensure_ascii=False))
     return 0
 
@@ -79,12 +73,12 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 async def transparency_verb(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from townhall.services.trust_reports import report
+    from townhall.services.trust.reports import report
     from townhall.trust import transparency
 
     platform = args.platform or settings.public_url or f"http://{settings.host}:{settings.port}"
-    async with _repo(args, settings) as repo:
-        figures = await report(repo, platform, args.start, args.end)
+    async with _stores(args, settings) as stores:
+        figures = await report(stores, platform, args.start, args.end)
     print(json.dumps(figures, indent=2))
     if args.html:
         await asyncio.to_thread(Path(args.html).write_text, transparency.page(figures), "utf-8")
@@ -98,13 +92,13 @@ def _sor_args(p: argparse.ArgumentParser) -> None:
 
 @_verb("sor", "export statements of reasons in the DSA Transparency Database format (NDJSON), or submit", _sor_args)
 async def sor_verb(args: argparse.Namespace, settings: Settings) -> int:
-    from townhall.services.trust_reports import tdb_statements
+    from townhall.services.trust.reports import tdb_statements
     from townhall.trust import reasons
 
-    async with _repo(args, settings) as repo:
+    async with _stores(args, settings) as stores:
         if args.action == "submit":
-            return await _submit(repo, settings)
-        statements = await tdb_statements(repo, args.start, args.end)
+            return await _submit(stores, settings)
+        statements = await tdb_statements(stores.statements, args.start, args.end)
     bad = 0
     for statement in statements:
         problems = reasons.problems(statement)
@@ -116,17 +110,17 @@ async def sor_verb(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if bad else 0
 
 
-async def _submit(repo: TrustRepo, settings: Settings) -> int:
+async def _submit(stores: TrustStores, settings: Settings) -> int:
     import time
     from collections import Counter
 
-    from townhall.services.trust_tdb import TdbPublisher
+    from townhall.services.trust.tdb import TdbPublisher
     from townhall.trust.tdb import TdbClient
 
     if not settings.dsa_tdb_url:
         print("TOWNHALL_DSA_TDB_URL is not set", file=sys.stderr)
         return 2
-    publisher = TdbPublisher(repo, TdbClient(settings.dsa_tdb_url, settings.dsa_tdb_token), time.time)
+    publisher = TdbPublisher(stores.statements, TdbClient(settings.dsa_tdb_url, settings.dsa_tdb_token), time.time)
     total: Counter[str] = Counter()
     try:
         for _ in range(1000):  # bounded: 100 000 statements per run at most

@@ -15,10 +15,10 @@ from townhall.domain.appeals import Appeal, AppealOutcome
 from townhall.domain.misuse import MisuseAction, StrikeKind
 from townhall.domain.moderation import ActionKind, Automation, Basis, Decision, Ground
 from townhall.domain.notices import Notice, NoticeState, SourceKind
+from townhall.services.trust.ports import Dispute, MisuseMeasure, Order, Referral, Restriction
 from townhall.trust.reasons import VISIBILITY
 
 SCHEMA = "townhall.transparency.v1"
-Row = Mapping[str, Any]
 
 
 def median_hours(seconds: Iterable[float]) -> float | None:
@@ -99,8 +99,8 @@ def _complaints(appeals: list[Appeal], decided: Mapping[str, Decision]) -> dict[
     }
 
 
-def _misuse(measures: list[Row], action: MisuseAction) -> dict[str, int]:
-    picked = Counter(m["kind"] for m in measures if m["action"] == action.value)
+def _misuse(measures: list[MisuseMeasure], action: MisuseAction) -> dict[str, int]:
+    picked = Counter(m.kind for m in measures if m.action == action.value)
     return {
         "manifestly_illegal_content": picked[StrikeKind.MANIFESTLY_ILLEGAL_CONTENT.value],
         "manifestly_unfounded_notices": picked[StrikeKind.MANIFESTLY_UNFOUNDED_NOTICE.value],
@@ -108,32 +108,32 @@ def _misuse(measures: list[Row], action: MisuseAction) -> dict[str, int]:
     }
 
 
-def _orders(orders: list[Row], kinds: tuple[str, ...]) -> list[dict[str, Any]]:
-    groups: dict[tuple[str, str], list[Row]] = {}
+def _orders(orders: list[Order], kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str], list[Order]] = {}
     for o in orders:
-        if o["kind"] in kinds:
-            groups.setdefault((o["member_state"], o["category"]), []).append(o)
+        if o.kind in kinds:
+            groups.setdefault((o.member_state, o.category), []).append(o)
     return [
         {
             "member_state": state,
             "category": category,
             "count": len(rows),
-            "median_hours_to_confirm": median_hours(r["receipt_confirmed_at"] - r["received_at"] for r in rows),
+            "median_hours_to_confirm": median_hours(r.receipt_confirmed_at - r.received_at for r in rows),
             "median_hours_to_effect": median_hours(
-                r["effect_given_at"] - r["received_at"] for r in rows if r["effect_given_at"] is not None
+                r.effect_given_at - r.received_at for r in rows if r.effect_given_at is not None
             ),
-            "effect_given": sum(1 for r in rows if r["outcome"] == "effect_given"),
+            "effect_given": sum(1 for r in rows if r.outcome == "effect_given"),
         }
         for (state, category), rows in sorted(groups.items())
     ]
 
 
-def _withholdings(restrictions: list[Row]) -> list[dict[str, Any]]:
+def _withholdings(restrictions: list[Restriction]) -> list[dict[str, Any]]:
     counts: Counter[tuple[str, str]] = Counter()
     for r in restrictions:
-        if r["action"] == ActionKind.WITHHOLD.value:
-            for country in r["countries"]:
-                counts[(country, r["label"] or "local_law")] += 1
+        if r.action == ActionKind.WITHHOLD.value:
+            for country in r.countries:
+                counts[(country, r.label or "local_law")] += 1
     countries = sorted({c for c, _ in counts})
     return [
         {"country": c, "legal_demand": counts[(c, "legal_demand")], "local_law": counts[(c, "local_law")]}
@@ -141,16 +141,17 @@ def _withholdings(restrictions: list[Row]) -> list[dict[str, Any]]:
     ]
 
 
-def _disputes(disputes: list[Row]) -> dict[str, Any]:
-    closed = [d for d in disputes if d["closed_at"] is not None]
-    outcomes = Counter(d["outcome"] for d in closed)
+def _disputes(disputes: list[Dispute]) -> dict[str, Any]:
+    closed = [d for d in disputes if d.closed_at is not None]
+    durations = [d.closed_at - d.opened_at for d in disputes if d.closed_at is not None]
+    outcomes = Counter(d.outcome for d in closed)
     return {
         "submitted": len(disputes),
         "outcomes": {k: outcomes[k] for k in ("for_recipient", "for_provider", "settled", "withdrawn")},
         "median_days_to_complete": None
         if not closed
-        else round(statistics.median(d["closed_at"] - d["opened_at"] for d in closed) / 86400, 3),
-        "share_implemented": None if not closed else round(sum(1 for d in closed if d["implemented"]) / len(closed), 3),
+        else round(statistics.median(durations) / 86400, 3),
+        "share_implemented": None if not closed else round(sum(1 for d in closed if d.implemented) / len(closed), 3),
     }
 
 
@@ -161,11 +162,11 @@ def figures(
     decisions: list[Decision],
     linked: Mapping[str, Decision],
     appeals: list[Appeal],
-    measures: list[Row],
-    orders: list[Row],
-    restrictions: list[Row],
-    disputes: list[Row],
-    referrals: list[Row],
+    measures: list[MisuseMeasure],
+    orders: list[Order],
+    restrictions: list[Restriction],
+    disputes: list[Dispute],
+    referrals: list[Referral],
 ) -> dict[str, Any]:
     """The report. `linked` holds every decision a notice or appeal of the period points at."""
     decided = {**linked, **{d.id: d for d in decisions}}
@@ -189,7 +190,7 @@ def figures(
         "out_of_court_art21": _disputes(disputes),
         "referrals_art18": {
             "sent": len(referrals),
-            "by_member_state": dict(Counter(c for r in referrals for c in r["member_states"])),
+            "by_member_state": dict(Counter(c for r in referrals for c in r.member_states)),
         },
     }
 

@@ -5,8 +5,6 @@ Each method is one short transaction; rows become domain dataclasses and back. N
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,19 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from townhall.domain.accounts import Account, AccountStatus, parse_roles
 from townhall.domain.errors import Conflict
 from townhall.domain.roles import Role
-from townhall.domain.spaces import Space, SpaceState
+from townhall.domain.spaces import Member, Space, SpaceState
 from townhall.store.sql.tables import accounts, members, sessions, spaces
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    space_id: str
-    account_id: str
-    handle: str
-    role: Role
-    muted: bool
-    blocked: bool
-    invited: bool
 
 
 def _account(row: sa.Row) -> Account:  # type: ignore[type-arg]

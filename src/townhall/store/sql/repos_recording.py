@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from townhall.domain.recordings import Recording
 from townhall.domain.replay import Link
 from townhall.store.sql.db import sqlite_writer
 from townhall.store.sql.tables_recording import (
@@ -80,20 +81,6 @@ class ChainRepo:
                 sa.select(replay_links).where(replay_links.c.space_id == space_id).order_by(replay_links.c.msn)
             )
             return [(_link(row), row.blob_key) for row in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class Recording:
-    space_id: str
-    state: str  # ending, published, kept, deleted
-    public: bool
-    ended_at: float
-    delete_after: float | None
-    segments: int
-    duration_ms: int
-    final_head: str | None
-    kid: str | None
-    published_at: float | None
 
 
 class RecordingRepo:

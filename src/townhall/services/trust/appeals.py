@@ -5,8 +5,8 @@ reinstates a suspended account, keeping its history. Never deletes history.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, replace
 from typing import Any
 
 from townhall.domain import appeals as rules
@@ -16,8 +16,9 @@ from townhall.domain.appeals import Appeal, AppealOutcome, AppealState
 from townhall.domain.errors import Conflict, Invalid, NotFound
 from townhall.domain.misuse import StrikeKind, suspended_until
 from townhall.domain.moderation import Basis, Decision
-from townhall.services.moderation import ModerationService, Outcome, require
-from townhall.store.sql.repos_trust import Writer
+from townhall.services.trust.decisions import ModerationService, Outcome
+from townhall.services.trust.ports import HistoryEntry, TrustUnit
+from townhall.services.trust.staff import require
 
 OUT_OF_COURT = (
     "If you disagree, you may refer the dispute to a certified out-of-court dispute settlement body "
@@ -28,21 +29,15 @@ OUT_OF_COURT = (
 class AppealService:
     def __init__(self, moderation: ModerationService) -> None:
         self.moderation = moderation
-        self.repo = moderation.repo
+        self.stores = moderation.stores
         self.ctx = moderation.ctx
         self.after_unfounded: list[Callable[[Appeal, float], Awaitable[None]]] = []  # the misuse rules
 
-    async def _decision(self, decision_id: str) -> Decision:
-        found = await self.repo.decision(decision_id)
-        if found is None:
-            raise NotFound("decision_not_found", "no such decision")
-        return found
-
     async def lodge(self, account: Account, decision_id: str, text: str) -> Appeal:
-        decision = await self._decision(decision_id)
+        decision = await self.moderation.decision(decision_id)
         notifiers = frozenset(
             n.notifier_account_id
-            for n in [await self.repo.notice(i) for i in decision.notice_ids]
+            for n in [await self.stores.notices.get(i) for i in decision.notice_ids]
             if n is not None and n.notifier_account_id
         )
         now = self.ctx.clock()
@@ -56,38 +51,40 @@ class AppealService:
             self.ctx.settings.appeal_window_months,
             now,
         )
-        if any(a.appellant_id == account.id for a in await self.repo.appeals(AppealState.OPEN, 100, decision.id)):
+        if any(
+            a.appellant_id == account.id for a in await self.stores.appeals.listed(AppealState.OPEN, 100, decision.id)
+        ):
             raise Conflict("appeal_open", "you already have an open appeal against this decision")
         kind = StrikeKind.MANIFESTLY_UNFOUNDED_COMPLAINT
-        if suspended_until(await self.repo.measures(account.id, kind), now) is not None:
+        if suspended_until(await self.stores.misuse.measures(account.id, kind), now) is not None:
             appeal = replace(appeal, state=AppealState.NOT_PROCESSED)  # recorded and counted, not reviewed
-        async with self.repo.unit() as w:
+        async with self.stores.units.begin() as w:
             payload = {"decision": decision.id, "state": appeal.state.value}
             await w.audit(now, ("account", account.id), "appeal.lodged", ("appeal", appeal.id), payload)
-            await w.appeal(appeal, new=True)
+            await w.lodge_appeal(appeal)
             if appeal.state is AppealState.OPEN:
                 await w.decision_state(decisions.under_appeal(decision))
         return appeal
 
     async def open_appeals(self, moderator: Account, limit: int) -> list[Appeal]:
         require(moderator, PlatformRole.MODERATOR)
-        return await self.repo.appeals(AppealState.OPEN, limit)
+        return await self.stores.appeals.listed(AppealState.OPEN, limit)
 
     async def decide(
         self, reviewer: Account, appeal_id: str, outcome: AppealOutcome, reasons: str, unfounded: bool = False
     ) -> tuple[Appeal, Outcome | None]:
         """Uphold or reverse; `unfounded` marks an upheld complaint as manifestly unfounded (Art. 23(2))."""
         require(reviewer, PlatformRole.MODERATOR)
-        appeal = await self.repo.appeal(appeal_id)
+        appeal = await self.stores.appeals.get(appeal_id)
         if appeal is None:
             raise NotFound("appeal_not_found", "no such appeal")
-        decision = await self._decision(appeal.decision_id)
+        decision = await self.moderation.decision(appeal.decision_id)
         now = self.ctx.clock()
         decided = rules.decide(appeal, decision, reviewer.id, outcome, reasons, now)
         if unfounded and outcome is not AppealOutcome.UPHELD:
             raise Invalid("unfounded_needs_upheld", "only an upheld complaint can be manifestly unfounded")
         if outcome is AppealOutcome.UPHELD:
-            async with self.repo.unit() as w:
+            async with self.stores.units.begin() as w:
                 await self._close(w, decided, decision, reviewer, now)
                 await w.decision_state(decisions.upheld(decision))
                 if unfounded:
@@ -99,7 +96,7 @@ class AppealService:
             return decided, None
         reversal = decisions.reversal(decision, self.ctx.make_id(), reviewer.id, appeal.id, decided.reasons, now)
 
-        async def supersede(w: Writer, new: Decision) -> None:
+        async def supersede(w: TrustUnit, new: Decision) -> None:
             await self._close(w, replace(decided, new_decision_id=new.id), decision, reviewer, now)
             await self.moderation.undo(w, decision, new, now, appeal.id)
 
@@ -108,7 +105,7 @@ class AppealService:
         )
         return replace(decided, new_decision_id=done.decision.id), done
 
-    async def _close(self, w: Writer, appeal: Appeal, decision: Decision, reviewer: Account, now: float) -> None:
+    async def _close(self, w: TrustUnit, appeal: Appeal, decision: Decision, reviewer: Account, now: float) -> None:
         await w.audit(
             now,
             ("moderator", reviewer.id),
@@ -116,7 +113,7 @@ class AppealService:
             ("appeal", appeal.id),
             {"decision": decision.id, "new_decision": appeal.new_decision_id},
         )
-        await w.appeal(appeal)
+        await w.appeal_decided(appeal)
         body = {
             "decision_id": decision.id,
             "outcome": appeal.outcome.value if appeal.outcome else None,
@@ -130,29 +127,30 @@ class AppealService:
         internal = viewer.has_role(PlatformRole.MODERATOR)
         if viewer.id != account_id:
             require(viewer, PlatformRole.MODERATOR)
-        rows = with_expiry(await self.repo.history(account_id), self.ctx.clock())
-        return [{k: v for k, v in r.items() if internal or k != "internal_note"} for r in rows]
+        entries = with_expiry(await self.stores.history.of_account(account_id), self.ctx.clock())
+        return [{k: v for k, v in asdict(e).items() if internal or k != "internal_note"} for e in entries]
 
 
-def with_expiry(rows: list[Mapping[str, Any]], now: float) -> list[Mapping[str, Any]]:
+def with_expiry(entries: list[HistoryEntry], now: float) -> list[HistoryEntry]:
     """A suspension for a period ends by itself; show that end as a step of the history (derived, not
     stored: nothing runs at the moment it ends)."""
-    if not rows:
-        return rows
-    last = rows[-1]
-    if last["to_status"] != AccountStatus.SUSPENDED.value or last["until"] is None or last["until"] > now:
-        return rows
-    ended = {
-        **{k: None for k in last},
-        "account_id": last["account_id"],
-        "from_status": AccountStatus.SUSPENDED.value,
-        "to_status": AccountStatus.ACTIVE.value,
-        "reason_code": "suspension_period_ended",
-        "public_reason": "The suspension period ended.",
-        "decision_id": last["decision_id"],
-        "actor_kind": "system_expiry",
-        "actor_id": "system",
-        "effective_at": last["until"],
-        "internal_note": "",
-    }
-    return [*rows, ended]
+    if not entries:
+        return entries
+    last = entries[-1]
+    if last.to_status != AccountStatus.SUSPENDED.value or last.until is None or last.until > now:
+        return entries
+    ended = HistoryEntry(
+        account_id=last.account_id,
+        from_status=AccountStatus.SUSPENDED.value,
+        to_status=AccountStatus.ACTIVE.value,
+        until=None,
+        reason_code="suspension_period_ended",
+        public_reason="The suspension period ended.",
+        decision_id=last.decision_id,
+        appeal_id=None,
+        actor_kind="system_expiry",
+        actor_id="system",
+        effective_at=last.until,
+        internal_note="",
+    )
+    return [*entries, ended]

@@ -12,7 +12,7 @@ from townhall.domain.errors import LegallyWithheld
 from townhall.domain.moderation import ActionKind
 from townhall.domain.spaces import Space
 from townhall.services.admission import Listener
-from townhall.store.sql.repos_trust import TrustRepo
+from townhall.services.trust.ports import RestrictionStore
 
 LEGAL_DEMAND = "legal_demand"
 LOCAL_LAW = "local_law"
@@ -23,8 +23,8 @@ WORDING = {
 
 
 class Withholdings:
-    def __init__(self, repo: TrustRepo, clock: Callable[[], float], refresh_s: float) -> None:
-        self.repo = repo
+    def __init__(self, restrictions: RestrictionStore, clock: Callable[[], float], refresh_s: float) -> None:
+        self.restrictions = restrictions
         self.clock = clock
         self.refresh_s = refresh_s
         self._view: dict[str, dict[str, str]] = {}  # target id -> country -> reason
@@ -40,10 +40,10 @@ class Withholdings:
             if self._fresh_until > now:
                 return
             view: dict[str, dict[str, str]] = {}
-            for row in await self.repo.active_restrictions(ActionKind.WITHHOLD, now):
-                reason = row["label"] or LOCAL_LAW
-                for country in row["countries"]:
-                    view.setdefault(row["target_id"], {})[country] = reason
+            for restriction in await self.restrictions.active(ActionKind.WITHHOLD, now):
+                reason = restriction.label or LOCAL_LAW
+                for country in restriction.countries:
+                    view.setdefault(restriction.target_id, {})[country] = reason
             self._view = view
             self._fresh_until = now + self.refresh_s
 

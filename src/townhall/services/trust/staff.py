@@ -5,17 +5,22 @@ change appended to the audit log. Never lets an admin take away their own admin 
 from __future__ import annotations
 
 from townhall.domain.accounts import Account, PlatformRole
-from townhall.domain.errors import Conflict
+from townhall.domain.errors import Conflict, Forbidden
 from townhall.services.accounts import AccountService
 from townhall.services.context import Context
-from townhall.services.moderation import require
-from townhall.store.sql.repos_trust import TrustRepo
+from townhall.services.trust.ports import Units
+
+
+def require(account: Account, role: PlatformRole) -> None:
+    """Only staff with `role` may go on."""
+    if not account.has_role(role):
+        raise Forbidden("not_a_moderator" if role is PlatformRole.MODERATOR else "not_an_admin", f"only a {role} may")
 
 
 class StaffService:
-    def __init__(self, ctx: Context, repo: TrustRepo, accounts: AccountService) -> None:
+    def __init__(self, ctx: Context, units: Units, accounts: AccountService) -> None:
         self.ctx = ctx
-        self.repo = repo
+        self.units = units
         self.accounts = accounts
 
     async def set_role(self, admin: Account, account_id: str, role: PlatformRole, granted: bool) -> Account:
@@ -31,7 +36,7 @@ class StaffService:
             )
             account = await self.accounts.get(account.id)
         now = self.ctx.clock()
-        async with self.repo.unit() as w:
+        async with self.units.begin() as w:
             action = "role.granted" if granted else "role.revoked"
             await w.audit(now, ("admin", admin.id), action, ("account", account.id), {"role": role.value})
         return account

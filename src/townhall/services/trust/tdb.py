@@ -13,31 +13,31 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from townhall.store.sql.repos_trust import Row, TrustRepo
+from townhall.services.trust.ports import Statement, StatementStore
 from townhall.trust.tdb import BATCH_MAX, TdbClient
 
 log = logging.getLogger("townhall.trust")
 
 
 class TdbPublisher:
-    def __init__(self, repo: TrustRepo, client: TdbClient, clock: Callable[[], float]) -> None:
-        self.repo = repo
+    def __init__(self, statements: StatementStore, client: TdbClient, clock: Callable[[], float]) -> None:
+        self.statements = statements
         self.client = client
         self.clock = clock
         self._task: asyncio.Task[None] | None = None
 
     async def flush(self) -> Counter[str]:
         """One round: submit the oldest pending statements (up to 100); count outcomes by state."""
-        rows = await self.repo.pending_statements(BATCH_MAX)
-        by_puid: dict[str, tuple[Row, dict[str, Any]]] = {}
-        for row in rows:
-            statement = json.loads(row["tdb_payload"])
+        pending = await self.statements.pending(BATCH_MAX)
+        by_puid: dict[str, tuple[Statement, dict[str, Any]]] = {}
+        for row in pending:
+            statement = json.loads(row.tdb_payload or "{}")
             by_puid.setdefault(statement["puid"], (row, statement))
         results = await self.client.submit([s for _, s in by_puid.values()])
         now = self.clock()
         for result in results:
             row, _ = by_puid[result.puid]
-            await self.repo.record_tdb(row["decision_id"], result.state, result.uuid, result.error, now)
+            await self.statements.record_submission(row.decision_id, result.state, result.uuid, result.error, now)
         return Counter(r.state for r in results)
 
     async def _loop(self, every_s: float) -> None:

@@ -11,9 +11,8 @@ from townhall.domain import misuse as misuse_rules
 from townhall.domain.appeals import Appeal
 from townhall.domain.moderation import ActionKind, Basis, Decision, Ground
 from townhall.domain.notices import Notice, TargetKind
-from townhall.services.moderation import SYSTEM, ModerationService
-from townhall.store.sql.repos_trust import Writer
-from townhall.store.sql.tables_trust import measures
+from townhall.services.trust.decisions import SYSTEM, ModerationService
+from townhall.services.trust.ports import MisuseMeasure, TrustUnit
 
 WHAT = {
     misuse_rules.StrikeKind.MANIFESTLY_ILLEGAL_CONTENT: "content that was manifestly illegal",
@@ -26,7 +25,7 @@ MISUSE_TOS = "Misuse policy (Article 23 DSA): repeated manifestly illegal conten
 class MisuseService:
     def __init__(self, moderation: ModerationService) -> None:
         self.moderation = moderation
-        self.repo = moderation.repo
+        self.stores = moderation.stores
         self.ctx = moderation.ctx
 
     @property
@@ -50,11 +49,11 @@ class MisuseService:
     async def _account(self, d: Decision, now: float) -> None:
         account_id = d.affected_account_id or ""
         kind = misuse_rules.StrikeKind.MANIFESTLY_ILLEGAL_CONTENT
-        async with self.repo.unit() as w:
+        async with self.stores.units.begin() as w:
             await w.audit(now, SYSTEM, "misuse.strike", ("account", account_id), {"decision_id": d.id})
             await self.moderation.strike(w, "account", account_id, kind, d.id, now)
-        times = await self.repo.strike_times(account_id, kind, now - self.policy.window_s)
-        verdict = misuse_rules.assess(times, await self.repo.measures(account_id, kind), now, self.policy)
+        times = await self.stores.misuse.strike_times(account_id, kind, now - self.policy.window_s)
+        verdict = misuse_rules.assess(times, await self.stores.misuse.measures(account_id, kind), now, self.policy)
         if verdict.action is misuse_rules.MisuseAction.WARN:
             await self._measure("account", account_id, kind, verdict, now, account_id)
         elif verdict.action is misuse_rules.MisuseAction.SUSPEND:
@@ -74,7 +73,7 @@ class MisuseService:
                 countries=(),
             )
 
-            async def note(w: Writer, suspension: Decision) -> None:
+            async def note(w: TrustUnit, suspension: Decision) -> None:
                 await self._measure_row(w, "account", account_id, kind, verdict, now, suspension.id)
 
             await self.moderation.record(d.decided_by, proposal, Basis.MISUSE, extra=note)
@@ -82,20 +81,22 @@ class MisuseService:
     async def _notifier(self, n: Notice, d: Decision, now: float) -> None:
         kind = misuse_rules.StrikeKind.MANIFESTLY_UNFOUNDED_NOTICE
         since = now - self.policy.window_s
-        sent = await self.repo.notices_by_reporter(n.reporter_key, since)
+        sent = await self.stores.notices.by_reporter(n.reporter_key, since)
         share = sum(1 for x in sent if x.manifestly_unfounded) / max(1, len(sent))
-        times = await self.repo.strike_times(n.reporter_key, kind, since)
-        verdict = misuse_rules.assess(times, await self.repo.measures(n.reporter_key, kind), now, self.policy, share)
+        times = await self.stores.misuse.strike_times(n.reporter_key, kind, since)
+        verdict = misuse_rules.assess(
+            times, await self.stores.misuse.measures(n.reporter_key, kind), now, self.policy, share
+        )
         if verdict.action is not misuse_rules.MisuseAction.NONE:
             await self._measure("notifier", n.reporter_key, kind, verdict, now, n.notifier_account_id)
 
     async def after_unfounded_complaint(self, appeal: Appeal, now: float) -> None:
         kind = misuse_rules.StrikeKind.MANIFESTLY_UNFOUNDED_COMPLAINT
         since = now - self.policy.window_s
-        lodged = await self.repo.appeals_by(appeal.appellant_id, since)
-        times = await self.repo.strike_times(appeal.appellant_id, kind, since)
+        lodged = await self.stores.appeals.by_appellant(appeal.appellant_id, since)
+        times = await self.stores.misuse.strike_times(appeal.appellant_id, kind, since)
         share = len(times) / max(1, len(lodged))
-        history = await self.repo.measures(appeal.appellant_id, kind)
+        history = await self.stores.misuse.measures(appeal.appellant_id, kind)
         verdict = misuse_rules.assess(times, history, now, self.policy, share)
         if verdict.action is not misuse_rules.MisuseAction.NONE:
             await self._measure("complainant", appeal.appellant_id, kind, verdict, now, appeal.appellant_id)
@@ -109,7 +110,7 @@ class MisuseService:
         now: float,
         account_id: str | None,
     ) -> None:
-        async with self.repo.unit() as w:
+        async with self.stores.units.begin() as w:
             await self._measure_row(w, subject_kind, subject, kind, verdict, now, None)
             if account_id:
                 text = _misuse_text(kind, verdict, self.ctx.settings.misuse_window_days)
@@ -119,7 +120,7 @@ class MisuseService:
 
     async def _measure_row(
         self,
-        w: Writer,
+        w: TrustUnit,
         subject_kind: str,
         subject: str,
         kind: str,
@@ -129,8 +130,7 @@ class MisuseService:
     ) -> None:
         payload = {"kind": kind, "strikes": verdict.strikes, "until": verdict.until}
         await w.audit(now, SYSTEM, f"misuse.{verdict.action.value}", (subject_kind, subject), payload)
-        await w.insert(
-            measures,
+        measure = MisuseMeasure(
             id=self.ctx.make_id(),
             subject_kind=subject_kind,
             subject_id=subject,
@@ -140,6 +140,7 @@ class MisuseService:
             until=verdict.until,
             decision_id=decision_id,
         )
+        await w.take_measure(measure)
 
 
 def _misuse_text(kind: str, verdict: misuse_rules.Verdict, window_days: int) -> str:

@@ -6,14 +6,14 @@ Never acts on an order without recording it first.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from townhall.domain.accounts import Account, PlatformRole
 from townhall.domain.errors import Conflict, Invalid, NotFound
 from townhall.domain.moderation import COUNTRY, Basis, Decision, Proposal
-from townhall.services.moderation import ModerationService, Outcome, require
-from townhall.store.sql.repos_trust import Writer
-from townhall.store.sql.tables_trust import orders
+from townhall.domain.notices import TargetKind
+from townhall.services.trust.decisions import ModerationService, Outcome
+from townhall.services.trust.ports import Order, OrderOutcome, TrustUnit
+from townhall.services.trust.staff import require
 from townhall.trust import reasons
 
 KINDS = ("act_against_content", "provide_information", "other_request")
@@ -52,16 +52,16 @@ def check(draft: OrderDraft) -> OrderDraft:
 class OrderService:
     def __init__(self, moderation: ModerationService) -> None:
         self.moderation = moderation
-        self.repo = moderation.repo
+        self.stores = moderation.stores
         self.ctx = moderation.ctx
 
-    async def record(self, admin: Account, draft: OrderDraft) -> dict[str, Any]:
+    async def record(self, admin: Account, draft: OrderDraft) -> Order:
         require(admin, PlatformRole.ADMIN)
         draft = check(draft)
-        target = await self.moderation.resolve(draft.target_kind, draft.target_id)
+        target = await self.moderation.targets.resolve(draft.target_kind, draft.target_id)
         now = self.ctx.clock()
         order_id = self.ctx.make_id()
-        async with self.repo.unit() as w:
+        async with self.stores.units.begin() as w:
             await w.audit(
                 now,
                 ("admin", admin.id),
@@ -69,8 +69,7 @@ class OrderService:
                 ("order", order_id),
                 {"kind": draft.kind, "member_state": draft.member_state, "target": target.target_id},
             )
-            await w.insert(
-                orders,
+            order = Order(
                 id=order_id,
                 kind=draft.kind,
                 authority=draft.authority.strip(),
@@ -79,7 +78,7 @@ class OrderService:
                 reasons=draft.reasons.strip(),
                 target_kind=target.kind.value,
                 target_id=target.target_id,
-                territorial_scope=list(draft.territorial_scope),
+                territorial_scope=draft.territorial_scope,
                 deadline=draft.deadline,
                 category=draft.category,
                 received_at=now,
@@ -88,41 +87,41 @@ class OrderService:
                 state="receipt_confirmed",
                 recorded_by=admin.id,
             )
+            await w.record_order(order)
         return await self.get(admin, order_id)
 
-    async def get(self, admin: Account, order_id: str) -> dict[str, Any]:
+    async def get(self, admin: Account, order_id: str) -> Order:
         require(admin, PlatformRole.ADMIN)
-        row = await self.repo.order(order_id)
-        if row is None:
+        found = await self.stores.orders.get(order_id)
+        if found is None:
             raise NotFound("order_not_found", "no such order")
-        return dict(row)
+        return found
 
-    async def recent(self, admin: Account, limit: int) -> list[dict[str, Any]]:
+    async def recent(self, admin: Account, limit: int) -> list[Order]:
         require(admin, PlatformRole.ADMIN)
-        return [dict(r) for r in await self.repo.orders(limit)]
+        return await self.stores.orders.recent(limit)
 
     async def act(
         self, admin: Account, order_id: str, proposal: Proposal | None, outcome: str, note: str
-    ) -> tuple[dict[str, Any], Outcome | None]:
+    ) -> tuple[Order, Outcome | None]:
         """Give effect to the order: with a proposal, a decision (and statement of reasons) is made."""
         order = await self.get(admin, order_id)
-        if order["state"] != "receipt_confirmed":
-            raise Conflict("order_closed", f"this order is already {order['state']}")
+        if order.state != "receipt_confirmed":
+            raise Conflict("order_closed", f"this order is already {order.state}")
         if outcome not in OUTCOMES:
             raise Invalid("invalid_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
         now = self.ctx.clock()
-        values = {"effect_given_at": now, "outcome": outcome, "outcome_note": note.strip(), "state": outcome}
 
-        async def close(w: Writer, decision: Decision | None) -> None:
+        async def close(w: TrustUnit, decision: Decision | None) -> None:
             payload = {"outcome": outcome, "decision": decision.id if decision else None}
             await w.audit(now, ("admin", admin.id), "order.acted", ("order", order_id), payload)
-            await w.update(orders, order_id, decision_id=decision.id if decision else None, **values)
+            await w.order_acted(order_id, OrderOutcome(now, outcome, note.strip(), decision.id if decision else None))
 
         if proposal is None:
-            async with self.repo.unit() as w:
+            async with self.stores.units.begin() as w:
                 await close(w, None)
             return await self.get(admin, order_id), None
-        basis = Basis.ART9_ORDER if order["kind"] == "act_against_content" else Basis.AUTHORITY_OTHER
-        proposal = replace(proposal, target_kind=order["target_kind"], target_id=order["target_id"])
+        basis = Basis.ART9_ORDER if order.kind == "act_against_content" else Basis.AUTHORITY_OTHER
+        proposal = replace(proposal, target_kind=TargetKind(order.target_kind), target_id=order.target_id)
         done = await self.moderation.record(admin.id, proposal, basis, order_id=order_id, extra=close)
         return await self.get(admin, order_id), done

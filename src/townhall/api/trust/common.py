@@ -4,6 +4,7 @@ the JSON shapes of notices, decisions, appeals and statements. No handlers here.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,30 +13,34 @@ from typing import Any
 from starlette.requests import Request
 
 from townhall.api.runtime import runtime_of
-from townhall.api.trust_schemas import AppealOut, DecisionOut, ProposalIn
+from townhall.api.trust.schemas import AppealOut, DecisionOut, ProposalIn
 from townhall.domain.appeals import Appeal
 from townhall.domain.errors import Invalid
-from townhall.domain.moderation import Decision, Proposal
-from townhall.domain.notices import Notice
-from townhall.services.moderation import ModerationService
-from townhall.services.trust_appeals import AppealService
-from townhall.services.trust_disputes import DisputeService
-from townhall.services.trust_misuse import MisuseService
-from townhall.services.trust_orders import OrderService
-from townhall.services.trust_staff import StaffService
-from townhall.services.trust_tdb import TdbPublisher
-from townhall.services.trust_withholding import Withholdings
-from townhall.store.sql.repos_trust import TrustRepo, proposal_json
+from townhall.domain.moderation import Decision, Proposal, proposal_fields
+from townhall.domain.notices import Notice, TargetKind
+from townhall.services.trust.appeals import AppealService
+from townhall.services.trust.decisions import ModerationService
+from townhall.services.trust.disputes import DisputeService
+from townhall.services.trust.effects import Effects
+from townhall.services.trust.misuse import MisuseService
+from townhall.services.trust.notices import NoticeService
+from townhall.services.trust.orders import OrderService
+from townhall.services.trust.ports import Dispute, InboxEntry, Order, Referral, Restriction, Statement, TrustStores
+from townhall.services.trust.staff import StaffService
+from townhall.services.trust.tdb import TdbPublisher
+from townhall.services.trust.withholding import Withholdings
 from townhall.trust import geo
 
 
 @dataclass
 class Trust:
-    """The area's services, built once per runtime by `attach`."""
+    """The area's services and its read ports, built once per runtime by `app/trust.py`."""
 
-    repo: TrustRepo
+    stores: TrustStores
     withholdings: Withholdings
+    notices: NoticeService
     moderation: ModerationService
+    effects: Effects
     appeals: AppealService
     orders: OrderService
     geo: geo.CountryLookup
@@ -111,7 +116,7 @@ def decision_out(d: Decision, statement_id: str | None = None) -> dict[str, Any]
             state=d.state.value,
             statement_id=statement_id,
         ).model_dump(),
-        "proposal": proposal_json(d.proposal),
+        "proposal": proposal_fields(d.proposal),
         "notice_ids": list(d.notice_ids),
         "order_id": d.order_id,
         "appeal_id": d.appeal_id,
@@ -134,8 +139,6 @@ def appeal_out(a: Appeal) -> dict[str, Any]:
 
 
 def proposal_of(body: ProposalIn, target_kind: str, target_id: str) -> Proposal:
-    from townhall.domain.notices import TargetKind
-
     kinds = {"space": TargetKind.SPACE_LIVE, "replay": TargetKind.SPACE_REPLAY}
     try:
         kind = kinds.get(target_kind) or TargetKind(target_kind)
@@ -164,14 +167,19 @@ def proposal_of(body: ProposalIn, target_kind: str, target_id: str) -> Proposal:
     )
 
 
-def statement_out(row: Any) -> dict[str, Any]:
+def statement_out(s: Statement) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "decision_id": row["decision_id"],
-        "recipient_account_id": row["recipient_account_id"],
-        "created_at": row["created_at"],
-        "text": row["body"],
-        "appeal_until": row["window_ends_at"],
-        "tdb_state": row["tdb_state"],
-        "tdb": json.loads(row["tdb_payload"]) if row["tdb_payload"] else None,
+        "id": s.id,
+        "decision_id": s.decision_id,
+        "recipient_account_id": s.recipient_account_id,
+        "created_at": s.created_at,
+        "text": s.body,
+        "appeal_until": s.window_ends_at,
+        "tdb_state": s.tdb_state,
+        "tdb": json.loads(s.tdb_payload) if s.tdb_payload else None,
     }
+
+
+def record_out(record: Order | Dispute | Referral | Restriction | InboxEntry) -> dict[str, Any]:
+    """A stored record (order, dispute, referral, restriction, inbox entry) as JSON, field by field."""
+    return dataclasses.asdict(record)

@@ -1,4 +1,4 @@
-"""Request and response bodies of the trust and safety endpoints (api/trust.py); OpenAPI comes from here.
+"""Request and response bodies of the trust and safety endpoints (api/trust/); OpenAPI comes from here.
 Shapes only: the DSA rules (required fields per ground, windows, limits) are checked in the domain.
 """
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from townhall.domain.errors import Invalid
 from townhall.domain.moderation import Decision
-from townhall.store.sql.repos_trust import TrustRepo
+from townhall.services.trust.ports import StatementStore, TrustStores
 from townhall.trust import transparency
 
 
@@ -27,38 +27,38 @@ def period(start: str, end: str) -> tuple[float, float]:
     return begin.timestamp(), stop.timestamp()
 
 
-async def report(repo: TrustRepo, platform: str, start: str, end: str) -> dict[str, Any]:
+async def report(stores: TrustStores, platform: str, start: str, end: str) -> dict[str, Any]:
     t0, t1 = period(start, end)
-    notices = await repo.notices_between(t0, t1)
-    appeals = await repo.appeals_between(t0, t1)
+    notices = await stores.notices.between(t0, t1)
+    appeals = await stores.appeals.between(t0, t1)
     wanted = {n.decision_id for n in notices if n.decision_id} | {a.decision_id for a in appeals}
     linked: dict[str, Decision] = {}
     for decision_id in sorted(wanted):
-        found = await repo.decision(decision_id)
+        found = await stores.decisions.get(decision_id)
         if found is not None:
             linked[found.id] = found
     return transparency.figures(
         platform,
         (start, end),
         notices,
-        await repo.decisions_between(t0, t1),
+        await stores.decisions.between(t0, t1),
         linked,
         appeals,
-        await repo.measures_between(t0, t1),
-        await repo.orders_between(t0, t1),
-        await repo.restrictions_between(t0, t1),
-        await repo.disputes_between(t0, t1),
-        await repo.referrals_between(t0, t1),
+        await stores.misuse.measures_between(t0, t1),
+        await stores.orders.between(t0, t1),
+        await stores.restrictions.between(t0, t1),
+        await stores.disputes.between(t0, t1),
+        await stores.referrals.between(t0, t1),
     )
 
 
-async def tdb_statements(repo: TrustRepo, start: str, end: str) -> list[dict[str, Any]]:
+async def tdb_statements(statements: StatementStore, start: str, end: str) -> list[dict[str, Any]]:
     """Every Transparency Database statement of the period, oldest first, one per decision."""
     t0, t1 = period(start, end)
     seen: set[str] = set()
     out = []
-    for row in await repo.statements_between(t0, t1):
-        if row["tdb_payload"] and row["decision_id"] not in seen:
-            seen.add(row["decision_id"])
-            out.append(json.loads(row["tdb_payload"]))
+    for statement in await statements.between(t0, t1):
+        if statement.tdb_payload and statement.decision_id not in seen:
+            seen.add(statement.decision_id)
+            out.append(json.loads(statement.tdb_payload))
     return out

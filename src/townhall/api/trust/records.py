@@ -11,15 +11,15 @@ from starlette.routing import BaseRoute
 from townhall.api.accounts import current_account
 from townhall.api.http import ok, op, read_json
 from townhall.api.runtime import runtime_of
-from townhall.api.trust_common import decision_out, limit_of, period_of, proposal_of, trust_of
-from townhall.api.trust_schemas import DisputeCloseIn, DisputeIn, OrderActIn, OrderIn, ReferralIn, RoleIn
+from townhall.api.trust.common import decision_out, limit_of, period_of, proposal_of, record_out, trust_of
+from townhall.api.trust.schemas import DisputeCloseIn, DisputeIn, OrderActIn, OrderIn, ReferralIn, RoleIn
 from townhall.domain.accounts import PlatformRole
 from townhall.domain.errors import Invalid
 from townhall.domain.moderation import ActionKind
-from townhall.services.moderation import require
-from townhall.services.trust_disputes import Referral
-from townhall.services.trust_orders import OrderDraft
-from townhall.services.trust_reports import report
+from townhall.services.trust.disputes import ReferralDraft
+from townhall.services.trust.orders import OrderDraft
+from townhall.services.trust.reports import report
+from townhall.services.trust.staff import require
 from townhall.trust import audit, reasons, transparency
 
 
@@ -28,15 +28,11 @@ async def public_restrictions(request: Request) -> Response:
     t = trust_of(request)
     space_id = request.path_params["space_id"]
     now = runtime_of(request).clock()
-    rows = [
-        r
-        for r in await t.repo.restrictions_of(space_id)
-        if r["lifted_at"] is None and (r["ends_at"] is None or r["ends_at"] > now)
-    ]
+    found = [r for r in await t.stores.restrictions.of_target(space_id) if r.in_force(now)]
     return ok(
         {
-            "labels": sorted({r["label"] for r in rows if r["action"] == ActionKind.LABEL.value and r["label"]}),
-            "discoverable": not any(r["action"] == ActionKind.RESTRICT_DISCOVERY.value for r in rows),
+            "labels": sorted({r.label for r in found if r.action == ActionKind.LABEL.value and r.label}),
+            "discoverable": not any(r.action == ActionKind.RESTRICT_DISCOVERY.value for r in found),
             "withheld_in": sorted(await t.withholdings.countries(space_id)),
         }
     )
@@ -58,12 +54,13 @@ async def record_order(request: Request) -> Response:
         b.category,
         b.deadline,
     )
-    return ok(await trust_of(request).orders.record(admin, draft), status=201)
+    return ok(record_out(await trust_of(request).orders.record(admin, draft)), status=201)
 
 
 async def list_orders(request: Request) -> Response:
     admin = await current_account(request)
-    return ok({"orders": await trust_of(request).orders.recent(admin, limit_of(request))})
+    found = await trust_of(request).orders.recent(admin, limit_of(request))
+    return ok({"orders": [record_out(o) for o in found]})
 
 
 async def act_on_order(request: Request) -> Response:
@@ -71,9 +68,11 @@ async def act_on_order(request: Request) -> Response:
     body = await read_json(request, OrderActIn)
     t = trust_of(request)
     order = await t.orders.get(admin, request.path_params["order_id"])
-    proposal = proposal_of(body.decision, order["target_kind"], order["target_id"]) if body.decision else None
-    row, done = await t.orders.act(admin, order["id"], proposal, body.outcome, body.note)
-    return ok({"order": row, "decision": decision_out(done.decision, done.statement_id) if done else None})
+    proposal = proposal_of(body.decision, order.target_kind, order.target_id) if body.decision else None
+    acted, done = await t.orders.act(admin, order.id, proposal, body.outcome, body.note)
+    return ok(
+        {"order": record_out(acted), "decision": decision_out(done.decision, done.statement_id) if done else None}
+    )
 
 
 # --- audit and transparency -------------------------------------------------------------------------
@@ -83,13 +82,13 @@ async def audit_entries(request: Request) -> Response:
         after = int(request.query_params.get("after", "0"))
     except ValueError as exc:
         raise Invalid("invalid_after", "after must be a sequence number") from exc
-    found = await trust_of(request).repo.audit_entries(after, limit_of(request, 100))
+    found = await trust_of(request).stores.audit.entries(after, limit_of(request, 100))
     return ok({"entries": [audit.as_json(e) for e in found]})
 
 
 async def audit_verify(request: Request) -> Response:
     require(await current_account(request), PlatformRole.ADMIN)
-    result = await audit.verify(trust_of(request).repo)
+    result = await audit.verify(trust_of(request).stores.audit)
     return ok(
         {"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq, "problem": result.problem}
     )
@@ -101,12 +100,12 @@ def _platform(request: Request) -> str:
 
 async def transparency_json(request: Request) -> Response:
     start, end = period_of(request)
-    return ok(await report(trust_of(request).repo, _platform(request), start, end))
+    return ok(await report(trust_of(request).stores, _platform(request), start, end))
 
 
 async def transparency_page(request: Request) -> Response:
     start, end = period_of(request)
-    figures = await report(trust_of(request).repo, _platform(request), start, end)
+    figures = await report(trust_of(request).stores, _platform(request), start, end)
     return HTMLResponse(transparency.page(figures), headers={"Cache-Control": "no-store"})
 
 
@@ -130,33 +129,39 @@ async def open_dispute(request: Request) -> Response:
     admin = await current_account(request)
     b = await read_json(request, DisputeIn)
     disputes = trust_of(request).disputes
-    return ok(await disputes.open(admin, b.decision_id, b.body_name, b.body_certification_ref, b.appeal_id), 201)
+    opened = await disputes.open(admin, b.decision_id, b.body_name, b.body_certification_ref, b.appeal_id)
+    return ok(record_out(opened), 201)
 
 
 async def list_disputes(request: Request) -> Response:
     admin = await current_account(request)
-    return ok({"disputes": await trust_of(request).disputes.recent(admin, limit_of(request))})
+    found = await trust_of(request).disputes.recent(admin, limit_of(request))
+    return ok({"disputes": [record_out(d) for d in found]})
 
 
 async def close_dispute(request: Request) -> Response:
     admin = await current_account(request)
     b = await read_json(request, DisputeCloseIn)
-    row, done = await trust_of(request).disputes.close(
+    closed, done = await trust_of(request).disputes.close(
         admin, request.path_params["dispute_id"], b.outcome, b.implemented, b.note
     )
-    return ok({"dispute": row, "reversal": decision_out(done.decision, done.statement_id) if done else None})
+    return ok(
+        {"dispute": record_out(closed), "reversal": decision_out(done.decision, done.statement_id) if done else None}
+    )
 
 
 async def refer(request: Request) -> Response:
     moderator = await current_account(request)
     b = await read_json(request, ReferralIn)
-    referral = Referral(tuple(b.member_states), b.authority, b.channel, b.summary, b.notice_id, b.decision_id)
-    return ok(await trust_of(request).disputes.refer(moderator, referral), status=201)
+    draft = ReferralDraft(tuple(b.member_states), b.authority, b.channel, b.summary, b.notice_id, b.decision_id)
+    sent = await trust_of(request).disputes.refer(moderator, draft)
+    return ok({"id": sent.id, "member_states": list(sent.member_states), "sent_at": sent.sent_at}, status=201)
 
 
 async def list_referrals(request: Request) -> Response:
     moderator = await current_account(request)
-    return ok({"referrals": await trust_of(request).disputes.referrals(moderator, limit_of(request))})
+    found = await trust_of(request).disputes.referrals(moderator, limit_of(request))
+    return ok({"referrals": [record_out(r) for r in found]})
 
 
 async def set_role(request: Request) -> Response:

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import json
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from townhall.api import trust_records
 from townhall.api.accounts import current_account
 from townhall.api.errors import error_response
 from townhall.api.http import bearer, client_address, ok, op, read_json
 from townhall.api.runtime import runtime_of
-from townhall.api.trust_common import (
+from townhall.api.trust import records as trust_records
+from townhall.api.trust.common import (
     Trust,
     appeal_out,
     decision_out,
@@ -25,10 +25,11 @@ from townhall.api.trust_common import (
     notice_out,
     period_of,
     proposal_of,
+    record_out,
     statement_out,
     trust_of,
 )
-from townhall.api.trust_schemas import (
+from townhall.api.trust.schemas import (
     AppealDecisionIn,
     AppealIn,
     AppealOut,
@@ -42,8 +43,8 @@ from townhall.domain.accounts import PlatformRole
 from townhall.domain.errors import Conflict, Invalid, LegallyWithheld, NotFound
 from townhall.domain.moderation import ActionKind, Decision
 from townhall.domain.notices import Notice, NoticeState, SourceKind
-from townhall.services.moderation import require
-from townhall.services.trust_reports import tdb_statements
+from townhall.services.trust.reports import period, tdb_statements
+from townhall.services.trust.staff import require
 from townhall.trust import geo
 
 MEDIA_PREFIXES = ("/live/", "/replay/")
@@ -56,7 +57,7 @@ async def submit_notice(request: Request) -> Response:
     body = await read_json(request, NoticeIn)
     session = bearer(request)
     reporter = await current_account(request) if session else None
-    key = t.moderation.reporter_key(reporter, client_address(request))
+    key = t.notices.reporter_key(reporter, client_address(request))
     draft = Notice(
         id="",
         received_at=0.0,
@@ -73,7 +74,7 @@ async def submit_notice(request: Request) -> Response:
         notifier_email=(body.notifier_email or "").strip() or None,
     )
     items = [(i.kind, i.id, i.media_start_ms, i.media_end_ms) for i in body.items]
-    notice = await t.moderation.submit_notice(draft, items, reporter)
+    notice = await t.notices.submit(draft, items, reporter)
     message = (
         "Thank you: your notice was received and will be reviewed."
         if notice.state is NoticeState.QUEUED
@@ -92,13 +93,13 @@ async def submit_notice(request: Request) -> Response:
 # --- moderators -------------------------------------------------------------------------------------
 async def queue(request: Request) -> Response:
     moderator = await current_account(request)
-    ranked = await trust_of(request).moderation.queue(moderator, limit_of(request))
+    ranked = await trust_of(request).notices.queue(moderator, limit_of(request))
     return ok({"notices": [notice_out(n, p) for p, n in ranked]})
 
 
 async def notice_detail(request: Request) -> Response:
     moderator = await current_account(request)
-    notice = await trust_of(request).moderation.notice(moderator, request.path_params["notice_id"])
+    notice = await trust_of(request).notices.get(moderator, request.path_params["notice_id"])
     return ok(notice_out(notice))
 
 
@@ -114,32 +115,27 @@ async def decide(request: Request) -> Response:
 
 async def _moderator_decision(request: Request) -> Decision:
     require(await current_account(request), PlatformRole.MODERATOR)
-    found = await trust_of(request).repo.decision(request.path_params["decision_id"])
-    if found is None:
-        raise NotFound("decision_not_found", "no such decision")
-    return found
+    return await trust_of(request).moderation.decision(request.path_params["decision_id"])
 
 
 async def decisions(request: Request) -> Response:
     require(await current_account(request), PlatformRole.MODERATOR)
-    from townhall.services.trust_reports import period
-
     start, end = period(*period_of(request))
-    found = await trust_of(request).repo.decisions_between(start, end, limit_of(request, 100))
+    found = await trust_of(request).stores.decisions.between(start, end, limit_of(request, 100))
     return ok({"decisions": [decision_out(d) for d in found]})
 
 
 async def decision_detail(request: Request) -> Response:
     decision = await _moderator_decision(request)
-    rows = await trust_of(request).repo.statements_of_decision(decision.id)
-    return ok({**decision_out(decision), "statements": [statement_out(r) for r in rows]})
+    found = await trust_of(request).stores.statements.of_decision(decision.id)
+    return ok({**decision_out(decision), "statements": [statement_out(s) for s in found]})
 
 
 async def sor_json(request: Request) -> Response:
     decision = await _moderator_decision(request)
-    for row in await trust_of(request).repo.statements_of_decision(decision.id):
-        if row["tdb_payload"]:
-            return ok(json.loads(row["tdb_payload"]))
+    for statement in await trust_of(request).stores.statements.of_decision(decision.id):
+        if statement.tdb_payload:
+            return ok(json.loads(statement.tdb_payload))
     raise Conflict("not_for_tdb", "this decision has no Transparency Database statement (no action, order, reversal)")
 
 
@@ -147,7 +143,8 @@ async def sor_export(request: Request) -> Response:
     require(await current_account(request), PlatformRole.MODERATOR)
     start, end = period_of(request)
     lines = [
-        json.dumps(s, separators=(",", ":")) + "\n" for s in await tdb_statements(trust_of(request).repo, start, end)
+        json.dumps(s, separators=(",", ":")) + "\n"
+        for s in await tdb_statements(trust_of(request).stores.statements, start, end)
     ]
     return Response("".join(lines), media_type="application/x-ndjson", headers={"Cache-Control": "no-store"})
 
@@ -155,23 +152,23 @@ async def sor_export(request: Request) -> Response:
 async def withholdings(request: Request) -> Response:
     require(await current_account(request), PlatformRole.MODERATOR)
     t = trust_of(request)
-    rows = await t.repo.active_restrictions(ActionKind.WITHHOLD, runtime_of(request).clock())
-    return ok({"withholdings": [dict(r) for r in rows]})
+    found = await t.stores.restrictions.active(ActionKind.WITHHOLD, runtime_of(request).clock())
+    return ok({"withholdings": [record_out(r) for r in found]})
 
 
 # --- the affected account ---------------------------------------------------------------------------
 async def my_inbox(request: Request) -> Response:
     account = await current_account(request)
-    rows = await trust_of(request).repo.inbox(account.id, limit_of(request))
-    return ok({"messages": [dict(r) for r in rows]})
+    found = await trust_of(request).stores.inbox.of_account(account.id, limit_of(request))
+    return ok({"messages": [record_out(e) for e in found]})
 
 
 async def my_statement(request: Request) -> Response:
     account = await current_account(request)
-    row = await trust_of(request).repo.statement(request.path_params["statement_id"])
-    if row is None or (row["recipient_account_id"] != account.id and not account.has_role(PlatformRole.MODERATOR)):
+    found = await trust_of(request).stores.statements.get(request.path_params["statement_id"])
+    if found is None or (found.recipient_account_id != account.id and not account.has_role(PlatformRole.MODERATOR)):
         raise NotFound("statement_not_found", "no such statement of reasons")
-    return ok(statement_out(row))
+    return ok(statement_out(found))
 
 
 async def my_history(request: Request) -> Response:
@@ -352,10 +349,7 @@ class WithheldGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        trust: Trust | None = getattr(scope["app"].state.runtime, "trust", None)
-        if trust is None:
-            await self.app(scope, receive, send)
-            return
+        trust: Trust = runtime_of(HTTPConnection(scope)).trust
         if trust.geo.rewrites:
             scope = _with_country(scope, trust.geo)
         path: str = scope.get("path", "")

@@ -1,0 +1,1 @@
+"""The trust and safety endpoints: routes, records, shared shapes and request schemas."""

@@ -1,0 +1,221 @@
+"""A media node's place in the cluster (the scaled-out form): its heartbeat, and the live spaces it
+claims, renews, loses and gives back.
+
+Each round (about every half second, and at once when the control plane says a space went live or
+ended): renew every held lease (a refused renewal stops that space here at once, writing nothing more);
+beat; stop spaces that ended; then claim each live space nobody holds if this node is the one
+`domain.placement.chosen` names. A space whose owner died is claimed when its lease lapses (the lease
+time), and its programme resumes after the last segment the dead node stored.
+
+Runs on the process's main loop; the programme's writes check `Held.valid` from the media thread, which
+turns false a margin before the lease itself can lapse in the hot state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
+
+from townhall.domain.placement import Lease, Member, chosen, space_lease
+
+log = logging.getLogger("townhall.media")
+PLACEMENT_CHANNEL = "media:placement"  # the control plane's {"space": id, "event": "live" | "end"}
+MARGIN_S = 0.5  # the node stops writing this long before its lease can lapse in the hot state
+
+
+class Leases(Protocol):
+    async def claim(self, name: str, holder: str, ttl_s: float, now: float) -> Lease | None: ...
+    async def renew(self, name: str, lease: Lease, ttl_s: float, now: float) -> bool: ...
+    async def release(self, name: str, lease: Lease, now: float) -> None: ...
+    async def holder(self, name: str, now: float) -> Lease | None: ...
+    async def beat(self, member: Member, ttl_s: float, now: float) -> None: ...
+    async def leave(self, node_id: str) -> None: ...
+    async def members(self, now: float) -> list[Member]: ...
+
+
+class Signals(Protocol):
+    def subscribe(self, channel: str) -> AsyncIterator[bytes]: ...
+    async def publish(self, channel: str, message: bytes) -> None: ...
+
+
+class SpaceControl(Protocol):
+    """The media node (ThreadedMedia): start and stop a space's programme."""
+
+    async def ensure_space(self, space: str, /) -> None: ...
+    async def stop_space(self, space_id: str, ended: bool = True) -> None: ...
+
+
+class Held:
+    """A lease this node holds, and until when (monotonic) it may still write under it."""
+
+    def __init__(self, lease: Lease, until: float) -> None:
+        self.lease = lease
+        self.until = until
+
+    def valid(self) -> bool:
+        return time.monotonic() < self.until
+
+
+class Membership:
+    def __init__(
+        self,
+        node_id: str,
+        url: str,
+        leases: Leases,
+        signals: Signals,
+        media: SpaceControl,
+        live_spaces: Callable[[], Awaitable[set[str]]],
+        ttl_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.node_id = node_id
+        self.url = url
+        self.leases = leases
+        self.signals = signals
+        self.media = media
+        self.live_spaces = live_spaces
+        self.ttl_s = ttl_s
+        self.every_s = ttl_s / 5
+        self.clock = clock
+        self.draining = False
+        self.held: dict[str, Held] = {}
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- what the node's programmes and relay ask -------------------------------------------------
+    def fence_for(self, space_id: str) -> Held | None:
+        return self.held.get(space_id)
+
+    def lease_of(self, space_id: str) -> Lease | None:
+        held = self.held.get(space_id)
+        return held.lease if held is not None and held.valid() else None
+
+    def member(self) -> Member:
+        return Member(self.node_id, self.url, len(self.held), self.draining)
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._rounds(), name="media-membership"),
+            asyncio.create_task(self._listen(), name="media-placement"),
+        ]
+
+    async def stop(self) -> None:
+        """Drain and leave (SIGTERM): say this node is draining, then hand each space over: stop writing
+        it, stop its programme, release its lease and signal, so another node claims it at once, not after a
+        lease time."""
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self.draining = True
+        with contextlib.suppress(Exception):
+            await self.leases.beat(self.member(), self.ttl_s, self.clock())
+        for space_id in list(self.held):
+            await self.hand_over(space_id)
+        with contextlib.suppress(Exception):
+            await self.leases.leave(self.node_id)
+
+    async def hand_over(self, space_id: str) -> None:
+        held = self.held.pop(space_id, None)
+        if held is None:
+            return
+        held.until = 0.0  # the fence shuts first: from here this node writes nothing of the space
+        try:  # the programme settles (a write already under way lands) before anyone else may start
+            await self.media.stop_space(space_id, ended=False)
+        finally:
+            with contextlib.suppress(Exception):
+                await self.leases.release(space_lease(space_id), held.lease, self.clock())
+                signal = json.dumps({"space": space_id, "event": "handoff"}).encode()
+                await self.signals.publish(PLACEMENT_CHANNEL, signal)
+            log.info("node %s handed space %s over", self.node_id, space_id)
+
+    async def give_up(self, space_id: str, ended: bool) -> None:
+        held = self.held.get(space_id)
+        try:
+            await self.media.stop_space(space_id, ended)
+        finally:
+            self.held.pop(space_id, None)
+            if held is not None:
+                with contextlib.suppress(Exception):
+                    await self.leases.release(space_lease(space_id), held.lease, self.clock())
+
+    async def lost(self, space_id: str) -> None:
+        """Another node holds the space now: stop here, writing nothing more (the fence is already shut)."""
+        held = self.held.pop(space_id, None)
+        if held is not None:
+            held.until = 0.0
+            log.warning("space %s: lease lost by node %s; stopping it here", space_id, self.node_id)
+            await self.media.stop_space(space_id, ended=False)
+
+    # --- the rounds -------------------------------------------------------------------------------
+    async def _rounds(self) -> None:
+        while True:
+            try:
+                await self.round()
+            except Exception as exc:  # the hot state or the database is away: the fences lapse by themselves
+                log.warning("node %s: membership round failed (%s)", self.node_id, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.every_s)
+            self._wake.clear()
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async for raw in self.signals.subscribe(PLACEMENT_CHANNEL):
+                    message = json.loads(raw)
+                    space_id = message.get("space")
+                    event = message.get("event")
+                    if event == "end" and space_id in self.held:
+                        await self.give_up(space_id, ended=True)
+                    elif event == "handoff" and isinstance(space_id, str) and not self.draining:
+                        await self._try_claim(space_id)  # a drained space is live: no need to ask the database
+                    self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("node %s: placement signals failed (%s); listening again", self.node_id, exc)
+                await asyncio.sleep(self.every_s)
+
+    async def round(self) -> None:
+        started = time.monotonic()
+        now = self.clock()
+        for space_id, held in list(self.held.items()):
+            if await self.leases.renew(space_lease(space_id), held.lease, self.ttl_s, now):
+                held.until = started + self.ttl_s - MARGIN_S
+            else:
+                await self.lost(space_id)
+        await self.leases.beat(self.member(), self.ttl_s, now)
+        live = await self.live_spaces()
+        for space_id in [s for s in self.held if s not in live]:
+            await self.give_up(space_id, ended=True)  # ended while the control plane's signal was missed
+        if self.draining:
+            return
+        for space_id in sorted(live - self.held.keys()):
+            await self._try_claim(space_id)
+
+    async def _try_claim(self, space_id: str) -> None:
+        """Claim and start `space_id` if nobody holds it and this node is the one to take it."""
+        started, now = time.monotonic(), self.clock()
+        if space_id in self.held or await self.leases.holder(space_lease(space_id), now) is not None:
+            return
+        others = [m for m in await self.leases.members(now) if m.node_id != self.node_id]
+        best = chosen([*others, self.member()])
+        if best is None or best.node_id != self.node_id:
+            return
+        lease = await self.leases.claim(space_lease(space_id), self.node_id, self.ttl_s, now)
+        if lease is None:
+            return
+        self.held[space_id] = Held(lease, started + self.ttl_s - MARGIN_S)
+        log.info("node %s claimed space %s (epoch %d)", self.node_id, space_id, lease.epoch)
+        try:
+            await self.media.ensure_space(space_id)
+        except Exception:
+            log.exception("node %s: could not start space %s; giving it back", self.node_id, space_id)
+            await self.give_up(space_id, ended=False)

@@ -1,0 +1,171 @@
+"""The scaled-out form as processes: `townhall api` and two `townhall media` nodes on one PostgreSQL
+database, one Redis and one blob folder. A node claims a live space; any API process answers its
+playlist and parts and takes a speaker's WHIP offer to the owner; a SIGKILLed owner's space is claimed by
+the other node within 5 s and continues after the last stored segment; and a node that lost its lease
+while paused writes nothing more when it wakes."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
+
+from tests.conftest import TEST_KEYS
+from tests.support.api import register
+from tests.support.servers import REDIS_URL, postgres_database
+from tests.support.state import redis_prefix
+from tests.support.wait import until
+from townhall.cluster import Cluster, cluster
+from townhall.media.mixer import SILENCE
+from townhall.media.synthetic import SignalTrack
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+EDGE_SECRET = "cluster-test-edge-secret-0123456789abcdef"
+MEDIA_NAME = re.compile(r"/([ps])(\d+)(?:\.(\d+))?\.m4s$")
+NAMED = re.compile(r'(?:URI="|^)[ps](\d+)(?:\.\d+)?\.m4s', re.MULTILINE)
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Cluster]:
+    async with postgres_database() as db, redis_prefix() as prefix:
+        env = {
+            "TOWNHALL_DATABASE_URL": db,
+            "TOWNHALL_STATE_URL": f"{REDIS_URL}/0",
+            "TOWNHALL_STATE_PREFIX": prefix,
+            "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
+            "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
+            "TOWNHALL_LOG_LEVEL": "info",
+        }
+        async with cluster(tmp_path, env, apis=1, media=2) as c:
+            yield c
+
+
+async def _live_space(api: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    host = await register(api)
+    r = await api.post("/api/spaces", json={"title": "On the cluster"}, headers=host["headers"])
+    space_id = r.json()["id"]
+    assert (await api.post(f"/api/spaces/{space_id}/start", headers=host["headers"])).status_code == 200
+    return space_id, host
+
+
+def _msns(playlist: str) -> list[int]:
+    return [int(m) for m in NAMED.findall(playlist)]
+
+
+def _stored(blobs: Path, space_id: str) -> set[str]:
+    return {p.name for p in (blobs / "live" / space_id).glob("*.m4s")}
+
+
+async def _publish(api: httpx.AsyncClient, space_id: str, host: dict[str, Any]) -> tuple[RTCPeerConnection, Any]:
+    token = (await api.post(f"/api/spaces/{space_id}/speaker-token", headers=host["headers"])).json()["token"]
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver(SignalTrack(lambda i: SILENCE), direction="sendrecv")
+    await pc.setLocalDescription(await pc.createOffer())
+    headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"}
+    r = await api.post(f"/whip/{space_id}", content=pc.localDescription.sdp, headers=headers, timeout=30)
+    return pc, r
+
+
+async def test_a_killed_owner_is_replaced_within_five_seconds(running: Cluster) -> None:
+    api_url = running.apis[0].url
+    async with httpx.AsyncClient(base_url=api_url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}) as api:
+        space_id, host = await _live_space(api)
+        owner = await until(lambda: running.owner(space_id), 10, "a media node to claim the space")
+        other = next(node for node in running.media if node is not owner)
+
+        # listeners, through any API process: the playlist, a blocking reload and the part it names
+        live = f"/live/{space_id}"
+        first = await until(lambda: _named(api, live), 10, "the playlist to name a part")
+        hint = re.search(r'PRELOAD-HINT:TYPE=PART,URI="p(\d+)\.(\d+)\.m4s"', first)
+        assert hint is not None
+        msn, part = int(hint[1]), int(hint[2])
+        held = await api.get(f"{live}/media.m3u8", params={"_HLS_msn": msn, "_HLS_part": part})
+        assert held.status_code == 200 and f'URI="p{msn}.{part}.m4s"' in held.text
+        fetched = await api.get(f"{live}/p{msn}.{part}.m4s")
+        assert fetched.status_code == 200 and fetched.content[4:8] in (b"styp", b"moof")
+
+        # a speaker's offer through the API reaches the owner
+        pc, r = await _publish(api, space_id, host)
+        try:
+            assert r.status_code == 201, r.text
+            assert r.headers["Location"].startswith(f"/whip/{space_id}/")
+        finally:
+            await pc.close()
+
+        before = max(_msns((await api.get(f"{live}/media.m3u8")).text))
+        killed_at = time.monotonic()
+        running.kill(owner, signal.SIGKILL)
+        assert await until(lambda: running.owner(space_id), 8, "the other node to claim the space") is other
+        claimed_s = time.monotonic() - killed_at
+
+        # the playlist continues on the same URL, after everything the dead node stored
+        after = await until(lambda: _beyond(api, live, before), 10, "a part from the new owner")
+        resumed_s = time.monotonic() - killed_at
+        assert min(_msns(after)) > before
+        assert claimed_s < 5.0 and resumed_s < 6.0, (claimed_s, resumed_s)
+
+        pc, r = await _publish(api, space_id, host)  # a speaker publishing again reaches the new owner
+        try:
+            assert r.status_code == 201, r.text
+        finally:
+            await pc.close()
+
+
+async def test_a_node_that_lost_its_lease_writes_nothing_more(running: Cluster, tmp_path: Path) -> None:
+    blobs = tmp_path / "blobs"
+    async with httpx.AsyncClient(
+        base_url=running.apis[0].url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}
+    ) as api:
+        space_id, _ = await _live_space(api)
+        owner = await until(lambda: running.owner(space_id), 10, "a media node to claim the space")
+        other = next(node for node in running.media if node is not owner)
+        live = f"/live/{space_id}"
+        await until(lambda: _named(api, live), 10, "the playlist to name a part")
+        before = max(_msns((await api.get(f"{live}/media.m3u8")).text))
+
+        running.kill(owner, signal.SIGSTOP)  # paused, not dead: its lease lapses while it sleeps
+        await until(lambda: _claimed_by(running, other, space_id), 8, "the other node to claim it")
+        new_first = min(_msns(await until(lambda: _beyond(api, live, before), 10, "a part from the new owner")))
+        old_only = {n for n in _stored(blobs, space_id) if _msn(n) < new_first}
+
+        running.kill(owner, signal.SIGCONT)  # it wakes with parts encoded and a playlist to write
+        await until(lambda: _fenced_out(owner), 10, "the old owner to notice it lost the space")
+        assert await running.owner(space_id) is other
+        assert {n for n in _stored(blobs, space_id) if _msn(n) < new_first} == old_only  # not one write more
+        assert min(_msns((await api.get(f"{live}/media.m3u8")).text)) >= new_first  # nor a playlist
+
+
+# --- helpers ------------------------------------------------------------------------------------
+async def _named(api: httpx.AsyncClient, live: str) -> str | None:
+    r = await api.get(f"{live}/media.m3u8")
+    return r.text if r.status_code == 200 and "PRELOAD-HINT" in r.text and "#EXT-X-PART:" in r.text else None
+
+
+async def _beyond(api: httpx.AsyncClient, live: str, msn: int) -> str | None:
+    r = await api.get(f"{live}/media.m3u8")
+    return r.text if r.status_code == 200 and any(m > msn for m in _msns(r.text)) else None
+
+
+async def _claimed_by(c: Cluster, node: Any, space_id: str) -> bool:
+    return await c.owner(space_id) is node
+
+
+def _msn(name: str) -> int:
+    m = MEDIA_NAME.search("/" + name)
+    assert m is not None
+    return int(m[2])
+
+
+async def _fenced_out(node: Any) -> bool:
+    async with httpx.AsyncClient(timeout=2) as client:
+        with_metrics = (await client.get(node.url + "/metrics")).text
+        health = (await client.get(node.url + "/healthz")).json()
+    fenced = re.search(r"^townhall_media_fenced_out_total ([\d.]+)$", with_metrics, re.M)
+    return not health["spaces"] and fenced is not None and float(fenced[1]) >= 1
