@@ -73,6 +73,10 @@ def open_leases(settings: Settings) -> MemoryLeases | RedisLeases:
     url = settings.state_url
     if url.startswith("memory://"):
         return MemoryLeases()
+    if url.startswith(("redis+cluster://", "rediss+cluster://")):
+        from townhall.store.state.redis_cluster import RedisClusterLeases
+
+        return RedisClusterLeases(url, settings.state_prefix)
     return RedisLeases(url, settings.state_prefix)
 
 

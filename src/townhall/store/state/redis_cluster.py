@@ -1,4 +1,4 @@
-"""Hot state on a Redis Cluster (`redis+cluster://host:port`): `RedisState` through redis-py's cluster client.
+"""Hot state and leases on a Redis Cluster (`redis+cluster://host:port`), through redis-py's cluster client.
 
 Only the connection differs: every multi-key script names keys of one space, which share that space's
 hash tag (`RedisState._seat_keys`), so each runs on the one shard that owns the tag. Classic pub/sub is
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 from redis.exceptions import RedisError
 
 from townhall.domain.errors import Unavailable
+from townhall.store.state.leases import RedisLeases
 from townhall.store.state.redis import RedisState
 
 SCRATCH_TTL_MS = 10_000  # copies made for one PFCOUNT; deleted at once, forgotten by Redis if we die
@@ -31,13 +32,25 @@ def node_url(url: str) -> str:
     raise ValueError(f"not a Redis Cluster URL: {url!r} (redis+cluster://host:port)")
 
 
+def cluster_client(url: str, **options: Any) -> aioredis.Redis:
+    """redis-py's cluster client for `url`, typed as the single-node client: the stores call the same
+    commands on it, each routed to the node that owns its keys' slot."""
+    from redis.asyncio.cluster import RedisCluster
+
+    # the startup node tells the client every other node and which slots each owns
+    return cast(aioredis.Redis, RedisCluster.from_url(node_url(url), **options))
+
+
+class RedisClusterLeases(RedisLeases):
+    """Leases on a Redis Cluster: each lease's keys share its name's hash tag (`RedisLeases._lease_key`)."""
+
+    def _connect(self, url: str) -> aioredis.Redis:
+        return cluster_client(url, socket_connect_timeout=2, socket_timeout=2)
+
+
 class RedisClusterState(RedisState):
     def _connect(self, url: str, max_connections: int) -> aioredis.Redis:
-        from redis.asyncio.cluster import RedisCluster
-
-        # the startup node tells the client every other node and which slots each owns
-        client = RedisCluster.from_url(node_url(url), max_connections=max_connections, socket_connect_timeout=5)
-        return cast(aioredis.Redis, client)  # the same command surface RedisState uses, routed by slot
+        return cluster_client(url, max_connections=max_connections, socket_connect_timeout=5)
 
     async def pfcount(self, *keys: str) -> int:
         names = [f"{self._p}u:{k}" for k in keys]
