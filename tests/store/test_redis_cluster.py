@@ -58,3 +58,29 @@ def test_only_cluster_urls_name_a_startup_node() -> None:
     assert node_url("rediss+cluster://h:7001/0") == "rediss://h:7001/0"
     with pytest.raises(ValueError):
         node_url("redis://127.0.0.1:6379")
+
+
+async def test_the_app_on_the_cluster_seats_queues_and_admits_listeners(settings: Settings) -> None:
+    """The whole control plane on the cluster: a capped space's waiting room, a seat freed by leaving."""
+    import httpx
+
+    from tests.support.api import auth, join, live_space, register
+    from townhall.app import build_app
+
+    async with redis_prefix(cluster=True) as prefix:
+        app = build_app(settings.model_copy(update={"state_url": CLUSTER_URL, "state_prefix": prefix}))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=10) as client:
+                host = await register(client)
+                sid = (await live_space(client, host, listener_cap=1))["id"]
+                first = await join(client, sid, "device-first01")
+                second = await join(client, sid, "device-second1")
+                assert first.status_code == 200 and second.status_code == 202, (first.text, second.text)
+                left = await client.delete(f"/api/spaces/{sid}/lease", headers=auth(first.json()["token"]))
+                assert left.status_code == 204
+                again = await join(client, sid, "device-second1")
+                assert again.status_code == 200 and again.json()["status"] == "admitted"
+            assert isinstance(app.state.runtime.state, RedisClusterState)
+        placed = await keys_per_master(prefix)
+        assert any(f"{{{sid}}}" in key for keys in placed.values() for key in keys), placed
