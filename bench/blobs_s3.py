@@ -5,7 +5,7 @@ threads and the server are not counted; that CPU is what competes with a space's
 An S3-compatible server (moto's server mode) runs in a process of its own on loopback; each PUT is the
 immutable write of a fresh part of --size bytes (`If-None-Match: *`), one at a time, then --concurrency
 at once. `--client aiobotocore` measures the same PUTs through aiobotocore, where it is installed
-(docs/decisions/0008 compares the two); the default is the store the project uses (obstore).
+(docs/decisions/0009 compares the two); the default is the store the project uses (obstore).
 
     .venv/bin/python bench/blobs_s3.py [--puts 500] [--size 1800] [--concurrency 16] [--client obstore]
 

@@ -42,9 +42,11 @@ def _links(n: int, skip: tuple[int, ...] = (), restart_at: int | None = None) ->
     return links, files
 
 
-def _published(n: int = 6, key: Ed25519PrivateKey | None = None, kid: str = "rk1") -> dict[str, object]:
+def _published(
+    n: int = 6, key: Ed25519PrivateKey | None = None, kid: str = "rk1", skip: tuple[int, ...] = ()
+) -> dict[str, object]:
     key = key or Ed25519PrivateKey.generate()
-    links, files = _links(n)
+    links, files = _links(n, skip)
     gaps = r.find_gaps(links)
     files["init.mp4"] = b"init"
     payload = r.build_manifest(SPACE, links, gaps, {"init.mp4": hashlib.sha256(b"init").hexdigest()}, 1, "k")
@@ -100,6 +102,15 @@ def test_untouched_replay_is_verified() -> None:
     v = _verify(_published())
     assert v.verified, v.text()
     assert v.text().startswith("verified")
+
+
+def test_replay_whose_first_segment_was_never_stored_is_verified_with_its_opening_gap() -> None:
+    # a media node died before finishing segment 0; the node that took over began at segment 1
+    published = _published(skip=(0,))
+    manifest = json.loads(published["manifest"])  # type: ignore[arg-type]
+    assert manifest["payload"]["gaps"][0]["missing"] == [0]
+    verdict = _verify(published)
+    assert verdict.verified, verdict.problems
 
 
 def test_one_flipped_byte_names_the_changed_segment() -> None:

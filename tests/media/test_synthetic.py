@@ -29,7 +29,7 @@ async def test_synthetic_speakers_are_heard_shown_as_speaking_and_hang_up_on_sto
         assert float(np.abs(follower.audio()).max()) > 0.05, "the programme carries their voices"
 
         async def speaking() -> set[str]:
-            raw = await stage.rt.state.get(f"speaking:{stage.space_id}")
+            raw = await stage.rt.state.get(f"speaking:{stage.space_id}", stage.rt.clock())
             return set(json.loads(raw)) if raw else set()
 
         heard: set[str] = set()

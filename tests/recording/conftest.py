@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.support.state import open_store
+from tests.support.servers import REDIS_URL
+from tests.support.state import redis_prefix
 from townhall.domain.spaces import Space, SpaceState
 from townhall.settings import Settings
 
@@ -87,10 +88,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 async def running_app(settings: Settings, backend: str) -> AsyncIterator[Any]:
     from townhall.app import build_app, build_runtime
 
-    async with open_store(backend) as store:
-        rt = build_runtime(settings)
-        rt.state = rt.ctx.state = store
-        app = build_app(runtime=rt)
+    async with contextlib.AsyncExitStack() as stack:
+        if backend == "redis":
+            prefix = await stack.enter_async_context(redis_prefix())
+            settings = settings.model_copy(update={"state_url": f"{REDIS_URL}/0", "state_prefix": prefix})
+        app = build_app(runtime=build_runtime(settings))
         async with app.router.lifespan_context(app):
             yield app
 

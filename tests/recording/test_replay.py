@@ -50,7 +50,7 @@ async def test_chain_survives_a_restart_and_ignores_repeats(rec_app: Any) -> Non
     rt = rec_app.state.runtime
     await feed(rt, "sp_restart")
     old = rt.recording.replay
-    fresh = ReplayService(rt.ctx, old.links, old.recordings, rt.blobs, old.keys, old.keys_url)
+    fresh = ReplayService(rt.ctx, old.state, old.links, old.recordings, rt.blobs, old.keys, old.keys_url)
     _, segments = synthetic_programme()
     seg = segments[5]
     from types import SimpleNamespace

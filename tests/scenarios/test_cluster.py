@@ -6,6 +6,7 @@ while paused writes nothing more when it wakes."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import time
@@ -22,6 +23,7 @@ from tests.support.api import register
 from tests.support.servers import REDIS_URL, postgres_database
 from tests.support.state import redis_prefix
 from tests.support.wait import until
+from townhall.cli import main
 from townhall.cluster import Cluster, cluster
 from townhall.media.mixer import SILENCE
 from townhall.media.synthetic import SignalTrack
@@ -116,6 +118,20 @@ async def test_a_killed_owner_is_replaced_within_five_seconds(running: Cluster) 
             assert r.status_code == 201, r.text
         finally:
             await pc.close()
+        await until(lambda: _beyond(api, live, min(_msns(after)) + 1), 10, "a complete segment from the new owner")
+
+        # the replay: the chain continued from the last stored link, the stretch nobody stored is a gap
+        assert (await api.post(f"/api/spaces/{space_id}/end", headers=host["headers"])).status_code == 200
+        replay = await until(lambda: _published(api, space_id), 60, "the replay to be published")
+        manifest = (await api.get(replay["manifest_url"])).json()["payload"]
+        spans_the_kill = [
+            g
+            for g in manifest["gaps"]
+            if (g["after_msn"] is None or g["after_msn"] <= before) and g["before_msn"] > before
+        ]
+        assert spans_the_kill, manifest["gaps"]
+        code = await asyncio.to_thread(main, ["verify", f"{api_url}/r/{space_id}"])
+        assert code == 0
 
 
 async def test_a_node_that_lost_its_lease_writes_nothing_more(running: Cluster, tmp_path: Path) -> None:
@@ -151,6 +167,11 @@ async def _named(api: httpx.AsyncClient, live: str) -> str | None:
 async def _beyond(api: httpx.AsyncClient, live: str, msn: int) -> str | None:
     r = await api.get(f"{live}/media.m3u8")
     return r.text if r.status_code == 200 and any(m > msn for m in _msns(r.text)) else None
+
+
+async def _published(api: httpx.AsyncClient, space_id: str) -> dict[str, Any] | None:
+    r = await api.get(f"/api/spaces/{space_id}/replay")
+    return r.json() if r.status_code == 200 else None
 
 
 async def _claimed_by(c: Cluster, node: Any, space_id: str) -> bool:

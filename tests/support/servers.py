@@ -95,3 +95,61 @@ async def live_server(settings: Any) -> AsyncIterator[LiveServer]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 15)
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a fixed free 127.0.0.1 port, to stop and start again."""
+
+    def __init__(self, port: int, folder: Path) -> None:
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self._folder = folder
+        self._process: asyncio.subprocess.Process | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    async def start(self) -> None:
+        """Start the server (no persistence) and return once it accepts connections."""
+        if self.running:
+            return
+        self._process = await asyncio.create_subprocess_exec(
+            *("redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"),
+            cwd=self._folder,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.close()
+                return
+            except OSError:
+                if self._process.returncode is not None or loop.time() > deadline:
+                    raise RuntimeError(f"redis-server did not start on port {self.port}") from None
+                await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        """Stop the server and wait until it has exited (its port refuses connections)."""
+        process, self._process = self._process, None
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def private_redis(folder: Path) -> AsyncIterator[PrivateRedis]:
+    """A running redis-server of this test's own (never the shared one), stopped on exit."""
+    server = PrivateRedis(free_port(), folder)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

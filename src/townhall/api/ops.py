@@ -26,6 +26,7 @@ from townhall.api.runtime import Runtime, runtime_of
 from townhall.domain.spaces import SpaceState
 
 access = logging.getLogger("townhall.access")
+NOT_READY_RETRY_AFTER_S = 2  # as the state and database adapters tell clients when their backend is down
 
 
 async def healthz(request: Request) -> Response:
@@ -42,7 +43,7 @@ async def readyz(request: Request) -> Response:
     return JSONResponse(
         {"code": "not_ready", "message": "a backend is unreachable", **body},
         status_code=503,
-        headers={"Cache-Control": "no-store"},
+        headers={"Cache-Control": "no-store", "Retry-After": str(NOT_READY_RETRY_AFTER_S)},
     )
 
 

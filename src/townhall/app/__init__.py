@@ -141,8 +141,8 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time, ro
     metrics = Metrics()
     ctx = Context(settings=s, state=state, clock=clock)
     accounts = AccountService(ctx, AccountRepo(engine), SessionRepo(engine))
-    spaces = SpaceService(ctx, SpaceRepo(engine), MemberRepo(engine), AccountRepo(engine), keys)
-    admission = AdmissionService(ctx, spaces, keys)
+    spaces = SpaceService(ctx, state, SpaceRepo(engine), MemberRepo(engine), AccountRepo(engine), keys)
+    admission = AdmissionService(ctx, state, spaces, keys)
     public = s.public_url.rstrip("/") or f"http://{s.host}:{s.port}"
     gauges = GaugeCollector()
     metrics.registry.register(gauges)
@@ -151,7 +151,7 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time, ro
     media: ThreadedMedia | None = None
     if role == "embedded":
         host_state = HostState(state)  # the media node runs on its own thread, so the audio clock never waits
-        media = ThreadedMedia(MediaNode(media_config(s), blobs, host_state, metrics.registry), host_state)
+        media = ThreadedMedia(MediaNode(media_config(s), blobs, host_state, metrics.registry, clock=clock), host_state)
         origin = publishing = media
     elif role == "api":
         leases = open_leases(s)
@@ -174,8 +174,8 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time, ro
         accounts=accounts,
         spaces=spaces,
         admission=admission,
-        room=RoomService(ctx, spaces, admission),
-        recording=build_recording(s, ctx, engine, blobs, spaces, admission, public, clock),
+        room=RoomService(ctx, state, spaces, admission),
+        recording=build_recording(s, ctx, state, engine, blobs, spaces, admission, public, clock),
         trust=build_trust(s, ctx, engine, accounts, spaces, keys.signing_key, clock),
         public_url=public,
         listener_base_url=s.listener_base_url.rstrip("/") or public,

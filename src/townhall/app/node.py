@@ -87,14 +87,20 @@ def build_media_role(settings: Settings, clock: Callable[[], float] = time.time)
     # spaces: the lambdas bind `membership` once it exists
     relay = LiveRelay(state, leases, lambda sid: membership.lease_of(sid), lambda sid: membership.lost(sid), clock)
     node = MediaNode(
-        media_config(s), blobs, host_state, registry, relay=relay, fence_for=lambda sid: membership.fence_for(sid)
+        media_config(s),
+        blobs,
+        host_state,
+        registry,
+        relay=relay,
+        fence_for=lambda sid: membership.fence_for(sid),
+        clock=clock,
     )
     media = ThreadedMedia(node, host_state)
     membership = Membership(node_id(s), url, leases, state, media, live_spaces, s.media_lease_ttl_s, clock)
     ctx = Context(settings=s, state=state, clock=clock)
     path = s.replay_keys_file or str(s.data_dir / "replay-keys.json")
     keys = ReplayKeys(Path(path)).load(clock())
-    replay = ReplayService(ctx, ChainRepo(engine), RecordingRepo(engine), blobs, keys, public + KEYS_PATH)
+    replay = ReplayService(ctx, state, ChainRepo(engine), RecordingRepo(engine), blobs, keys, public + KEYS_PATH)
 
     def chain(space_id: str, record: SegmentRecord) -> None:
         held = membership.fence_for(space_id)

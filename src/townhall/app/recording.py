@@ -18,11 +18,13 @@ from townhall.services.spaces import SpaceService
 from townhall.settings import Settings
 from townhall.store.blobs.base import BlobStore
 from townhall.store.sql.repos_recording import ChainRepo, ClipRepo, CountLedger, RecordingRepo
+from townhall.store.state.base import StateStore
 
 
 def build_recording(
     s: Settings,
     ctx: Context,
+    state: StateStore,
     db: AsyncEngine,
     blobs: BlobStore,
     spaces: SpaceService,
@@ -32,7 +34,7 @@ def build_recording(
 ) -> Recording:
     path = Path(s.replay_keys_file) if s.replay_keys_file else s.data_dir / "replay-keys.json"
     keys = ReplayKeys(path).load(clock())
-    replay = ReplayService(ctx, ChainRepo(db), RecordingRepo(db), blobs, keys, public_url + KEYS_PATH)
+    replay = ReplayService(ctx, state, ChainRepo(db), RecordingRepo(db), blobs, keys, public_url + KEYS_PATH)
     secret = viewer_secret(s.count_viewer_secret, s.data_dir)
-    counting = CountingService(ctx, CountLedger(db), spaces, admission, secret)
+    counting = CountingService(ctx, state, CountLedger(db), spaces, admission, secret)
     return Recording(replay, counting, ClipService(ctx, ClipRepo(db), spaces, replay), keys)

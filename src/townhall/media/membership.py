@@ -46,8 +46,8 @@ class Signals(Protocol):
 class SpaceControl(Protocol):
     """The media node (ThreadedMedia): start and stop a space's programme."""
 
-    async def ensure_space(self, space: str, /) -> None: ...
-    async def stop_space(self, space_id: str, ended: bool = True) -> None: ...
+    async def ensure_space(self, space: str, backfill_from: float | None = None, /) -> None: ...
+    async def stop_space(self, space_id: str, ended: bool = True) -> float | None: ...
 
 
 class Held:
@@ -127,12 +127,13 @@ class Membership:
         if held is None:
             return
         held.until = 0.0  # the fence shuts first: from here this node writes nothing of the space
+        until = None
         try:  # the programme settles (a write already under way lands) before anyone else may start
-            await self.media.stop_space(space_id, ended=False)
+            until = await self.media.stop_space(space_id, ended=False)
         finally:
             with contextlib.suppress(Exception):
                 await self.leases.release(space_lease(space_id), held.lease, self.clock())
-                signal = json.dumps({"space": space_id, "event": "handoff"}).encode()
+                signal = json.dumps({"space": space_id, "event": "handoff", "until": until}).encode()
                 await self.signals.publish(PLACEMENT_CHANNEL, signal)
             log.info("node %s handed space %s over", self.node_id, space_id)
 
@@ -175,7 +176,8 @@ class Membership:
                     if event == "end" and space_id in self.held:
                         await self.give_up(space_id, ended=True)
                     elif event == "handoff" and isinstance(space_id, str) and not self.draining:
-                        await self._try_claim(space_id)  # a drained space is live: no need to ask the database
+                        until = message.get("until")  # a drained space is live: no need to ask the database
+                        await self._try_claim(space_id, until if isinstance(until, float) else None)
                     self._wake.set()
             except asyncio.CancelledError:
                 raise
@@ -200,8 +202,9 @@ class Membership:
         for space_id in sorted(live - self.held.keys()):
             await self._try_claim(space_id)
 
-    async def _try_claim(self, space_id: str) -> None:
-        """Claim and start `space_id` if nobody holds it and this node is the one to take it."""
+    async def _try_claim(self, space_id: str, backfill_from: float | None = None) -> None:
+        """Claim and start `space_id` if nobody holds it and this node is the one to take it;
+        `backfill_from` is when the audio of the node that handed it over ended."""
         started, now = time.monotonic(), self.clock()
         if space_id in self.held or await self.leases.holder(space_lease(space_id), now) is not None:
             return
@@ -215,7 +218,7 @@ class Membership:
         self.held[space_id] = Held(lease, started + self.ttl_s - MARGIN_S)
         log.info("node %s claimed space %s (epoch %d)", self.node_id, space_id, lease.epoch)
         try:
-            await self.media.ensure_space(space_id)
+            await self.media.ensure_space(space_id, backfill_from)
         except Exception:
             log.exception("node %s: could not start space %s; giving it back", self.node_id, space_id)
             await self.give_up(space_id, ended=False)

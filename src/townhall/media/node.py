@@ -41,9 +41,10 @@ EndedHook = Callable[[str, int | None], Awaitable[None] | None]
 
 
 class MediaState(Protocol):
-    """What the media node needs of the hot state: the control plane's events, and small values."""
+    """What the media node needs of the hot state: the control plane's events, and small values (whose
+    expiry is in the control plane's clock, `MediaNode.clock`)."""
 
-    async def put(self, key: str, value: bytes, ttl_s: float | None = None) -> None: ...
+    async def put(self, key: str, value: bytes, now: float, ttl_s: float | None = None) -> None: ...
     async def publish(self, channel: str, message: bytes) -> None: ...
     def subscribe(self, channel: str) -> AsyncIterator[bytes]: ...
 
@@ -65,12 +66,14 @@ class MediaNode:
         registry: CollectorRegistry | None = None,
         relay: Relay | None = None,
         fence_for: Callable[[str], Fence | None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.relay = relay  # the scaled-out form: every API process answers listeners from the relay
         self.fence_for = fence_for  # the scaled-out form: the space's lease, checked before every write
         self.blobs = blobs
         self.state = state
+        self.clock = clock  # the control plane's clock, for what the node writes to the hot state
         self.metrics = MediaMetrics(registry)
         self.spaces: dict[str, LiveSpace] = {}
         self._hooks: list[SegmentHook] = []
@@ -99,8 +102,9 @@ class MediaNode:
                     await task
         self._ticker = self._speaking = None
 
-    async def ensure_space(self, space: Space | str) -> LiveSpace:
-        """Start a space's programme (idempotent); `space` is a domain Space or its id."""
+    async def ensure_space(self, space: Space | str, backfill_from: float | None = None) -> LiveSpace:
+        """Start a space's programme (idempotent); `space` is a domain Space or its id; `backfill_from`
+        when another node handed it over (the Unix time its last part ended)."""
         space_id = space if isinstance(space, str) else space.id
         lock = self._starting.setdefault(space_id, asyncio.Lock())
         async with lock:
@@ -118,6 +122,7 @@ class MediaNode:
                 self._hooks,
                 self.relay,
                 self.fence_for(space_id) if self.fence_for is not None else None,
+                backfill_from,
             )
             await programme.start()
             live = LiveSpace(space_id, programme, self.config.mixer, self.config.voice, self.metrics, loop.time)
@@ -167,11 +172,12 @@ class MediaNode:
                 data = programme.cached(filename)
         return data
 
-    async def stop_space(self, space_id: str, ended: bool = True) -> None:
-        """Hang up the space's speakers and stop its programme; `ended` False when only this node stops."""
+    async def stop_space(self, space_id: str, ended: bool = True) -> float | None:
+        """Hang up the space's speakers and stop its programme; `ended` False when only this node stops.
+        Returns the Unix time the last stored part's audio ends (None when none was)."""
         live = self.spaces.pop(space_id, None)
         if live is None:
-            return
+            return None
         self.metrics.spaces.set(len(self.spaces))
         for publisher in list(live.publishers.values()):
             live.detach(publisher)
@@ -182,13 +188,14 @@ class MediaNode:
         await live.programme.stop(ended)
         live.flush_cpu()
         self.metrics.forget(space_id)
-        await self.state.put(f"speaking:{space_id}", b"[]", ttl_s=SPEAKING_TTL_S)
+        await self.state.put(f"speaking:{space_id}", b"[]", self.clock(), ttl_s=SPEAKING_TTL_S)
         self._starting.pop(space_id, None)
         if ended:  # every segment is stored and announced: whoever publishes the replay may go on
             last = live.programme.last_msn
             note = json.dumps({"space_id": space_id, "last_msn": last}).encode()
-            await self.state.put(programme_stopped_key(space_id), note, ttl_s=STOPPED_TTL_S)
+            await self.state.put(programme_stopped_key(space_id), note, self.clock(), ttl_s=STOPPED_TTL_S)
             await self.state.publish(programme_channel(space_id), note)
+        return live.programme.last_part_end
 
     # --- publishers -------------------------------------------------------------------------------
     async def publish(self, space_id: str, account_id: str, sdp: str, muted: bool) -> tuple[Publisher, str]:
@@ -315,6 +322,7 @@ class MediaNode:
                     continue
                 written[space_id] = (speaking, now)
                 with contextlib.suppress(Exception):
-                    await self.state.put(f"speaking:{space_id}", json.dumps(speaking).encode(), ttl_s=SPEAKING_TTL_S)
+                    body = json.dumps(speaking).encode()
+                    await self.state.put(f"speaking:{space_id}", body, self.clock(), ttl_s=SPEAKING_TTL_S)
             for gone in set(written) - set(self.spaces):
                 del written[gone]

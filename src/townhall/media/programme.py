@@ -17,7 +17,7 @@ from typing import Protocol
 from townhall.domain.errors import Unavailable
 from townhall.media.encoder import AAC_FRAME, AAC_PRIMING, AacEncoder
 from townhall.media.metrics import MediaMetrics
-from townhall.media.mixer import RATE, Samples
+from townhall.media.mixer import FRAME, RATE, SILENCE, Samples
 from townhall.media.packager import Packager, Part, Segment, init_segment
 from townhall.media.playlist import LiveWindow, PlaylistPart, PlaylistSegment, Timing, multivariant
 from townhall.media.recorder import Recorder, SegmentRecord
@@ -27,6 +27,7 @@ from townhall.store.blobs.base import BlobExists
 log = logging.getLogger("townhall.media")
 
 SegmentHook = Callable[[str, SegmentRecord], Awaitable[None] | None]
+MAX_BACKFILL_FRAMES = 50  # at most a second of silence covers a handover; longer is a gap, shown as one
 
 
 class Fence(Protocol):
@@ -74,6 +75,7 @@ class Programme:
         hooks: list[SegmentHook],
         relay: Relay | None = None,
         fence: Fence | None = None,
+        backfill_from: float | None = None,
     ) -> None:
         self.space_id = space_id
         self.config = config
@@ -83,6 +85,8 @@ class Programme:
         self.relay = relay  # the scaled-out form: objects and playlists for every API process
         self.fence = fence  # the scaled-out form: nothing is written once the space's lease is lost
         self.fenced_out = False
+        self.backfill_from = backfill_from  # Unix time the previous node's last part ended (a drain)
+        self.last_part_end: float | None = None  # Unix time the newest stored part's audio ends
         self.wall_offset = wall_offset  # Unix time minus loop time
         self.encoder = AacEncoder(config.aac_bit_rate)
         self.packager = Packager(config.frames_per_part, config.parts_per_segment)
@@ -138,8 +142,23 @@ class Programme:
     def feed(self, samples: Samples, tick_time: float) -> None:
         """One 20 ms frame of the full mix, taken at loop time `tick_time`; called from the tick."""
         if self._origin is None:
-            self._origin = tick_time
+            frames = self._handover_frames(tick_time)
+            self._origin = tick_time - frames * FRAME / RATE
             self.packager_start = self.packager.time
+            for _ in range(frames):
+                self._encode(SILENCE, tick_time)
+        self._encode(samples, tick_time)
+
+    def _handover_frames(self, tick_time: float) -> int:
+        """Frames of silence for the time since the node that handed this space over stopped (its last
+        part's end, `backfill_from`), so the programme stays on the wall clock across a drain and the
+        parts covering the handover are ready at once instead of one part time later."""
+        if self.backfill_from is None:
+            return 0
+        behind = tick_time + self.wall_offset - self.backfill_from
+        return max(0, min(MAX_BACKFILL_FRAMES, round(behind * RATE / FRAME)))
+
+    def _encode(self, samples: Samples, tick_time: float) -> None:
         for unit in self.encoder.encode(samples):
             part, segment = self.packager.add(unit)
             if part is not None:
@@ -164,6 +183,7 @@ class Programme:
         if self.relay is not None:
             self.relay.media_object(self.space_id, part.name, part.data)
         self.window.add_part(PlaylistPart(part.name, part.duration / RATE), self.program_date_time(part.start))
+        self.last_part_end = self.program_date_time(part.start + part.duration)
         self._publish_playlist()
         self._relay_playlist()
         now = loop.time()

@@ -30,10 +30,10 @@ IDLE_WATCH_S = 30.0  # an API process drops its subscription to a space no edge 
 
 
 class RelayState(Protocol):
-    """The hot state as the relay uses it (values with a lifetime, pub/sub)."""
+    """The hot state as the relay uses it (values with a lifetime in the shared clock, pub/sub)."""
 
-    async def put(self, key: str, value: bytes, ttl_s: float | None = None) -> None: ...
-    async def get(self, key: str) -> bytes | None: ...
+    async def put(self, key: str, value: bytes, now: float, ttl_s: float | None = None) -> None: ...
+    async def get(self, key: str, now: float) -> bytes | None: ...
     async def publish(self, channel: str, message: bytes) -> None: ...
     def subscribe(self, channel: str) -> AsyncIterator[bytes]: ...
 
@@ -92,9 +92,7 @@ class LivePlaylist:
     def from_json(cls, raw: bytes) -> LivePlaylist:
         d = json.loads(raw)
         msn, part = d["position"]
-        return cls(
-            d["text"], d["next_msn"], (msn, part), d["pps"], d["part_target"], d["target_duration"], d["ended"]
-        )
+        return cls(d["text"], d["next_msn"], (msn, part), d["pps"], d["part_target"], d["target_duration"], d["ended"])
 
     def _normalise(self, msn: int, part: int) -> tuple[int, int]:
         extra, index = divmod(part, self.parts_per_segment)
@@ -182,7 +180,7 @@ class LiveRelay:
 
     async def _write(self, space_id: str, what: str, data: bytes, ttl_s: float | None) -> None:
         if what != PLAYLIST:
-            await self.state.put(_key(space_id, what), data, ttl_s=ttl_s)
+            await self.state.put(_key(space_id, what), data, self.clock(), ttl_s=ttl_s)
             return
         lease = self.lease_of(space_id)
         if lease is None:
@@ -224,7 +222,7 @@ class RemoteOrigin:
     async def multivariant(self, space_id: str) -> str | None:
         if (await self._watch(space_id)).latest is None:
             return None
-        raw = await self.state.get(_key(space_id, "master.m3u8"))
+        raw = await self.state.get(_key(space_id, "master.m3u8"), self.clock())
         return raw.decode() if raw is not None else None
 
     async def playlist(self, space_id: str, wanted: tuple[int, int | None] | None) -> str | None:
@@ -247,7 +245,7 @@ class RemoteOrigin:
         return watch.latest.text if watch.latest is not None else current.text
 
     async def media_object(self, space_id: str, filename: str) -> bytes | None:
-        data = await self.state.get(_key(space_id, filename))
+        data = await self.state.get(_key(space_id, filename), self.clock())
         if data is not None or not filename.startswith("p"):
             return data
         watch = await self._watch(space_id)
@@ -259,7 +257,7 @@ class RemoteOrigin:
             return None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(watch.changed.wait(), 3 * current.part_target)
-        return await self.state.get(_key(space_id, filename))
+        return await self.state.get(_key(space_id, filename), self.clock())
 
     async def _watch(self, space_id: str) -> _Watch:
         now = asyncio.get_running_loop().time()

@@ -33,7 +33,7 @@ SWITCH_INTERVAL_S = 0.001
 
 
 class HostedState(Protocol):
-    async def put(self, key: str, value: bytes, ttl_s: float | None = None) -> None: ...
+    async def put(self, key: str, value: bytes, now: float, ttl_s: float | None = None) -> None: ...
     async def publish(self, channel: str, message: bytes) -> None: ...
     def subscribe(self, channel: str) -> AsyncIterator[bytes]: ...
 
@@ -55,8 +55,8 @@ class HostState:
             raise RuntimeError("the media thread has not been started")
         return self.loop
 
-    async def put(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
-        await _on(self._host(), self.state.put(key, value, ttl_s=ttl_s))
+    async def put(self, key: str, value: bytes, now: float, ttl_s: float | None = None) -> None:
+        await _on(self._host(), self.state.put(key, value, now, ttl_s=ttl_s))
 
     async def publish(self, channel: str, message: bytes) -> None:
         await _on(self._host(), self.state.publish(channel, message))
@@ -140,11 +140,11 @@ class ThreadedMedia:
         return await _on(self._loop, work)
 
     # --- the root's control of spaces ------------------------------------------------------------
-    async def ensure_space(self, space: Space | str) -> None:
-        await self._call(self.node.ensure_space(space))
+    async def ensure_space(self, space: Space | str, backfill_from: float | None = None) -> None:
+        await self._call(self.node.ensure_space(space, backfill_from))
 
-    async def stop_space(self, space_id: str, ended: bool = True) -> None:
-        await self._call(self.node.stop_space(space_id, ended))
+    async def stop_space(self, space_id: str, ended: bool = True) -> float | None:
+        return await self._call(self.node.stop_space(space_id, ended))
 
     def on_segment(self, hook: SegmentHook) -> None:
         """`hook` runs on the API's loop, after the segment is stored (never waited for by the clock)."""

@@ -16,6 +16,7 @@ from townhall.domain.tokens import Claims, Scope, sign
 from townhall.services.context import Context
 from townhall.services.keys import TokenKeys
 from townhall.services.spaces import SpaceService
+from townhall.store.state.base import SeatBook
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +58,9 @@ RenewHook = Callable[[Space, Listener], Awaitable[None]]
 
 
 class AdmissionService:
-    def __init__(self, ctx: Context, spaces: SpaceService, keys: TokenKeys) -> None:
+    def __init__(self, ctx: Context, seats: SeatBook, spaces: SpaceService, keys: TokenKeys) -> None:
         self.ctx = ctx
+        self.seats = seats
         self.spaces = spaces
         self.keys = keys
         self.space_gates: list[SpaceGate] = []  # withholding by country and the like (trust area)
@@ -97,14 +99,14 @@ class AdmissionService:
         )
         space = await self._open_space(space_id, listener, country)
         now = self.ctx.clock()
-        outcome = await self.ctx.state.join(space.id, listener.key, space.listener_cap, now)
+        outcome = await self.seats.join(space.id, listener.key, space.listener_cap, now)
         for hook in self.on_join:
             await hook(space, listener, outcome)
         return await self._result(space, listener, outcome)
 
     async def poll(self, space_id: str, listener: Listener, country: str | None = None) -> JoinResult:
         space = await self._open_space(space_id, listener, country)
-        outcome = await self.ctx.state.poll(space.id, listener.key, space.listener_cap, self.ctx.clock())
+        outcome = await self.seats.poll(space.id, listener.key, space.listener_cap, self.ctx.clock())
         if outcome is None:
             raise NotFound("not_waiting", "you hold no seat and no place in line; join again")
         return await self._result(space, listener, outcome)
@@ -113,7 +115,7 @@ class AdmissionService:
         space = await self.spaces.cached(space_id)
         if space.state is SpaceState.ENDED:
             raise Gone("space_ended", "this space has ended")
-        expires = await self.ctx.state.renew(space.id, listener.key, space.listener_cap, self.ctx.clock())
+        expires = await self.seats.renew(space.id, listener.key, space.listener_cap, self.ctx.clock())
         if expires is None:
             raise NotFound("lease_lost", "your seat was released; join again")
         for hook in self.on_renew:
@@ -122,10 +124,10 @@ class AdmissionService:
 
     async def leave(self, space_id: str, listener: Listener) -> None:
         space = await self.spaces.cached(space_id)
-        await self.ctx.state.leave(space.id, listener.key, space.listener_cap, self.ctx.clock())
+        await self.seats.leave(space.id, listener.key, space.listener_cap, self.ctx.clock())
 
     async def counts(self, space: Space) -> tuple[int, int]:
         now = self.ctx.clock()
-        seated = await self.ctx.state.seated(space.id, space.listener_cap, now)
-        queued = await self.ctx.state.queued(space.id, space.listener_cap, now)
+        seated = await self.seats.seated(space.id, space.listener_cap, now)
+        queued = await self.seats.queued(space.id, space.listener_cap, now)
         return seated, queued

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 
@@ -24,11 +25,16 @@ from townhall.services.admission import AdmissionService, Listener
 from townhall.services.context import Context, every
 from townhall.services.spaces import SpaceService
 from townhall.store.sql.repos_recording import Batch, CountLedger
+from townhall.store.state.base import Uniques, Values
 
 log = logging.getLogger("townhall.counting")
 WATERMARK = "cnt:journal:applied"  # last journal row whose viewers are in the state store's HLLs
 RESTORE_MARGIN = 100
 KNOWN_MAX = 300_000  # viewers remembered as already in an HLL (adding one again changes nothing)
+
+
+class CountingState(Uniques, Values, Protocol):
+    """What counting needs of the hot state: the unique-viewer HyperLogLogs and the journal's watermark."""
 
 
 @dataclass(slots=True)  # not frozen: built per event on the hot path (see domain.counting.Event)
@@ -55,9 +61,16 @@ class _Pending:
 
 class CountingService:
     def __init__(
-        self, ctx: Context, ledger: CountLedger, spaces: SpaceService, admission: AdmissionService, secret: bytes
+        self,
+        ctx: Context,
+        state: CountingState,
+        ledger: CountLedger,
+        spaces: SpaceService,
+        admission: AdmissionService,
+        secret: bytes,
     ) -> None:
         self.ctx = ctx
+        self.state = state
         self.ledger = ledger
         self.spaces = spaces
         self.admission = admission
@@ -157,7 +170,7 @@ class CountingService:
                 raise
         await self._apply_uniques(batch.uniques)
         if journal_id is not None:
-            await self.ctx.state.put(WATERMARK, str(journal_id).encode())
+            await self.state.put(WATERMARK, str(journal_id).encode(), self.ctx.clock())
         for p, outcome in zip(group, outcomes, strict=True):
             if not p.done.done():
                 p.done.set_result(outcome)
@@ -220,7 +233,7 @@ class CountingService:
 
     async def _apply_uniques(self, uniques: dict[str, set[str]]) -> None:
         for key, viewers in uniques.items():
-            await self.ctx.state.pfadd(key, *viewers)
+            await self.state.pfadd(key, *viewers)
             if self._known_size + len(viewers) > KNOWN_MAX:
                 self._known.clear()
                 self._known_size = 0
@@ -229,7 +242,7 @@ class CountingService:
 
     async def restore_uniques(self) -> int:
         """Replay the journal into the HLLs past the state store's watermark (all of it for memory)."""
-        raw = await self.ctx.state.get(WATERMARK)
+        raw = await self.state.get(WATERMARK, self.ctx.clock())
         # other processes write concurrently: a margin re-adds recent rows (adding twice changes nothing)
         after = max(0, int(raw) - RESTORE_MARGIN) if raw else 0
         replayed = 0
@@ -238,7 +251,7 @@ class CountingService:
                 await self._apply_uniques({k: set(v) for k, v in uniques.items()})
                 after = row_id
                 replayed += 1
-            await self.ctx.state.put(WATERMARK, str(after).encode())
+            await self.state.put(WATERMARK, str(after).encode(), self.ctx.clock())
         return replayed
 
     # --- peak concurrency -----------------------------------------------------------------------
@@ -252,7 +265,7 @@ class CountingService:
     async def space_counts(self, space: Space, live_now: int | None) -> dict[str, object]:
         """Listens and views of a space, kept apart; uniques are estimates (HyperLogLog)."""
         totals = await self.ledger.totals(rules.space_subject(space.id))
-        state = self.ctx.state
+        state = self.state
         listens = {
             "live_concurrent": live_now,
             "live_peak_concurrent": max(totals.get("peak_concurrent", 0), live_now or 0),
@@ -286,7 +299,7 @@ class CountingService:
         return {
             "clip_id": clip_id,
             "clip_plays": totals.get("clip_plays", 0),
-            "clip_unique_listeners": await self.ctx.state.pfcount(rules.clip_hll(clip_id)),
+            "clip_unique_listeners": await self.state.pfcount(rules.clip_hll(clip_id)),
             "views": totals.get("views", 0),
             "synthetic": {k.removesuffix("_synthetic"): v for k, v in totals.items() if k.endswith("_synthetic")},
         }
@@ -298,7 +311,7 @@ class CountingService:
             "counts": {
                 "peak": totals.get("peak_concurrent", 0),
                 "joins": totals.get("joins", 0),
-                "unique_listeners": await self.ctx.state.pfcount(rules.live_hll(space.id)),
+                "unique_listeners": await self.state.pfcount(rules.live_hll(space.id)),
             }
         }
 

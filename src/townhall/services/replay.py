@@ -30,10 +30,16 @@ from townhall.services.recording_keys import ReplayKeys
 from townhall.services.remux import remux_m4a
 from townhall.store.blobs.base import BlobStore
 from townhall.store.sql.repos_recording import ChainRepo, RecordingRepo
+from townhall.store.state.base import PubSub, Values
 
 log = logging.getLogger("townhall.replay")
 LAST_SEGMENT = re.compile(rb"^s(\d+)\.m4s$", re.MULTILINE)
 HEAD_TTL_S = 2 * 86400  # the live head outlives the space briefly; the replay's manifest keeps it for good
+
+
+class ReplayState(Values, PubSub, Protocol):
+    """What replay needs of the hot state: the live chain head (kept and announced), and the media node's
+    note that a programme stopped."""
 
 
 class SegmentInfo(Protocol):
@@ -69,6 +75,7 @@ class ReplayService:
     def __init__(
         self,
         ctx: Context,
+        state: ReplayState,
         links: ChainRepo,
         recordings: RecordingRepo,
         blobs: BlobStore,
@@ -76,6 +83,7 @@ class ReplayService:
         keys_url: str,
     ) -> None:
         self.ctx = ctx
+        self.state = state
         self.links = links
         self.recordings = recordings
         self.blobs = blobs
@@ -140,14 +148,14 @@ class ReplayService:
             await self.links.add(space_id, link, info.key)
             self._last[space_id] = link
             head = {"msn": link.msn, "head": link.head, "media_time": link.media_time}
-            await self.ctx.state.put(chain_key(space_id), json.dumps(head).encode(), ttl_s=HEAD_TTL_S)
-            await self.ctx.state.publish(chain_key(space_id), json.dumps(head).encode())
+            await self.state.put(chain_key(space_id), json.dumps(head).encode(), self.ctx.clock(), ttl_s=HEAD_TTL_S)
+            await self.state.publish(chain_key(space_id), json.dumps(head).encode())
             for tell in self.on_head:
                 tell(space_id, link.msn, link.head)
             return link
 
     async def live_head(self, space_id: str) -> dict[str, object] | None:
-        raw = await self.ctx.state.get(chain_key(space_id))
+        raw = await self.state.get(chain_key(space_id), self.ctx.clock())
         return json.loads(raw) if raw else None
 
     async def room_fields(self, space: Space) -> dict[str, object]:
@@ -198,7 +206,7 @@ class ReplayService:
         """Await (to a deadline) the media node's note that the space's programme stopped, then the chain
         holding the last segment it names (chained here, from the queue `_settle` drains, or by another
         process, whose heads arrive on the chain's channel)."""
-        state, wait_s = self.ctx.state, self.ctx.settings.replay_publish_wait_s
+        state, wait_s = self.state, self.ctx.settings.replay_publish_wait_s
         notes, heads = state.subscribe(programme_channel(space_id)), state.subscribe(chain_key(space_id))
         try:  # subscribed before reading: nothing published from now on is missed
             async with asyncio.timeout(wait_s):
@@ -218,7 +226,7 @@ class ReplayService:
     async def _last_msn(self, space_id: str, notes: AsyncIterator[bytes]) -> int | None:
         """The number of the space's last segment, from the media node's note (awaited if not yet written);
         after a restart that lost the hot state, from the closed playlist it stored."""
-        note = await self.ctx.state.get(programme_stopped_key(space_id))
+        note = await self.state.get(programme_stopped_key(space_id), self.ctx.clock())
         if note is None:
             playlist = await self.blobs.get(live_prefix(space_id) + "media.m3u8")
             if playlist is None:

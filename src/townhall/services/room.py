@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from townhall.domain.errors import Gone, Invalid
 from townhall.domain.roles import VOICES
@@ -17,11 +18,16 @@ from townhall.domain.spaces import Space, SpaceState
 from townhall.services.admission import AdmissionService
 from townhall.services.context import Context
 from townhall.services.spaces import SpaceService
+from townhall.store.state.base import Counters, Values
 
 REACTIONS = ("clap", "heart", "laugh", "hundred", "raised_hand", "thumbs_up")
 
 # Extra fields for the document (the replay chain head, counts...), added by other areas.
 StateContributor = Callable[[Space], Awaitable[dict[str, object]]]
+
+
+class RoomState(Counters, Values, Protocol):
+    """What the room needs of the hot state: reactions counted per second, who is speaking."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +38,9 @@ class RoomDocument:
 
 
 class RoomService:
-    def __init__(self, ctx: Context, spaces: SpaceService, admission: AdmissionService) -> None:
+    def __init__(self, ctx: Context, state: RoomState, spaces: SpaceService, admission: AdmissionService) -> None:
         self.ctx = ctx
+        self.state = state
         self.spaces = spaces
         self.admission = admission
         self.contributors: list[StateContributor] = []
@@ -53,19 +60,19 @@ class RoomService:
             "too_many_reactions",
             "slow down: too many reactions",
         )
-        second = int(self.ctx.clock())
-        await self.ctx.state.hincr(f"react:{space_id}:{second}", kind, 1, s.reaction_window_s + 5)
+        now = self.ctx.clock()
+        await self.state.hincr(f"react:{space_id}:{int(now)}", kind, 1, s.reaction_window_s + 5, now)
 
     async def reactions(self, space_id: str) -> dict[str, int]:
-        now = int(self.ctx.clock())
+        now = self.ctx.clock()
         totals: dict[str, int] = {}
-        for second in range(now - self.ctx.settings.reaction_window_s + 1, now + 1):
-            for kind, n in (await self.ctx.state.hgetall(f"react:{space_id}:{second}")).items():
+        for second in range(int(now) - self.ctx.settings.reaction_window_s + 1, int(now) + 1):
+            for kind, n in (await self.state.hgetall(f"react:{space_id}:{second}", now)).items():
                 totals[kind] = totals.get(kind, 0) + n
         return totals
 
     async def speaking(self, space_id: str) -> set[str]:
-        raw = await self.ctx.state.get(f"speaking:{space_id}")
+        raw = await self.state.get(f"speaking:{space_id}", self.ctx.clock())
         return set(json.loads(raw)) if raw else set()
 
     async def document(self, space_id: str) -> RoomDocument:

@@ -17,6 +17,7 @@ from townhall.domain.tokens import Claims, Scope, sign
 from townhall.services.context import Context
 from townhall.services.keys import TokenKeys
 from townhall.store.sql.repos import AccountRepo, MemberRepo, SpaceRepo
+from townhall.store.state.base import Queues
 
 SpaceHook = Callable[[Space], Awaitable[object]]
 SPACE_CACHE_S = 2.0
@@ -24,9 +25,16 @@ SPACE_CACHE_S = 2.0
 
 class SpaceService:
     def __init__(
-        self, ctx: Context, spaces: SpaceRepo, members: MemberRepo, accounts: AccountRepo, keys: TokenKeys
+        self,
+        ctx: Context,
+        speak_queue: Queues,
+        spaces: SpaceRepo,
+        members: MemberRepo,
+        accounts: AccountRepo,
+        keys: TokenKeys,
     ) -> None:
         self.ctx = ctx
+        self.speak_queue = speak_queue  # requests to speak, per space
         self.spaces = spaces
         self.members = members
         self.accounts = accounts
@@ -177,7 +185,7 @@ class SpaceService:
                 raise Conflict("too_many_speakers", f"a space has at most {MAX_SPEAKERS} speakers besides its hosts")
         now = self.ctx.clock()
         await self.members.upsert(space_id, account_id, now, role=role.value, invited=False, muted=role not in VOICES)
-        await self.ctx.state.qremove(f"speakq:{space_id}", account_id)
+        await self.speak_queue.qremove(f"speakq:{space_id}", account_id)
         await self.ctx.publish(space_id, {"type": "role", "account_id": account_id, "role": role.value})
 
     # --- requests and invitations ---------------------------------------------------------------
@@ -192,36 +200,36 @@ class SpaceService:
             "you have asked to speak too often; wait a minute",
         )
         key = f"speakq:{space_id}"
-        if not await self.ctx.state.qpush(key, actor.id, s.speak_requests_max):
+        if not await self.speak_queue.qpush(key, actor.id, s.speak_requests_max):
             raise Conflict("request_queue_full", "the host has too many requests to speak right now")
         await self.members.upsert(space_id, actor.id, self.ctx.clock())
         await self.ctx.publish(
             space_id, {"type": "request", "account_id": actor.id, "handle": actor.handle, "pending": True}
         )
-        return len(await self.ctx.state.qlist(key))
+        return len(await self.speak_queue.qlist(key))
 
     async def withdraw_request(self, actor: Account, space_id: str) -> None:
-        if await self.ctx.state.qremove(f"speakq:{space_id}", actor.id):
+        if await self.speak_queue.qremove(f"speakq:{space_id}", actor.id):
             await self.ctx.publish(space_id, {"type": "request", "account_id": actor.id, "pending": False})
 
     async def requests(self, actor: Account, space_id: str) -> list[Member]:
         _, role = await self._acting(actor, space_id, Action.INVITE)
         if not allowed(Action.INVITE, role, Role.LISTENER):
             raise Forbidden("not_allowed", "only the host and co-hosts see requests to speak")
-        ids = await self.ctx.state.qlist(f"speakq:{space_id}")
+        ids = await self.speak_queue.qlist(f"speakq:{space_id}")
         found = [await self.members.get(space_id, i) for i in ids]
         return [m for m in found if m is not None]
 
     async def accept_request(self, actor: Account, space_id: str, target_id: str) -> None:
         await self._check(actor, space_id, Action.ACCEPT_REQUEST, target_id)
-        if target_id not in await self.ctx.state.qlist(f"speakq:{space_id}"):
+        if target_id not in await self.speak_queue.qlist(f"speakq:{space_id}"):
             raise NotFound("no_request", "that listener has not asked to speak")
         await self._ensure_can_hold_role(target_id)
         await self._set_role(space_id, target_id, Role.SPEAKER)
 
     async def decline_request(self, actor: Account, space_id: str, target_id: str) -> None:
         await self._check(actor, space_id, Action.DECLINE_REQUEST, target_id)
-        if not await self.ctx.state.qremove(f"speakq:{space_id}", target_id):
+        if not await self.speak_queue.qremove(f"speakq:{space_id}", target_id):
             raise NotFound("no_request", "that listener has not asked to speak")
         await self.ctx.publish(
             space_id, {"type": "request", "account_id": target_id, "pending": False, "declined": True}
@@ -322,7 +330,7 @@ class SpaceService:
         await self.members.upsert(
             space_id, account_id, self.ctx.clock(), role=Role.LISTENER.value, blocked=True, muted=True, invited=False
         )
-        await self.ctx.state.qremove(f"speakq:{space_id}", account_id)
+        await self.speak_queue.qremove(f"speakq:{space_id}", account_id)
         await self.ctx.publish(space_id, {"type": "removed", "account_id": account_id})
 
     async def platform_unblock(self, space_id: str, account_id: str) -> None:

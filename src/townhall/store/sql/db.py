@@ -1,6 +1,8 @@
 """Opening the relational database from its URL, migrating it, and checking it is reachable.
 
-Chooses nothing itself: app.py passes the URL. SQLite runs in WAL mode with foreign keys on.
+Chooses nothing itself: app.py passes the URL. SQLite runs in WAL mode with foreign keys on. A database
+server that cannot be reached, or a connection lost under a query, is `Unavailable("database_unavailable")`
+(503 with Retry-After), never the driver's error.
 """
 
 from __future__ import annotations
@@ -13,9 +15,33 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from townhall.domain.errors import Unavailable
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+RETRY_AFTER_S = 2.0
+
+
+def unavailable() -> Unavailable:
+    return Unavailable("database_unavailable", "the database is unreachable; try again shortly", RETRY_AFTER_S)
+
+
+def _connect(dialect: Dialect, _record: object, cargs: tuple[object, ...], cparams: dict[str, object]) -> object:
+    """Open a DBAPI connection as SQLAlchemy would, a failure to reach the server raised as `Unavailable`
+    (the driver raises those errors before SQLAlchemy's own translation sees them)."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except (OSError, dialect.loaded_dbapi.Error) as exc:
+        raise unavailable() from exc
+
+
+def _on_error(context: ExceptionContext) -> None:
+    """A connection lost under a statement is `Unavailable`; every other error stays as it is. One found
+    dead by the pool's pre-ping is not: the pool replaces it and the caller never knows."""
+    if context.is_disconnect and not context.is_pre_ping:
+        raise unavailable() from context.original_exception
 
 
 def all_metadata() -> sa.MetaData:
@@ -43,7 +69,10 @@ def open_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    sa.event.listen(engine.sync_engine, "do_connect", _connect)
+    sa.event.listen(engine.sync_engine, "handle_error", _on_error)
+    return engine
 
 
 def sqlite_writer(engine: AsyncEngine) -> sa.Engine | None:

@@ -1,1 +1,1 @@
-"""Hot state behind one interface (`base.StateStore`): memory for the embedded default, Redis scaled out."""
+"""Hot state behind narrow ports, one per concern (`base.py`): memory for the embedded default, Redis scaled out."""

@@ -1,7 +1,10 @@
-"""The hot-state interface: leases and the waiting room, rate limits, counters, HyperLogLog, pub/sub.
+"""The hot-state ports, one per concern: the seat book, rate limits, counters, uniques, small values,
+queues, pub/sub and health; `StateStore` is all of them, for the composition root only.
 
-Implementations: memory.py (one process) and redis.py (shared). Both pass tests/contract/test_state.py.
-Every method takes `now` where time matters, so tests control the clock and nodes agree on it.
+Implementations: memory.py (one process) and redis.py (shared); both pass tests/contract/state/.
+Every time-dependent method takes `now` (the caller's clock), so tests control time and nodes agree on it.
+A store that cannot reach its backend raises `domain.errors.Unavailable("state_unavailable")`, never a
+driver's exception.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from typing import Protocol
 from townhall.domain.admission import Admission
 
 
-class StateStore(Protocol):
-    # --- admission: one seat book per space (rules in domain/admission.py) ----------------------
+class SeatBook(Protocol):
+    """Admission: one seat book per space, leases and a waiting room (rules in domain/admission.py)."""
+
     async def join(self, space_id: str, who: str, cap: int | None, now: float) -> Admission: ...
     async def poll(self, space_id: str, who: str, cap: int | None, now: float) -> Admission | None: ...
     async def renew(self, space_id: str, who: str, cap: int | None, now: float) -> float | None: ...
@@ -22,33 +26,65 @@ class StateStore(Protocol):
     async def queued(self, space_id: str, cap: int | None, now: float) -> int: ...
     async def drop_space(self, space_id: str) -> None: ...
 
-    # --- rate limits: fixed window; True when allowed -----------------------------------------
-    async def hit(self, key: str, limit: int, window_s: float, now: float) -> bool: ...
 
-    # --- counters (exact) and maxima ----------------------------------------------------------
+class RateLimits(Protocol):
+    async def hit(self, key: str, limit: int, window_s: float, now: float) -> bool:
+        """Count one hit in the fixed window holding `now`; True while within `limit`."""
+        ...
+
+
+class Counters(Protocol):
+    """Exact counters and maxima, and per-field counters in a hash that expires as a whole."""
+
     async def incr(self, key: str, by: int = 1) -> int: ...
     async def get_count(self, key: str) -> int: ...
     async def set_max(self, key: str, value: int) -> int: ...
-    async def hincr(self, key: str, field: str, by: int, ttl_s: float) -> None: ...
-    async def hgetall(self, key: str) -> dict[str, int]: ...
+    async def hincr(self, key: str, field: str, by: int, ttl_s: float, now: float) -> None:
+        """Add `by` to `field`; the whole hash expires `ttl_s` after the latest `now` that touched it."""
+        ...
 
-    # --- uniques (HyperLogLog) and de-duplication ---------------------------------------------
+    async def hgetall(self, key: str, now: float) -> dict[str, int]: ...
+
+
+class Uniques(Protocol):
+    """Unique counts (HyperLogLog, 0.81 % standard error) and first-seen de-duplication."""
+
     async def pfadd(self, key: str, *items: str) -> None: ...
     async def pfcount(self, *keys: str) -> int: ...
     async def first_seen(self, key: str, ttl_s: float, now: float) -> bool: ...
 
-    # --- small values with a time to live (room state pieces, who is speaking) ----------------
-    async def put(self, key: str, value: bytes, ttl_s: float | None = None) -> None: ...
-    async def get(self, key: str) -> bytes | None: ...
 
-    # --- bounded queues (requests to speak): push unique, list in order, remove ---------------
+class Values(Protocol):
+    """Small values (room state pieces, who is speaking, watermarks), optionally with a time to live."""
+
+    async def put(self, key: str, value: bytes, now: float, ttl_s: float | None = None) -> None: ...
+    async def get(self, key: str, now: float) -> bytes | None: ...
+
+
+class Queues(Protocol):
+    """Bounded queues (requests to speak): push unique, list in arrival order, remove."""
+
     async def qpush(self, key: str, member: str, limit: int) -> bool: ...
     async def qlist(self, key: str) -> list[str]: ...
     async def qremove(self, key: str, member: str) -> bool: ...
 
-    # --- pub/sub between nodes (host and speaker events) --------------------------------------
-    async def publish(self, channel: str, message: bytes) -> None: ...
-    def subscribe(self, channel: str) -> AsyncIterator[bytes]: ...
 
-    async def ping(self) -> bool: ...
+class PubSub(Protocol):
+    """Messages between nodes (host and speaker events, the media node's notes)."""
+
+    async def publish(self, channel: str, message: bytes) -> None: ...
+    def subscribe(self, channel: str) -> AsyncIterator[bytes]:
+        """Registered before this returns; survives a lost connection (resubscribed when it is back)."""
+        ...
+
+
+class Health(Protocol):
+    async def ping(self) -> bool:
+        """True when the backend answers; never raises."""
+        ...
+
+
+class StateStore(SeatBook, RateLimits, Counters, Uniques, Values, Queues, PubSub, Health, Protocol):
+    """Every port of one store, as the composition root opens and closes it."""
+
     async def close(self) -> None: ...

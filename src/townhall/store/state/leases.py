@@ -19,6 +19,8 @@ from redis.exceptions import RedisError
 from townhall.domain.errors import Unavailable
 from townhall.domain.placement import Lease, Member
 
+RETRY_AFTER_S = 2.0  # as redis.py tells clients when Redis is unreachable
+
 
 def _ms(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000))
@@ -118,7 +120,7 @@ return 1
 
 
 def _unavailable(exc: Exception) -> Unavailable:
-    return Unavailable("state_unavailable", f"the hot state did not answer ({type(exc).__name__})")
+    return Unavailable("state_unavailable", f"the hot state did not answer ({type(exc).__name__})", RETRY_AFTER_S)
 
 
 class RedisLeases:

@@ -10,12 +10,60 @@ import heapq
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from typing import Generic, TypeVar
 
 from datasketch import HyperLogLog
 
 from townhall.domain.admission import Admission, Seats
 
 HLL_PRECISION = 14  # the same standard error as Redis: 0.81 %
+V = TypeVar("V")
+
+
+class _Expiring(Generic[V]):
+    """Entries that expire at a time in the caller's clock. An expired entry is never returned, and is
+    freed by the first call at a later `now` whether it is read or not: one heap entry per key, moved
+    on when the key was renewed since."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float | None, V]] = {}
+        self._expiry: list[tuple[float, str]] = []
+        self._scheduled: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def sweep(self, now: float) -> None:
+        while self._expiry and self._expiry[0][0] <= now:
+            _, key = heapq.heappop(self._expiry)
+            self._scheduled.discard(key)
+            entry = self._entries.get(key)
+            if entry is None or entry[0] is None:
+                continue
+            if entry[0] <= now:
+                del self._entries[key]
+            else:
+                self._schedule(key, entry[0])
+
+    def _schedule(self, key: str, until: float) -> None:
+        heapq.heappush(self._expiry, (until, key))
+        self._scheduled.add(key)
+
+    def get(self, key: str, now: float) -> V | None:
+        self.sweep(now)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] is not None and entry[0] <= now:
+            del self._entries[key]
+            return None
+        return entry[1]
+
+    def set(self, key: str, value: V, until: float | None, now: float) -> None:
+        self.sweep(now)
+        self._entries[key] = (until, value)
+        if until is not None and key not in self._scheduled:
+            self._schedule(key, until)
 
 
 class MemoryState:
@@ -25,11 +73,10 @@ class MemoryState:
         self._seats: dict[str, Seats] = {}
         self._windows: dict[str, tuple[float, int]] = {}
         self._counts: dict[str, int] = {}
-        self._hashes: dict[str, tuple[float, dict[str, int]]] = {}
+        self._hashes: _Expiring[dict[str, int]] = _Expiring()
         self._hll: dict[str, HyperLogLog] = {}
-        self._seen: dict[str, float] = {}
-        self._seen_expiry: list[tuple[float, str]] = []
-        self._values: dict[str, tuple[float | None, bytes]] = {}
+        self._seen: _Expiring[bool] = _Expiring()
+        self._values: _Expiring[bytes] = _Expiring()
         self._queues: dict[str, OrderedDict[str, None]] = {}
         self._subscribers: dict[str, set[asyncio.Queue[bytes | None]]] = {}
 
@@ -89,20 +136,13 @@ class MemoryState:
         self._counts[key] = n
         return n
 
-    async def hincr(self, key: str, field: str, by: int, ttl_s: float) -> None:
-        loop_now = asyncio.get_running_loop().time()
-        _, fields = self._hashes.get(key, (0.0, {}))
+    async def hincr(self, key: str, field: str, by: int, ttl_s: float, now: float) -> None:
+        fields = self._hashes.get(key, now) or {}
         fields[field] = fields.get(field, 0) + by
-        self._hashes[key] = (loop_now + ttl_s, fields)
+        self._hashes.set(key, fields, now + ttl_s, now)
 
-    async def hgetall(self, key: str) -> dict[str, int]:
-        entry = self._hashes.get(key)
-        if entry is None:
-            return {}
-        if entry[0] <= asyncio.get_running_loop().time():
-            del self._hashes[key]
-            return {}
-        return dict(entry[1])
+    async def hgetall(self, key: str, now: float) -> dict[str, int]:
+        return dict(self._hashes.get(key, now) or {})
 
     # --- uniques --------------------------------------------------------------------------------
     async def pfadd(self, key: str, *items: str) -> None:
@@ -124,30 +164,17 @@ class MemoryState:
         return round(float(union.count()))
 
     async def first_seen(self, key: str, ttl_s: float, now: float) -> bool:
-        while self._seen_expiry and self._seen_expiry[0][0] <= now:
-            exp, old = heapq.heappop(self._seen_expiry)
-            if self._seen.get(old) == exp:
-                del self._seen[old]
-        if key in self._seen and self._seen[key] > now:
+        if self._seen.get(key, now):
             return False
-        self._seen[key] = now + ttl_s
-        heapq.heappush(self._seen_expiry, (now + ttl_s, key))
+        self._seen.set(key, True, now + ttl_s, now)
         return True
 
     # --- values ---------------------------------------------------------------------------------
-    async def put(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
-        expires = None if ttl_s is None else asyncio.get_running_loop().time() + ttl_s
-        self._values[key] = (expires, value)
+    async def put(self, key: str, value: bytes, now: float, ttl_s: float | None = None) -> None:
+        self._values.set(key, value, None if ttl_s is None else now + ttl_s, now)
 
-    async def get(self, key: str) -> bytes | None:
-        entry = self._values.get(key)
-        if entry is None:
-            return None
-        expires, value = entry
-        if expires is not None and expires <= asyncio.get_running_loop().time():
-            del self._values[key]
-            return None
-        return value
+    async def get(self, key: str, now: float) -> bytes | None:
+        return self._values.get(key, now)
 
     # --- bounded queues -------------------------------------------------------------------------
     async def qpush(self, key: str, member: str, limit: int) -> bool:

@@ -2,27 +2,53 @@
 
 Each read-modify-write is one Lua script or one pipelined round trip, so processes never race;
 time always comes from the caller (`now`), never from Redis's clock, except to forget stale keys.
+No driver error leaves this module: a lost connection is `Unavailable("state_unavailable")`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, cast
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from townhall.domain.admission import Admission, Admitted, Waiting
+from townhall.domain.errors import Unavailable
 
 log = logging.getLogger("townhall.state")
 QUEUE_MAX = 1000  # messages held for a slow subscriber before newer ones are dropped (as in memory.py)
 SUBSCRIBE_WAIT_S = 5.0
 POOL_WAIT_S = 10.0  # longest a command waits for a free connection before failing
+RETRY_AFTER_S = 2.0  # what a client is told to wait when Redis is unreachable
+RECONNECT_FIRST_S, RECONNECT_MAX_S = 0.1, 5.0  # pub/sub reconnection backoff, doubled per failure
+DRIVER_ERRORS = (RedisError, OSError)  # OSError covers refused connections and timeouts
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def unavailable() -> Unavailable:
+    return Unavailable("state_unavailable", "the hot state store is unreachable; try again shortly", RETRY_AFTER_S)
+
+
+def _translated(method: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """The method with every driver error raised as `Unavailable` (the driver's error as its cause)."""
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except DRIVER_ERRORS as exc:
+            raise unavailable() from exc
+
+    return call
+
 
 # --- admission: the rules of domain/admission.py `Seats`, one script per operation -------------
 # KEYS: leases (who -> lease expiry), tickets (who -> ticket expiry), line (who -> ticket number), next
@@ -122,6 +148,29 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 """
 
+# a small value with an optional expiry in the caller's time (field "e"), kept as a hash under "val:"
+# (values were plain strings under "v:" before expiries were the caller's: the old keys are never read)
+# KEYS: the value's key; ARGV: value, expiry ("" for none), milliseconds after which Redis may forget it
+_PUT = """
+redis.call('DEL', KEYS[1])
+if ARGV[2] == '' then redis.call('HSET', KEYS[1], 'v', ARGV[1]) return 1 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'e', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+# counters in a hash that expires as a whole, `ttl` after the latest write in the caller's time; the
+# expiry is the reserved field UNTIL. ARGV: field, by, now, expiry, milliseconds after which Redis may forget it
+_HINCR = """
+local until_ = redis.call('HGET', KEYS[1], '\\0until')
+if until_ and tonumber(until_) <= tonumber(ARGV[3]) then redis.call('DEL', KEYS[1]) end
+redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], '\\0until', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+UNTIL = b"\0until"
+
 # a sorted set scored by arrival: unique members, bounded length, listed oldest first
 _QPUSH = """
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
@@ -160,6 +209,8 @@ class _Channels:
 
     A subscription is registered when `subscribe` returns and SUBSCRIBE is sent at once; `settle`
     waits until the server has acknowledged every subscription so far, which `publish` does first.
+    A lost connection is retried with a doubling backoff, and every subscription is made again on the
+    new one (the driver replays those it sent; those that failed are sent again from `_pending`).
     """
 
     def __init__(self, client: aioredis.Redis) -> None:
@@ -167,9 +218,11 @@ class _Channels:
         self._queues: dict[bytes, set[asyncio.Queue[bytes | None]]] = {}
         self._ready: dict[bytes, asyncio.Future[None]] = {}
         self._unacked: dict[bytes, int] = {}
+        self._pending: set[bytes] = set()  # wanted, but SUBSCRIBE failed: sent again once reconnected
         self._lock = asyncio.Lock()  # keeps SUBSCRIBE and UNSUBSCRIBE in the order they were decided
         self._reader: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[None]] = set()
+        self.down = False  # the last attempt on the pub/sub connection failed
 
     def subscribe(self, name: bytes) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
@@ -207,6 +260,7 @@ class _Channels:
         if queues:
             return
         del self._queues[name]
+        self._pending.discard(name)
         ready = self._ready.pop(name, None)
         if ready is not None and not ready.done():
             ready.cancel()
@@ -217,25 +271,33 @@ class _Channels:
         self._spawn(self._unsubscribe(name))
 
     async def _subscribe(self, name: bytes) -> None:
-        try:
-            async with self._lock:
-                if name not in self._queues:
-                    return
+        async with self._lock:
+            if name not in self._queues:
+                return
+            try:
                 self._unacked[name] = self._unacked.get(name, 0) + 1
                 await self._pubsub.subscribe(name)
-                if self._reader is None or self._reader.done():
-                    self._reader = asyncio.create_task(self._read())
-        except (RedisError, OSError) as exc:
-            self._unacked.pop(name, None)
-            ready = self._ready.get(name)
-            if ready is not None and not ready.done():
-                ready.set_exception(exc)
+            except DRIVER_ERRORS:
+                self._unacked.pop(name, None)
+                self._pending.add(name)
+                self.down = True
+            if self._reader is None or self._reader.done():
+                self._reader = asyncio.create_task(self._read())
+
+    async def _subscribe_pending(self) -> None:
+        async with self._lock:
+            names = [n for n in self._pending if n in self._queues]
+            if names:
+                for name in names:
+                    self._unacked[name] = self._unacked.get(name, 0) + 1
+                await self._pubsub.subscribe(*names)
+            self._pending.difference_update(names)
 
     async def _unsubscribe(self, name: bytes) -> None:
         async with self._lock:
             if name in self._queues or self._pubsub.connection is None:
                 return
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*DRIVER_ERRORS):
                 await self._pubsub.unsubscribe(name)
 
     def _acknowledged(self, name: bytes) -> None:
@@ -249,13 +311,24 @@ class _Channels:
             ready.set_result(None)
 
     async def _read(self) -> None:
+        backoff = RECONNECT_FIRST_S
         while True:
             try:
+                if self._pending:
+                    await self._subscribe_pending()
+                if self._pubsub.connection is None:
+                    return  # nothing was ever subscribed on a connection: the next subscribe starts a reader
                 message = await self._pubsub.get_message(timeout=None)
-            except (RedisError, OSError):
-                log.warning("pub/sub connection lost; reconnecting", exc_info=True)
-                await asyncio.sleep(0.5)
+            except DRIVER_ERRORS:
+                if not self.down:
+                    log.warning("pub/sub connection lost; reconnecting", exc_info=True)
+                self.down = True
+                await asyncio.sleep(backoff)
+                backoff = min(2 * backoff, RECONNECT_MAX_S)
                 continue
+            if self.down:
+                log.info("pub/sub connection back")
+            self.down, backoff = False, RECONNECT_FIRST_S
             if message is None:
                 continue
             if message["type"] == "subscribe":
@@ -266,9 +339,10 @@ class _Channels:
                         q.put_nowait(message["data"])
 
     async def settle(self) -> None:
-        """Wait until every subscription opened so far is acknowledged by the server."""
+        """Wait until every subscription opened so far is acknowledged by the server (not while the
+        connection is down: the publish that follows fails at once)."""
         pending = [f for f in self._ready.values() if not f.done()]
-        if pending:
+        if pending and not self.down:
             await asyncio.wait(pending, timeout=SUBSCRIBE_WAIT_S)
 
     async def close(self) -> None:
@@ -285,7 +359,8 @@ class _Channels:
                 q.put_nowait(None)
         self._queues.clear()
         self._ready.clear()
-        await self._pubsub.aclose()
+        with contextlib.suppress(*DRIVER_ERRORS):
+            await self._pubsub.aclose()
 
 
 class RedisState:
@@ -308,6 +383,7 @@ class RedisState:
         self._join, self._poll, self._renew = script(_JOIN), script(_POLL), script(_RENEW)
         self._leave, self._seated, self._queued = script(_LEAVE), script(_SEATED), script(_QUEUED)
         self._set_max, self._first_seen, self._qpush = script(_SET_MAX), script(_FIRST_SEEN), script(_QPUSH)
+        self._put, self._hincr = script(_PUT), script(_HINCR)
 
     # --- admission ------------------------------------------------------------------------------
     def _seat_keys(self, space_id: str) -> list[str]:
@@ -318,31 +394,39 @@ class RedisState:
         cap_text = "" if cap is None else str(cap)
         return [_text(now), cap_text, _text(now + self._lease_ttl), _text(now + self._wait_ttl), who]
 
+    @_translated
     async def join(self, space_id: str, who: str, cap: int | None, now: float) -> Admission:
         reply = await self._join(keys=self._seat_keys(space_id), args=self._seat_args(who, cap, now))
         return _admission(reply)
 
+    @_translated
     async def poll(self, space_id: str, who: str, cap: int | None, now: float) -> Admission | None:
         reply = await self._poll(keys=self._seat_keys(space_id), args=self._seat_args(who, cap, now))
         return None if reply is None else _admission(reply)
 
+    @_translated
     async def renew(self, space_id: str, who: str, cap: int | None, now: float) -> float | None:
         reply = await self._renew(keys=self._seat_keys(space_id), args=self._seat_args(who, cap, now))
         return None if reply is None else float(reply)
 
+    @_translated
     async def leave(self, space_id: str, who: str, cap: int | None, now: float) -> None:
         await self._leave(keys=self._seat_keys(space_id), args=self._seat_args(who, cap, now))
 
+    @_translated
     async def seated(self, space_id: str, cap: int | None, now: float) -> int:
         return int(await self._seated(keys=self._seat_keys(space_id), args=self._seat_args("", cap, now)))
 
+    @_translated
     async def queued(self, space_id: str, cap: int | None, now: float) -> int:
         return int(await self._queued(keys=self._seat_keys(space_id), args=self._seat_args("", cap, now)))
 
+    @_translated
     async def drop_space(self, space_id: str) -> None:
         await self._redis.delete(*self._seat_keys(space_id))
 
     # --- rate limits ----------------------------------------------------------------------------
+    @_translated
     async def hit(self, key: str, limit: int, window_s: float, now: float) -> bool:
         window = int(now // window_s)
         name = f"{self._p}rl:{key}:{window}"
@@ -353,59 +437,79 @@ class RedisState:
         return int(count) <= limit
 
     # --- counters -------------------------------------------------------------------------------
+    @_translated
     async def incr(self, key: str, by: int = 1) -> int:
         return int(await self._redis.incrby(f"{self._p}n:{key}", by))
 
+    @_translated
     async def get_count(self, key: str) -> int:
         value = await self._redis.get(f"{self._p}n:{key}")
         return 0 if value is None else int(value)
 
+    @_translated
     async def set_max(self, key: str, value: int) -> int:
         return int(await self._set_max(keys=[f"{self._p}n:{key}"], args=[str(int(value))]))
 
-    async def hincr(self, key: str, field: str, by: int, ttl_s: float) -> None:
-        name = f"{self._p}h:{key}"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(name, field, by)
-            pipe.pexpire(name, _ms(ttl_s))
-            await pipe.execute()
+    @_translated
+    async def hincr(self, key: str, field: str, by: int, ttl_s: float, now: float) -> None:
+        args = [field, str(int(by)), _text(now), _text(now + ttl_s), str(_ms(ttl_s) + 1000)]
+        await self._hincr(keys=[f"{self._p}h:{key}"], args=args)
 
-    async def hgetall(self, key: str) -> dict[str, int]:
+    @_translated
+    async def hgetall(self, key: str, now: float) -> dict[str, int]:
         fields = cast(dict[bytes, bytes], await self._redis.hgetall(f"{self._p}h:{key}"))
+        until = fields.pop(UNTIL, None)
+        if until is not None and float(until) <= now:
+            return {}
         return {k.decode(): int(v) for k, v in fields.items()}
 
     # --- uniques --------------------------------------------------------------------------------
+    @_translated
     async def pfadd(self, key: str, *items: str) -> None:
         await self._redis.pfadd(f"{self._p}u:{key}", *items)
 
+    @_translated
     async def pfcount(self, *keys: str) -> int:
         if not keys:
             return 0
         return int(await self._redis.pfcount(*(f"{self._p}u:{k}" for k in keys)))
 
+    @_translated
     async def first_seen(self, key: str, ttl_s: float, now: float) -> bool:
         args = [_text(now), _text(now + ttl_s), str(_ms(ttl_s) + 1000)]
         return bool(await self._first_seen(keys=[f"{self._p}s:{key}"], args=args))
 
     # --- values ---------------------------------------------------------------------------------
-    async def put(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
-        await self._redis.set(f"{self._p}v:{key}", value, px=None if ttl_s is None else _ms(ttl_s))
+    @_translated
+    async def put(self, key: str, value: bytes, now: float, ttl_s: float | None = None) -> None:
+        args: list[bytes | str] = [value, "", ""]
+        if ttl_s is not None:
+            args[1:] = [_text(now + ttl_s), str(_ms(ttl_s) + 1000)]
+        await self._put(keys=[f"{self._p}val:{key}"], args=args)
 
-    async def get(self, key: str) -> bytes | None:
-        return cast(bytes | None, await self._redis.get(f"{self._p}v:{key}"))
+    @_translated
+    async def get(self, key: str, now: float) -> bytes | None:
+        value, until = cast(list[bytes | None], await self._redis.hmget(f"{self._p}val:{key}", ["v", "e"]))
+        if until is not None and float(until) <= now:
+            return None
+        return value
 
     # --- bounded queues -------------------------------------------------------------------------
+    @_translated
     async def qpush(self, key: str, member: str, limit: int) -> bool:
         return bool(await self._qpush(keys=[f"{self._p}q:{key}"], args=[member, str(limit)]))
 
+    @_translated
     async def qlist(self, key: str) -> list[str]:
         members = cast(list[bytes], await self._redis.zrange(f"{self._p}q:{key}", 0, -1))
         return [m.decode() for m in members]
 
+    @_translated
     async def qremove(self, key: str, member: str) -> bool:
         return bool(await self._redis.zrem(f"{self._p}q:{key}", member))
 
     # --- pub/sub --------------------------------------------------------------------------------
+    @_translated
     async def publish(self, channel: str, message: bytes) -> None:
         await self._channels.settle()  # a subscription opened through this store before now hears it
         await self._redis.publish(f"{self._p}{channel}", message)
@@ -424,4 +528,5 @@ class RedisState:
 
     async def close(self) -> None:
         await self._channels.close()
-        await self._redis.aclose()
+        with contextlib.suppress(*DRIVER_ERRORS):
+            await self._redis.aclose()
