@@ -20,10 +20,23 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "", description="sqlite+aiosqlite:///... or postgresql+asyncpg://...; empty means a SQLite file in data_dir"
     )
-    state_url: str = Field("memory://", description="hot state: memory:// or redis://host:port/db")
+    state_url: str = Field(
+        "memory://",
+        description="hot state: memory://, redis://host:port/db or redis+cluster://host:port (any cluster node)",
+    )
     state_prefix: str = Field("th:", description="prefix of every Redis key and channel (isolates deployments)")
     state_max_connections: int = Field(64, description="Redis connections per process; a burst waits for one")
-    blob_url: str = Field("", description="media parts: file:///path; empty means data_dir/blobs")
+    blob_url: str = Field("", description="media parts: file:///path or s3://bucket/prefix; empty means data_dir/blobs")
+    blob_s3_endpoint: str = Field(
+        "", description="S3-compatible endpoint (MinIO, Garage: http(s)://host:port); empty means AWS S3 of the region"
+    )
+    blob_s3_region: str = "us-east-1"
+    blob_s3_access_key_id: str = Field(
+        "", description="empty: the driver's own AWS chain (AWS_* variables, instance profile)"
+    )
+    blob_s3_secret_access_key: str = Field("", description="given through the environment, never a file in the repo")
+    blob_s3_timeout_s: float = Field(10.0, description="longest one S3 request (retries included) may take")
+    blob_s3_retries: int = Field(2, description="retries of a failed S3 request before it is reported unavailable")
 
     # --- HTTP ---------------------------------------------------------------------------------
     host: str = "127.0.0.1"

@@ -4,20 +4,33 @@ mutable ones replaced whole, listing and deleting by prefix, and keys that canno
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.s3 import moto_s3, new_bucket, s3_options
 from townhall.store.blobs.base import BlobExists, BlobStore
 from townhall.store.blobs.local import LocalBlobs
 
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    with moto_s3() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(params=["local", "s3"])
 async def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
-    yield LocalBlobs(tmp_path / "blobs")
+    if request.param == "local":
+        yield LocalBlobs(tmp_path / "blobs")
+        return
+    from townhall.store.blobs.s3 import S3Blobs
+
+    endpoint = request.getfixturevalue("s3_endpoint")
+    yield S3Blobs(new_bucket(endpoint), "deploy/one", **s3_options(endpoint))
 
 
 async def test_an_immutable_object_reads_back_once_written(blobs: BlobStore) -> None:
@@ -39,6 +52,23 @@ async def test_writing_different_bytes_to_an_immutable_object_raises(blobs: Blob
     with pytest.raises(BlobExists):
         await blobs.put_immutable("live/s1/p1.m4s", b"second")
     assert await blobs.get("live/s1/p1.m4s") == b"first"
+
+
+async def test_concurrent_writers_of_one_key_never_both_win(blobs: BlobStore) -> None:
+    payloads = [bytes([i]) * 64 * 1024 for i in range(1, 9)]
+    for attempt in range(5):
+        key = f"live/race/p{attempt}.m4s"
+        results = await asyncio.gather(*(blobs.put_immutable(key, p) for p in payloads), return_exceptions=True)
+        winners = [p for p, r in zip(payloads, results, strict=True) if r is None]
+        assert len(winners) == 1, f"{len(winners)} writers of {key} were told they wrote it"
+        assert all(isinstance(r, BlobExists) for r in results if r is not None), results
+        assert await blobs.get(key) == winners[0]
+
+
+async def test_concurrent_writers_of_the_same_bytes_all_succeed(blobs: BlobStore) -> None:
+    results = await asyncio.gather(*(blobs.put_immutable("live/same/p0.m4s", b"part") for _ in range(8)))
+    assert results == [None] * 8
+    assert await blobs.get("live/same/p0.m4s") == b"part"
 
 
 async def test_a_mutable_object_is_replaced(blobs: BlobStore) -> None:

@@ -12,21 +12,26 @@ import pytest
 import pytest_asyncio
 
 from tests.support.servers import REDIS_URL
-from tests.support.state import redis_prefix
+from tests.support.state import CLUSTER_URL, STATE_KINDS, redis_prefix
 from tests.support.wait import until
 from townhall.domain.placement import Lease, Member
 from townhall.store.state.leases import MemoryLeases, RedisLeases
+from townhall.store.state.redis_cluster import RedisClusterLeases
 
 pytestmark = pytest.mark.asyncio
 
 
-@pytest_asyncio.fixture(params=["memory", "redis"])
+@pytest_asyncio.fixture(params=STATE_KINDS)
 async def leases(request: pytest.FixtureRequest) -> AsyncIterator[MemoryLeases | RedisLeases]:
     if request.param == "memory":
         yield MemoryLeases()
         return
-    async with redis_prefix() as prefix:
-        store = RedisLeases(f"{REDIS_URL}/0", prefix=prefix)
+    cluster = request.param == "redis-cluster"
+    async with redis_prefix(cluster) as prefix:
+        if cluster:
+            store: RedisLeases = RedisClusterLeases(CLUSTER_URL, prefix=prefix)
+        else:
+            store = RedisLeases(f"{REDIS_URL}/0", prefix=prefix)
         try:
             yield store
         finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from typing import cast
 
 import redis.asyncio as aioredis
 
@@ -16,17 +17,18 @@ from townhall.store.state.base import StateStore
 
 LEASE_TTL = 45.0
 WAIT_TTL = 30.0
-STATE_KINDS = ["memory", "redis"]  # every implementation of the hot-state ports; each contract runs on all
+STATE_KINDS = ["memory", "redis", "redis-cluster"]  # every hot-state implementation; each contract runs on all
+CLUSTER_URL = "redis+cluster://127.0.0.1:7001"  # scripts/services.sh starts it
 
 
 @contextlib.asynccontextmanager
-async def redis_prefix() -> AsyncIterator[str]:
-    """A fresh key prefix on the local Redis; its keys are deleted afterwards."""
+async def redis_prefix(cluster: bool = False) -> AsyncIterator[str]:
+    """A fresh key prefix on the local Redis (or Redis Cluster); its keys are deleted afterwards."""
     prefix = f"test-{uuid.uuid4().hex[:12]}:"
     try:
         yield prefix
     finally:
-        client = aioredis.from_url(REDIS_URL)
+        client = _cluster_client() if cluster else aioredis.from_url(REDIS_URL)
         try:
             batch: list[bytes] = []
             async for key in client.scan_iter(match=f"{prefix}*", count=1000):
@@ -53,12 +55,25 @@ async def open_store(kind: str, prefix: str | None = None) -> AsyncIterator[Stat
             await memory.close()
         return
     from townhall.store.state.redis import RedisState
+    from townhall.store.state.redis_cluster import RedisClusterState
 
+    cluster = kind == "redis-cluster"
     async with contextlib.AsyncExitStack() as stack:
         if prefix is None:
-            prefix = await stack.enter_async_context(redis_prefix())
-        shared = RedisState(f"{REDIS_URL}/0", LEASE_TTL, WAIT_TTL, prefix=prefix)
+            prefix = await stack.enter_async_context(redis_prefix(cluster))
+        if cluster:
+            shared: RedisState = RedisClusterState(CLUSTER_URL, LEASE_TTL, WAIT_TTL, prefix=prefix)
+        else:
+            shared = RedisState(f"{REDIS_URL}/0", LEASE_TTL, WAIT_TTL, prefix=prefix)
         try:
             yield shared
         finally:
             await shared.close()
+
+
+def _cluster_client() -> aioredis.Redis:
+    from redis.asyncio.cluster import RedisCluster
+
+    from townhall.store.state.redis_cluster import node_url
+
+    return cast(aioredis.Redis, RedisCluster.from_url(node_url(CLUSTER_URL)))  # SCAN and DEL visit every master

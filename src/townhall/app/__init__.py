@@ -66,13 +66,22 @@ def open_state(settings: Settings) -> StateStore:
 
         s = settings
         return RedisState(url, s.lease_ttl_s, s.wait_ticket_ttl_s, s.state_prefix, s.state_max_connections)
-    raise ValueError(f"TOWNHALL_STATE_URL: unknown scheme in {url!r} (memory:// or redis://)")
+    if url.startswith(("redis+cluster://", "rediss+cluster://")):
+        from townhall.store.state.redis_cluster import RedisClusterState
+
+        s = settings
+        return RedisClusterState(url, s.lease_ttl_s, s.wait_ticket_ttl_s, s.state_prefix, s.state_max_connections)
+    raise ValueError(f"TOWNHALL_STATE_URL: unknown scheme in {url!r} (memory://, redis:// or redis+cluster://)")
 
 
 def open_leases(settings: Settings) -> MemoryLeases | RedisLeases:
     url = settings.state_url
     if url.startswith("memory://"):
         return MemoryLeases()
+    if url.startswith(("redis+cluster://", "rediss+cluster://")):
+        from townhall.store.state.redis_cluster import RedisClusterLeases
+
+        return RedisClusterLeases(url, settings.state_prefix)
     return RedisLeases(url, settings.state_prefix)
 
 
@@ -80,7 +89,20 @@ def open_blobs(settings: Settings) -> BlobStore:
     url = settings.blob_url or f"file://{(settings.data_dir / 'blobs').resolve()}"
     if url.startswith("file://"):
         return LocalBlobs(Path(url.removeprefix("file://")))
-    raise ValueError(f"TOWNHALL_BLOB_URL: unknown scheme in {url!r} (file://)")
+    if url.startswith("s3://"):
+        from townhall.store.blobs.s3 import S3Blobs
+
+        s = settings
+        return S3Blobs.from_url(
+            url,
+            endpoint=s.blob_s3_endpoint,
+            region=s.blob_s3_region,
+            access_key_id=s.blob_s3_access_key_id,
+            secret_access_key=s.blob_s3_secret_access_key,
+            timeout_s=s.blob_s3_timeout_s,
+            retries=s.blob_s3_retries,
+        )
+    raise ValueError(f"TOWNHALL_BLOB_URL: unknown scheme in {url!r} (file:// or s3://)")
 
 
 def token_keys(settings: Settings) -> TokenKeys:

@@ -14,9 +14,21 @@ class BlobExists(Exception):
     """An immutable object was written again with different content."""
 
 
+def safe_key(key: str) -> str:
+    """`key` itself when it is a relative path of plain segments (no empty, `.` or `..` one) that
+    cannot escape a store's root or folder; otherwise ValueError. Every implementation checks with it."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"unsafe blob key {key!r}")
+    return key
+
+
 class BlobStore(Protocol):
     async def put_immutable(self, key: str, data: bytes) -> None:
-        """Write once; writing the same bytes again is a no-op, different bytes raise BlobExists."""
+        """Write once; writing the same bytes again is a no-op, different bytes raise BlobExists.
+
+        Atomic against concurrent writers of the same key in any process: exactly one write wins
+        and every other writer of different bytes gets BlobExists, never a silent overwrite."""
 
     async def put_mutable(self, key: str, data: bytes) -> None:
         """Replace atomically (readers see the old or the new object, never a torn one)."""

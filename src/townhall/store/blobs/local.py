@@ -1,7 +1,8 @@
 """Blobs as files under one directory: the embedded default.
 
-Writes go to a temporary file, are fsynced and renamed into place, so a crash never leaves a torn
-part and an accepted part survives the process.
+Writes go to a temporary file of their own, are fsynced and then linked (immutable: fails if the
+name exists, so two writers of one key cannot both win) or renamed (mutable) into place, so a crash
+never leaves a torn part and an accepted part survives the process.
 """
 
 from __future__ import annotations
@@ -9,16 +10,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
-from townhall.store.blobs.base import BlobExists
-
-
-def _safe(key: str) -> str:
-    parts = key.split("/")
-    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise ValueError(f"unsafe blob key {key!r}")
-    return key
+from townhall.store.blobs.base import BlobExists, safe_key
 
 
 class LocalBlobs:
@@ -28,25 +23,44 @@ class LocalBlobs:
         root.mkdir(parents=True, exist_ok=True)
 
     def local_path(self, key: str) -> Path:
-        return self.root / _safe(key)
+        return self.root / safe_key(key)
+
+    def _temporary(self, path: Path, data: bytes) -> Path:
+        """A complete, synced copy of `data` beside `path`, under a name no other writer uses
+        (hidden: `list` skips it)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with open(fd, "wb") as f:
+                f.write(data)
+                if self.fsync:
+                    f.flush()
+                    os.fsync(f.fileno())
+        except BaseException:
+            os.unlink(name)
+            raise
+        return Path(name)
 
     def _write(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            if self.fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(self._temporary(path, data), path)
 
     def _put_immutable(self, key: str, data: bytes) -> None:
         path = self.local_path(key)
         if path.exists():
-            if path.read_bytes() != data:
-                raise BlobExists(key)
+            self._same_or_raise(key, path, data)
             return
-        self._write(path, data)
+        tmp = self._temporary(path, data)
+        try:
+            os.link(tmp, path)  # atomic create-if-absent: a concurrent writer of this key gets FileExistsError
+        except FileExistsError:
+            self._same_or_raise(key, path, data)
+        finally:
+            os.unlink(tmp)
+
+    @staticmethod
+    def _same_or_raise(key: str, path: Path, data: bytes) -> None:
+        if path.read_bytes() != data:
+            raise BlobExists(key)
 
     async def put_immutable(self, key: str, data: bytes) -> None:
         await asyncio.to_thread(self._put_immutable, key, data)
@@ -77,7 +91,7 @@ class LocalBlobs:
 
     async def delete_prefix(self, prefix: str) -> int:
         def rm() -> int:
-            base = self.root / _safe(prefix.rstrip("/"))
+            base = self.root / safe_key(prefix.rstrip("/"))
             if not base.exists():
                 return 0
             n = sum(1 for p in base.rglob("*") if p.is_file())

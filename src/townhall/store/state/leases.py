@@ -127,11 +127,14 @@ class RedisLeases:
     """Leases in Redis: each claim, renewal and fenced write is one script, so two nodes never race."""
 
     def __init__(self, url: str, prefix: str = "th:") -> None:
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        self._redis = self._connect(url)
         self._p = prefix
         script = self._redis.register_script
         self._claim, self._renew, self._release = script(_CLAIM), script(_RENEW), script(_RELEASE)
         self._fenced_put = script(_FENCED_PUT)
+
+    def _connect(self, url: str) -> aioredis.Redis:
+        return aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
 
     def _lease_key(self, name: str) -> str:
         return f"{self._p}lease:{{{name}}}"

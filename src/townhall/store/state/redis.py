@@ -364,17 +364,20 @@ class _Channels:
 
 
 class RedisState:
+    def _connect(self, url: str, max_connections: int) -> aioredis.Redis:
+        # a burst of requests waits for a free connection rather than failing (the default pool raises)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=POOL_WAIT_S, socket_connect_timeout=5
+        )
+        return aioredis.Redis.from_pool(pool)  # closes the pool with the client
+
     def __init__(
         self, url: str, lease_ttl: float, wait_ttl: float, prefix: str = "th:", max_connections: int = 64
     ) -> None:
         self._lease_ttl = lease_ttl
         self._wait_ttl = wait_ttl
         self._p = prefix
-        # a burst of requests waits for a free connection rather than failing (the default pool raises)
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=POOL_WAIT_S, socket_connect_timeout=5
-        )
-        self._redis: aioredis.Redis = aioredis.Redis.from_pool(pool)  # closes the pool with the client
+        self._redis = self._connect(url, max_connections)
         self._channels = _Channels(self._redis)
         script = self._redis.register_script
         self._join, self._poll, self._renew = script(_JOIN), script(_POLL), script(_RENEW)
