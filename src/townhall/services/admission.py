@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from townhall.domain import tokens
 from townhall.domain.accounts import Account
 from townhall.domain.admission import Admission, Admitted, Waiting
-from townhall.domain.errors import Forbidden, Gone, NotFound
+from townhall.domain.errors import Forbidden, Gone, Invalid, NotFound
 from townhall.domain.ids import check_device
 from townhall.domain.spaces import Space, SpaceState
 from townhall.domain.tokens import Claims, Scope, sign
@@ -30,12 +31,10 @@ class Listener:
     @classmethod
     def of(cls, account: Account | None, device_id: str | None, synthetic: bool = False) -> Listener:
         if account is not None:
-            return cls(f"a-{account.id}", account, synthetic)
+            return cls(tokens.account_subject(account.id), account, synthetic)
         if device_id is None:
-            from townhall.domain.errors import Invalid
-
             raise Invalid("listener_unknown", "sign in or send a device_id to join")
-        return cls(f"d-{check_device(device_id)}", None, synthetic)
+        return cls(tokens.device_subject(check_device(device_id)), None, synthetic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +101,6 @@ class AdmissionService:
         outcome = await self.seats.join(space.id, listener.key, space.listener_cap, now)
         for hook in self.on_join:
             await hook(space, listener, outcome)
-        return await self._result(space, listener, outcome)
-
-    async def poll(self, space_id: str, listener: Listener, country: str | None = None) -> JoinResult:
-        space = await self._open_space(space_id, listener, country)
-        outcome = await self.seats.poll(space.id, listener.key, space.listener_cap, self.ctx.clock())
-        if outcome is None:
-            raise NotFound("not_waiting", "you hold no seat and no place in line; join again")
         return await self._result(space, listener, outcome)
 
     async def renew(self, space_id: str, listener: Listener) -> float:
