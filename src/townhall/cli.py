@@ -7,6 +7,7 @@ import argparse
 import asyncio
 
 from townhall.commands import Command
+from townhall.commands.cluster import CLUSTER
 from townhall.commands.demo import DEMO
 from townhall.commands.edge import EDGE
 from townhall.commands.grant import GRANT
@@ -21,6 +22,7 @@ COMMANDS: tuple[Command, ...] = (
     SERVE,
     API,
     MEDIA,
+    CLUSTER,
     DEMO,
     EDGE,
     GRANT,

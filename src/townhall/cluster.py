@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-READY_WAIT_S = 30.0
+READY_WAIT_S = 60.0  # a process imports aiortc, av and the app: 20 s on a busy 2-core machine
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -127,10 +127,13 @@ async def cluster(
     env.setdefault("TOWNHALL_BLOB_URL", f"file://{(workdir / 'blobs').resolve()}")
     c = Cluster(env, workdir)
     try:
-        for i in range(apis):
-            await c.start_process("api", f"api-{i + 1}")
-        for i in range(media):
-            await c.start_process("media", f"media-{i + 1}")
+        await c.start_process("api", "api-1")  # first and alone: it migrates the database
+        await asyncio.gather(
+            *(c.start_process("api", f"api-{i + 1}") for i in range(1, apis)),
+            *(c.start_process("media", f"media-{i + 1}") for i in range(media)),
+        )
+        c.apis.sort(key=lambda p: p.name)
+        c.media.sort(key=lambda p: p.name)
         yield c
     finally:
         await c.stop()
