@@ -46,6 +46,7 @@ class Settings(BaseSettings):
         "", description="base URL listeners fetch the stream from (the edge); empty means the origin itself"
     )
     max_body_bytes: int = 64 * 1024
+    body_idle_s: float = Field(15.0, description="a request body that stops arriving this long is answered 408")
     country_header: str = Field(
         "X-Country-Code", description="request header carrying the listener's ISO country code, set by the edge or CDN"
     )

@@ -75,14 +75,13 @@ async def live_server(settings: Any) -> AsyncIterator[LiveServer]:
     """The townhall app on a free port, in this event loop; stopped on exit."""
     import uvicorn
 
+    from townhall.api.server import config as server_config
     from townhall.app import build_app
 
     port = free_port()
     settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
     app = build_app(settings)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, loop="none", log_level="warning", lifespan="on", access_log=False
-    )
+    config = server_config(app, "127.0.0.1", port)  # exactly as `townhall serve` serves it
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

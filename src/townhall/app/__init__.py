@@ -19,6 +19,7 @@ from townhall.api.listen import LiveGate
 from townhall.api.ops import AccessLog, GaugeCollector
 from townhall.api.origin import LiveOrigin
 from townhall.api.runtime import Runtime
+from townhall.api.server import BodyDeadline
 from townhall.api.trust.routes import WithheldGate
 from townhall.api.whip import Publishing
 from townhall.app.recording import build_recording
@@ -277,7 +278,12 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
 
     app = Starlette(
         routes=area_routes(),
-        middleware=[Middleware(AccessLog), Middleware(LiveGate), Middleware(WithheldGate)],
+        middleware=[
+            Middleware(AccessLog),
+            Middleware(BodyDeadline, idle_s=rt.settings.body_idle_s),
+            Middleware(LiveGate),
+            Middleware(WithheldGate),
+        ],
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )

@@ -39,17 +39,9 @@ async def run_server(
     """Serve until the server exits, or until `stop` is set (a graceful shutdown: lifespan hooks run)."""
     import uvicorn  # the server only when serving: the offline verbs start without it
 
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="none",
-        http="httptools",
-        ws="auto",
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
+    from townhall.api.server import config as server_config
+
+    config = server_config(app, settings.host, settings.port)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no started event

@@ -1,0 +1,106 @@
+"""How the origin is served: uvicorn with httptools, bounded against hostile clients.
+
+Varnish bounds what reaches the origin through the edge, but the origin answers anyone who reaches it
+directly. uvicorn's httptools protocol has no limit on a request's head (one 200 MB header was answered
+200 and took the process from 211 to 621 MB), and an ASGI body read has no time-out (a body shorter
+than its declared length waited forever). `BoundedHttpTools` closes a connection whose head passes
+`HEAD_MAX_BYTES` with 431; `BodyDeadline` answers 408 when a body stalls for `BODY_IDLE_S`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from townhall.api.errors import error_response
+
+HEAD_MAX_BYTES = 32 * 1024  # request line and headers together; Varnish's own default is 32 KB too
+BODY_IDLE_S = 15.0  # longest wait for the next piece of a request body
+
+
+class BoundedHttpTools(HttpToolsProtocol):
+    """httptools with a cap on the bytes of each request's head (request line plus headers)."""
+
+    _in_head = True
+    _head_bytes = 0
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head, self._head_bytes = True, 0
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head, self._head_bytes = True, 0
+
+    def data_received(self, data: bytes) -> None:
+        counting = self._in_head
+        super().data_received(data)
+        if counting and self._in_head and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > HEAD_MAX_BYTES:
+                body = b'{"code":"headers_too_large","message":"the request line and headers exceed 32 KB"}'
+                self.transport.write(
+                    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+                    b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body
+                )
+                self.transport.close()
+
+
+class BodyDeadline:
+    """ASGI middleware: a request body that stops arriving for `BODY_IDLE_S` is answered 408."""
+
+    def __init__(self, app: Any, idle_s: float = BODY_IDLE_S) -> None:
+        self.app = app
+        self.idle_s = idle_s
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+        body_done = False
+
+        async def tracked_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        async def bounded_receive() -> Any:
+            nonlocal body_done
+            if body_done:  # after the body, receive() waits for a disconnect: as long as it takes
+                return await receive()
+            message = await asyncio.wait_for(receive(), self.idle_s)
+            body_done = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        try:
+            await self.app(scope, bounded_receive, tracked_send)
+        except TimeoutError:
+            if started:
+                raise
+            response = error_response(408, "body_timeout", f"the request body stalled for {self.idle_s:.0f} s")
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+
+
+def config(app: Any, host: str, port: int, **extra: Any) -> uvicorn.Config:
+    """The one uvicorn configuration every served form uses (the commands and the tests)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="none",
+        http=BoundedHttpTools,
+        ws="auto",
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        **extra,
+    )
