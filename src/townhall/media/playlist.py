@@ -59,6 +59,44 @@ class PlaylistSegment:
     parts: tuple[PlaylistPart, ...]
 
 
+def normalise(msn: int, part: int, parts_per_segment: int) -> tuple[int, int]:
+    """RFC 8216bis 6.2.5.2: a part index past the last of its segment means part 0 of the next."""
+    extra, index = divmod(part, parts_per_segment)
+    return msn + extra, index
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEdge:
+    """Where a live playlist ends, and the rules a blocking request (`_HLS_msn`, `_HLS_part`) meets
+    there: the same for the media node's own window and for a playlist relayed to another process."""
+
+    next_msn: int  # the segment being filled
+    position: tuple[int, int]  # (msn, part) of the next part to be published
+    parts_per_segment: int
+    ended: bool
+
+    def has(self, msn: int, part: int | None) -> bool:
+        """Whether the playlist already holds segment `msn` (or its part `part`)."""
+        if self.ended:
+            return True
+        if part is None:
+            return msn < self.next_msn
+        return normalise(msn, part, self.parts_per_segment) < self.position
+
+    def check_reachable(self, msn: int, part: int | None) -> None:
+        """Reject a blocking request too far ahead of the live edge (400, not a hold)."""
+        last_msn = self.next_msn - 1
+        if msn > last_msn + 2:
+            raise Invalid("hls_msn_too_far", f"_HLS_msn={msn} is more than two segments ahead of {last_msn}")
+        if part is not None:
+            pps = self.parts_per_segment
+            want_msn, want_part = normalise(msn, part, pps)
+            edge_msn, edge_part = self.position
+            ahead = (want_msn * pps + want_part) - (edge_msn * pps + edge_part - 1)
+            if ahead > ADVANCE_PART_LIMIT:
+                raise Invalid("hls_part_too_far", f"_HLS_part={part} is more than {ADVANCE_PART_LIMIT} parts ahead")
+
+
 @dataclass(slots=True)
 class LiveWindow:
     """The sliding window of a live media playlist: complete segments, then the open one's parts."""
@@ -93,30 +131,19 @@ class LiveWindow:
         return self._normalise(self.next_msn, len(self.open_parts))
 
     def _normalise(self, msn: int, part: int) -> tuple[int, int]:
-        # RFC 8216bis 6.2.5.2: a part index past the last of its segment means part 0 of the next
-        extra, index = divmod(part, self.timing.parts_per_segment)
-        return msn + extra, index
+        return normalise(msn, part, self.timing.parts_per_segment)
+
+    @property
+    def edge(self) -> LiveEdge:
+        return LiveEdge(self.next_msn, self.position, self.timing.parts_per_segment, self.ended)
 
     def has(self, msn: int, part: int | None) -> bool:
         """Whether the playlist already holds segment `msn` (or its part `part`)."""
-        if self.ended:
-            return True
-        if part is None:
-            return msn < self.next_msn
-        return self._normalise(msn, part) < self.position
+        return self.edge.has(msn, part)
 
     def check_reachable(self, msn: int, part: int | None) -> None:
         """Reject a blocking request too far ahead of the live edge (400, not a hold)."""
-        last_msn = self.next_msn - 1
-        if msn > last_msn + 2:
-            raise Invalid("hls_msn_too_far", f"_HLS_msn={msn} is more than two segments ahead of {last_msn}")
-        if part is not None:
-            pps = self.timing.parts_per_segment
-            want_msn, want_part = self._normalise(msn, part)
-            edge_msn, edge_part = self.position
-            ahead = (want_msn * pps + want_part) - (edge_msn * pps + edge_part - 1)
-            if ahead > ADVANCE_PART_LIMIT:
-                raise Invalid("hls_part_too_far", f"_HLS_part={part} is more than {ADVANCE_PART_LIMIT} parts ahead")
+        self.edge.check_reachable(msn, part)
 
     def render(self) -> str:
         t = self.timing

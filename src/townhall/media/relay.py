@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from townhall.domain.errors import Invalid, Unavailable
+from townhall.domain.errors import Unavailable
 from townhall.domain.placement import Lease, space_lease
-from townhall.media.playlist import ADVANCE_PART_LIMIT, LiveWindow
+from townhall.media.playlist import LiveEdge, LiveWindow
 
 log = logging.getLogger("townhall.media")
 OBJECT_TTL_S = 60.0  # a part is read through the relay for a minute, from the blob store after
@@ -94,29 +94,15 @@ class LivePlaylist:
         msn, part = d["position"]
         return cls(d["text"], d["next_msn"], (msn, part), d["pps"], d["part_target"], d["target_duration"], d["ended"])
 
-    def _normalise(self, msn: int, part: int) -> tuple[int, int]:
-        extra, index = divmod(part, self.parts_per_segment)
-        return msn + extra, index
+    @property
+    def edge(self) -> LiveEdge:
+        return LiveEdge(self.next_msn, self.position, self.parts_per_segment, self.ended)
 
     def has(self, msn: int, part: int | None) -> bool:
-        """The same rule as `LiveWindow.has`: the playlist already holds segment `msn` (part `part`)."""
-        if self.ended:
-            return True
-        if part is None:
-            return msn < self.next_msn
-        return self._normalise(msn, part) < self.position
+        return self.edge.has(msn, part)
 
     def check_reachable(self, msn: int, part: int | None) -> None:
-        """The same rule as `LiveWindow.check_reachable`: too far ahead is a 400, not a hold."""
-        last_msn = self.next_msn - 1
-        if msn > last_msn + 2:
-            raise Invalid("hls_msn_too_far", f"_HLS_msn={msn} is more than two segments ahead of {last_msn}")
-        if part is not None:
-            pps = self.parts_per_segment
-            want_msn, want_part = self._normalise(msn, part)
-            edge_msn, edge_part = self.position
-            if (want_msn * pps + want_part) - (edge_msn * pps + edge_part - 1) > ADVANCE_PART_LIMIT:
-                raise Invalid("hls_part_too_far", f"_HLS_part={part} is more than {ADVANCE_PART_LIMIT} parts ahead")
+        self.edge.check_reachable(msn, part)
 
 
 class LiveRelay:
