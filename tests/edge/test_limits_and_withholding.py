@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 import pytest
-from edge_support import SPACE, EdgeFactory, Origin, listener_token
+from edge_support import SPACE, EdgeFactory, Origin, listener_token, raw_get
 from prometheus_client import CollectorRegistry
 from tests.support.wait import until
 
@@ -72,3 +72,23 @@ async def test_edge_metrics_count_hits_misses_collapsed_waits_and_rejections_by_
         assert registry.get_sample_value("townhall_edge_collapsed_waits_total") == 0
     finally:
         collector.rejections.close()
+
+
+async def test_oversized_or_too_many_headers_are_refused_at_the_edge(origin: Origin, start_edge: EdgeFactory) -> None:
+    origin.publish(PART, b"part")
+    edge = await start_edge(origin.url)
+    path = f"/e/{listener_token()}{PART}"
+    one_huge = await _status(edge.port, path, {"X-Big": "a" * 40_000})
+    too_many = await _status(edge.port, path, {f"X-H{i}": "v" for i in range(100)})
+    fine = await _status(edge.port, path, {"X-Fine": "a" * 2_000})
+    assert one_huge in (0, 400, 413, 431) and too_many in (0, 400, 413, 431), (one_huge, too_many)
+    assert fine == 200
+    assert origin.total == 1  # neither refused request reached the origin
+
+
+async def _status(port: int, path: str, headers: dict[str, str]) -> int:
+    """The answer's status, or 0 when the edge refused by closing the connection."""
+    try:
+        return (await raw_get(port, path, headers)).status
+    except (ConnectionResetError, BrokenPipeError, IndexError, ValueError):
+        return 0

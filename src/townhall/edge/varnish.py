@@ -204,6 +204,10 @@ class Edge:
             # a burst queue rather than be dropped (thread_queue_limit is 20 by default).
             "-p", f"thread_pool_min={self.settings.edge_threads_min}",
             "-p", f"thread_queue_limit={self.settings.edge_thread_queue_limit}",
+            # Hostile clients: bounded request heads (each header, all of them, how many), a client that
+            # sends its head slowly or idles is dropped, and one that reads slowly cannot hold a thread.
+            "-p", "http_req_hdr_len=8k", "-p", "http_req_size=32k", "-p", "http_max_hdr=64",
+            "-p", "timeout_idle=5", "-p", "idle_send_timeout=10", "-p", "send_timeout=60",
         ]  # fmt: skip
         try:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
