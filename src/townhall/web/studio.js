@@ -12,6 +12,7 @@ const studio = {
   space: null,
   events: null,
   publication: null,
+  reconnecting: false,
   muted: false,
   countsTimer: null,
 };
@@ -168,7 +169,9 @@ function renderRoom() {
       ? "This space has ended."
       : s.state === "live"
         ? studio.publication
-          ? studio.muted ? "You are live, muted." : "You are live: your microphone is on air."
+          ? studio.reconnecting
+            ? "Reconnecting your microphone…"
+            : studio.muted ? "You are live, muted." : "You are live: your microphone is on air."
           : "The space is live. Connect your microphone to speak."
         : "Not live yet. Share the link; listeners wait here until you go live.";
   $("#room-status").textContent = status;
@@ -187,8 +190,8 @@ async function goLive() {
     renderRoom();
     $("#room-status").textContent = "Live. Asking for your microphone…";
     const stream = await microphone();
-    const grant = await api(`/api/spaces/${enc(s.id)}/speaker-token`, { method: "POST", auth: studio.me.token });
-    studio.publication = await publish(stream, grant.whip_url, grant.token, $("#mixminus"));
+    const grant = () => api(`/api/spaces/${enc(s.id)}/speaker-token`, { method: "POST", auth: studio.me.token });
+    studio.publication = await publish(stream, grant, $("#mixminus"), onMicState);
     studio.publication.setMuted(studio.muted);
     $("#room").dataset.onAir = "true";
     log("Your microphone is on air.");
@@ -198,9 +201,23 @@ async function goLive() {
   renderRoom();
 }
 
+// The publication lost its media node and publishes again by itself; say so until it is back on air.
+function onMicState(state, err) {
+  if (state === "refused") {
+    roomError(err);
+    stopMic().then(renderRoom);
+    return;
+  }
+  studio.reconnecting = state === "reconnecting";
+  $("#room").dataset.onAir = studio.reconnecting ? "reconnecting" : "true";
+  if (!studio.reconnecting) log("Your microphone is on air again.");
+  renderRoom();
+}
+
 async function stopMic() {
   const publication = studio.publication;
   studio.publication = null;
+  studio.reconnecting = false;
   if (publication) await publication.stop();
   delete $("#room").dataset.onAir;
 }
