@@ -69,6 +69,8 @@ async def test_a_killed_owner_leaves_the_listener_playing_and_the_studio_publish
     await listener.evaluate("window.__before_failover = true")  # gone if the page reloads
     before = max(_msns(await _playlist(running, space_id)))
 
+    hang_ups: list[int] = []  # the studio hangs up its lost session through the API
+    host.on("response", lambda r: hang_ups.append(r.status) if r.request.method == "DELETE" else None)
     running.kill(owner, signal.SIGKILL)
     killed_at = time.monotonic()
     assert await until(lambda: running.owner(space_id), 8, "the other node to claim the space", 0.2) is other
@@ -90,6 +92,8 @@ async def test_a_killed_owner_leaves_the_listener_playing_and_the_studio_publish
     await host.locator("#room[data-on-air='true']").wait_for(timeout=5_000)
     await host.locator("#log", has_text="on air again").wait_for(timeout=5_000)
     assert "Reconnecting" not in (await host.locator("#room-status").text_content() or "")
+    await until(lambda: hang_ups, 5, "the studio to hang up its lost session", 0.2)
+    assert hang_ups == [404], "a session that died with its node is not found, and that is no server error"
 
     # and the listener hears the host again, through the new owner
     await ear.hears(HOST_HZ, timeout_s=15)
