@@ -506,10 +506,11 @@ async function becomeSpeaker() {
     stopPlayer(); // you hear the others through the call itself, without the stream's delay
     $("#play").disabled = true;
     setStatus("You are on stage: you hear the others directly.");
-    page.speaking = await publish(stream, grant, $("#mixminus"), onMicState);
+    page.speaking = publish(stream, grant, $("#mixminus"), onMicState); // stopSpeaking now cancels it
     page.speaking.setMuted(page.muted);
-    onMicState("on-air");
+    await page.speaking.ready;
   } catch (err) {
+    page.speaking = null; // refused: it released the microphone itself
     status.textContent = refusal(err);
     view.dataset.live = "false";
   } finally {

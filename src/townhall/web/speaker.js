@@ -97,17 +97,18 @@ async function offer(stream, whipUrl, token, audioEl) {
   return { pc, resource };
 }
 
-// Publish `stream` with a speaker grant from `grant()` ({whip_url, token}); resolves once on air, or
-// rejects with the refusal. From then on the publication keeps itself on air (see Publication).
-export async function publish(stream, grant, audioEl, onState = () => {}) {
+// Publish `stream` with a speaker grant from `grant()` ({whip_url, token}). Returns the Publication at
+// once, so a stop cancels its first attempts too; `ready` resolves on air (or stopped) and rejects with a
+// refusal. From then on the publication keeps itself on air.
+export function publish(stream, grant, audioEl, onState = () => {}) {
   const publication = new Publication(stream, grant, audioEl, onState);
-  await publication.connect();
+  publication.ready = publication.connect();
   return publication;
 }
 
 // A microphone kept on air: when the peer connection fails (or stays disconnected), it publishes the same
 // stream again with backoff, through whichever media node now runs the space. `onState(state, err)` hears
-// "reconnecting", "on-air" and, when it gives up on a refusal, "refused".
+// "on-air" (each time it gets there), "reconnecting" and, when a lost session ends in a refusal, "refused".
 export class Publication {
   constructor(stream, grant, audioEl, onState) {
     this.stream = stream;
@@ -124,7 +125,7 @@ export class Publication {
     this.sleeping = null;
   }
 
-  // Until on air (or stopped); throws a refusal that retrying cannot help.
+  // Until on air (or stopped); a refusal that retrying cannot help releases the microphone and is thrown.
   async connect() {
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
@@ -132,11 +133,15 @@ export class Publication {
         const session = await offer(this.stream, this.whipUrl, this.token, this.audioEl);
         if (this.stopped) return this.hangUp(session);
         this.watch(session);
+        this.onState("on-air");
         return;
       } catch (err) {
         if (this.stopped) return;
         // A refused grant (signed out, no longer a speaker) is final; a refused token is swapped for a fresh one.
-        if (!retryable(err) || (err.status === 401 && !this.token)) throw err;
+        if (!retryable(err) || (err.status === 401 && !this.token)) {
+          await this.stop();
+          throw err;
+        }
         if (err.status === 401) this.token = null;
         this.onState("reconnecting", err);
         await this.sleep(backoff(attempt));
@@ -167,9 +172,7 @@ export class Publication {
     if (lost) this.hangUp(lost);
     try {
       await this.connect();
-      if (!this.stopped) this.onState("on-air");
     } catch (err) {
-      await this.stop(); // refused for good: release the microphone
       this.onState("refused", err);
     } finally {
       this.retrying = false;

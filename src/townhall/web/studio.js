@@ -191,26 +191,28 @@ async function goLive() {
     $("#room-status").textContent = "Live. Asking for your microphone…";
     const stream = await microphone();
     const grant = () => api(`/api/spaces/${enc(s.id)}/speaker-token`, { method: "POST", auth: studio.me.token });
-    studio.publication = await publish(stream, grant, $("#mixminus"), onMicState);
+    studio.publication = publish(stream, grant, $("#mixminus"), onMicState); // stopMic now cancels it
     studio.publication.setMuted(studio.muted);
-    $("#room").dataset.onAir = "true";
-    log("Your microphone is on air.");
+    await studio.publication.ready;
   } catch (err) {
+    studio.publication = null; // refused: it released the microphone itself
     roomError(err);
   }
   renderRoom();
 }
 
-// The publication lost its media node and publishes again by itself; say so until it is back on air.
+// The microphone's publication: on air, publishing again by itself after losing its media node (said
+// until it is back on air), or refused.
 function onMicState(state, err) {
   if (state === "refused") {
     roomError(err);
     stopMic().then(renderRoom);
     return;
   }
+  const again = studio.reconnecting;
   studio.reconnecting = state === "reconnecting";
   $("#room").dataset.onAir = studio.reconnecting ? "reconnecting" : "true";
-  if (!studio.reconnecting) log("Your microphone is on air again.");
+  if (!studio.reconnecting) log(again ? "Your microphone is on air again." : "Your microphone is on air.");
   renderRoom();
 }
 
