@@ -91,6 +91,8 @@ async def test_a_killed_owner_leaves_the_listener_playing_and_the_studio_publish
     republished_s = time.monotonic() - killed_at
     await host.locator("#room[data-on-air='true']").wait_for(timeout=5_000)
     await host.locator("#log", has_text="on air again").wait_for(timeout=5_000)
+    told = await host.locator("#log li").all_text_contents()  # newest first
+    assert [i for i, t in enumerate(told) if "Reconnecting your microphone" in t] == [1], told
     assert "Reconnecting" not in (await host.locator("#room-status").text_content() or "")
     await until(lambda: hang_ups, 5, "the studio to hang up its lost session", 0.2)
     assert hang_ups == [404], "a session that died with its node is not found, and that is no server error"

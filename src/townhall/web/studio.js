@@ -211,6 +211,7 @@ function onMicState(state, err) {
   }
   const again = studio.reconnecting;
   studio.reconnecting = state === "reconnecting";
+  if (studio.reconnecting && !again) log("Reconnecting your microphone…");
   $("#room").dataset.onAir = studio.reconnecting ? "reconnecting" : "true";
   if (!studio.reconnecting) log(again ? "Your microphone is on air again." : "Your microphone is on air.");
   renderRoom();
