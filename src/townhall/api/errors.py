@@ -60,7 +60,8 @@ async def on_townhall_error(request: Request, exc: Exception) -> Response:
     headers = {}
     if isinstance(exc, RateLimited | Unavailable) and exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-    runtime_of(request).metrics.rejected.labels(exc.code).inc()
+    if hasattr(request.app.state, "runtime"):  # a media node's own app has no Runtime, and counts its own
+        runtime_of(request).metrics.rejected.labels(exc.code).inc()
     if exc.kind == "unauthenticated":
         headers["WWW-Authenticate"] = "Bearer"
     return error_response(

@@ -89,10 +89,12 @@ class RemotePublishing:
             raise Unavailable("media_node_unavailable", f"the media node did not answer ({reason})") from exc
         if response.status_code >= 400:
             try:
-                error = response.json()["error"]
+                error = response.json()  # the node answers errors as the API does: {"code", "message"}
                 code, message = str(error["code"]), str(error["message"])
             except (ValueError, KeyError, TypeError):
                 code, message = "media_node_error", f"the media node answered {response.status_code}"
+            if code == "space_not_here":  # the lease moved on since we looked: a speaker tries again
+                raise Unavailable("media_node_unavailable", message)
             raise _ERRORS.get(response.status_code, Unavailable)(code, message)
         return response
 

@@ -502,20 +502,34 @@ async function becomeSpeaker() {
   announce("You are a speaker now.");
   try {
     const stream = await microphone();
-    const grant = await api(`/api/spaces/${encodeURIComponent(spaceId)}/speaker-token`, { method: "POST", auth: me.token });
+    const grant = () => api(`/api/spaces/${encodeURIComponent(spaceId)}/speaker-token`, { method: "POST", auth: me.token });
     stopPlayer(); // you hear the others through the call itself, without the stream's delay
     $("#play").disabled = true;
     setStatus("You are on stage: you hear the others directly.");
-    page.speaking = await publish(stream, grant.whip_url, grant.token, $("#mixminus"));
+    page.speaking = publish(stream, grant, $("#mixminus"), onMicState); // stopSpeaking now cancels it
     page.speaking.setMuted(page.muted);
-    status.textContent = page.muted ? "You are on stage, muted." : "You are live: everyone hears you.";
-    view.dataset.live = "true";
+    await page.speaking.ready;
   } catch (err) {
+    page.speaking = null; // refused: it released the microphone itself
     status.textContent = refusal(err);
     view.dataset.live = "false";
   } finally {
     page.joiningStage = false;
   }
+}
+
+// The microphone's publication: on air, publishing again by itself after losing its media node, or refused.
+function onMicState(state, err) {
+  const status = $("#mic-status");
+  if (state === "refused") {
+    status.textContent = refusal(err);
+    $("#speaker-view").dataset.live = "false";
+    return;
+  }
+  const live = state === "on-air";
+  $("#speaker-view").dataset.live = live ? "true" : "reconnecting";
+  if (!live) status.textContent = "Reconnecting your microphone…";
+  else status.textContent = page.muted ? "You are on stage, muted." : "You are live: everyone hears you.";
 }
 
 async function stopSpeaking(resumeListening) {

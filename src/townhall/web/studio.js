@@ -12,6 +12,7 @@ const studio = {
   space: null,
   events: null,
   publication: null,
+  reconnecting: false,
   muted: false,
   countsTimer: null,
 };
@@ -168,7 +169,9 @@ function renderRoom() {
       ? "This space has ended."
       : s.state === "live"
         ? studio.publication
-          ? studio.muted ? "You are live, muted." : "You are live: your microphone is on air."
+          ? studio.reconnecting
+            ? "Reconnecting your microphone…"
+            : studio.muted ? "You are live, muted." : "You are live: your microphone is on air."
           : "The space is live. Connect your microphone to speak."
         : "Not live yet. Share the link; listeners wait here until you go live.";
   $("#room-status").textContent = status;
@@ -187,20 +190,37 @@ async function goLive() {
     renderRoom();
     $("#room-status").textContent = "Live. Asking for your microphone…";
     const stream = await microphone();
-    const grant = await api(`/api/spaces/${enc(s.id)}/speaker-token`, { method: "POST", auth: studio.me.token });
-    studio.publication = await publish(stream, grant.whip_url, grant.token, $("#mixminus"));
+    const grant = () => api(`/api/spaces/${enc(s.id)}/speaker-token`, { method: "POST", auth: studio.me.token });
+    studio.publication = publish(stream, grant, $("#mixminus"), onMicState); // stopMic now cancels it
     studio.publication.setMuted(studio.muted);
-    $("#room").dataset.onAir = "true";
-    log("Your microphone is on air.");
+    await studio.publication.ready;
   } catch (err) {
+    studio.publication = null; // refused: it released the microphone itself
     roomError(err);
   }
+  renderRoom();
+}
+
+// The microphone's publication: on air, publishing again by itself after losing its media node (said
+// until it is back on air), or refused.
+function onMicState(state, err) {
+  if (state === "refused") {
+    roomError(err);
+    stopMic().then(renderRoom);
+    return;
+  }
+  const again = studio.reconnecting;
+  studio.reconnecting = state === "reconnecting";
+  if (studio.reconnecting && !again) log("Reconnecting your microphone…");
+  $("#room").dataset.onAir = studio.reconnecting ? "reconnecting" : "true";
+  if (!studio.reconnecting) log(again ? "Your microphone is on air again." : "Your microphone is on air.");
   renderRoom();
 }
 
 async function stopMic() {
   const publication = studio.publication;
   studio.publication = null;
+  studio.reconnecting = false;
   if (publication) await publication.stop();
   delete $("#room").dataset.onAir;
 }
