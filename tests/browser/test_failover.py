@@ -25,7 +25,7 @@ from townhall.cluster import Cluster, Process, cluster
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(180)]
 EDGE_SECRET = "failover-test-edge-secret-0123456789abcdef"
-REPUBLISHED_WITHIN_S = 15.0
+REPUBLISHED_WITHIN_S = 25.0  # measured 10.9 to 13.6 s: most of it is Chrome noticing the lost peer (~7.6 s)
 NAMED = re.compile(r'(?:URI="|^)[ps](\d+)(?:\.\d+)?\.m4s', re.MULTILINE)
 
 
