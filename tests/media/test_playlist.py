@@ -7,7 +7,15 @@ import re
 import pytest
 
 from townhall.domain.errors import Invalid
-from townhall.media.playlist import LiveWindow, PlaylistPart, PlaylistSegment, Timing, blocking_request, multivariant
+from townhall.media.playlist import (
+    LiveWindow,
+    PlaylistPart,
+    PlaylistSegment,
+    Timing,
+    blocking_request,
+    discontinuity_sequence,
+    multivariant,
+)
 
 TIMING = Timing(10 * 1024 / 48_000, 9)
 
@@ -112,3 +120,12 @@ def test_the_replay_chain_head_is_listed_as_a_tag_players_ignore() -> None:
     assert CHAIN_TAG not in window.render()
     window.chain = (4, "ab" * 32)
     assert f'{CHAIN_TAG}:MSN=4,HEAD="{"ab" * 32}"' in window.render().splitlines()
+
+
+def test_a_resumed_programme_starts_a_new_timeline_for_players() -> None:
+    window = LiveWindow(Timing(0.21333, 9))
+    assert "DISCONTINUITY-SEQUENCE" not in window.render()  # a programme's first encoder: no tag
+    window.discontinuity_sequence = discontinuity_sequence(window.render()) + 1
+    resumed = window.render()
+    assert "#EXT-X-DISCONTINUITY-SEQUENCE:1\n" in resumed
+    assert discontinuity_sequence(resumed) + 1 == 2  # and the next resume counts on from it

@@ -111,6 +111,7 @@ async def test_a_killed_owner_is_replaced_within_five_seconds(running: Cluster) 
         after = await until(lambda: _beyond(api, live, before), 10, "a part from the new owner")
         resumed_s = time.monotonic() - killed_at
         assert min(_msns(after)) > before
+        assert "#EXT-X-DISCONTINUITY-SEQUENCE:1\n" in after  # a new encoder: a new timeline for the player
         assert claimed_s < 5.0 and resumed_s < 6.0, (claimed_s, resumed_s)
 
         pc, r = await _publish(api, space_id, host)  # a speaker publishing again reaches the new owner

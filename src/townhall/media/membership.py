@@ -88,6 +88,8 @@ class Membership:
         # writing for up to this long after its last renewal rather than silence every space at once
         self.grace_s = max(grace_s, ttl_s - MARGIN_S)
         self.unrenewed_since: float | None = None  # monotonic time renewals started failing
+        self._failing = False  # the last round failed (the hot state or the database away)
+        self._recovered_at = -float("inf")  # monotonic time a round first succeeded again
         self.clock = clock
         self.draining = False
         self.held: dict[str, Held] = {}
@@ -168,6 +170,7 @@ class Membership:
             try:
                 await self.round()
             except Exception as exc:  # the hot state or the database is away (renewals: `_unrenewed` said so)
+                self._failing = True
                 if not (isinstance(exc, Unavailable) and self.unrenewed_since is not None):
                     log.warning("node %s: membership round failed (%s)", self.node_id, exc)
             with contextlib.suppress(TimeoutError):
@@ -206,10 +209,12 @@ class Membership:
             log.warning("node %s renews its leases again after %.1f s", self.node_id, started - self.unrenewed_since)
             self.unrenewed_since = None
         await self.leases.beat(self.member(), self.ttl_s, now)
+        if self._failing:  # back after an outage: owners reclaim what Redis may have lost before others claim
+            self._failing, self._recovered_at = False, started
         live = await self.live_spaces()
         for space_id in [s for s in self.held if s not in live]:
             await self.give_up(space_id, ended=True)  # ended while the control plane's signal was missed
-        if self.draining:
+        if self.draining or started - self._recovered_at < self.ttl_s:
             return
         for space_id in sorted(live - self.held.keys()):
             await self._try_claim(space_id)

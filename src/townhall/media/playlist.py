@@ -7,6 +7,7 @@ so one rendering serves the whole audience through the edge.
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -110,6 +111,9 @@ class LiveWindow:
     open_program_date_time: float | None = None
     ended: bool = False
     chain: tuple[int, str] | None = None  # (msn, head) of the replay hash chain's latest link
+    # bumped when a programme resumes on another encoder (a restart or a failover): the segments from
+    # here on start a new timeline for the player, whose previous segments are no longer listed
+    discontinuity_sequence: int = 0
 
     def add_part(self, part: PlaylistPart, program_date_time: float) -> None:
         if not self.open_parts:
@@ -154,6 +158,7 @@ class LiveWindow:
             f"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={t.part_hold_back:.5f}",
             f"#EXT-X-PART-INF:PART-TARGET={t.part_target:.5f}",
             f"#EXT-X-MEDIA-SEQUENCE:{self.segments[0].msn if self.segments else self.next_msn}",
+            *([f"#EXT-X-DISCONTINUITY-SEQUENCE:{self.discontinuity_sequence}"] if self.discontinuity_sequence else []),
             "#EXT-X-INDEPENDENT-SEGMENTS",
             '#EXT-X-MAP:URI="init.mp4"',
         ]
@@ -220,3 +225,12 @@ def _decimal(value: str, name: str) -> int:
     if not value.isdigit() or not value.isascii() or len(value) > 18:
         raise Invalid("hls_invalid_query", f"{name} must be a decimal integer")
     return int(value)
+
+
+DISCONTINUITY_SEQUENCE = re.compile(r"^#EXT-X-DISCONTINUITY-SEQUENCE:(\d+)$", re.MULTILINE)
+
+
+def discontinuity_sequence(playlist: str | None) -> int:
+    """The discontinuity sequence number a stored live playlist carried (0 when none)."""
+    found = DISCONTINUITY_SEQUENCE.search(playlist or "")
+    return int(found[1]) if found else 0

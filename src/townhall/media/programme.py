@@ -19,7 +19,14 @@ from townhall.media.encoder import AAC_FRAME, AAC_PRIMING, AacEncoder
 from townhall.media.metrics import MediaMetrics
 from townhall.media.mixer import FRAME, RATE, SILENCE, Samples
 from townhall.media.packager import Packager, Part, Segment, init_segment
-from townhall.media.playlist import LiveWindow, PlaylistPart, PlaylistSegment, Timing, multivariant
+from townhall.media.playlist import (
+    LiveWindow,
+    PlaylistPart,
+    PlaylistSegment,
+    Timing,
+    discontinuity_sequence,
+    multivariant,
+)
 from townhall.media.recorder import Recorder, SegmentRecord
 from townhall.media.relay import LivePlaylist
 from townhall.store.blobs.base import BlobExists
@@ -106,6 +113,9 @@ class Programme:
         last, (highest, parts) = await self.recorder.last_record(), await self.recorder.stored_extent()
         if highest is not None:  # a restarted space continues after everything already stored and heard
             resume_at = self._resume_at(last, highest, parts)
+            # on a new encoder, as a new timeline for players (EXT-X-DISCONTINUITY-SEQUENCE, RFC 8216bis 4.4.3.3)
+            stored = await self.recorder.read_playlist()
+            self.window.discontinuity_sequence = discontinuity_sequence(stored) + 1
             self.packager = Packager(
                 self.config.frames_per_part, self.config.parts_per_segment, first_msn=highest + 1, start=resume_at
             )

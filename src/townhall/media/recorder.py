@@ -102,5 +102,9 @@ class Recorder:
         await self.blobs.put_immutable(self.record_key(segment.msn), record.to_json())
         return record
 
+    async def read_playlist(self) -> str | None:
+        raw = await self.blobs.get(self.key("media.m3u8"))
+        return raw.decode() if raw is not None else None
+
     async def write_playlist(self, text: str) -> None:
         await self.blobs.put_mutable(self.key("media.m3u8"), text.encode())
