@@ -30,8 +30,8 @@ from townhall.services.replay import ReplayService
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 KEYS_PATH = "/.well-known/townhall/replay-keys.json"
-SEGMENT = re.compile(r"^s\d{1,12}\.m4s$")
-CLIP_FILE = re.compile(r"^clips/[A-Za-z0-9_-]{4,64}\.m4a$")
+SEGMENT = re.compile(r"^s\d{1,12}\.m4s\Z")
+CLIP_FILE = re.compile(r"^clips/[A-Za-z0-9_-]{4,64}\.m4a\Z")
 TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".json": "application/json", ".m4a": "audio/mp4"}
 
 
