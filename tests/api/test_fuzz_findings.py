@@ -27,3 +27,12 @@ async def test_device_id_with_a_trailing_newline_is_400(client: httpx.AsyncClien
     space = await live_space(client, host)
     r = await join(client, space["id"], device="device0001\n")
     assert r.status_code == 400 and r.json()["code"] == "invalid_device_id", r.text
+
+
+@pytest.mark.parametrize("value", [b"NaN", b"Infinity", b"-Infinity"])
+async def test_scheduled_start_must_be_a_finite_number(client: httpx.AsyncClient, value: bytes) -> None:
+    host = await register(client)
+    r = await client.post(
+        "/api/spaces", content=b'{"title": "t", "scheduled_start": ' + value + b"}", headers=host["headers"]
+    )
+    assert r.status_code == 400 and r.json()["code"] == "invalid_body", r.text
