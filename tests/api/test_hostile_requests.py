@@ -5,10 +5,13 @@ arriving is answered 408 instead of holding the connection for ever."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 
 import pytest
 
 from tests.support.servers import live_server
+from tests.support.wait import until
 from townhall.api.server import HEAD_MAX_BYTES
 from townhall.settings import Settings
 
@@ -48,3 +51,30 @@ async def test_a_stalled_body_is_answered_408(settings: Settings) -> None:
         answer = await _exchange(server.port, short)
         assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
         assert b'"body_timeout"' in answer
+
+
+async def test_a_client_gone_mid_body_is_not_a_server_error(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14's fuzzing: a client that went away mid-body was logged as a 500 with a traceback."""
+    caplog.set_level(logging.INFO, logger="townhall")
+    async with live_server(settings) as server:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            b"POST /api/accounts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"handle":'
+        )
+        await writer.drain()
+
+        def logged() -> list[dict[str, object]]:
+            lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "townhall.access"]
+            return [x for x in lines if x["path"] == "/api/accounts"]
+
+        async def seen() -> bool:
+            return bool(logged())
+
+        writer.close()
+        await until(seen, 10, "the access log line of the abandoned request")
+        assert [x["status"] for x in logged()] == [499]
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert errors == [], [r.getMessage() for r in errors]

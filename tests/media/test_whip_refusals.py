@@ -3,6 +3,8 @@ clear 4xx with nothing set up. One live space serves the module: a refusal leave
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from tests.media.conftest import Stage, offer, peer_connections, post, token_for
 
@@ -98,6 +100,43 @@ async def test_an_offer_missing_what_webrtc_needs_is_a_400_before_any_peer_conne
     try:
         before = peer_connections()
         broken = "\r\n".join(x for x in sdp.split("\r\n") if not x.startswith(drop))
+        response = await post(stage, broken, await stage.host_token())
+        assert response.status_code == 400 and response.json()["code"] == code, response.text
+        assert stage.live.publishers == {} and peer_connections() <= before
+    finally:
+        await pc.close()
+
+
+def _fingerprint(value: str) -> Callable[[str], str]:
+    return lambda line: value if line.startswith("a=fingerprint:") else line
+
+
+def _direction(value: str) -> Callable[[str], str]:
+    directions = ("a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive")
+    return lambda line: value if line in directions else line
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "code"),
+    [
+        (_fingerprint("a=fingerprint:sha-256 zz:zz"), "sdp_bad_fingerprint"),
+        (_fingerprint("a=fingerprint:md5 " + ":".join(["AB"] * 16)), "sdp_bad_fingerprint"),
+        (_fingerprint("a=fingerprint:sha-256 " + ":".join(["AB"] * 31)), "sdp_bad_fingerprint"),
+        (_direction("a=inactive"), "sdp_bad_direction"),
+        (_direction("a=recvonly"), "sdp_bad_direction"),
+    ],
+)
+async def test_a_broken_offer_is_a_400_and_touches_no_session(
+    shared_stage: Stage, rewrite: Callable[[str], str], code: str
+) -> None:
+    """Issue 14's fuzzing: a bad fingerprint or an inactive direction was answered 201, replacing the
+    speaker's live session; it must be refused before any session or peer connection is touched."""
+    stage = shared_stage
+    pc, sdp = await offer()
+    try:
+        before = peer_connections()
+        broken = "\r\n".join(rewrite(x) for x in sdp.split("\r\n"))
+        assert broken != sdp
         response = await post(stage, broken, await stage.host_token())
         assert response.status_code == 400 and response.json()["code"] == code, response.text
         assert stage.live.publishers == {} and peer_connections() <= before

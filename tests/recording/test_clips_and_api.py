@@ -154,3 +154,34 @@ def test_rotate_replay_key_verb_adds_a_key(tmp_path: Any, capsys: pytest.Capture
     assert len(ring) == 3  # the first run made one, each rotation added one
     assert oct((tmp_path / "replay-keys.json").stat().st_mode)[-3:] == "600"
     assert "earlier key(s) stay published" in capsys.readouterr().out
+
+
+async def test_fuzzed_clip_requests_are_refused_cleanly(rec_app: Any) -> None:
+    """Issue 14's fuzzing: a vanishing duration was a 500, an endless start would overflow, and a listener
+    token of another space cut a clip that was then public under that space's replay."""
+    rt = rec_app.state.runtime
+    async with _client(rec_app) as c:
+        host = await register(c)
+        sid = await _space(c, host)
+        other = await _space(c, host)
+
+        async def two_segments() -> bool:
+            return len(await rt.recording.replay.links.links(sid)) >= 2
+
+        await until(two_segments, 20, "two recorded segments")
+        for body, code in [
+            ({"duration_s": 2.2e-308}, "invalid_clip_length"),
+            ({"duration_s": 0.01}, "invalid_clip_length"),
+            ({"duration_s": 2, "start_s": 1e308}, "invalid_body"),
+        ]:
+            r = await c.post(f"/api/spaces/{sid}/clips", json=body, headers=host["headers"])
+            assert r.status_code == 400 and r.json()["code"] == code, (body, r.text)
+        for raw in (b'{"duration_s": NaN}', b'{"duration_s": 2, "start_s": Infinity}'):
+            r = await c.post(f"/api/spaces/{sid}/clips", content=raw, headers=host["headers"])
+            assert r.status_code == 400 and r.json()["code"] == "invalid_body", r.text
+
+        joined = await c.post(f"/api/spaces/{other}/join", json={"device_id": "device-of-other"})
+        assert joined.status_code == 200, joined.text
+        r = await c.post(f"/api/spaces/{sid}/clips", json={"duration_s": 2}, headers=auth(joined.json()["token"]))
+        assert r.status_code == 403 and r.json()["code"] == "token_wrong_space", r.text
+        assert (await c.get(f"/api/spaces/{sid}/clips")).json()["clips"] == []

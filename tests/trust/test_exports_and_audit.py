@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from tests.support.api import live_space
@@ -188,3 +189,10 @@ async def test_audit_export_prints_the_period_as_ndjson_that_verifies(
     assert [e["seq"] for e in lines] == [1, 2, 3] and {e["action"] for e in lines} == {"notice.received"}
     entries = [chain.AuditEntry(**{**e, "payload": e["payload"]}) for e in lines]
     assert chain.verify(entries).ok
+
+
+@pytest.mark.parametrize("path", ["/api/transparency", "/transparency"])
+@pytest.mark.parametrize("query", ["to=9999-12-31", "from=0001-01-01&to=9999-12-31", "to=2026-13-01"])
+async def test_a_period_out_of_range_is_a_400_not_a_500(tc: httpx.AsyncClient, path: str, query: str) -> None:
+    r = await tc.get(f"{path}?{query}")
+    assert r.status_code == 400 and r.json()["code"] == "invalid_period", r.text

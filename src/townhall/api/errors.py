@@ -10,7 +10,7 @@ import logging
 
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 
@@ -32,6 +32,8 @@ STATUS = {
     "legally_withheld": 451,
     "unavailable": 503,
 }
+
+CLIENT_CLOSED_REQUEST = 499
 
 HTTP_CODES = {
     400: "bad_request",
@@ -91,6 +93,14 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message, dict(exc.headers or {}))
 
 
+async def on_client_gone(request: Request, exc: Exception) -> Response:
+    """The client went away before its request was read: nobody to answer, nothing went wrong here.
+    Recorded as 499 (nginx's "client closed request") so the access log and metrics do not call it a 5xx."""
+    assert isinstance(exc, ClientDisconnect)
+    log.debug("client disconnected mid-request", extra={"path": request.url.path})
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 async def on_unexpected(request: Request | WebSocket, exc: Exception) -> Response:
     log.exception("unexpected error", extra={"path": request.url.path})
     return error_response(500, "internal_error", "something went wrong on our side; it has been logged")
@@ -98,6 +108,7 @@ async def on_unexpected(request: Request | WebSocket, exc: Exception) -> Respons
 
 HANDLERS = {
     TownhallError: on_townhall_error,
+    ClientDisconnect: on_client_gone,
     ValidationError: on_validation_error,
     HTTPException: on_http_exception,
     Exception: on_unexpected,

@@ -137,8 +137,8 @@ def routes() -> list[Route]:
 EDGE_CREDENTIAL = "x-townhall-edge"
 # The live stream's objects (playlists, init section, parts, segments): anything under /live/<id>/
 # but the room state, which is public at /api/spaces/<id>/state as well.
-_LIVE = re.compile(r"^/+live(/|$)")
-_PUBLIC = re.compile(r"^/live/[^/]+/state\.json$")
+_LIVE = re.compile(r"^/+live(/|\Z)")
+_PUBLIC = re.compile(r"^/live/[^/]+/state\.json\Z")
 
 
 class LiveGate:

@@ -24,7 +24,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 PLAYLIST = "public, max-age=1"
 M3U8 = "application/vnd.apple.mpegurl"
 MP4 = "audio/mp4"
-MEDIA_NAME = re.compile(r"^(p\d{1,12}\.\d{1,4}|s\d{1,12})$")
+MEDIA_NAME = re.compile(r"^(p\d{1,12}\.\d{1,4}|s\d{1,12})\Z")
 
 
 def _missing() -> Response:

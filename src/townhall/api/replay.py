@@ -30,8 +30,8 @@ from townhall.services.replay import ReplayService
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 KEYS_PATH = "/.well-known/townhall/replay-keys.json"
-SEGMENT = re.compile(r"^s\d{1,12}\.m4s$")
-CLIP_FILE = re.compile(r"^clips/[A-Za-z0-9_-]{4,64}\.m4a$")
+SEGMENT = re.compile(r"^s\d{1,12}\.m4s\Z")
+CLIP_FILE = re.compile(r"^clips/[A-Za-z0-9_-]{4,64}\.m4a\Z")
 TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".json": "application/json", ".m4a": "audio/mp4"}
 
 
@@ -127,14 +127,17 @@ async def space_counts(request: Request) -> Response:
     return ok(await _rec(request).counting.space_counts(space, live_now))
 
 
-async def _viewer(request: Request, device_id: str | None) -> tuple[str, bool, bool]:
-    """(viewer key, signed in, synthetic) of whoever sends a beacon or cuts a clip."""
+async def _viewer(request: Request, device_id: str | None, space_id: str | None = None) -> tuple[str, bool, bool]:
+    """(viewer key, signed in, synthetic) of whoever sends a beacon or cuts a clip; with `space_id`, a listener
+    token must be for that space (a token of space B does not cut clips of space A)."""
     rt = runtime_of(request)
     secret = _rec(request).counting.secret
     agent = request.headers.get("user-agent", "")
     credential = bearer(request)
     if credential and credential.startswith(f"{tokens.VERSION}."):
-        claims = tokens.verify(credential, rt.keys.keys, rt.clock(), tokens.Scope.LISTEN, tokens.peek_space(credential))
+        claims = tokens.verify(
+            credential, rt.keys.keys, rt.clock(), tokens.Scope.LISTEN, space_id or tokens.peek_space(credential)
+        )
         account_id, device_id = tokens.subject_ids(claims.subject)
         key = rules.viewer_key(secret, account_id=account_id, device_id=device_id)
         return key, account_id is not None, claims.synthetic or rules.is_bot(agent)
@@ -217,8 +220,9 @@ async def create_clip(request: Request) -> Response:
     body = await read_json(request, ClipIn)
     if not bearer(request):
         raise Unauthenticated("listener_required", "sign in, or send your listener token, to cut a clip")
-    creator, _, _ = await _viewer(request, None)
-    row = await _rec(request).clips.create(_space_id(request), creator[:32], body.duration_s, body.start_s, body.title)
+    space_id = _space_id(request)
+    creator, _, _ = await _viewer(request, None, space_id)
+    row = await _rec(request).clips.create(space_id, creator[:32], body.duration_s, body.start_s, body.title)
     return ok(clip_out(request, row), status=201)
 
 

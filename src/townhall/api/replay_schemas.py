@@ -28,7 +28,9 @@ class ReplayOut(BaseModel):
 
 class ClipIn(Body):
     duration_s: float = Field(gt=0, le=3600, description="at most clip_max_s (60 s by default)")
-    start_s: float | None = Field(None, ge=0, description="seconds from the recording's start; omit for the latest")
+    start_s: float | None = Field(
+        None, ge=0, le=10_000_000, description="seconds from the recording's start; omit for the latest"
+    )
     title: str = Field("", max_length=500)
 
 

@@ -5,11 +5,34 @@ Shapes only: limits that are settings are checked in the domain, not in these mo
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def _no_nul(value: Any) -> None:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text cannot contain a NUL character (U+0000)")
+    if isinstance(value, list | tuple | set):
+        for item in value:
+            _no_nul(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul(item)
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_max_length=10_000)
+    """A request body: unknown fields, NaN, Infinity and NUL characters (which PostgreSQL refuses in text)
+    are a 400 before anything reaches a store."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=10_000, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        _no_nul(value)
+        return value
 
 
 class Credentials(Body):

@@ -31,9 +31,9 @@ from townhall.services.recording_keys import ReplayKeys
 from townhall.settings import Settings
 
 KEYS_PATH = "/.well-known/townhall/replay-keys.json"
-PAGE_PATH = re.compile(r"^(?P<prefix>.*)/r/(?P<space>[A-Za-z0-9_-]{4,64})/?$")
+PAGE_PATH = re.compile(r"^(?P<prefix>.*)/r/(?P<space>[A-Za-z0-9_-]{4,64})/?\Z")
 # Served from where they were stored live (as the origin serves a replay); the rest from the replay's folder.
-RECORDED = re.compile(r"^(init\.mp4|s\d{1,12}\.m4s)$")
+RECORDED = re.compile(r"^(init\.mp4|s\d{1,12}\.m4s)\Z")
 
 SOURCES = """\
 Check a published replay: its signature, hash chain and every segment. The replay is one of:

@@ -18,7 +18,7 @@ WHOLE_REPLAY_SLACK_S = 1.0  # a replay shorter than a minute counts when played 
 CLIP_QUALIFY_S = 2.0  # continuous seconds (MRC video viewability)
 DEDUPE_WINDOW_S = 86_400  # one play per viewer per replay (or clip) per 24 hours
 EVENT_ID_TTL_S = 3_600  # a retried beacon within the hour is recognised
-EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
 
 # Known crawlers and tools (a short list after the IAB/ABC spiders-and-bots rules): counted apart.
 _BOT_UA = re.compile(

@@ -10,9 +10,9 @@ import re
 
 from townhall.domain.errors import Invalid
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
-HANDLE_PATTERN = re.compile(r"^[a-z0-9_]{3,30}$")
-DEVICE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{4,64}\Z")
+HANDLE_PATTERN = re.compile(r"^[a-z0-9_]{3,30}\Z")
+DEVICE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
 
 
 def check_id(value: str, what: str = "id") -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from townhall.domain.errors import Conflict, Invalid
 from townhall.domain.notices import TargetKind
 
-COUNTRY = re.compile(r"^[A-Z]{2}$")
+COUNTRY = re.compile(r"^[A-Z]{2}\Z")
 LEGAL_GROUND_MAX = 500
 EXPLANATION_MAX = 2000
 FACTS_MAX = 5000

@@ -5,6 +5,7 @@ Pure data and transitions; persistence and events live in services.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -69,6 +70,8 @@ def check_new_space(
     cleaned = " ".join(str(title).split())
     if not cleaned:
         raise Invalid("invalid_title", "a space needs a title")
+    if any(unicodedata.category(c) == "Cc" for c in cleaned):  # NUL is refused by PostgreSQL: a 500 once
+        raise Invalid("invalid_title", "a title cannot contain control characters")
     if len(cleaned) > limits.title_max:
         raise Invalid("title_too_long", f"the title is longer than {limits.title_max} characters")
     if listener_cap is not None and not (1 <= listener_cap <= limits.cap_max):

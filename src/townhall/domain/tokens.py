@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.hmac import HMAC
 from townhall.domain.errors import Forbidden, Unauthenticated
 
 VERSION = "v1"
-FIELD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+FIELD = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 
 
 class Scope(StrEnum):

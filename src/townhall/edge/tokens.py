@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from townhall.domain.tokens import FIELD, VERSION, Scope
 
 # kid, space and subject are FIELDs (townhall.domain.tokens.sign refuses anything else).
-_ID = FIELD.pattern.strip("^$")
+_ID = FIELD.pattern.removeprefix("^").removesuffix(r"\Z")
 # v1.<kid>.<scope>.<space>.<subject>.<exp>.<flags>.<sig>
 TOKEN_REGEX = rf"^{VERSION}\.{_ID}\.[a-z]\.{_ID}\.{_ID}\.[0-9]{{1,12}}\.[0b]\.[0-9a-f]{{64}}$"
 LISTEN_SCOPE = Scope.LISTEN.value
 
 # A key is handed to vmod-digest as a VCL string, so it must be printable and quote-free.
-_VCL_KEY = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+_VCL_KEY = re.compile(r"^[A-Za-z0-9_-]{16,256}\Z")
 
 
 def vcl_key(kid: str, key: bytes) -> str:

@@ -56,8 +56,8 @@ class EdgeSettings(Protocol):
 
 
 ROLES = ("edge", "shield")
-HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")  # it is written into the VCL as req.http.<name>
-CREDENTIAL = re.compile(r"^[A-Za-z0-9_-]{32,128}$")  # written into the VCL as a string
+HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}\Z")  # it is written into the VCL as req.http.<name>
+CREDENTIAL = re.compile(r"^[A-Za-z0-9_-]{32,128}\Z")  # written into the VCL as a string
 UNRESERVED = string.ascii_letters + string.digits + "-._~"
 
 

@@ -34,6 +34,8 @@ DTX_FRAME = bytes([0x48])  # an Opus TOC byte alone (SILK wideband, 20 ms): no a
 DTX_EVERY = 20  # frames between DTX frames while silent (400 ms, as libopus does)
 DTX_PAYLOAD = 2  # bytes: an Opus packet this small is a DTX frame (its sender goes quiet after it)
 OpusSink = Callable[[bytes], None]
+FINGERPRINT_BYTES = {"sha-256": 32, "sha-384": 48, "sha-512": 64}  # what a DTLS stack can check (RFC 8122)
+HEX_PAIRS = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2})*")
 
 
 def validate_offer(sdp: str, max_bytes: int) -> None:
@@ -53,6 +55,15 @@ def validate_offer(sdp: str, max_bytes: int) -> None:
         raise Invalid("sdp_no_opus", "the offer's audio section must offer Opus")
     if audio[0].dtls is None or not audio[0].dtls.fingerprints:
         raise Invalid("sdp_no_fingerprint", "the offer has no DTLS fingerprint")
+    for fingerprint in audio[0].dtls.fingerprints:
+        size = FINGERPRINT_BYTES.get(fingerprint.algorithm.lower())
+        if size is None or not HEX_PAIRS.fullmatch(fingerprint.value) or len(fingerprint.value) != 3 * size - 1:
+            raise Invalid(
+                "sdp_bad_fingerprint",
+                "the DTLS fingerprint must be sha-256, sha-384 or sha-512 as colon-separated hex bytes",
+            )
+    if audio[0].direction not in (None, "sendrecv", "sendonly"):
+        raise Invalid("sdp_bad_direction", "a speaker's audio section must be sendrecv or sendonly")
     if audio[0].ice is None or not (audio[0].ice.usernameFragment and audio[0].ice.password):
         raise Invalid("sdp_no_ice_credentials", "the offer has no ICE username fragment and password")
 

@@ -17,7 +17,7 @@ from townhall.media.mixer import RATE
 from townhall.media.packager import Part, Segment
 from townhall.store.blobs.base import BlobStore
 
-_MEDIA_KEY = re.compile(r"/[ps](\d+)(?:\.\d+)?\.m4s$")
+_MEDIA_KEY = re.compile(r"/[ps](\d+)(?:\.\d+)?\.m4s\Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,8 @@ from townhall.services.replay import ReplayService
 from townhall.services.spaces import SpaceService
 
 TITLE_MAX = 140
+CLIP_MIN_S = 0.1  # shorter rounds to no audio at all (a fuzzer sent 2.2e-308)
+CLIP_START_MAX_S = 10_000_000.0  # about 115 days: far past any recording, still finite in media time
 
 
 def clip_key(space_id: str, clip_id: str) -> str:
@@ -50,10 +52,12 @@ class ClipService:
     ) -> dict[str, Any]:
         """Cut a clip; `start_s` is seconds from the start of the recording, None for the latest audio."""
         s = self.ctx.settings
-        if not (0 < duration_s <= s.clip_max_s):
-            raise Invalid("invalid_clip_length", f"a clip lasts more than 0 and at most {s.clip_max_s:g} seconds")
-        if start_s is not None and start_s < 0:
-            raise Invalid("invalid_clip_start", "start_s must be zero or more")
+        if not (CLIP_MIN_S <= duration_s <= s.clip_max_s):
+            raise Invalid(
+                "invalid_clip_length", f"a clip lasts at least {CLIP_MIN_S:g} and at most {s.clip_max_s:g} seconds"
+            )
+        if start_s is not None and not (0 <= start_s <= CLIP_START_MAX_S):
+            raise Invalid("invalid_clip_start", f"start_s must be from 0 to {CLIP_START_MAX_S:g} seconds")
         space = await self.spaces.get(space_id)
         if not space.replay_public:
             raise Forbidden("clips_not_allowed", "the host chose not to publish this space's recording")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from townhall.domain.tokens import FIELD
 
-HEX = re.compile(r"^[0-9a-fA-F]+$")
+HEX = re.compile(r"^[0-9a-fA-F]+\Z")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ def period(start: str, end: str) -> tuple[float, float]:
         raise Invalid("invalid_period", "from and to are dates as YYYY-MM-DD") from exc
     if last < first:
         raise Invalid("invalid_period", "the period ends before it starts")
+    if last >= date.max:  # the day after it, where the period stops, is past what a date can hold
+        raise Invalid("invalid_period", f"to must be before {date.max.isoformat()}")
     begin = datetime(first.year, first.month, first.day, tzinfo=UTC)
     stop = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
     return begin.timestamp(), stop.timestamp()
