@@ -4,10 +4,11 @@ returns the ASGI app. The only place that chooses implementations; no other modu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -241,6 +242,19 @@ async def resume_live(rt: Runtime, media: ThreadedMedia) -> None:
         await media.ensure_space(space)
 
 
+SHUTDOWN_STEP_S = 15.0  # a stop step waiting on a dependency that no longer answers is abandoned after this
+
+
+async def _bounded(step: Callable[[], Awaitable[object]]) -> None:
+    """Run one step of stopping; a dependency that hangs costs a warning, never a process that cannot stop."""
+    try:
+        async with asyncio.timeout(SHUTDOWN_STEP_S):
+            await step()
+    except TimeoutError:
+        name = getattr(step, "__qualname__", step)
+        log.warning("stopping: %s did not finish in %.0f s; going on", name, SHUTDOWN_STEP_S)
+
+
 def area_routes() -> list[BaseRoute]:
     """Each area's routes, declared by its API module."""
     from townhall.api import accounts, events, listen, ops, origin, replay, spaces, web, whip
@@ -271,10 +285,8 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
         try:
             yield
         finally:
-            for hook in reversed(rt.shutdown):
-                await hook()
-            await rt.state.close()
-            await rt.db.dispose()
+            for hook in [*reversed(rt.shutdown), rt.state.close, rt.db.dispose]:
+                await _bounded(hook)
 
     app = Starlette(
         routes=area_routes(),
