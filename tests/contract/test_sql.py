@@ -7,40 +7,22 @@ own accounts and spaces, so tests do not see each other's rows except in global 
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
-import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support.servers import postgres_database
 from townhall.domain.accounts import AccountStatus, PlatformRole
 from townhall.domain.errors import Conflict
 from townhall.domain.roles import Role
 from townhall.domain.spaces import Space, SpaceState
-from townhall.store.sql import db
 from townhall.store.sql.repos import AccountRepo, MemberRepo, SessionRepo, SpaceRepo
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.asyncio(loop_scope="module")]
 T0 = 1_764_170_000.25
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module", params=["sqlite", "postgresql"])
-async def engine(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[AsyncEngine]:
-    async with contextlib.AsyncExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sql') / 'contract.db'}"
-        else:
-            url = await stack.enter_async_context(postgres_database())
-        await db.migrate(url)
-        eng = db.open_engine(url)
-        yield eng
-        await eng.dispose()
 
 
 def new_id() -> str:

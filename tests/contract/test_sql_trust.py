@@ -8,17 +8,13 @@ of time, so `between` queries and listings see only what the test wrote (filtere
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
-import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support.servers import postgres_database
 from townhall.domain import audit
 from townhall.domain.appeals import Appeal, AppealOutcome, AppealState, AppellantRole
 from townhall.domain.errors import Conflict
@@ -39,7 +35,6 @@ from townhall.services.trust.ports import (
     Strike,
     TrustStores,
 )
-from townhall.store.sql import db
 from townhall.store.sql.trust import stores as sql_stores
 from townhall.trust import audit as audit_log
 
@@ -47,19 +42,6 @@ pytestmark = [pytest.mark.timeout(60), pytest.mark.asyncio(loop_scope="module")]
 _slots = itertools.count(1)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module", params=["sqlite", "postgresql"])
-async def engine(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[AsyncEngine]:
-    async with contextlib.AsyncExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sql') / 'trust.db'}"
-        else:
-            url = await stack.enter_async_context(postgres_database())
-        await db.migrate(url)
-        eng = db.open_engine(url)
-        yield eng
-        await eng.dispose()
 
 
 @pytest.fixture
