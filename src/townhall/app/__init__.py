@@ -22,7 +22,7 @@ from townhall.api.origin import LiveOrigin
 from townhall.api.runtime import Runtime
 from townhall.api.server import BodyDeadline
 from townhall.api.trust.routes import WithheldGate
-from townhall.api.whip import Publishing
+from townhall.api.whip import Publishing, WhipCors
 from townhall.app.recording import build_recording
 from townhall.app.trust import build_trust
 from townhall.domain.spaces import SpaceState
@@ -293,6 +293,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
         middleware=[
             Middleware(AccessLog),
             Middleware(BodyDeadline, idle_s=rt.settings.body_idle_s),
+            Middleware(WhipCors),
             Middleware(LiveGate),
             Middleware(WithheldGate),
         ],
