@@ -92,7 +92,12 @@ async def _refusal(cwd: Path, command: list[str], env: dict[str, str]) -> str:
     second = await asyncio.create_subprocess_exec(
         *command, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
-    out, err = await asyncio.wait_for(second.communicate(), 60)
+    try:
+        out, err = await asyncio.wait_for(second.communicate(), 60)
+    finally:
+        if second.returncode is None:
+            second.kill()
+            await second.wait()
     assert second.returncode == 1 and not out, (out, err)
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in lines[0], lines
