@@ -302,7 +302,10 @@ class MediaNode:
             elif -delay < MAX_CATCH_UP_TICKS * TICK_S:
                 await asyncio.sleep(0)  # catching up: let the packets that waited out the stall in first
             else:
-                log.warning("media ticker stalled %.0f ms; re-basing the clock", -delay * 1000)
+                log.warning("media ticker stalled %.0f ms; re-basing the clock (a gap in each replay)", -delay * 1000)
+                for live in list(self.spaces.values()):
+                    live.programme.clock_skipped(-delay)
+                self.metrics.clock_rebases.inc()
                 base, k = loop.time(), 0
                 continue
             late = loop.time() - due

@@ -34,6 +34,7 @@ from townhall.store.blobs.base import BlobExists
 log = logging.getLogger("townhall.media")
 
 SegmentHook = Callable[[str, SegmentRecord], Awaitable[None] | None]
+MAX_SKIPS = 1000  # stalls remembered (older ones are long past every part still to be stored)
 MAX_BACKFILL_FRAMES = 50  # at most a second of silence covers a handover; longer is a gap, shown as one
 
 
@@ -102,6 +103,7 @@ class Programme:
         self.multivariant = multivariant(int(config.aac_bit_rate * 1.25), int(config.aac_bit_rate * 1.1))
         self.playlist = self.window.render()
         self._origin: float | None = None  # loop time at which media time `packager_start` entered the mix
+        self._skips: list[tuple[int, float]] = []  # (media time, seconds): audio the stalled clock lost
         self.packager_start = 0
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._changed = asyncio.Event()
@@ -145,9 +147,20 @@ class Programme:
         return after_last + (highest - last.msn - 1) * segment_samples + parts * self.packager.part_samples
 
     def program_date_time(self, media_time: int) -> float:
-        """Unix time at which the sample at `media_time` entered the mix (AAC priming removed)."""
+        """Unix time at which the sample at `media_time` entered the mix (AAC priming removed), counting
+        every stretch the media clock lost before it (`clock_skipped`)."""
         assert self._origin is not None
-        return self.wall_offset + self._origin + (media_time - self.packager_start - AAC_PRIMING) / RATE
+        lost = sum(seconds for at, seconds in self._skips if media_time >= at)
+        return self.wall_offset + self._origin + lost + (media_time - self.packager_start - AAC_PRIMING) / RATE
+
+    def clock_skipped(self, seconds: float) -> None:
+        """The media clock stalled past catching up and lost `seconds` of audio (the node re-based it): what
+        follows entered the mix that much later. PROGRAM-DATE-TIME stays true to the wall clock from the next
+        sample on, so the stretch shows as a gap in the replay's signed manifest, never as audio that was not
+        carried (`find_gaps`: a wall-clock jump between segments)."""
+        if self._origin is not None and seconds > 0:
+            self._skips.append((self.packager.time, seconds))
+            del self._skips[:-MAX_SKIPS]
 
     def feed(self, samples: Samples, tick_time: float) -> None:
         """One 20 ms frame of the full mix, taken at loop time `tick_time`; called from the tick."""
