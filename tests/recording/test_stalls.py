@@ -66,3 +66,52 @@ async def _manifest(server: Any, space_id: str) -> dict[str, Any]:
         assert r.status_code == 200, r.text
         out: dict[str, Any] = r.json()
         return out
+
+
+async def test_the_unfinished_last_segment_is_in_the_replay(settings: Settings) -> None:
+    """Ending a space mid-segment publishes its last parts as a shorter final segment (they were heard)."""
+    async with live_server(settings) as server:
+        rt = server.runtime
+        host = (await rt.accounts.register("end_host", "password-host", "127.0.0.1")).account
+        space = await rt.spaces.start(host, (await rt.spaces.create(host, "Ends mid-segment", None, None)).id)
+
+        await until(lambda: _mid_segment(rt, space.id), 30, "a segment done and four parts of the next")
+        ended_at = time.time()
+        await rt.spaces.end(host, space.id)
+        await until(lambda: _published(rt, space.id), 30, "the replay published")
+        payload = (await _manifest(server, space.id))["payload"]
+        last, full = payload["segments"][-1], payload["segments"][0]
+        assert last["duration"] < full["duration"], "the last segment is the unfinished one, shorter"
+        last_end = last["program_date_time_ms"] / 1000 + last["duration"] / payload["timescale"]
+        assert ended_at - last_end < 0.5, f"the replay ends {ended_at - last_end:.2f} s before the space ended"
+        verdict = await asyncio.to_thread(check, f"{server.url}/replay/{space.id}/", None)
+        assert verdict.verified, verdict.text()
+
+
+async def test_a_segment_left_unfinished_by_a_stop_is_closed_by_the_restart_and_replayed(settings: Settings) -> None:
+    """A node that stops (or dies) mid-segment leaves its parts stored and heard; the next start closes that
+    segment from them, so the chain and the replay hold it too."""
+    async with live_server(settings) as server:
+        rt = server.runtime
+        host = (await rt.accounts.register("restart_host", "password-host", "127.0.0.1")).account
+        space = await rt.spaces.start(host, (await rt.spaces.create(host, "Restarted mid-segment", None, None)).id)
+        await until(lambda: _mid_segment(rt, space.id), 30, "a segment done and four parts of the next")
+        unfinished = (await rt.media.playlist(space.id, None) or "").count("#EXTINF")  # its msn: segments before it
+    async with live_server(settings) as server:  # the same data: the space resumes
+        rt = server.runtime
+        await until(lambda: _mid_segment(rt, space.id), 30, "the resumed programme")
+        await rt.spaces.end(host, space.id)
+        await until(lambda: _published(rt, space.id), 30, "the replay published")
+        payload = (await _manifest(server, space.id))["payload"]
+        closed = {x["msn"]: x for x in payload["segments"]}.get(unfinished)
+        assert closed is not None, f"segment {unfinished}, heard live, is not in the replay"
+        assert closed["duration"] < payload["segments"][0]["duration"]  # four or more parts, not nine
+        assert not any(unfinished in g["missing"] for g in payload["gaps"]), payload["gaps"]
+        verdict = await asyncio.to_thread(check, f"{server.url}/replay/{space.id}/", None)
+        assert verdict.verified, verdict.text()
+
+
+async def _mid_segment(rt: Any, space_id: str) -> bool:
+    text = await rt.media.playlist(space_id, None) or ""
+    open_parts = text.rsplit("#EXTINF", 1)[-1].split("\n", 2)[-1].count("#EXT-X-PART:")
+    return text.count("#EXTINF") >= 1 and open_parts >= 4
