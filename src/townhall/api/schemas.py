@@ -81,7 +81,6 @@ class SpaceOut(BaseModel):
     listener_cap: int | None
     recording: bool
     replay_public: bool
-    listener_url: str
     page_url: str
 
 
