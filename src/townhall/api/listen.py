@@ -20,7 +20,7 @@ from townhall.api.runtime import runtime_of
 from townhall.api.schemas import JoinIn, JoinOut, ReactionIn
 from townhall.domain import tokens
 from townhall.domain.counting import is_bot
-from townhall.domain.errors import TownhallError
+from townhall.domain.errors import Forbidden, TownhallError, Unavailable
 from townhall.services.admission import Joined, Listener
 
 
@@ -66,8 +66,9 @@ def _listener_token(request: Request) -> tokens.Claims:
 async def renew(request: Request) -> Response:
     rt = runtime_of(request)
     claims = _listener_token(request)
-    expires = await rt.admission.renew(claims.space_id, Listener(claims.subject, synthetic=claims.synthetic))
-    return ok({"lease_expires": expires})
+    listener = Listener(claims.subject, synthetic=claims.synthetic)
+    renewed = await rt.admission.renew(claims.space_id, listener, country_of(request))
+    return ok({"lease_expires": renewed.lease_expires, "token": renewed.token})
 
 
 async def leave(request: Request) -> Response:
@@ -82,6 +83,19 @@ async def react(request: Request) -> Response:
     claims = _listener_token(request)
     await rt.room.react(claims.space_id, body.kind, claims.subject)
     return Response(status_code=204)
+
+
+REVOKED = "this listener token was revoked: removed or blocked from the space, or the account suspended"
+REVOKED_HEADER = "X-Townhall-Revoked"
+
+
+async def revoked_list(request: Request) -> Response:
+    """The subjects whose listener tokens for this space are revoked now, space-separated in a header
+    the edge reads (VCL cannot read a body); cached by the edge for at most `edge_revocation_ttl_s`."""
+    rt = runtime_of(request)
+    listed = await rt.spaces.revocations.listed(request.path_params["space_id"])
+    headers = {REVOKED_HEADER: " ".join(listed), "Cache-Control": f"public, max-age={rt.settings.room_state_max_age_s}"}
+    return ok({"revoked": listed}, headers=headers)
 
 
 async def room_state(request: Request) -> Response:
@@ -112,10 +126,11 @@ def routes() -> list[Route]:
             "POST",
             f"{s}/lease",
             renew,
-            summary="Renew the seat (Authorization: Bearer <listener token>)",
+            summary="Renew the seat and get a fresh listener token (Authorization: Bearer <listener token>); "
+            "403 token_revoked once removed, blocked or suspended, 451 once withheld in your country",
             tag=t,
             auth="listener token",
-            errors=(401, 403, 404, 410),
+            errors=(401, 403, 404, 410, 451),
         ),
         op("DELETE", f"{s}/lease", leave, summary="Leave and free the seat", tag=t, auth="listener token", status=204),
         op(
@@ -131,6 +146,13 @@ def routes() -> list[Route]:
         ),
         op("GET", f"{s}/state", room_state, summary="Room state: speakers, who is speaking, counts, reactions", tag=t),
         op("GET", "/live/{space_id}/state.json", room_state, summary="Room state as the edge serves it", tag=t),
+        op(
+            "GET",
+            "/live/{space_id}/revoked",
+            revoked_list,
+            summary="Subjects whose listener tokens for this space are revoked (edge only; header X-Townhall-Revoked)",
+            tag=t,
+        ),
     ]
 
 
@@ -175,7 +197,12 @@ class LiveGate:
             return
         rt = scope["app"].state.runtime
         try:
-            tokens.verify(parts[2], rt.keys.keys, rt.clock(), tokens.Scope.LISTEN, parts[4])
+            claims = tokens.verify(parts[2], rt.keys.keys, rt.clock(), tokens.Scope.LISTEN, parts[4])
+            if await rt.spaces.revocations.revoked(claims.space_id, claims.subject):
+                raise Forbidden("token_revoked", REVOKED)
+        except Unavailable as exc:
+            await error_response(503, exc.code, exc.message, {"Retry-After": "1"})(scope, receive, send)
+            return
         except TownhallError as exc:
             await error_response(403, exc.code, exc.message)(scope, receive, send)
             return

@@ -38,6 +38,7 @@ from townhall.services.accounts import AccountService
 from townhall.services.admission import AdmissionService
 from townhall.services.context import Context
 from townhall.services.keys import TokenKeys, load_or_create_secrets, parse_keys
+from townhall.services.revocation import Revocations
 from townhall.services.room import RoomService
 from townhall.services.spaces import SpaceService
 from townhall.settings import Settings
@@ -144,7 +145,8 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time, ro
     metrics = Metrics()
     ctx = Context(settings=s, state=state, clock=clock)
     accounts = AccountService(ctx, AccountRepo(engine), SessionRepo(engine))
-    spaces = SpaceService(ctx, state, SpaceRepo(engine), MemberRepo(engine), AccountRepo(engine), keys)
+    revocations = Revocations(ctx, state, state, state)
+    spaces = SpaceService(ctx, state, SpaceRepo(engine), MemberRepo(engine), AccountRepo(engine), keys, revocations)
     admission = AdmissionService(ctx, state, spaces, keys)
     public = s.public_url.rstrip("/") or f"http://{s.host}:{s.port}"
     gauges = GaugeCollector()
