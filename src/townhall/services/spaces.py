@@ -199,7 +199,8 @@ class SpaceService:
             )
         return space
 
-    async def _set_role(self, space_id: str, account_id: str, role: Role) -> None:
+    async def _room_for(self, space_id: str, account_id: str, role: Role) -> None:
+        """Raise 409 when the space has no room left for one more `role` (co-host or speaker)."""
         if role in (Role.COHOST, Role.SPEAKER):
             roster = await self.members.of_space(space_id)
             count = sum(1 for m in roster if m.role is role and m.account_id != account_id)
@@ -207,6 +208,9 @@ class SpaceService:
                 raise Conflict("too_many_cohosts", f"a space has at most {MAX_COHOSTS} co-hosts")
             if role is Role.SPEAKER and count >= MAX_SPEAKERS:
                 raise Conflict("too_many_speakers", f"a space has at most {MAX_SPEAKERS} speakers besides its hosts")
+
+    async def _set_role(self, space_id: str, account_id: str, role: Role) -> None:
+        await self._room_for(space_id, account_id, role)
         now = self.ctx.clock()
         await self.members.upsert(space_id, account_id, now, role=role.value, invited=False, muted=role not in VOICES)
         await self.speak_queue.qremove(f"speakq:{space_id}", account_id)
@@ -261,6 +265,11 @@ class SpaceService:
 
     async def invite(self, actor: Account, space_id: str, target_id: str) -> None:
         await self._check(actor, space_id, Action.INVITE, target_id, absent_is_listener=True)
+        # Refused now, not only when accepted: a suspended account, or a space with no speaker's place left.
+        await self._ensure_can_hold_role(target_id)
+        member = await self.members.get(space_id, target_id)
+        if member is None or member.role not in VOICES:
+            await self._room_for(space_id, target_id, Role.SPEAKER)
         await self.members.upsert(space_id, target_id, self.ctx.clock(), invited=True)
         await self.ctx.publish(space_id, {"type": "invite", "account_id": target_id})
 
@@ -272,7 +281,8 @@ class SpaceService:
         await self._set_role(space_id, actor.id, Role.SPEAKER)
 
     async def make_cohost(self, actor: Account, space_id: str, target_id: str) -> None:
-        await self._check(actor, space_id, Action.MAKE_COHOST, target_id)
+        # A signed-in listener with no member row yet (never asked to speak) may be made co-host directly.
+        await self._check(actor, space_id, Action.MAKE_COHOST, target_id, absent_is_listener=True)
         await self._ensure_can_hold_role(target_id)
         await self._set_role(space_id, target_id, Role.COHOST)
 

@@ -193,10 +193,13 @@ function admitted(answer) {
 async function renew() {
   if (!page.seat) return;
   try {
-    await api(`/api/spaces/${encodeURIComponent(spaceId)}/lease`, { method: "POST", auth: page.seat.token });
+    const answer = await api(`/api/spaces/${encodeURIComponent(spaceId)}/lease`, { method: "POST", auth: page.seat.token });
+    if (answer && answer.token && page.seat) page.seat.token = answer.token; // tokens are short-lived: each renewal extends it
   } catch (err) {
     if (err.code === "space_ended") return ended();
     if (err.code === "lease_lost") return rejoin();
+    if (err.status === 451) return refused(err);
+    if (err.code === "token_revoked") return refused(err);
   }
 }
 
@@ -270,7 +273,15 @@ function refused(err) {
 // --- playback ----------------------------------------------------------------------------------------
 function startPlayer() {
   if (page.player || !page.seat) return;
-  page.player = attach(audio, page.seat.playlist_url, LIVE_CONFIG, (status) => {
+  // Every request the player makes carries the newest token (renewals replace it), not the one joined with.
+  const config = {
+    ...LIVE_CONFIG,
+    xhrSetup(xhr, url) {
+      const token = page.seat && page.seat.token;
+      xhr.open("GET", token ? url.replace(/\/e\/[^/]+\/live\//, `/e/${token}/live/`) : url, true);
+    },
+  };
+  page.player = attach(audio, page.seat.playlist_url, config, (status) => {
     if (status === 451) return refused({ status: 451, code: "withheld_in_country" });
     if (status === 403) {
       stopPlayer(); // the token was refused (expired, say): a new seat brings a new one
