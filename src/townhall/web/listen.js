@@ -19,6 +19,7 @@ import {
 } from "./common.js";
 import { LIVE_CONFIG, attach } from "./player.js";
 import { microphone, publish } from "./speaker.js";
+import { embedded, watchViews } from "./views.js";
 
 const STATE_EVERY_MS = 1000;
 const WAIT_POLL_MS = 2000;
@@ -27,6 +28,7 @@ const PLAYER_RETRY_MS = 1000;
 
 const spaceId = decodeURIComponent(location.pathname.split("/")[2] || "");
 const audio = $("#audio");
+watchViews($("section.card.stage"), { space_id: spaceId, surface: embedded() ? "embed" : "space_page" });
 
 const page = {
   seat: null, // {token, renew_every_s, playlist_url, state_url}
