@@ -21,7 +21,7 @@ from townhall.api.schemas import JoinIn, JoinOut, ReactionIn
 from townhall.domain import tokens
 from townhall.domain.counting import is_bot
 from townhall.domain.errors import Forbidden, TownhallError, Unavailable
-from townhall.services.admission import Joined, Listener
+from townhall.services.admission import Joined, Listener, Lobby
 
 
 async def _listener(request: Request, device_id: str | None) -> Listener:
@@ -40,6 +40,15 @@ async def join(request: Request) -> Response:
     space_id = request.path_params["space_id"]
     listener = await _listener(request, body.device_id)
     result = await rt.admission.join(space_id, listener, client_address(request), country_of(request))
+    if isinstance(result, Lobby):
+        start = result.space.scheduled_start
+        lobby = {
+            "status": "lobby",
+            "scheduled_start": start,
+            "starts_in_s": None if start is None else max(0.0, start - rt.clock()),
+            "retry_after_s": result.retry_after_s,
+        }
+        return ok(lobby, status=202)
     (rt.metrics.admitted if isinstance(result, Joined) else rt.metrics.waited).inc()
     if isinstance(result, Joined):
         base = f"{rt.listener_base_url}/e/{result.token}/live/{space_id}"
@@ -115,8 +124,9 @@ def routes() -> list[Route]:
             "POST",
             f"{s}/join",
             join,
-            summary="Join as a listener: a seat and a listener token (200), or a place "
-            "in the waiting room (202); call again to poll the place",
+            summary="Join as a listener: a seat and a listener token (200), a place in the waiting "
+            "room (202, status waiting), or the lobby of a space not started yet (202, status lobby: no seat, "
+            "no listen counted); call again to poll",
             tag=t,
             body=JoinIn,
             response=JoinOut,

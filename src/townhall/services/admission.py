@@ -51,12 +51,21 @@ class Queued:
 
 
 @dataclass(frozen=True, slots=True)
+class Lobby:
+    """The space has not started: the listener waits in its lobby, with no seat, no token and no listen
+    counted; `retry_after_s` says when to ask again (it starts when the host starts it)."""
+
+    space: Space
+    retry_after_s: float = 3.0
+
+
+@dataclass(frozen=True, slots=True)
 class Renewed:
     token: str  # a fresh listener token: tokens are short-lived, each renewal extends it
     lease_expires: float
 
 
-JoinResult = Joined | Queued
+JoinResult = Joined | Queued | Lobby
 SpaceGate = Callable[[Space, Listener, str | None], Awaitable[None]]
 JoinHook = Callable[[Space, Listener, Admission], Awaitable[None]]
 RenewHook = Callable[[Space, Listener], Awaitable[None]]
@@ -104,6 +113,8 @@ class AdmissionService:
             "too many joins from this address; try again shortly",
         )
         space = await self._open_space(space_id, listener, country)
+        if space.state is SpaceState.SCHEDULED:
+            return Lobby(space)  # not a live seat, not a live listen: nothing is booked or counted
         now = self.ctx.clock()
         outcome = await self.seats.join(space.id, listener.key, space.listener_cap, now)
         for hook in self.on_join:

@@ -156,6 +156,7 @@ async function join() {
       auth: me ? me.token : undefined,
     });
     if (answer.status === "waiting") return waiting(answer.position);
+    if (answer.status === "lobby") return lobby(answer);
     admitted(answer);
   } catch (err) {
     if (err.status === 0 || err.status === 429 || err.status >= 500) {
@@ -168,6 +169,8 @@ async function join() {
 }
 
 function waiting(position) {
+  stopTimer("countdown");
+  delete document.body.dataset.lobby;
   stopPlayer(); // a listener who lost the seat (a lease not renewed in time) waits like everyone else
   $("#play").disabled = true;
   $("#leave").disabled = false;
@@ -178,7 +181,37 @@ function waiting(position) {
   page.timers.join = setTimeout(join, WAIT_POLL_MS);
 }
 
+// Before the start: a lobby with a countdown. No seat, no token and no listen: the page asks again every
+// few seconds and is let in once the host has started the space.
+function lobby(answer) {
+  stopPlayer();
+  page.seat = null;
+  stopTimer("renew");
+  stopTimer("countdown");
+  $("#play").disabled = true;
+  $("#leave").disabled = true;
+  document.body.dataset.lobby = "true";
+  const startsAt = answer.scheduled_start;
+  const show = () => {
+    const when = startsAt ? ` It is scheduled for ${formatTime(startsAt)}` : "";
+    let left = "";
+    if (startsAt) {
+      const s = Math.max(0, Math.round(startsAt - Date.now() / 1000));
+      const h = Math.floor(s / 3600);
+      const m = Math.floor((s % 3600) / 60);
+      left = s > 0 ? ` (starts in ${h ? `${h} h ` : ""}${m} min ${s % 60} s)` : " (any moment now)";
+      $("#status").dataset.countdown = String(s);
+    }
+    setStatus(`The space has not started yet.${when}${left}. This page starts playing when the host goes live.`);
+  };
+  show();
+  page.timers.countdown = setInterval(show, 1000);
+  page.timers.join = setTimeout(join, Math.max(1, answer.retry_after_s || 3) * 1000);
+}
+
 function admitted(answer) {
+  stopTimer("countdown");
+  delete document.body.dataset.lobby;
   const first = !page.seat;
   page.seat = answer;
   delete $("#status").dataset.position;
