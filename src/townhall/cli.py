@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from townhall.commands import Command
 from townhall.commands.cluster import CLUSTER
@@ -16,6 +19,7 @@ from townhall.commands.scaled import API, MEDIA
 from townhall.commands.serve import SERVE
 from townhall.commands.trust import AUDIT, SOR, TRANSPARENCY_REPORT
 from townhall.commands.verify import KEEP_HEADS, ROTATE_REPLAY_KEY, VERIFY
+from townhall.domain.errors import TownhallError
 from townhall.settings import Settings
 
 COMMANDS: tuple[Command, ...] = (
@@ -48,12 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     setup_logging(settings.log_level)
     run = next(c.run for c in COMMANDS if c.name == args.verb)
+    runner: Callable[[Coroutine[Any, Any, int]], int] = asyncio.run
     try:
         import uvloop  # optional: the faster event loop when installed
 
-        return uvloop.run(run(args, settings))
+        runner = uvloop.run
     except ImportError:
-        return asyncio.run(run(args, settings))
+        pass
+    try:
+        return runner(run(args, settings))
+    except TownhallError as exc:  # a refusal the user can act on: one line, never a traceback
+        print(f"townhall {args.verb}: {exc.message} ({exc.code})", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -199,6 +199,7 @@ def subscribe(rt: Runtime) -> None:
     # a join: the country gate (withholding orders) before a seat; then the durable count of the join
     # (a SQL commit on the join path: a join is answered only once it is counted)
     rt.admission.space_gates.append(trust.withholdings.gate)
+    rec.clips.gates.append(trust.withholdings.check)  # no clip is cut where the space is withheld (451)
     rt.admission.on_join.append(rec.counting.joined)
 
     # the room state every listener polls: the chain head, then the public figures

@@ -203,13 +203,17 @@ def bar_chart(title: str, data: Mapping[str, float]) -> str:
     if not rows:
         return f"<figure><figcaption>{esc(title)}</figcaption><p>None in this period.</p></figure>"
     top = max(v for _, v in rows) or 1.0
-    bar_h, label_w, width = 22, 300, 640
+    # The label column fits the longest label whole (the longest DSA category is 67 characters): at 12 px,
+    # no capital letter of system-ui is wider than 9 px.
+    bar_h, bars_w = 22, 340
+    label_w = 16 + 9 * max(len(label) for label, _ in rows)
+    width = label_w + bars_w
     bars = []
     for i, (label, value) in enumerate(rows):
         y = i * (bar_h + 6)
-        w = (width - label_w - 60) * value / top
+        w = (bars_w - 60) * value / top
         bars.append(
-            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">{esc(label[:45])}</text>'
+            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">{esc(label)}</text>'
             f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="#2b6cb0"></rect>'
             f'<text x="{label_w + w + 6:.1f}" y="{y + 15}">{value:g}</text>'
         )
@@ -261,7 +265,7 @@ def page(report: Mapping[str, Any]) -> str:
         "<!doctype html><html lang=en><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width'>"
         f"<title>Transparency report {esc(period['from'])} to {esc(period['to'])}</title>"
-        "<style>body{font:15px system-ui;margin:2em;max-width:60em}figure{margin:1.5em 0}"
+        "<style>body{font:15px system-ui;margin:2em;max-width:60em}figure{margin:1.5em 0;overflow-x:auto}"
         "figcaption{font-weight:600;margin-bottom:.4em}td,th{padding:2px 8px;text-align:left}</style>"
         f"<h1>Transparency report: {esc(report['platform'])}</h1>"
         f"<p>Period {esc(period['from'])} to {esc(period['to'])} (Digital Services Act, Articles 15 and 24). "
