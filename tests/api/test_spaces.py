@@ -170,15 +170,21 @@ async def test_inviting_a_suspended_account_or_an_eleventh_speaker_is_refused_at
     sid = (await live_space(client, host))["id"]
     suspended = await register(client)
     await app.state.runtime.accounts.set_status(suspended["account_id"], AccountStatus.SUSPENDED)
-    r = await client.post(f"/api/spaces/{sid}/invite", json={"account_id": suspended["account_id"]}, headers=host["headers"])
+    r = await client.post(
+        f"/api/spaces/{sid}/invite", json={"account_id": suspended["account_id"]}, headers=host["headers"]
+    )
     assert r.status_code == 403 and r.json()["code"] == "account_suspended"
     for _ in range(10):
         p = await register(client)
-        r = await client.post(f"/api/spaces/{sid}/invite", json={"account_id": p["account_id"]}, headers=host["headers"])
+        r = await client.post(
+            f"/api/spaces/{sid}/invite", json={"account_id": p["account_id"]}, headers=host["headers"]
+        )
         assert r.status_code == 204
         assert (await client.post(f"/api/spaces/{sid}/invite/accept", headers=p["headers"])).status_code == 204
     eleventh = await register(client)
-    r = await client.post(f"/api/spaces/{sid}/invite", json={"account_id": eleventh["account_id"]}, headers=host["headers"])
+    r = await client.post(
+        f"/api/spaces/{sid}/invite", json={"account_id": eleventh["account_id"]}, headers=host["headers"]
+    )
     assert r.status_code == 409 and r.json()["code"] == "too_many_speakers"
 
 

@@ -22,7 +22,9 @@ async def test_an_early_listener_waits_in_a_lobby_that_is_not_a_seat_nor_a_liste
     async with server.client() as http:
         host = await register(http)
         start_at = rt.clock() + 600
-        r = await http.post("/api/spaces", json={"title": "At ten", "scheduled_start": start_at}, headers=host["headers"])
+        r = await http.post(
+            "/api/spaces", json={"title": "At ten", "scheduled_start": start_at}, headers=host["headers"]
+        )
         sid = r.json()["id"]
         browser = await chromium.launch()
         context = await browser.new_context(user_agent=PERSON_UA)

@@ -29,13 +29,11 @@ async def test_the_transparency_chart_shows_the_longest_category_label_whole(chr
     page = await (await (await chromium.launch()).new_context()).new_page()
     await page.set_content(f"<!doctype html><html><body>{chart}</body></html>")
     boxes = await page.evaluate(LABEL_BOXES_JS)
-    assert [b["text"] for b in boxes][0] == longest  # not cut short
+    assert boxes[0]["text"] == longest  # not cut short
     assert all(b["x"] >= 0 for b in boxes), boxes  # nothing drawn left of the chart's edge
 
 
-async def test_a_withheld_listener_reads_the_reason_with_one_full_stop(
-    server: LiveServer, chromium: Browsers
-) -> None:
+async def test_a_withheld_listener_reads_the_reason_with_one_full_stop(server: LiveServer, chromium: Browsers) -> None:
     async with server.client() as http:
         staff = staff_maker(http, server.app)
         host, moderator = await staff(), await staff("moderator")
