@@ -86,7 +86,7 @@ async def test_listing_counts_cards_seen_for_a_second_not_those_below_the_fold(
         assert (await _views(http, last))["views"]["post_views"] == before
 
 
-async def test_space_page_and_embed_count_apart_and_clip_page_counts_views_and_a_play_after_two_seconds(
+async def test_space_replay_and_clip_pages_count_views_the_embed_apart_and_a_clip_play_after_two_seconds(
     server: LiveServer, chromium: Browsers
 ) -> None:
     rt = server.runtime
@@ -122,6 +122,18 @@ async def test_space_page_and_embed_count_apart_and_clip_page_counts_views_and_a
             return bool((await http.get(f"/api/clips/{clip['id']}")).json()["counts"]["clip_plays"] == 1)
 
         await until(play_counted, 20, "the clip play counted")
+
+        # the replay page counts as the space's page
+        assert (await http.post(f"/api/spaces/{sid}/end", headers=host["headers"])).status_code == 200
+
+        async def published() -> bool:
+            return (await http.get(f"/api/spaces/{sid}/replay")).status_code == 200
+
+        await until(published, 30, "the replay")
+        await _page(chromium, f"{server.url}/r/{sid}")
+        await until(lambda: _has(http, sid, "post_views", 2), 15, "the replay page's view")
+        views = (await _views(http, sid))["views"]
+        assert views["embed_views"] == 1 and views["clip_views"] == 1
 
 
 async def _has(http: httpx.AsyncClient, space_id: str, metric: str, n: int) -> bool:

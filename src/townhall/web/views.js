@@ -22,10 +22,11 @@ function eventId() {
 function flush(keepalive = false) {
   timer = null;
   if (queue.length === 0) return;
-  const events = queue.splice(0, 1000);
+  const events = queue.splice(0, 100);
   lastSent = performance.now();
   const me = session();
   api("/api/beacons", { method: "POST", keepalive, auth: me ? me.token : undefined, body: { device_id: deviceId(), events } }).catch(() => {});
+  if (queue.length) schedule(); // more than one request's worth: the rest after the batch window
 }
 
 function schedule() {
