@@ -90,6 +90,8 @@ async def react(request: Request) -> Response:
     rt = runtime_of(request)
     body = await read_json(request, ReactionIn)
     claims = _listener_token(request)
+    if await rt.spaces.revocations.revoked(claims.space_id, claims.subject):
+        raise Forbidden("token_revoked", REVOKED)
     await rt.room.react(claims.space_id, body.kind, claims.subject)
     return Response(status_code=204)
 

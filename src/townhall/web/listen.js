@@ -126,7 +126,7 @@ async function pollState() {
   if (!page.seat || page.over) return;
   try {
     // The browser revalidates with the ETag itself (If-None-Match), so a 304 costs the edge nothing.
-    const response = await fetch(page.seat.state_url, { cache: "no-cache" });
+    const response = await fetch(withToken(page.seat.state_url), { cache: "no-cache" });
     if (response.ok) {
       const text = await response.text();
       if (text !== page.lastState) {
@@ -306,16 +306,17 @@ function refused(err) {
 }
 
 // --- playback ----------------------------------------------------------------------------------------
+// A stream URL with the seat's newest listener token in its path: tokens are short-lived, and each lease
+// renewal answers a fresh one.
+function withToken(url) {
+  const token = page.seat && page.seat.token;
+  return token ? url.replace(/\/e\/[^/]+\/live\//, `/e/${token}/live/`) : url;
+}
+
 function startPlayer() {
   if (page.player || !page.seat) return;
   // Every request the player makes carries the newest token (renewals replace it), not the one joined with.
-  const config = {
-    ...LIVE_CONFIG,
-    xhrSetup(xhr, url) {
-      const token = page.seat && page.seat.token;
-      xhr.open("GET", token ? url.replace(/\/e\/[^/]+\/live\//, `/e/${token}/live/`) : url, true);
-    },
-  };
+  const config = { ...LIVE_CONFIG, xhrSetup: (xhr, url) => xhr.open("GET", withToken(url), true) };
   page.player = attach(audio, page.seat.playlist_url, config, (status) => {
     if (status === 451) return refused({ status: 451, code: "withheld_in_country" });
     if (status === 403) {
