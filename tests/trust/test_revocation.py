@@ -92,6 +92,10 @@ async def test_a_removed_listener_loses_seat_renewals_origin_and_edge_within_the
         for name in ("init.mp4", "master.m3u8"):  # every object, not only the playlist
             assert (await viewer.get(f"/e/{token}/live/{sid}/{name}")).status_code == 403
         assert (await server.runtime.admission.counts(await server.runtime.spaces.get(sid)))[0] == 1
+        # the list itself is for edges only, not for listeners
+        assert (await viewer.get(f"/e/{other_token}/live/{sid}/revoked")).status_code == 404
+        assert (await api.get(f"/e/{other_token}/live/{sid}/revoked")).status_code == 404
+        assert (await api.get(f"/live/{sid}/revoked")).status_code == 403
         # the others keep listening, and the removed one cannot come back
         assert (await viewer.get(f"/e/{other_token}/live/{sid}/media.m3u8")).status_code == 200
         again = await api.post(f"/api/spaces/{sid}/join", json={}, headers=listener["headers"])

@@ -204,7 +204,7 @@ class LiveGate:
 
     async def _tokened(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         parts = path.split("/", 5)  # "", "e", token, "live", space, rest
-        if len(parts) < 6 or parts[3] != "live":
+        if len(parts) < 6 or parts[3] != "live" or parts[5] == "revoked":  # the revocation list: edges only
             await error_response(404, "not_found", "no such resource")(scope, receive, send)
             return
         rt = scope["app"].state.runtime

@@ -73,6 +73,10 @@ sub vcl_recv {
         # The origin's operations endpoints are for its operators, not for the internet.
         return (synth(404, "not_found"));
     }
+    if (req.url ~ "^/live/[^/?]+/revoked(\?|$)") {
+        # Who was removed from a space is for the edge's own lookup, not for listeners.
+        return (synth(404, "not_found"));
+    }
     if (req.url !~ "^/(live|replay)/") {
         # Everything else (API, pages) goes to the origin untouched and uncached.
         unset req.http.X-TH-Token;
