@@ -20,6 +20,7 @@ from townhall.commands.scaled import API, MEDIA
 from townhall.commands.serve import SERVE
 from townhall.commands.trust import AUDIT, SOR, TRANSPARENCY_REPORT
 from townhall.commands.verify import KEEP_HEADS, ROTATE_REPLAY_KEY, VERIFY
+from townhall.domain.errors import TownhallError
 from townhall.settings import Settings
 
 COMMANDS: tuple[Command, ...] = (
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         return _run(run(args, settings))
     except StartRefused as exc:
         print(f"townhall {args.verb}: {exc}", file=sys.stderr)
+        return 1
+    except TownhallError as exc:  # a refusal the user can act on: one line, never a traceback
+        print(f"townhall {args.verb}: {exc.message} ({exc.code})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

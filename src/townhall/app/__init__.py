@@ -38,6 +38,7 @@ from townhall.services.accounts import AccountService
 from townhall.services.admission import AdmissionService
 from townhall.services.context import Context
 from townhall.services.keys import TokenKeys, load_or_create_secrets, parse_keys
+from townhall.services.revocation import Revocations
 from townhall.services.room import RoomService
 from townhall.services.spaces import SpaceService
 from townhall.services.stage import StageWatch
@@ -145,7 +146,8 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time, ro
     metrics = Metrics()
     ctx = Context(settings=s, state=state, clock=clock)
     accounts = AccountService(ctx, AccountRepo(engine), SessionRepo(engine))
-    spaces = SpaceService(ctx, state, SpaceRepo(engine), MemberRepo(engine), AccountRepo(engine), keys)
+    revocations = Revocations(ctx, state, state, state)
+    spaces = SpaceService(ctx, state, SpaceRepo(engine), MemberRepo(engine), AccountRepo(engine), keys, revocations)
     admission = AdmissionService(ctx, state, spaces, keys)
     public = s.public_url.rstrip("/") or f"http://{s.host}:{s.port}"
     gauges = GaugeCollector()
@@ -198,6 +200,7 @@ def subscribe(rt: Runtime) -> None:
     # a join: the country gate (withholding orders) before a seat; then the durable count of the join
     # (a SQL commit on the join path: a join is answered only once it is counted)
     rt.admission.space_gates.append(trust.withholdings.gate)
+    rec.clips.gates.append(trust.withholdings.check)  # no clip is cut where the space is withheld (451)
     rt.admission.on_join.append(rec.counting.joined)
 
     # the room state every listener polls: the chain head, then the public figures
