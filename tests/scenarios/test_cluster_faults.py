@@ -50,7 +50,7 @@ async def test_processes_started_while_redis_is_down_serve_not_ready_then_become
                 await c.ready(process)  # 200 without a restart
             async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
                 body = (await client.get("/readyz")).json()
-                assert (body["state"], body["database"], body["started"]) == ("ok", "ok", True)
+                assert (body["status"], body["state"], body["database"]) == ("ready", "ok", "ok")
         finally:
             await c.stop()
             await redis.stop()
