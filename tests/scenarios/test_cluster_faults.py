@@ -4,15 +4,20 @@ a mute decided while Redis is away, and the blob store failing under a live spac
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as redis_asyncio
 
 from tests.conftest import TEST_KEYS
-from tests.support.servers import PrivateRedis, free_port, postgres_database
+from tests.support.api import live_space, register
+from tests.support.servers import PrivateRedis, free_port, postgres_database, private_redis
 from tests.support.wait import until
-from townhall.cluster import Cluster, Process, cluster_env
+from townhall.cluster import Cluster, Process, cluster, cluster_env
+from townhall.media.synthetic import SignalTrack, looping, tone, whip_publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 EDGE_SECRET = "cluster-test-edge-secret-0123456789abcdef"
@@ -54,6 +59,72 @@ async def test_processes_started_while_redis_is_down_serve_not_ready_then_become
         finally:
             await c.stop()
             await redis.stop()
+
+
+async def test_a_mute_decided_while_redis_is_away_reaches_the_mixer(tmp_path: Path) -> None:
+    """A host on air (a loud tone) mutes themself while Redis is stopped: the API accepts the decision
+    (204, written to the database), the media node enforces it by re-reading the roster while Redis is
+    still away, and once Redis returns the node reports the host as silent."""
+    async with postgres_database() as db, private_redis(tmp_path) as redis:
+        env = {
+            "TOWNHALL_DATABASE_URL": db,
+            "TOWNHALL_STATE_URL": redis.url,
+            "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
+            "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
+            "TOWNHALL_LOG_LEVEL": "info",
+        }
+        async with (
+            cluster(tmp_path, env, apis=1, media=1) as running,
+            httpx.AsyncClient(base_url=running.apis[0].url, timeout=15) as api,
+        ):
+            host = await register(api)
+            space_id = (await live_space(api, host))["id"]
+            node = await until(lambda: running.owner(space_id), 10, "the media node to claim the space")
+            token = (await api.post(f"/api/spaces/{space_id}/speaker-token", headers=host["headers"])).json()["token"]
+            session = await whip_publish(
+                f"{running.apis[0].url}/whip/{space_id}", token, SignalTrack(looping(tone(440, 1.0)))
+            )
+            try:
+                await until(lambda: _speaking(redis.url, space_id), 20, "the host to be heard in the mix")
+
+                await redis.stop()
+                muted = await api.post(
+                    f"/api/spaces/{space_id}/mute",
+                    json={"account_id": host["account_id"], "muted": True},
+                    headers=host["headers"],
+                )
+                assert muted.status_code == 204, muted.text  # accepted: the database holds the decision
+                await until(lambda: _counter(node, "townhall_media_roster_enforced_total"), 10, "the mute enforced")
+
+                await redis.start()
+                await until(lambda: _speaking(redis.url, space_id, expect=[]), 10, "the node to report the host silent")
+                room = (await api.get(f"/api/spaces/{space_id}/state")).json()
+                assert [s["muted"] for s in room["speakers"] if s["account_id"] == host["account_id"]] == [True]
+            finally:
+                await session.pc.close()
+
+
+async def _speaking(url: str, space_id: str, expect: list[str] | None = None) -> bool:
+    """Whether the media node's own report of who is speaking (it writes it to Redis) is `expect`
+    (default: anyone)."""
+    client = redis_asyncio.from_url(url)
+    try:
+        raw = await client.hget(f"th:val:speaking:{space_id}", "v")
+    except redis_asyncio.ConnectionError:
+        return False
+    finally:
+        await client.aclose()
+    if raw is None:
+        return False
+    speaking = json.loads(raw)
+    return speaking == expect if expect is not None else bool(speaking)
+
+
+async def _counter(process: Process, name: str) -> float:
+    async with httpx.AsyncClient(timeout=2) as client:
+        text = (await client.get(process.url + "/metrics")).text
+    found = re.search(rf"^{name} ([\d.e+]+)$", text, re.M)
+    return float(found[1]) if found else 0.0
 
 
 async def _is_not_ready(process: Process) -> bool:

@@ -24,6 +24,7 @@ from townhall.api.server import BodyDeadline
 from townhall.api.trust.routes import WithheldGate
 from townhall.api.whip import Publishing
 from townhall.app.recording import build_recording
+from townhall.app.roster import RosterReader
 from townhall.app.trust import build_trust
 from townhall.domain.errors import Unavailable
 from townhall.domain.spaces import SpaceState
@@ -226,8 +227,9 @@ def subscribe(rt: Runtime) -> None:
 
     # start-up, in order (stopped in the reverse order)
     if media is not None:
-        rt.startup.append(lambda: resume_live(rt, media))
-        rt.shutdown.append(media.stop)
+        roster = RosterReader(media, MemberRepo(rt.db), rt.settings.media_roster_reconcile_s)
+        rt.startup += [lambda: resume_live(rt, media), roster.start]
+        rt.shutdown += [media.stop, roster.stop]
     rt.startup += [rec.replay.start, rec.counting.start, trust.effects.resume]
     rt.shutdown += [rec.counting.stop, rec.replay.stop]
     tdb = trust.tdb

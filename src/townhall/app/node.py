@@ -30,6 +30,7 @@ from starlette.routing import Route
 from townhall.api.errors import HANDLERS, error_response
 from townhall.api.replay import KEYS_PATH
 from townhall.app import database_url, edge_secret, media_config, open_blobs, open_leases, open_state
+from townhall.app.roster import RosterReader
 from townhall.domain.errors import Invalid, NotFound
 from townhall.domain.spaces import SpaceState
 from townhall.media.membership import Membership
@@ -43,7 +44,7 @@ from townhall.services.recording_keys import ReplayKeys
 from townhall.services.replay import ReplayService
 from townhall.settings import Settings
 from townhall.store.sql import db as sqldb
-from townhall.store.sql.repos import SpaceRepo
+from townhall.store.sql.repos import MemberRepo, SpaceRepo
 from townhall.store.sql.repos_recording import ChainRepo, RecordingRepo
 from townhall.store.state.base import StateStore
 from townhall.store.state.leases import MemoryLeases, RedisLeases
@@ -67,6 +68,7 @@ class MediaRole:
     replay: ReplayService
     registry: CollectorRegistry
     secret: str
+    roster: RosterReader
 
 
 def build_media_role(settings: Settings, clock: Callable[[], float] = time.time) -> MediaRole:
@@ -116,7 +118,8 @@ def build_media_role(settings: Settings, clock: Callable[[], float] = time.time)
 
     media.on_segment(chain)
     replay.on_head.append(media.set_chain_head)
-    return MediaRole(s, engine, state, leases, media, membership, relay, replay, registry, edge_secret(s))
+    roster = RosterReader(media, MemberRepo(engine), s.media_roster_reconcile_s)
+    return MediaRole(s, engine, state, leases, media, membership, relay, replay, registry, edge_secret(s), roster)
 
 
 def media_app(role: MediaRole) -> Starlette:
@@ -167,9 +170,11 @@ def media_app(role: MediaRole) -> Starlette:
         await media.start()
         await role.replay.start()
         await membership.start()
+        await role.roster.start()
         try:
             yield
         finally:
+            await role.roster.stop()
             await membership.stop()
             await media.stop()
             await role.relay.stop_writing()

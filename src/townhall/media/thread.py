@@ -17,7 +17,7 @@ import inspect
 import logging
 import sys
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import Any, Protocol, TypeVar
 
 import uvloop
@@ -145,6 +145,15 @@ class ThreadedMedia:
 
     async def stop_space(self, space_id: str, ended: bool = True) -> float | None:
         return await self._call(self.node.stop_space(space_id, ended))
+
+    async def voices(self) -> dict[str, dict[str, bool]]:
+        async def read() -> dict[str, dict[str, bool]]:
+            return self.node.voices()
+
+        return await self._call(read())
+
+    async def reconcile(self, space_id: str, roster: Mapping[str, tuple[bool, bool]]) -> int:
+        return await self._call(self.node.reconcile(space_id, dict(roster)))
 
     def on_segment(self, hook: SegmentHook) -> None:
         """`hook` runs on the API's loop, after the segment is stored (never waited for by the clock)."""
