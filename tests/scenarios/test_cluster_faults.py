@@ -3,10 +3,15 @@ a mute decided while Redis is away, and the blob store failing under a live spac
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import os
 import re
+import signal
+import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -102,6 +107,50 @@ async def test_a_mute_decided_while_redis_is_away_reaches_the_mixer(tmp_path: Pa
                 assert [s["muted"] for s in room["speakers"] if s["account_id"] == host["account_id"]] == [True]
             finally:
                 await session.pc.close()
+
+
+async def test_townhall_cluster_runs_the_s3_test_server_and_stops_it_on_ctrl_c(tmp_path: Path) -> None:
+    """`townhall cluster` starts the S3 test server, prints its URL, the media nodes record into its
+    bucket, and Ctrl-C (SIGINT) stops it with everything else."""
+    async with postgres_database() as db:
+        env = {**os.environ, "TOWNHALL_DATABASE_URL": db, "TOWNHALL_TOKEN_KEYS": TEST_KEYS}
+        env.pop("TOWNHALL_BLOB_URL", None)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "townhall", "cluster", "--apis", "1", "--media", "1", "--data-dir", str(tmp_path)),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        assert proc.stdout is not None
+        printed: list[str] = []
+        try:
+            async with asyncio.timeout(180):
+                while not any("studio:" in line for line in printed):
+                    line = (await proc.stdout.readline()).decode()
+                    assert line, "townhall cluster exited:\n" + "".join(printed)
+                    printed.append(line)
+            s3 = re.search(r"s3:\s+(http://127\.0\.0\.1:\d+) bucket (\S+)", "".join(printed))
+            api = re.search(r"api:\s+(http://127\.0\.0\.1:\d+)", "".join(printed))
+            assert s3 is not None and api is not None, "".join(printed)
+            async with httpx.AsyncClient(base_url=api[1], timeout=15) as client:
+                host = await register(client)
+                await live_space(client, host)
+            async with httpx.AsyncClient(timeout=5) as client:
+                listing = lambda: client.get(f"{s3[1]}/{s3[2]}", params={"list-type": "2"})  # noqa: E731
+                await until(lambda: _lists(listing, ".m4s</Key>"), 30, "parts recorded into the S3 test server")
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGINT)
+            code = await asyncio.wait_for(proc.wait(), 60)
+        assert code == 0, "".join(printed)
+        async with httpx.AsyncClient(timeout=2) as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get(s3[1])  # stopped with the rest
+
+
+async def _lists(listing: Any, text: str) -> bool:
+    return text in (await listing()).text
 
 
 async def _speaking(url: str, space_id: str, expect: list[str] | None = None) -> bool:
