@@ -43,6 +43,7 @@ from townhall.services.context import Context
 from townhall.services.recording_keys import ReplayKeys
 from townhall.services.replay import ReplayService
 from townhall.settings import Settings
+from townhall.store.blobs.spool import SpooledBlobs, space_of
 from townhall.store.sql import db as sqldb
 from townhall.store.sql.repos import MemberRepo, SpaceRepo
 from townhall.store.sql.repos_recording import ChainRepo, RecordingRepo
@@ -69,14 +70,24 @@ class MediaRole:
     registry: CollectorRegistry
     secret: str
     roster: RosterReader
+    blobs: SpooledBlobs
 
 
 def build_media_role(settings: Settings, clock: Callable[[], float] = time.time) -> MediaRole:
     s = settings
     s.data_dir.mkdir(parents=True, exist_ok=True)
     engine = sqldb.open_engine(database_url(s))
-    state, blobs, leases = open_state(s), open_blobs(s), open_leases(s)
+    state, leases = open_state(s), open_leases(s)
     registry = CollectorRegistry()
+    # the programme writes to this node's disk first; uploads to the shared store follow in the background,
+    # only while this node may write the space (docs/deploy.md, faults)
+    remote = open_blobs(s)
+    blobs = SpooledBlobs(
+        remote,
+        s.data_dir / "spool",
+        registry,
+        may_upload=lambda key: (sid := space_of(key)) is None or membership.may_upload(sid),
+    )
     host_state = HostState(state)
     spaces = SpaceRepo(engine)
 
@@ -109,7 +120,7 @@ def build_media_role(settings: Settings, clock: Callable[[], float] = time.time)
     ctx = Context(settings=s, state=state, clock=clock)
     path = s.replay_keys_file or str(s.data_dir / "replay-keys.json")
     keys = ReplayKeys(Path(path)).load(clock())
-    replay = ReplayService(ctx, state, ChainRepo(engine), RecordingRepo(engine), blobs, keys, public + KEYS_PATH)
+    replay = ReplayService(ctx, state, ChainRepo(engine), RecordingRepo(engine), remote, keys, public + KEYS_PATH)
 
     def chain(space_id: str, record: SegmentRecord) -> None:
         held = membership.fence_for(space_id)
@@ -119,7 +130,9 @@ def build_media_role(settings: Settings, clock: Callable[[], float] = time.time)
     media.on_segment(chain)
     replay.on_head.append(media.set_chain_head)
     roster = RosterReader(media, MemberRepo(engine), s.media_roster_reconcile_s)
-    return MediaRole(s, engine, state, leases, media, membership, relay, replay, registry, edge_secret(s), roster)
+    return MediaRole(
+        s, engine, state, leases, media, membership, relay, replay, registry, edge_secret(s), roster, blobs
+    )
 
 
 def media_app(role: MediaRole) -> Starlette:
@@ -154,7 +167,14 @@ def media_app(role: MediaRole) -> Starlette:
         return Response(status_code=204)
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "node": membership.node_id, "spaces": sorted(membership.held)})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "node": membership.node_id,
+                "spaces": sorted(membership.held),
+                "upload_backlog": role.blobs.backlog,
+            }
+        )
 
     async def readyz(request: Request) -> Response:
         if await role.state.ping():

@@ -34,6 +34,7 @@ from townhall.store.blobs.base import BlobExists
 log = logging.getLogger("townhall.media")
 
 SegmentHook = Callable[[str, SegmentRecord], Awaitable[None] | None]
+STOP_UPLOAD_WAIT_S = 2.0  # a stopping programme waits this long for its last segments to be uploaded
 MAX_BACKFILL_FRAMES = 50  # at most a second of silence covers a handover; longer is a gap, shown as one
 
 
@@ -107,6 +108,8 @@ class Programme:
         self._changed = asyncio.Event()
         self._outbox: asyncio.Queue[_Cut | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._announcing: asyncio.Queue[SegmentRecord | None] = asyncio.Queue()
+        self._announcer: asyncio.Task[None] | None = None
         self.last_publish: float | None = None
 
     async def start(self) -> None:
@@ -131,6 +134,7 @@ class Programme:
         self._relay_playlist()
         await self.recorder.write_playlist(self.playlist)
         self._task = asyncio.create_task(self._store_loop(), name=f"programme-{self.space_id}")
+        self._announcer = asyncio.create_task(self._announce_loop(), name=f"programme-chain-{self.space_id}")
         log.info("space %s: programme starts at msn %d", self.space_id, self.packager.msn)
 
     def _resume_at(self, last: SegmentRecord | None, highest: int, parts: int) -> int:
@@ -223,6 +227,17 @@ class Programme:
             return
         await self.recorder.write_playlist(self.playlist)
         if record is not None:
+            self._announcing.put_nowait(record)
+
+    async def _announce_loop(self) -> None:
+        """Each stored segment to the hooks (the hash chain), in order, once it is in the shared store:
+        a media node's spool may still be uploading it (the blob store slow or away)."""
+        while (record := await self._announcing.get()) is not None:
+            try:
+                await self.recorder.uploaded(self.recorder.record_key(record.msn))
+            except Exception:
+                log.exception("space %s: waiting for segment %d to be uploaded failed", self.space_id, record.msn)
+                continue
             await self._announce(record)
 
     def _publish_playlist(self) -> None:
@@ -292,7 +307,30 @@ class Programme:
         self._task = None
         self.window.ended = ended
         self._publish_playlist()
-        if not self._may_write():
+        try:
+            if not self._may_write():
+                return
+            self._relay_playlist()
+            await self.recorder.write_playlist(self.playlist)
+        finally:
+            await self._settle_announcements()
+
+    async def _settle_announcements(self) -> None:
+        """Chain what is uploaded within `STOP_UPLOAD_WAIT_S`; a segment still waiting for the blob store
+        after that stays out of the chain (its upload still goes on)."""
+        announcer, self._announcer = self._announcer, None
+        if announcer is None:
             return
-        self._relay_playlist()
-        await self.recorder.write_playlist(self.playlist)
+        self._announcing.put_nowait(None)
+        try:
+            await asyncio.wait_for(asyncio.shield(announcer), STOP_UPLOAD_WAIT_S)
+        except TimeoutError:
+            log.warning(
+                "space %s: %d segments not uploaded in %.0f s stay out of its hash chain",
+                self.space_id,
+                self._announcing.qsize(),
+                STOP_UPLOAD_WAIT_S,
+            )
+            announcer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await announcer

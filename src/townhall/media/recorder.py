@@ -75,6 +75,12 @@ class Recorder:
                 return SegmentRecord.from_json(raw)
         return None
 
+    async def uploaded(self, key: str) -> None:
+        """Return once `key` is in the shared store (a media node's spool uploads in the background)."""
+        wait = getattr(self.blobs, "uploaded", None)
+        if wait is not None:
+            await wait(key)
+
     async def write_init(self, data: bytes) -> None:
         await self.blobs.put_immutable(self.key("init.mp4"), data)
 
