@@ -18,11 +18,17 @@ import pytest
 import redis.asyncio as redis_asyncio
 
 from tests.conftest import TEST_KEYS
+from tests.scenarios.test_cluster import _beyond, _msns, _published
 from tests.support.api import live_space, register
-from tests.support.servers import PrivateRedis, free_port, postgres_database, private_redis
+from tests.support.s3 import new_bucket, s3_options, s3_server
+from tests.support.servers import REDIS_URL, PrivateRedis, free_port, postgres_database, private_redis
+from tests.support.state import redis_prefix
 from tests.support.wait import until
+from townhall.cli import main
 from townhall.cluster import Cluster, Process, cluster, cluster_env
 from townhall.media.synthetic import SignalTrack, looping, tone, whip_publish
+from townhall.s3server import ACCESS_KEY, REGION, SECRET_KEY
+from townhall.store.blobs.s3 import S3Blobs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 EDGE_SECRET = "cluster-test-edge-secret-0123456789abcdef"
@@ -147,6 +153,76 @@ async def test_townhall_cluster_runs_the_s3_test_server_and_stops_it_on_ctrl_c(t
         async with httpx.AsyncClient(timeout=2) as client:
             with pytest.raises(httpx.ConnectError):
                 await client.get(s3[1])  # stopped with the rest
+
+
+async def test_parts_flow_while_the_s3_store_is_stopped_and_the_backlog_drains_when_it_returns(
+    tmp_path: Path,
+) -> None:
+    """The S3 server stopped mid-space for several seconds: the programme goes on (parts named in the
+    playlist are fetchable), the media node spools what it cannot upload and says so (metrics, log); once
+    the server is back the backlog drains in order, the store holds every part its playlist names, and
+    the replay, chained across the outage, verifies."""
+    with s3_server() as s3:
+        bucket = new_bucket(s3.url)
+        async with postgres_database() as db, redis_prefix() as prefix:
+            env = {
+                "TOWNHALL_DATABASE_URL": db,
+                "TOWNHALL_STATE_URL": f"{REDIS_URL}/0",
+                "TOWNHALL_STATE_PREFIX": prefix,
+                "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
+                "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
+                "TOWNHALL_LOG_LEVEL": "info",
+                "TOWNHALL_BLOB_URL": f"s3://{bucket}/deploy",
+                "TOWNHALL_BLOB_S3_ENDPOINT": s3.url,
+                "TOWNHALL_BLOB_S3_REGION": REGION,
+                "TOWNHALL_BLOB_S3_ACCESS_KEY_ID": ACCESS_KEY,
+                "TOWNHALL_BLOB_S3_SECRET_ACCESS_KEY": SECRET_KEY,
+                "TOWNHALL_BLOB_S3_TIMEOUT_S": "2",
+                "TOWNHALL_BLOB_S3_RETRIES": "0",
+            }
+            async with (
+                cluster(tmp_path, env, apis=1, media=1) as running,
+                httpx.AsyncClient(
+                    base_url=running.apis[0].url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}
+                ) as api,
+            ):
+                host = await register(api)
+                space_id = (await live_space(api, host))["id"]
+                node = await until(lambda: running.owner(space_id), 10, "the media node to claim the space")
+                live = f"/live/{space_id}"
+                await until(lambda: _beyond(api, live, 0), 15, "a complete segment")
+                before = max(_msns((await api.get(f"{live}/media.m3u8")).text))
+
+                s3.stop()
+                await until(lambda: _counter(node, "townhall_blob_upload_failures_total"), 15, "a failed upload")
+                during = await until(lambda: _beyond(api, live, before + 2), 20, "parts while the store is away")
+                for name in re.findall(r'URI="(p\d+\.\d+\.m4s)"', during)[-4:]:  # named: fetchable
+                    assert (await api.get(f"{live}/{name}")).status_code == 200, name
+                assert await _counter(node, "townhall_blob_upload_backlog") >= 5
+                assert "blob store: upload failed" in node.log.read_text()
+                outage_msns = set(range(before + 1, max(_msns(during)) + 1))
+
+                s3.start()  # same port, same objects
+                await until(lambda: _backlog_empty(node), 60, "the backlog to drain")
+                store = S3Blobs(bucket, "deploy", **s3_options(s3.url))
+                stored = await store.get(f"live/{space_id}/media.m3u8")
+                assert stored is not None
+                for name in re.findall(r'(?:URI="|^)([ps]\d+(?:\.\d+)?\.m4s)', stored.decode(), re.M):
+                    assert await store.exists(f"live/{space_id}/{name}"), name
+                for msn in outage_msns:
+                    assert await store.exists(f"live/{space_id}/s{msn}.m4s"), msn
+
+                assert (await api.post(f"/api/spaces/{space_id}/end", headers=host["headers"])).status_code == 200
+                replay = await until(lambda: _published(api, space_id), 60, "the replay to be published")
+                manifest = (await api.get(replay["manifest_url"])).json()["payload"]
+                assert not [g for g in manifest["gaps"] if g["before_msn"] in outage_msns], manifest["gaps"]
+                code = await asyncio.to_thread(main, ["verify", f"{running.apis[0].url}/r/{space_id}"])
+                assert code == 0
+
+
+async def _backlog_empty(node: Process) -> bool:
+    async with httpx.AsyncClient(timeout=2) as client:
+        return (await client.get(node.url + "/healthz")).json()["upload_backlog"] == 0
 
 
 async def _lists(listing: Any, text: str) -> bool:
