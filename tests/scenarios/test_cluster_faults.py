@@ -9,7 +9,9 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +220,77 @@ async def test_parts_flow_while_the_s3_store_is_stopped_and_the_backlog_drains_w
                 assert not [g for g in manifest["gaps"] if g["before_msn"] in outage_msns], manifest["gaps"]
                 code = await asyncio.to_thread(main, ["verify", f"{running.apis[0].url}/r/{space_id}"])
                 assert code == 0
+
+
+@contextlib.contextmanager
+def _tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A real filesystem of `size` at `path` (mounting needs root: skipped otherwise)."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def _fill(folder: Path) -> Path:
+    """Fill the filesystem of `folder` to the last byte; returns the filler file."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        with contextlib.suppress(OSError):  # ENOSPC: full
+            while True:
+                os.write(fd, b"\0" * 4096)
+    finally:
+        os.close(fd)
+    return filler
+
+
+async def test_a_full_blob_folder_stalls_nothing_and_drains_once_space_is_freed(tmp_path: Path) -> None:
+    """The shared blob folder is a tmpfs that fills: the programme goes on, the node keeps what it cannot
+    store in its own spool (nothing deleted) and says so; once space is freed everything is stored."""
+    with _tmpfs(tmp_path / "blobs", "8m") as blobs:
+        async with postgres_database() as db, redis_prefix() as prefix:
+            env = {
+                "TOWNHALL_DATABASE_URL": db,
+                "TOWNHALL_STATE_URL": f"{REDIS_URL}/0",
+                "TOWNHALL_STATE_PREFIX": prefix,
+                "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
+                "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
+                "TOWNHALL_LOG_LEVEL": "info",
+                "TOWNHALL_BLOB_URL": f"file://{blobs}",
+            }
+            async with (
+                cluster(tmp_path, env, apis=1, media=1) as running,
+                httpx.AsyncClient(
+                    base_url=running.apis[0].url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}
+                ) as api,
+            ):
+                host = await register(api)
+                space_id = (await live_space(api, host))["id"]
+                node = await until(lambda: running.owner(space_id), 10, "the media node to claim the space")
+                live = f"/live/{space_id}"
+                await until(lambda: _beyond(api, live, 0), 15, "a complete segment")
+                before = max(_msns((await api.get(f"{live}/media.m3u8")).text))
+
+                filler = await asyncio.to_thread(_fill, blobs)
+                await until(lambda: _counter(node, "townhall_blob_upload_failures_total"), 15, "a failed write")
+                during = await until(lambda: _beyond(api, live, before + 2), 20, "parts while the folder is full")
+                for name in re.findall(r'URI="(p\d+\.\d+\.m4s)"', during)[-4:]:
+                    assert (await api.get(f"{live}/{name}")).status_code == 200, name
+                backlog = await _counter(node, "townhall_blob_upload_backlog")
+                spooled = list((tmp_path / "media-1" / "spool" / "live" / space_id).glob("*.m4s"))
+                assert backlog >= 5 and len(spooled) >= 5, (backlog, spooled)  # kept on the node's own disk
+                assert "No space left on device" in node.log.read_text()
+                last = max(_msns(during))
+
+                filler.unlink()
+                await until(lambda: _backlog_empty(node), 60, "the backlog to drain")
+                stored = {p.name for p in (blobs / "live" / space_id).glob("s*.m4s")}
+                assert {f"s{msn}.m4s" for msn in range(before + 1, last + 1)} <= stored
+                assert not list((tmp_path / "media-1" / "spool" / "live" / space_id).glob("*.m4s"))
 
 
 async def _backlog_empty(node: Process) -> bool:
