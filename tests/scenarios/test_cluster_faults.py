@@ -174,13 +174,7 @@ async def test_parts_flow_while_the_s3_store_is_stopped_and_the_backlog_drains_w
                 "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
                 "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
                 "TOWNHALL_LOG_LEVEL": "info",
-                "TOWNHALL_BLOB_URL": f"s3://{bucket}/deploy",
-                "TOWNHALL_BLOB_S3_ENDPOINT": s3.url,
-                "TOWNHALL_BLOB_S3_REGION": REGION,
-                "TOWNHALL_BLOB_S3_ACCESS_KEY_ID": ACCESS_KEY,
-                "TOWNHALL_BLOB_S3_SECRET_ACCESS_KEY": SECRET_KEY,
-                "TOWNHALL_BLOB_S3_TIMEOUT_S": "2",
-                "TOWNHALL_BLOB_S3_RETRIES": "0",
+                **_s3_env(s3.url, bucket),
             }
             async with (
                 cluster(tmp_path, env, apis=1, media=1) as running,
@@ -220,6 +214,66 @@ async def test_parts_flow_while_the_s3_store_is_stopped_and_the_backlog_drains_w
                 assert not [g for g in manifest["gaps"] if g["before_msn"] in outage_msns], manifest["gaps"]
                 code = await asyncio.to_thread(main, ["verify", f"{running.apis[0].url}/r/{space_id}"])
                 assert code == 0
+
+
+async def test_a_media_node_restarted_with_a_backlog_uploads_its_spool(tmp_path: Path) -> None:
+    """A media node killed while the S3 server is away leaves its backlog on disk; restarted (same data
+    folder) once the store is back, it claims the space again and uploads what it had spooled."""
+    with s3_server() as s3:
+        bucket = new_bucket(s3.url)
+        async with postgres_database() as db, redis_prefix() as prefix:
+            env = {
+                "TOWNHALL_DATABASE_URL": db,
+                "TOWNHALL_STATE_URL": f"{REDIS_URL}/0",
+                "TOWNHALL_STATE_PREFIX": prefix,
+                "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
+                "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
+                "TOWNHALL_LOG_LEVEL": "info",
+                **_s3_env(s3.url, bucket),
+            }
+            async with (
+                cluster(tmp_path, env, apis=1, media=1) as running,
+                httpx.AsyncClient(
+                    base_url=running.apis[0].url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}
+                ) as api,
+            ):
+                host = await register(api)
+                space_id = (await live_space(api, host))["id"]
+                node = await until(lambda: running.owner(space_id), 10, "the media node to claim the space")
+                await until(lambda: _beyond(api, f"/live/{space_id}", 0), 15, "a complete segment")
+
+                s3.stop()
+                await until(lambda: _counter_at_least(node, "townhall_blob_upload_backlog", 20), 20, "a backlog")
+                running.kill(node, signal.SIGKILL)
+                await node.proc.wait()
+                spool = tmp_path / "media-1" / "spool" / "live" / space_id
+                left = {p.name for p in spool.glob("s*.m4s")}
+                assert left, "the killed node left its backlog on disk"
+
+                s3.start()
+                again = await running.start_process("media", "media-1")  # same name, same data folder
+                await until(lambda: running.owner(space_id), 15, "the restarted node to claim the space again")
+                await until(lambda: _backlog_empty(again), 60, "the spool to drain")
+                store = S3Blobs(bucket, "deploy", **s3_options(s3.url))
+                for name in left:
+                    assert await store.exists(f"live/{space_id}/{name}"), name
+                assert not list(spool.glob("*.m4s"))
+
+
+async def _counter_at_least(process: Process, name: str, least: float) -> bool:
+    return await _counter(process, name) >= least
+
+
+def _s3_env(endpoint: str, bucket: str) -> dict[str, str]:
+    return {
+        "TOWNHALL_BLOB_URL": f"s3://{bucket}/deploy",
+        "TOWNHALL_BLOB_S3_ENDPOINT": endpoint,
+        "TOWNHALL_BLOB_S3_REGION": REGION,
+        "TOWNHALL_BLOB_S3_ACCESS_KEY_ID": ACCESS_KEY,
+        "TOWNHALL_BLOB_S3_SECRET_ACCESS_KEY": SECRET_KEY,
+        "TOWNHALL_BLOB_S3_TIMEOUT_S": "2",
+        "TOWNHALL_BLOB_S3_RETRIES": "0",
+    }
 
 
 @contextlib.contextmanager
