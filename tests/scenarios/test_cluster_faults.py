@@ -260,6 +260,60 @@ async def test_a_media_node_restarted_with_a_backlog_uploads_its_spool(tmp_path:
                 assert not list(spool.glob("*.m4s"))
 
 
+async def test_a_store_that_hangs_does_not_hold_up_the_programme(tmp_path: Path) -> None:
+    """The S3 server paused (SIGSTOP: connections accepted, nothing answered, each request waits for its
+    timeout): parts keep coming at their pace, and the backlog drains once it answers again."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "townhall.s3server",
+        "--port",
+        str(port),
+        "--bucket",
+        "slow",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        assert b"s3 test server on" in await asyncio.wait_for(proc.stdout.readline(), 60)
+        async with postgres_database() as db, redis_prefix() as prefix:
+            env = {
+                "TOWNHALL_DATABASE_URL": db,
+                "TOWNHALL_STATE_URL": f"{REDIS_URL}/0",
+                "TOWNHALL_STATE_PREFIX": prefix,
+                "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
+                "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
+                "TOWNHALL_LOG_LEVEL": "info",
+                **_s3_env(f"http://127.0.0.1:{port}", "slow"),
+            }
+            async with (
+                cluster(tmp_path, env, apis=1, media=1) as running,
+                httpx.AsyncClient(
+                    base_url=running.apis[0].url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}
+                ) as api,
+            ):
+                host = await register(api)
+                space_id = (await live_space(api, host))["id"]
+                node = await until(lambda: running.owner(space_id), 10, "the media node to claim the space")
+                live = f"/live/{space_id}"
+                await until(lambda: _beyond(api, live, 0), 15, "a complete segment")
+                before = max(_msns((await api.get(f"{live}/media.m3u8")).text))
+
+                proc.send_signal(signal.SIGSTOP)
+                try:
+                    # three segments (5.8 s of audio) while every upload hangs for 2 s before failing
+                    await until(lambda: _beyond(api, live, before + 3), 12, "parts while the store hangs")
+                    assert await _counter(node, "townhall_blob_upload_backlog") >= 5
+                finally:
+                    proc.send_signal(signal.SIGCONT)  # before the cluster stops
+                await until(lambda: _backlog_empty(node), 60, "the backlog to drain")
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.terminate()
+        await proc.wait()
+
+
 async def _counter_at_least(process: Process, name: str, least: float) -> bool:
     return await _counter(process, name) >= least
 
