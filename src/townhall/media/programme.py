@@ -316,14 +316,17 @@ class Programme:
             await self._settle_announcements()
 
     async def _settle_announcements(self) -> None:
-        """Chain what is uploaded within `STOP_UPLOAD_WAIT_S`; a segment still waiting for the blob store
-        after that stays out of the chain (its upload still goes on)."""
+        """Wait up to `STOP_UPLOAD_WAIT_S` for everything written to be uploaded (before a handover
+        releases the lease) and chained; a segment still waiting for the blob store after that stays out
+        of the chain (its upload still goes on while this node may write the space)."""
         announcer, self._announcer = self._announcer, None
         if announcer is None:
             return
         self._announcing.put_nowait(None)
         try:
-            await asyncio.wait_for(asyncio.shield(announcer), STOP_UPLOAD_WAIT_S)
+            async with asyncio.timeout(STOP_UPLOAD_WAIT_S):
+                await self.recorder.settled()
+                await asyncio.shield(announcer)
         except TimeoutError:
             log.warning(
                 "space %s: %d segments not uploaded in %.0f s stay out of its hash chain",
