@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     media_lease_grace_s: float = Field(
         10.0, description="while Redis cannot be reached, a media node keeps its spaces this long after a renewal"
     )
+    media_roster_reconcile_s: float = Field(
+        1.0, description="a media node re-reads its publishers' mute and speaking rights from the database this often"
+    )
 
     # --- media (WHIP ingest, mixer, LL-HLS; see docs/decisions/0003) --------------------------
     media_part_frames: int = Field(10, description="AAC frames per LL-HLS part (10 = 213 ms)")

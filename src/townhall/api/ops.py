@@ -37,9 +37,10 @@ async def readyz(request: Request) -> Response:
     rt = runtime_of(request)
     db_ok = await rt.ping_db()
     state_ok = await rt.state.ping()
-    body = {"database": "ok" if db_ok else "down", "state": "ok" if state_ok else "down"}
-    if db_ok and state_ok:
+    body: dict[str, object] = {"database": "ok" if db_ok else "down", "state": "ok" if state_ok else "down"}
+    if db_ok and state_ok and rt.started:
         return JSONResponse({"status": "ready", **body}, headers={"Cache-Control": "no-store"})
+    body["started"] = rt.started  # false until the startup hooks ran (they wait for the hot state)
     return JSONResponse(
         {"code": "not_ready", "message": "a backend is unreachable", **body},
         status_code=503,

@@ -17,7 +17,7 @@ import inspect
 import logging
 import sys
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any, Protocol, TypeVar
 
 import uvloop
@@ -98,6 +98,7 @@ class ThreadedMedia:
         self._thread: threading.Thread | None = None
         self._host: asyncio.AbstractEventLoop | None = None
         self._pending: set[asyncio.Future[Any]] = set()  # hooks' awaitables still running on the API loop
+        self.stopping: list[Callable[[], Coroutine[Any, Any, None]]] = []  # run on the media loop after the node
 
     # --- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -128,6 +129,8 @@ class ThreadedMedia:
             return
         try:
             await self._call(self.node.stop())
+            for step in self.stopping:
+                await self._call(step())
         finally:
             loop.call_soon_threadsafe(loop.stop)
             await asyncio.to_thread(thread.join)
@@ -145,6 +148,15 @@ class ThreadedMedia:
 
     async def stop_space(self, space_id: str, ended: bool = True) -> float | None:
         return await self._call(self.node.stop_space(space_id, ended))
+
+    async def voices(self) -> dict[str, dict[str, bool]]:
+        async def read() -> dict[str, dict[str, bool]]:
+            return self.node.voices()
+
+        return await self._call(read())
+
+    async def reconcile(self, space_id: str, roster: Mapping[str, tuple[bool, bool]]) -> int:
+        return await self._call(self.node.reconcile(space_id, dict(roster)))
 
     def on_segment(self, hook: SegmentHook) -> None:
         """`hook` runs on the API's loop, after the segment is stored (never waited for by the clock)."""
