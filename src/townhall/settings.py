@@ -47,6 +47,20 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = 64 * 1024
     body_idle_s: float = Field(15.0, description="a request body that stops arriving this long is answered 408")
+    # priority admission (api/shedding.py): requests in flight per lane, past which the lane is refused 503
+    shed_public_inflight: int = Field(
+        64, ge=1, description="anonymous requests and joins in flight at most; more are refused 503 first"
+    )
+    shed_listener_inflight: int = Field(
+        256, ge=1, description="requests with a listener token or the edge's credential in flight at most"
+    )
+    shed_staff_inflight: int = Field(
+        512, ge=1, description="requests of signed-in accounts and speakers (WHIP) in flight at most"
+    )
+    shed_loop_lag_ms: float = Field(
+        150.0, gt=0, description="past this event-loop lag (queueing delay), anonymous requests and joins are refused"
+    )
+    shed_retry_after_s: int = Field(2, ge=1, description="Retry-After of a request refused as overload")
     country_header: str = Field(
         "X-Country-Code", description="request header carrying the listener's ISO country code, set by the edge or CDN"
     )
