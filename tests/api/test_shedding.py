@@ -26,7 +26,7 @@ async def _slow_join(port: int, space_id: str) -> asyncio.StreamWriter:
     _, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
         f"POST /api/spaces/{space_id}/join HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        "Content-Length: 200\r\n\r\n{\"device_id\":".encode()
+        'Content-Length: 200\r\n\r\n{"device_id":'.encode()
     )
     await writer.drain()
     return writer

@@ -280,7 +280,14 @@ def routes() -> list[BaseRoute]:
             tag=t,
             errors=(400,),
         ),
-        op("GET", "/transparency", transparency_page, summary="Transparency report as a page with charts", tag=t),
+        op(
+            "GET",
+            "/transparency",
+            transparency_page,
+            summary="Transparency report as a page with charts (?from=&to=)",
+            tag=t,
+            errors=(400,),
+        ),
         op(
             "POST",
             f"{adm}/orders",
