@@ -84,7 +84,7 @@ async def test_a_full_anonymous_lane_sheds_joins_but_not_the_host(settings: Sett
 async def _hog(stop: asyncio.Event) -> None:
     """Keep the event loop late, as a flood of CPU-heavy requests does: block it 150 ms at a time."""
     while not stop.is_set():
-        time.sleep(0.15)
+        time.sleep(0.15)  # noqa: ASYNC251 -- blocking the loop is the point
         await asyncio.sleep(0)
 
 
@@ -93,7 +93,7 @@ async def test_a_late_event_loop_sheds_anonymous_work_only(settings: Settings) -
         host = await register(c)
         space = await live_space(c, host)
         load = server.app.state.load
-        time.sleep(0.4)  # one stall alone (a collection, a start-up step) is no standing queue
+        time.sleep(0.4)  # noqa: ASYNC251 -- one stall alone (a collection, a start-up step): no standing queue
         assert (await join(c, space["id"])).status_code == 200
         stop = asyncio.Event()
         hog = asyncio.create_task(_hog(stop))
