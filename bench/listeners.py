@@ -118,6 +118,12 @@ class Stage:
     origin_port: int  # the control plane and origin (one process in the embedded form)
     tally: Tally = field(default_factory=Tally)
     stop_at: float = float("inf")  # loop time at which players stop
+    spread: bool = False  # each player from an address of its own (127.2.x.y), as real listeners come
+
+    def source(self, number: int) -> str:
+        if self.spread:
+            return f"127.2.{number // 250}.{1 + number % 250}"
+        return f"127.0.0.{2 + number // 20_000}"  # a source address per 20,000 players
 
     async def api(self, method: str, path: str, body: bytes = b"", headers: str = "") -> Answer:
         return await once("127.0.0.1", self.origin_port, method, path, body, headers)
@@ -177,7 +183,7 @@ async def _fetch(link: Link, path: str, tally: Tally) -> bytes | None:
 async def player(stage: Stage, number: int, token: str, renew_every_s: float) -> None:
     """One LL-HLS player as hls.js behaves: blocking reload, then each new part, one at a time."""
     tally, loop = stage.tally, asyncio.get_running_loop()
-    link = Link(stage.edge_port, f"127.0.0.{2 + number // 20_000}")  # a source address per 20,000 players
+    link = Link(stage.edge_port, stage.source(number))
     base = f"/e/{token}/live/{stage.space}"
     bearer = f"Authorization: Bearer {token}\r\n"
     try:
