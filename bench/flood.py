@@ -285,6 +285,12 @@ def flood_main(targets: list[int], first: int, count: int, space: str, until: fl
 async def second_space(edge_port: int, origin_port: int, session: str, credential: str) -> dict[str, float]:
     """Create and start a space through the edge as the host's page does; then wait for its first part."""
     auth = f"Authorization: Bearer {session}\r\n{JSON}"
+    t = time.perf_counter()
+    direct = await once("127.0.0.1", origin_port, "GET", "/api/me", b"", auth)
+    print(f"direct /api/me {direct.status} in {(time.perf_counter() - t) * 1000:.0f} ms", flush=True)
+    t = time.perf_counter()
+    direct = await once("127.0.0.1", edge_port, "GET", "/api/me", b"", auth)
+    print(f"edge /api/me {direct.status} in {(time.perf_counter() - t) * 1000:.0f} ms", flush=True)
     started = time.perf_counter()
     created = await once("127.0.0.1", edge_port, "POST", "/api/spaces", b'{"title":"Second space"}', auth)
     assert created.status == 201, (created.status, created.body[:200])
