@@ -20,12 +20,13 @@ from townhall.media.synthetic import run_synthetic_speakers
 from townhall.settings import Settings
 
 
-async def main(port: int, listener_base_url: str, speakers: int, external: bool) -> None:
+async def main(port: int, listener_base_url: str, speakers: int, external: bool, internal_port: int) -> None:
     with tempfile.TemporaryDirectory(prefix="townhall-bench-") as data_dir:
         settings = Settings(
             data_dir=Path(data_dir),
             host="127.0.0.1",
             port=port,
+            internal_port=internal_port,
             listener_base_url=listener_base_url,
             joins_per_minute_per_ip=10**9,  # every simulated listener joins from loopback
             log_level="warning",
@@ -63,8 +64,9 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--listener-base-url", required=True)
     parser.add_argument("--speakers", type=int, default=1)
+    parser.add_argument("--internal-port", type=int, default=0, help="a port of the edge's own (0: none)")
     parser.add_argument("--external-speakers", action="store_true", help="print the speaker tokens; publish none")
     args = parser.parse_args()
     import uvloop
 
-    uvloop.run(main(args.port, args.listener_base_url, args.speakers, args.external_speakers))
+    uvloop.run(main(args.port, args.listener_base_url, args.speakers, args.external_speakers, args.internal_port))

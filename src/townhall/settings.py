@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     listener_base_url: str = Field(
         "", description="base URL listeners fetch the stream from (the edge); empty means the origin itself"
     )
+    internal_port: int = Field(
+        0,
+        ge=0,
+        description="a second port the same server answers on, for the edge and operators only (firewalled, or "
+        "bound to a private address: internal_host); its own accept queue, so a flood of connections to the public "
+        "port cannot keep the edge from connecting; 0: none",
+    )
+    internal_host: str = Field("127.0.0.1", description="the address internal_port binds")
     max_body_bytes: int = 64 * 1024
     body_idle_s: float = Field(15.0, description="a request body that stops arriving this long is answered 408")
     # priority admission (api/shedding.py): requests in flight per lane, past which the lane is refused 503

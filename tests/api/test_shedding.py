@@ -108,3 +108,19 @@ async def test_a_late_event_loop_sheds_anonymous_work_only(settings: Settings) -
             await hog
         await until(lambda: load.lag < 0.1, 5, "the lag to fall")
         assert (await join(c, space["id"])).status_code == 200
+
+
+async def test_the_origin_answers_the_edge_on_a_port_of_its_own(settings: Settings) -> None:
+    """A flood of connections to the public port fills its accept queue; the edge connects to the internal
+    port, whose queue is its own (a direct flood once kept a new edge connection waiting 13.9 s)."""
+    from tests.support.servers import free_port
+    from townhall.commands.serve import serving
+    from townhall.edge.varnish import origin_url
+
+    public, internal = free_port(), free_port()
+    tuned = settings.model_copy(update={"host": "127.0.0.1", "port": public, "internal_port": internal})
+    assert origin_url(tuned) == f"http://127.0.0.1:{internal}"
+    async with serving(tuned):
+        for port in (public, internal):
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+                assert (await c.get("/healthz")).status_code == 200

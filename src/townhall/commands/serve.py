@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -33,6 +34,16 @@ def with_server_args(args: argparse.Namespace, settings: Settings) -> Settings:
     return Settings.model_validate({**settings.model_dump(), **updates}) if updates else settings
 
 
+def listening(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for uvicorn to listen on (it calls listen() with its backlog)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
 async def run_server(
     app: Starlette, settings: Settings, started: asyncio.Event | None = None, stop: asyncio.Event | None = None
 ) -> None:
@@ -43,7 +54,10 @@ async def run_server(
 
     config = server_config(app, settings.host, settings.port)
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    sockets = None
+    if settings.internal_port:  # the public port and the internal one, each with its own accept queue
+        sockets = [listening(settings.host, settings.port), listening(settings.internal_host, settings.internal_port)]
+    task = asyncio.create_task(server.serve(sockets))
     while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no started event
         await asyncio.sleep(0.05)
     if started is not None:
