@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     edge_live_ttl_s: float = Field(1.0, description="cap on playlists and state.json in the edge cache")
     edge_error_ttl_s: float = Field(0.25, description="how long the edge keeps a 4xx/5xx from the origin")
     edge_immutable_ttl_s: int = Field(3600, description="how long the edge keeps parts and segments")
+    edge_public_connections: int = Field(
+        64, ge=1, description="origin connections an edge uses at most for anonymous API requests and joins"
+    )
     edge_requests_per_ip: int = Field(600, description="requests per address per period; 0 turns it off")
     edge_rate_period_s: int = 10
     edge_metrics_port: int = Field(9131, description="`townhall edge` serves Prometheus metrics here; 0: off")

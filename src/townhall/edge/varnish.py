@@ -43,6 +43,7 @@ class EdgeSettings(Protocol):
     edge_metrics_port: int
     edge_origin_url: str
     edge_port: int
+    edge_public_connections: int
     edge_rate_period_s: int
     edge_requests_per_ip: int
     edge_role: str
@@ -63,6 +64,7 @@ CREDENTIAL = re.compile(r"^[A-Za-z0-9_-]{32,128}\Z")  # written into the VCL as 
 UNRESERVED = string.ascii_letters + string.digits + "-._~"
 
 
+BUSY_RETRY_AFTER_S = 2  # Retry-After of the edge's own 503 (the origin did not answer, or its pool is full)
 ORIGIN_KEEP_ALIVE_S = 5  # uvicorn's timeout_keep_alive, which api/server.py leaves at its default
 
 
@@ -123,6 +125,8 @@ def render_vcl(settings: EdgeSettings, keys: Mapping[str, bytes], credential: st
         origin_host=target.hostname,
         origin_port=str(target.port or 80),
         first_byte_timeout=_duration(settings.edge_first_byte_timeout_s),
+        public_connections=str(settings.edge_public_connections),
+        busy_retry_after=str(BUSY_RETRY_AFTER_S),
         rate_limit=_rate_limit_block(settings),
         retry_after=str(max(1, math.ceil(refill_s))),
         is_edge="true" if is_edge else "false",
