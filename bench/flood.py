@@ -48,6 +48,8 @@ from typing import Any
 
 from hls_client import Connection, once
 from listeners import JSON, PART_S, Stage, _hint, _listed, free_port, join, worker_main
+
+LISTENERS_NICE = 10  # the simulated listeners stand for clients on machines of their own: below the service
 from townhall.edge.varnish import Edge
 from townhall.services.keys import parse_keys
 from townhall.settings import Settings
@@ -334,6 +336,11 @@ async def origin_counts(origin_port: int) -> dict[str, float]:
     return dict(out)
 
 
+def listeners_main(*args: Any) -> None:
+    os.nice(LISTENERS_NICE)
+    worker_main(*args)
+
+
 def spawn(target: Any, *args: Any) -> tuple[multiprocessing.process.BaseProcess, Pipe]:
     context = multiprocessing.get_context("spawn")
     here, there = context.Pipe()
@@ -346,7 +353,7 @@ async def recv(pipe: Pipe, timeout: float) -> Any:
     return await asyncio.wait_for(asyncio.to_thread(pipe.recv), timeout)
 
 
-async def main(listeners: int, seconds: float, workers: int, floods: int) -> None:
+async def main(listeners: int, seconds: float, workers: int, floods: int, data_under: str | None, direct: bool) -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     keys = f"bench{secrets.token_hex(2)}:{secrets.token_hex(32)}"
@@ -356,7 +363,7 @@ async def main(listeners: int, seconds: float, workers: int, floods: int) -> Non
     stage = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__).with_name("live_space.py")), "--port", str(origin_port),
         "--listener-base-url", f"http://127.0.0.1:{edge_port}", "--speakers", "2", "--external-speakers",
-        "--internal-port", str(internal_port),
+        "--internal-port", str(internal_port), *(["--data-under", data_under] if data_under else []),
         stdout=asyncio.subprocess.PIPE, stderr=stage_log,
         env={**os.environ, "TOWNHALL_TOKEN_KEYS": keys, "TOWNHALL_EDGE_SECRET": credential},
     )  # fmt: skip
@@ -381,19 +388,19 @@ async def main(listeners: int, seconds: float, workers: int, floods: int) -> Non
         pipes = []
         for w in range(workers):
             part = Stage(space, edge_port, origin_port, spread=True)
-            process, pipe = spawn(worker_main, part, w * share, tokens[w * share : (w + 1) * share])
+            process, pipe = spawn(listeners_main, part, w * share, tokens[w * share : (w + 1) * share])
             processes.append(process)
             pipes.append(pipe)
         for pipe in pipes:
             await recv(pipe, 120)  # every player has its first playlist
-        probe, probe_pipe = spawn(probe_main, origin_port, space, credential, limit)
+        probe, probe_pipe = spawn(probe_main, internal_port, space, credential, limit)
         processes.append(probe)
         calm = 5.0  # seconds measured before the flood starts, for comparison
         window = (time.time() + 2.0, time.time() + 2.0 + calm + seconds)
         for pipe in pipes:
             pipe.send(window)
         await asyncio.sleep(max(0.0, window[0] - time.time()))
-        before = (await origin_counts(origin_port), edge.stats(), os.times())
+        before = (await origin_counts(internal_port), edge.stats(), os.times())
         await asyncio.sleep(calm)
         flood_started = time.time()
         until = flood_started + seconds
@@ -402,16 +409,18 @@ async def main(listeners: int, seconds: float, workers: int, floods: int) -> Non
             per = FLOOD_ADDRESSES // floods
             flood_pipes = []
             for f in range(floods):
-                targets = [edge_port, edge_port, origin_port]  # two thirds through the edge, a third direct
+                # two thirds through the edge and a third straight at the origin's public port; or, as deployed
+                # with the public port firewalled (--no-direct), everything through the edge
+                targets = [edge_port, edge_port, origin_port] if direct else [edge_port]
                 process, pipe = spawn(flood_main, targets, f * per, per, space, until)
                 processes.append(process)
                 flood_pipes.append(pipe)
             await asyncio.sleep(min(10.0, seconds / 3))
-            host = await second_space(edge_port, origin_port, live["host_session"], credential)
+            host = await second_space(edge_port, internal_port, live["host_session"], credential)
             await asyncio.sleep(max(0.0, until - time.time()))
             flood_tallies = [await recv(pipe, 60) for pipe in flood_pipes]
             wrk_out = [p.communicate(timeout=30)[0].decode(errors="replace") for p in wrks]
-        after = (await origin_counts(origin_port), edge.stats(), os.times())
+        after = (await origin_counts(internal_port), edge.stats(), os.times())
         tallies = [await recv(pipe, 60) for pipe in pipes]
         probe_pipe.send("stop")
         stamps = await recv(probe_pipe, 30)
@@ -451,7 +460,9 @@ async def main(listeners: int, seconds: float, workers: int, floods: int) -> Non
     edge_in = e1["MAIN.client_req"] - e0["MAIN.client_req"]
     edge_out = e1["MAIN.backend_req"] - e0["MAIN.backend_req"]
     edge_synth = e1.get("MAIN.s_synth", 0) - e0.get("MAIN.s_synth", 0)
-    print(f"stage: embedded default (townhall serve's app) behind the Varnish edge; {listeners} listeners; "
+    print(f"stage: embedded default (townhall serve's app) behind the Varnish edge, data under "
+          f"{data_under or tempfile.gettempdir()}; {listeners} listeners; flood {'also' if direct else 'not'} straight "
+          "at the origin's public port; "
           f"flood {flood_s:.0f} s after {calm:.0f} s calm")  # fmt: skip
     print(f"flood generators (nice 19): wrk x{WRK_PROCESSES} {[t for t, _ in wrk_total]} requests "
           f"({sum(b for _, b in wrk_total)} non-2xx); python x{floods} from {FLOOD_ADDRESSES} addresses "
@@ -480,7 +491,13 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=40.0, help="how long the flood lasts")
     parser.add_argument("--workers", type=int, default=2, help="processes of legitimate listeners")
     parser.add_argument("--floods", type=int, default=2, help="Python flood processes")
+    parser.add_argument(
+        "--data-under", help="the stage's data directory under this folder (/dev/shm: no disk; default: temp folder)"
+    )
+    parser.add_argument(
+        "--no-direct", action="store_true", help="flood through the edge only (the origin's public port firewalled)"
+    )
     args = parser.parse_args()
     import uvloop
 
-    uvloop.run(main(args.listeners, args.seconds, args.workers, args.floods))
+    uvloop.run(main(args.listeners, args.seconds, args.workers, args.floods, args.data_under, not args.no_direct))

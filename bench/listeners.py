@@ -125,7 +125,10 @@ class Stage:
             return f"127.2.{number // 250}.{1 + number % 250}"
         return f"127.0.0.{2 + number // 20_000}"  # a source address per 20,000 players
 
-    async def api(self, method: str, path: str, body: bytes = b"", headers: str = "") -> Answer:
+    async def api(self, method: str, path: str, body: bytes = b"", headers: str = "", number: int = -1) -> Answer:
+        """A control-plane request; with `spread`, a player's own goes through the edge from its address."""
+        if self.spread and number >= 0:
+            return await once("127.0.0.1", self.edge_port, method, path, body, headers, self.source(number))
         return await once("127.0.0.1", self.origin_port, method, path, body, headers)
 
 
@@ -211,7 +214,7 @@ async def player(stage: Stage, number: int, token: str, renew_every_s: float) ->
                 last = (msn, index)
             if loop.time() > renew_at:
                 renew_at += renew_every_s
-                answer = await stage.api("POST", f"/api/spaces/{stage.space}/lease", b"", f"{JSON}{bearer}")
+                answer = await stage.api("POST", f"/api/spaces/{stage.space}/lease", b"", f"{JSON}{bearer}", number)
                 tally.renewals += 1
                 if answer.status != 200:
                     tally.errors[f"renew_{answer.status}"] += 1

@@ -20,8 +20,10 @@ from townhall.media.synthetic import run_synthetic_speakers
 from townhall.settings import Settings
 
 
-async def main(port: int, listener_base_url: str, speakers: int, external: bool, internal_port: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="townhall-bench-") as data_dir:
+async def main(
+    port: int, listener_base_url: str, speakers: int, external: bool, internal_port: int, under: str | None
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="townhall-bench-", dir=under) as data_dir:
         settings = Settings(
             data_dir=Path(data_dir),
             host="127.0.0.1",
@@ -65,8 +67,14 @@ if __name__ == "__main__":
     parser.add_argument("--listener-base-url", required=True)
     parser.add_argument("--speakers", type=int, default=1)
     parser.add_argument("--internal-port", type=int, default=0, help="a port of the edge's own (0: none)")
+    parser.add_argument("--data-under", help="make the data directory under this folder (default: the temp folder)")
     parser.add_argument("--external-speakers", action="store_true", help="print the speaker tokens; publish none")
     args = parser.parse_args()
     import uvloop
 
-    uvloop.run(main(args.port, args.listener_base_url, args.speakers, args.external_speakers, args.internal_port))
+    uvloop.run(
+        main(
+            args.port, args.listener_base_url, args.speakers, args.external_speakers, args.internal_port,
+            args.data_under,
+        )
+    )  # fmt: skip
