@@ -353,7 +353,9 @@ async def recv(pipe: Pipe, timeout: float) -> Any:
     return await asyncio.wait_for(asyncio.to_thread(pipe.recv), timeout)
 
 
-async def main(listeners: int, seconds: float, workers: int, floods: int, data_under: str | None, direct: bool) -> None:
+async def main(
+    listeners: int, seconds: float, workers: int, floods: int, data_under: str | None, direct: bool, stage_nice: int
+) -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     keys = f"bench{secrets.token_hex(2)}:{secrets.token_hex(32)}"
@@ -361,7 +363,7 @@ async def main(listeners: int, seconds: float, workers: int, floods: int, data_u
     origin_port, internal_port, edge_port = free_port(), free_port(), free_port()
     stage_log = tempfile.NamedTemporaryFile(prefix="townhall-flood-", suffix=".log", delete=False)
     stage = await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).with_name("live_space.py")), "--port", str(origin_port),
+        *(["nice", "-n", str(stage_nice)] if stage_nice else []), sys.executable, str(Path(__file__).with_name("live_space.py")), "--port", str(origin_port),
         "--listener-base-url", f"http://127.0.0.1:{edge_port}", "--speakers", "2", "--external-speakers",
         "--internal-port", str(internal_port), *(["--data-under", data_under] if data_under else []),
         stdout=asyncio.subprocess.PIPE, stderr=stage_log,
@@ -461,7 +463,7 @@ async def main(listeners: int, seconds: float, workers: int, floods: int, data_u
     edge_out = e1["MAIN.backend_req"] - e0["MAIN.backend_req"]
     edge_synth = e1.get("MAIN.s_synth", 0) - e0.get("MAIN.s_synth", 0)
     print(f"stage: embedded default (townhall serve's app) behind the Varnish edge, data under "
-          f"{data_under or tempfile.gettempdir()}; {listeners} listeners; flood {'also' if direct else 'not'} straight "
+          f"{data_under or tempfile.gettempdir()}, nice {stage_nice}; {listeners} listeners; flood {'also' if direct else 'not'} straight "
           "at the origin's public port; "
           f"flood {flood_s:.0f} s after {calm:.0f} s calm")  # fmt: skip
     print(f"flood generators (nice 19): wrk x{WRK_PROCESSES} {[t for t, _ in wrk_total]} requests "
@@ -497,7 +499,13 @@ if __name__ == "__main__":
     parser.add_argument(
         "--no-direct", action="store_true", help="flood through the edge only (the origin's public port firewalled)"
     )
+    parser.add_argument(
+        "--stage-nice", type=int, default=0, help="the service's niceness (negative: ahead of other tenants; root)"
+    )
     args = parser.parse_args()
     import uvloop
 
-    uvloop.run(main(args.listeners, args.seconds, args.workers, args.floods, args.data_under, not args.no_direct))
+    uvloop.run(
+        main(args.listeners, args.seconds, args.workers, args.floods, args.data_under, not args.no_direct,
+             args.stage_nice)
+    )  # fmt: skip
