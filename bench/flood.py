@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 import multiprocessing
@@ -48,12 +49,11 @@ from typing import Any
 
 from hls_client import Connection, once
 from listeners import JSON, PART_S, Stage, _hint, _listed, free_port, join, worker_main
-
-LISTENERS_NICE = 10  # the simulated listeners stand for clients on machines of their own: below the service
 from townhall.edge.varnish import Edge
 from townhall.services.keys import parse_keys
 from townhall.settings import Settings
 
+LISTENERS_NICE = 10  # the simulated listeners stand for clients on machines of their own: below the service
 FLOOD_ADDRESSES = 4000  # 127.1.x.y sources of the Python flooders
 SLOW_CLIENTS = 300  # connections that never finish their request
 WRK_PROCESSES = 2
@@ -106,8 +106,8 @@ async def _speak(whip: str, tokens: list[str], pipe: Pipe, limit_s: float) -> di
                 await asyncio.sleep(1.0)
                 continue
             tally["published"] += 1
-            while not stop.is_set() and session.pc.connectionState not in ("failed", "closed"):
-                await asyncio.sleep(0.1)
+            while not stop.is_set() and session.pc.connectionState not in ("failed", "closed"):  # noqa: ASYNC110
+                await asyncio.sleep(0.1)  # aiortc offers a state-change event, but a poll is simpler here
             if not stop.is_set():
                 tally["dropped"] += 1
             await session.close()
@@ -115,7 +115,7 @@ async def _speak(whip: str, tokens: list[str], pipe: Pipe, limit_s: float) -> di
     tasks = [asyncio.create_task(speaker(i, token)) for i, token in enumerate(tokens)]
     pipe.send("speaking")
     deadline = time.monotonic() + limit_s
-    while not pipe.poll() and time.monotonic() < deadline:
+    while not pipe.poll() and time.monotonic() < deadline:  # noqa: ASYNC110 - a pipe is not awaitable
         await asyncio.sleep(0.1)
     stop.set()
     await asyncio.wait(tasks, timeout=10)
@@ -184,7 +184,7 @@ def start_wrk(edge_port: int, space: str, seconds: float, folder: Path) -> list[
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env={**os.environ, "FLOOD_SPACE": space},
-        )  # fmt: skip
+        )
         for _ in range(WRK_PROCESSES)
     ]
 
@@ -349,8 +349,8 @@ def spawn(target: Any, *args: Any) -> tuple[multiprocessing.process.BaseProcess,
     return process, here
 
 
-async def recv(pipe: Pipe, timeout: float) -> Any:
-    return await asyncio.wait_for(asyncio.to_thread(pipe.recv), timeout)
+async def recv(pipe: Pipe, within: float) -> Any:
+    return await asyncio.wait_for(asyncio.to_thread(pipe.recv), within)
 
 
 async def main(
@@ -363,7 +363,8 @@ async def main(
     origin_port, internal_port, edge_port = free_port(), free_port(), free_port()
     stage_log = tempfile.NamedTemporaryFile(prefix="townhall-flood-", suffix=".log", delete=False)
     stage = await asyncio.create_subprocess_exec(
-        *(["nice", "-n", str(stage_nice)] if stage_nice else []), sys.executable, str(Path(__file__).with_name("live_space.py")), "--port", str(origin_port),
+        *(["nice", "-n", str(stage_nice)] if stage_nice else []),
+        sys.executable, str(Path(__file__).with_name("live_space.py")), "--port", str(origin_port),
         "--listener-base-url", f"http://127.0.0.1:{edge_port}", "--speakers", "2", "--external-speakers",
         "--internal-port", str(internal_port), *(["--data-under", data_under] if data_under else []),
         stdout=asyncio.subprocess.PIPE, stderr=stage_log,
@@ -450,8 +451,8 @@ async def main(
     flood_rate = (sum(t for t, _ in wrk_total) + answered) / flood_s
     flood_stamps = [t for t in stamps if flood_started <= t <= until]
     calm_stamps = [t for t in stamps if window[0] <= t < flood_started]
-    gap = max((b - a for a, b in zip(flood_stamps, flood_stamps[1:], strict=False)), default=float("nan"))
-    calm_gap = max((b - a for a, b in zip(calm_stamps, calm_stamps[1:], strict=False)), default=float("nan"))
+    gap = max((b - a for a, b in itertools.pairwise(flood_stamps)), default=float("nan"))
+    calm_gap = max((b - a for a, b in itertools.pairwise(calm_stamps)), default=float("nan"))
     requests = sum(t.requests + t.renewals for t in tallies)
     errors = Counter[str]()
     for t in tallies:
@@ -463,7 +464,8 @@ async def main(
     edge_out = e1["MAIN.backend_req"] - e0["MAIN.backend_req"]
     edge_synth = e1.get("MAIN.s_synth", 0) - e0.get("MAIN.s_synth", 0)
     print(f"stage: embedded default (townhall serve's app) behind the Varnish edge, data under "
-          f"{data_under or tempfile.gettempdir()}, nice {stage_nice}; {listeners} listeners; flood {'also' if direct else 'not'} straight "
+          f"{data_under or tempfile.gettempdir()}, nice {stage_nice}; {listeners} listeners; "
+          f"flood {'also' if direct else 'not'} straight "
           "at the origin's public port; "
           f"flood {flood_s:.0f} s after {calm:.0f} s calm")  # fmt: skip
     print(f"flood generators (nice 19): wrk x{WRK_PROCESSES} {[t for t, _ in wrk_total]} requests "
@@ -483,7 +485,7 @@ async def main(
           f"{edge_out:,} sent to the origin; origin answered {o1.get('answered', 0) - o0.get('answered', 0):,.0f} "
           f"(shed 503 {o1.get('shed', 0) - o0.get('shed', 0):,.0f}, "
           f"5xx {o1.get('answered_5xx', 0) - o0.get('answered_5xx', 0):,.0f})")  # fmt: skip
-    print(f"/proc/loadavg: {Path('/proc/loadavg').read_text().strip()}")
+    print(f"/proc/loadavg: {' '.join(str(round(x, 2)) for x in os.getloadavg())}")
     print(f"legit error rate under flood = {legit:.3f}%")
 
 
