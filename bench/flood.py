@@ -451,7 +451,8 @@ async def main(
     flood_rate = (sum(t for t, _ in wrk_total) + answered) / flood_s
     flood_stamps = [t for t in stamps if flood_started <= t <= until]
     calm_stamps = [t for t in stamps if window[0] <= t < flood_started]
-    gap = max((b - a for a, b in itertools.pairwise(flood_stamps)), default=float("nan"))
+    # the flood's end closes the last gap: a probe that saw no part for the rest of the flood saw a gap
+    gap = max((b - a for a, b in itertools.pairwise([*flood_stamps, until])), default=float("nan"))
     calm_gap = max((b - a for a, b in itertools.pairwise(calm_stamps)), default=float("nan"))
     requests = sum(t.requests + t.renewals for t in tallies)
     errors = Counter[str]()
@@ -476,7 +477,7 @@ async def main(
           f"{host['start_s'] * 1000:.0f} ms, first part after {host['first_part_s'] * 1000:.0f} ms "
           f"{host['notes'] or ''}")  # fmt: skip
     print(f"longest gap between parts: {gap * 1000:.0f} ms under flood, {(gap - PART_S) * 1000:.0f} ms over the "
-          f"part's own duration ({len(flood_stamps)} parts; "
+          f"part's own duration ({len(flood_stamps)} parts of {flood_s / PART_S:.0f} due; "
           f"{calm_gap * 1000:.0f} ms calm, part = {PART_S * 1000:.0f} ms); "
           f"media late ticks +{o1.get('late_ticks', 0) - o0.get('late_ticks', 0):.0f}")  # fmt: skip
     print(f"legitimate listeners: {requests} requests (incl. renewals), errors {dict(errors) or 0}")
