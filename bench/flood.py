@@ -331,6 +331,12 @@ async def origin_counts(origin_port: int) -> dict[str, float]:
                 out["answered_5xx"] += float(line.rsplit(" ", 1)[1])
         elif line.startswith("townhall_shed_requests_total{"):
             out["shed"] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith(
+            ("townhall_media_part_lateness_seconds_bucket{", "townhall_media_tick_lateness_seconds_bucket{")
+        ):
+            name = line.split("_seconds_bucket", 1)[0].removeprefix("townhall_media_")
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            out[f"{name}<={bound}"] = float(line.rsplit(" ", 1)[1])
         elif line.startswith("townhall_media_late_ticks_total "):
             out["late_ticks"] = float(line.rsplit(" ", 1)[1])
     return dict(out)
@@ -339,6 +345,17 @@ async def origin_counts(origin_port: int) -> dict[str, float]:
 def listeners_main(*args: Any) -> None:
     os.nice(LISTENERS_NICE)
     worker_main(*args)
+
+
+def worst(before: dict[str, float], after: dict[str, float], name: str) -> str:
+    """The media node's own account: the smallest histogram bound under which every observation of the
+    interval falls (an upper bound on the worst one)."""
+    bounds = sorted((float(k.split("<=", 1)[1]), k) for k in after if k.startswith(name + "<="))
+    total = after.get(f"{name}<=+Inf", 0) - before.get(f"{name}<=+Inf", 0)
+    for bound, key in bounds:
+        if after[key] - before.get(key, 0) >= total:
+            return f"<= {bound * 1000:.0f} ms" if bound != float("inf") else "over the largest bound"
+    return "?"
 
 
 def spawn(target: Any, *args: Any) -> tuple[multiprocessing.process.BaseProcess, Pipe]:
@@ -479,7 +496,9 @@ async def main(
     print(f"longest gap between parts: {gap * 1000:.0f} ms under flood, {(gap - PART_S) * 1000:.0f} ms over the "
           f"part's own duration ({len(flood_stamps)} parts of {flood_s / PART_S:.0f} due; "
           f"{calm_gap * 1000:.0f} ms calm, part = {PART_S * 1000:.0f} ms); "
-          f"media late ticks +{o1.get('late_ticks', 0) - o0.get('late_ticks', 0):.0f}")  # fmt: skip
+          f"media late ticks +{o1.get('late_ticks', 0) - o0.get('late_ticks', 0):.0f}; the media node's own account "
+          f"over the run: worst tick lateness {worst(o0, o1, 'tick_lateness')}, worst part lateness "
+          f"{worst(o0, o1, 'part_lateness')}")  # fmt: skip
     print(f"legitimate listeners: {requests} requests (incl. renewals), errors {dict(errors) or 0}")
     print(f"speakers: {spoken}")
     print(f"edge: {edge_in:,} client requests, {edge_synth:,} answered by the edge itself (synth), "
