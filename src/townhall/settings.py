@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     body_idle_s: float = Field(15.0, description="a request body that stops arriving this long is answered 408")
     # priority admission (api/shedding.py): requests in flight per lane, past which the lane is refused 503
     shed_public_inflight: int = Field(
-        64, ge=1, description="anonymous requests and joins in flight at most; more are refused 503 first"
+        128, ge=1, description="anonymous requests and joins in flight at most; more are refused 503 first"
     )
     shed_listener_inflight: int = Field(
         256, ge=1, description="requests with a listener token or the edge's credential in flight at most"
