@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
@@ -342,6 +343,90 @@ async def origin_counts(origin_port: int) -> dict[str, float]:
     return dict(out)
 
 
+@contextlib.asynccontextmanager
+async def embedded_stage(
+    keys: str,
+    credential: str,
+    origin_port: int,
+    internal_port: int,
+    edge_port: int,
+    data_under: str | None,
+    stage_nice: int,
+) -> AsyncIterator[dict[str, Any]]:
+    """`townhall serve`'s app in a process of its own (bench/live_space.py); its description as it prints it."""
+    stage_log = tempfile.NamedTemporaryFile(prefix="townhall-flood-", suffix=".log", delete=False)
+    stage = await asyncio.create_subprocess_exec(
+        *(["nice", "-n", str(stage_nice)] if stage_nice else []),
+        sys.executable, str(Path(__file__).with_name("live_space.py")), "--port", str(origin_port),
+        "--listener-base-url", f"http://127.0.0.1:{edge_port}", "--speakers", "2", "--external-speakers",
+        "--internal-port", str(internal_port), *(["--data-under", data_under] if data_under else []),
+        stdout=asyncio.subprocess.PIPE, stderr=stage_log,
+        env={**os.environ, "TOWNHALL_TOKEN_KEYS": keys, "TOWNHALL_EDGE_SECRET": credential},
+    )  # fmt: skip
+    try:
+        assert stage.stdout is not None
+        line = await asyncio.wait_for(stage.stdout.readline(), 60)
+        if not line:
+            raise SystemExit(f"the live space did not start; its log: {stage_log.name}")
+        yield dict(json.loads(line))
+    finally:
+        stage.send_signal(signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stage.wait(), 20)
+
+
+@contextlib.asynccontextmanager
+async def cluster_stage(keys: str, credential: str, edge_port: int) -> AsyncIterator[dict[str, Any]]:
+    """The scaled-out form (`townhall cluster`'s processes: one API process, two media nodes, PostgreSQL,
+    Redis); the host, a guest speaker and the space made over HTTP."""
+    import asyncpg
+    import httpx
+
+    from townhall.cluster import cluster
+
+    name = f"townhall_flood_{secrets.token_hex(5)}"
+    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    env = {
+        "TOWNHALL_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
+        "TOWNHALL_STATE_URL": "redis://127.0.0.1:6379/0",
+        "TOWNHALL_STATE_PREFIX": f"flood-{secrets.token_hex(4)}:",
+        "TOWNHALL_TOKEN_KEYS": keys,
+        "TOWNHALL_EDGE_SECRET": credential,
+        "TOWNHALL_LISTENER_BASE_URL": f"http://127.0.0.1:{edge_port}",
+        "TOWNHALL_JOINS_PER_MINUTE_PER_IP": str(10**9),  # the legitimate listeners join from one address
+        "TOWNHALL_LOG_LEVEL": "warning",
+    }
+    try:
+        with tempfile.TemporaryDirectory(prefix="townhall-flood-cluster-") as work:
+            async with cluster(Path(work), env, apis=1, media=2) as running:
+                api = running.apis[0].url
+                async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+                    people = []
+                    for handle in ("floodhost", "floodguest"):
+                        r = await http.post("/api/accounts", json={"handle": handle, "password": "correct horse"})
+                        people.append(
+                            (r.json()["account_id"], {"Authorization": f"Bearer {r.json()['session_token']}"})
+                        )
+                    (_, host), (guest_id, guest) = people
+                    space = (await http.post("/api/spaces", json={"title": "Flood"}, headers=host)).json()["id"]
+                    await http.post(f"/api/spaces/{space}/start", headers=host)
+                    await http.post(f"/api/spaces/{space}/invite", json={"account_id": guest_id}, headers=host)
+                    await http.post(f"/api/spaces/{space}/invite/accept", headers=guest)
+                    tokens = [
+                        (await http.post(f"/api/spaces/{space}/speaker-token", headers=who)).json()["token"]
+                        for who in (host, guest)
+                    ]
+                session = host["Authorization"].removeprefix("Bearer ")
+                yield {"origin": api, "space": space, "whip": f"{api}/whip/{space}", "speaker_tokens": tokens,
+                       "host_session": session}  # fmt: skip
+    finally:
+        admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 def listeners_main(*args: Any) -> None:
     os.nice(LISTENERS_NICE)
     worker_main(*args)
@@ -355,7 +440,7 @@ def worst(before: dict[str, float], after: dict[str, float], name: str) -> str:
     for bound, key in bounds:
         if after[key] - before.get(key, 0) >= total:
             return f"<= {bound * 1000:.0f} ms" if bound != float("inf") else "over the largest bound"
-    return "?"
+    return "n/a (not in this process's metrics)"
 
 
 def spawn(target: Any, *args: Any) -> tuple[multiprocessing.process.BaseProcess, Pipe]:
@@ -371,27 +456,29 @@ async def recv(pipe: Pipe, within: float) -> Any:
 
 
 async def main(
-    listeners: int, seconds: float, workers: int, floods: int, data_under: str | None, direct: bool, stage_nice: int
+    listeners: int,
+    seconds: float,
+    workers: int,
+    floods: int,
+    data_under: str | None,
+    direct: bool,
+    stage_nice: int,
+    scaled: bool,
 ) -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     keys = f"bench{secrets.token_hex(2)}:{secrets.token_hex(32)}"
     credential = secrets.token_urlsafe(32)
     origin_port, internal_port, edge_port = free_port(), free_port(), free_port()
-    stage_log = tempfile.NamedTemporaryFile(prefix="townhall-flood-", suffix=".log", delete=False)
-    stage = await asyncio.create_subprocess_exec(
-        *(["nice", "-n", str(stage_nice)] if stage_nice else []),
-        sys.executable, str(Path(__file__).with_name("live_space.py")), "--port", str(origin_port),
-        "--listener-base-url", f"http://127.0.0.1:{edge_port}", "--speakers", "2", "--external-speakers",
-        "--internal-port", str(internal_port), *(["--data-under", data_under] if data_under else []),
-        stdout=asyncio.subprocess.PIPE, stderr=stage_log,
-        env={**os.environ, "TOWNHALL_TOKEN_KEYS": keys, "TOWNHALL_EDGE_SECRET": credential},
-    )  # fmt: skip
-    assert stage.stdout is not None
-    line = await asyncio.wait_for(stage.stdout.readline(), 60)
-    if not line:
-        raise SystemExit(f"the live space did not start; its log: {stage_log.name}")
-    live = json.loads(line)
+    stack = contextlib.AsyncExitStack()
+    await stack.__aenter__()
+    if scaled:
+        live = await stack.enter_async_context(cluster_stage(keys, credential, edge_port))
+        origin_port = internal_port = int(live["origin"].rsplit(":", 1)[1])  # the edge in front of API 1
+    else:
+        live = await stack.enter_async_context(
+            embedded_stage(keys, credential, origin_port, internal_port, edge_port, data_under, stage_nice)
+        )
     space = live["space"]
     edge = Edge(Settings(edge_host="127.0.0.1"), parse_keys(keys).keys, credential=credential,
                 origin=f"http://127.0.0.1:{internal_port}", port=edge_port)  # fmt: skip
@@ -455,9 +542,7 @@ async def main(
             if process.is_alive():
                 process.kill()
         await edge.astop()
-        stage.send_signal(signal.SIGTERM)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stage.wait(), 20)
+        await stack.aclose()
     # --- figures ---
     flood_s = seconds
     wrk_total = [wrk_requests(out) for out in wrk_out]
@@ -481,7 +566,8 @@ async def main(
     edge_in = e1["MAIN.client_req"] - e0["MAIN.client_req"]
     edge_out = e1["MAIN.backend_req"] - e0["MAIN.backend_req"]
     edge_synth = e1.get("MAIN.s_synth", 0) - e0.get("MAIN.s_synth", 0)
-    print(f"stage: embedded default (townhall serve's app) behind the Varnish edge, data under "
+    print(f"stage: {'scaled-out (1 API process, 2 media nodes)' if scaled else 'embedded default'} behind the "
+          f"Varnish edge, data under "
           f"{data_under or tempfile.gettempdir()}, nice {stage_nice}; {listeners} listeners; "
           f"flood {'also' if direct else 'not'} straight "
           "at the origin's public port; "
@@ -521,6 +607,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--no-direct", action="store_true", help="flood through the edge only (the origin's public port firewalled)"
     )
+    parser.add_argument("--cluster", action="store_true", help="the scaled-out form (1 API process, 2 media nodes)")
     parser.add_argument(
         "--stage-nice", type=int, default=0, help="the service's niceness (negative: ahead of other tenants; root)"
     )
@@ -529,5 +616,5 @@ if __name__ == "__main__":
 
     uvloop.run(
         main(args.listeners, args.seconds, args.workers, args.floods, args.data_under, not args.no_direct,
-             args.stage_nice)
+             args.stage_nice, args.cluster)
     )  # fmt: skip
