@@ -21,6 +21,7 @@ from townhall.api.ops import AccessLog, GaugeCollector
 from townhall.api.origin import LiveOrigin
 from townhall.api.runtime import Runtime
 from townhall.api.server import BodyDeadline
+from townhall.api.shedding import Budgets, Load, Shedding
 from townhall.api.trust.routes import WithheldGate
 from townhall.api.whip import Publishing, WhipCors
 from townhall.app.recording import build_recording
@@ -335,11 +336,31 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
             for hook in [*reversed(rt.shutdown), rt.state.close, rt.db.dispose]:
                 await _bounded(hook)
 
+    s = rt.settings
+    load = Load(rt.metrics.loop_lag.set)
+    rt.startup.insert(0, load.start)
+    rt.shutdown.insert(0, load.stop)
+    budgets = Budgets(
+        s.shed_public_inflight,
+        s.shed_listener_inflight,
+        s.shed_staff_inflight,
+        s.shed_loop_lag_ms / 1000,
+        s.shed_retry_after_s,
+    )
+    shed = rt.metrics.shed
     app = Starlette(
         routes=area_routes(),
         middleware=[
             Middleware(AccessLog),
-            Middleware(BodyDeadline, idle_s=rt.settings.body_idle_s),
+            # priority admission first: a refused request costs no more than its head (api/shedding.py)
+            Middleware(
+                Shedding,
+                budgets=budgets,
+                load=load,
+                known_session=rt.accounts.seen_valid,
+                on_shed=lambda lane: shed.labels(lane).inc(),
+            ),
+            Middleware(BodyDeadline, idle_s=s.body_idle_s),
             Middleware(WhipCors),
             Middleware(LiveGate),
             Middleware(WithheldGate),
@@ -348,4 +369,5 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    app.state.load = load
     return app

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
@@ -30,6 +31,17 @@ from townhall.media.recorder import SegmentRecord
 log = logging.getLogger("townhall.media")
 T = TypeVar("T")
 SWITCH_INTERVAL_S = 0.001
+CLOCK_NICE = -10  # the media thread's scheduling priority: ahead of the API's threads and of a busy host
+
+
+def _raise_priority() -> None:
+    """Best effort: run the audio clock's thread at `CLOCK_NICE`, so on a machine short of CPU (a flood
+    of requests, other processes) the scheduler runs the 20 ms tick first. Needs CAP_SYS_NICE (root, or
+    `AmbientCapabilities=CAP_SYS_NICE` in the unit); without it the thread keeps its priority."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CLOCK_NICE)
+    except OSError as exc:
+        log.info("media clock thread keeps its priority (%s); grant CAP_SYS_NICE to raise it", exc)
 
 
 class HostedState(Protocol):
@@ -111,6 +123,7 @@ class ThreadedMedia:
         host = self._host
 
         def run() -> None:
+            _raise_priority()
             asyncio.set_event_loop(loop)
             loop.call_soon(host.call_soon_threadsafe, started.set_result, None)
             loop.run_forever()
