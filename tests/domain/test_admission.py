@@ -143,8 +143,11 @@ def _recorded(cap: int | None, rate: int | None, opened: bool) -> _Recorded:
     cap=st.integers(1, 6),
     rate=st.sampled_from([1, 3, 60, 120]),
     ops=st.lists(
-        st.tuples(st.sampled_from(["join", "poll", "poll", "renew", "leave", "open"]), st.integers(0, 11),
-                  st.sampled_from([0.0, 0.1, 1.0, 7.0, 20.0])),
+        st.tuples(
+            st.sampled_from(["join", "poll", "poll", "renew", "leave", "open"]),
+            st.integers(0, 11),
+            st.sampled_from([0.0, 0.1, 1.0, 7.0, 20.0]),
+        ),
         max_size=120,
     ),
 )
@@ -152,14 +155,13 @@ def test_never_above_the_cap_nor_the_pace_and_first_in_first_out_after_the_draw(
     cap: int, rate: int, ops: list[tuple[str, int, float]]
 ) -> None:
     seats, now, seed = _recorded(cap, rate, opened=False), 0.0, "s"
-    line_at_open: list[str] | None = None
     for op, n, step in ops:
         now += step
         who = f"l{n}"
         if op == "open":
             if not seats.opened:
                 seats.open(now, seed)
-                line_at_open = seats.line()
+                seats.line()
             continue
         getattr(seats, op)(who, now)
         assert seats.seated(now) <= cap
@@ -197,4 +199,4 @@ def test_after_the_draw_the_line_is_first_in_first_out_at_the_pace() -> None:
         for who in ("p1", "p2", "p3", "n1", "n2"):
             if who not in order and isinstance(seats.poll(who, float(t)), Admitted):
                 order.append(who)
-    assert order == drawn + ["n1", "n2"]
+    assert order == [*drawn, "n1", "n2"]

@@ -145,7 +145,7 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time, ro
     ctx = Context(settings=s, state=state, clock=clock)
     accounts = AccountService(ctx, AccountRepo(engine), SessionRepo(engine))
     spaces = SpaceService(ctx, state, SpaceRepo(engine), MemberRepo(engine), AccountRepo(engine), keys)
-    admission = AdmissionService(ctx, state, spaces, keys)
+    admission = AdmissionService(ctx, state, spaces, keys, state)
     public = s.public_url.rstrip("/") or f"http://{s.host}:{s.port}"
     gauges = GaugeCollector()
     metrics.registry.register(gauges)

@@ -78,7 +78,9 @@ async def test_a_place_is_kept_five_minutes_after_the_last_poll(state: SeatBook)
 
 _OPS = st.lists(
     st.tuples(
-        st.sampled_from(["join", "join", "join", "poll", "poll", "renew", "leave", "seated", "queued", "policy", "open"]),
+        st.sampled_from(
+            ["join", "join", "join", "poll", "poll", "renew", "leave", "seated", "queued", "policy", "open"]
+        ),
         st.sampled_from(["a", "b", "c", "d", "e", "f"]),
         st.sampled_from([0.0, 0.0, 0.25, 1.0, 5.0, 15.0, WAIT_TTL, LEASE_TTL]),
         st.sampled_from([None, 0, 1, 2, 3]),
@@ -92,7 +94,9 @@ _OPS = st.lists(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=_OPS, first_cap=st.sampled_from([None, 1, 2]), first_rate=st.sampled_from([None, 6, 60]))
 async def test_the_waiting_room_follows_the_domain_rules_step_by_step(
-    state: SeatBook, ops: list[tuple[str, str, float, int | None, int | None]], first_cap: int | None,
+    state: SeatBook,
+    ops: list[tuple[str, str, float, int | None, int | None]],
+    first_cap: int | None,
     first_rate: int | None,
 ) -> None:
     s, now = space(), T0
