@@ -7,23 +7,27 @@ import {
   REACTIONS,
   announce,
   api,
+  backoffDelay,
   deviceId,
   el,
   formatTime,
   openEvents,
   refusal,
+  retryable,
   session,
   signInForm,
   signOut,
   showError,
 } from "./common.js";
 import { LIVE_CONFIG, attach } from "./player.js";
+import { solve } from "./pow.js";
 import { microphone, publish } from "./speaker.js";
 
 const STATE_EVERY_MS = 1000;
-const WAIT_POLL_MS = 2000;
-const RETRY_MS = 3000;
+const WAIT_POLL_MS = 5000; // when the server does not say (poll_after_s)
+const JOIN_RETRY_BASE_MS = 2000; // backoff of a join the server could not answer (web/backoff.js)
 const PLAYER_RETRY_MS = 1000;
+const TICKET_KEY = `townhall.ticket.${decodeURIComponent(location.pathname.split("/")[2] || "")}`;
 
 const spaceId = decodeURIComponent(location.pathname.split("/")[2] || "");
 const audio = $("#audio");
@@ -42,7 +46,26 @@ const page = {
   muted: false,
   over: false, // ended, removed or withheld: nothing more to do
   left: false,
+  failures: 0, // calls in a row the server could not answer: the backoff's attempt number
 };
+
+// The waiting-room ticket survives a refresh: kept per space in localStorage, polled with "where am I".
+function savedTicket() {
+  try {
+    return localStorage.getItem(TICKET_KEY) || "";
+  } catch {
+    return "";
+  }
+}
+
+function keepTicket(ticket) {
+  try {
+    if (ticket) localStorage.setItem(TICKET_KEY, ticket);
+    else localStorage.removeItem(TICKET_KEY);
+  } catch {
+    /* private mode: the place lasts as long as the page */
+  }
+}
 window.townhall = page; // for people debugging, and for tests reading what the page knows
 
 // Once the page is over (ended, refused, removed) only the final message stands.
@@ -143,37 +166,64 @@ async function pollState() {
 }
 
 // --- seat: join, wait, renew, leave -------------------------------------------------------------------
+// A join (or, with a ticket, a "where am I" poll); the answer is a seat or a place in line.
 async function join() {
   if (page.over || page.left) return;
   stopTimer("join");
-  const me = session();
+  const space = encodeURIComponent(spaceId);
+  const ticket = savedTicket();
   try {
-    const answer = await api(`/api/spaces/${encodeURIComponent(spaceId)}/join`, {
-      method: "POST",
-      body: me ? {} : { device_id: deviceId() },
-      auth: me ? me.token : undefined,
-    });
-    if (answer.status === "waiting") return waiting(answer.position);
+    let answer;
+    if (ticket) {
+      try {
+        answer = await api(`/api/spaces/${space}/queue`, { method: "POST", auth: ticket });
+      } catch (err) {
+        if (retryable(err.status)) throw err;
+        keepTicket(""); // a ticket of another key or long expired: join afresh
+        return join();
+      }
+    } else {
+      const me = session();
+      const body = me ? {} : { device_id: deviceId() };
+      const challenge = await api(`/api/spaces/${space}/challenge`, { method: "POST" });
+      if (challenge.difficulty > 0) {
+        setStatus("Checking your browser before you join…");
+        body.proof = { challenge: challenge.challenge, nonce: await solve(challenge.challenge, challenge.difficulty) };
+      }
+      answer = await api(`/api/spaces/${space}/join`, { method: "POST", body, auth: me ? me.token : undefined });
+    }
+    page.failures = 0;
+    if (answer.status === "waiting") return waiting(answer);
+    keepTicket("");
     admitted(answer);
   } catch (err) {
-    if (err.status === 0 || err.status === 429 || err.status >= 500) {
-      setStatus(`${refusal(err)} Retrying…`);
-      page.timers.join = setTimeout(join, RETRY_MS);
+    if (retryable(err.status)) {
+      page.failures += 1;
+      const ms = backoffDelay(page.failures, err.retryAfter, { baseMs: JOIN_RETRY_BASE_MS });
+      setStatus(`${refusal(err)} Retrying in ${Math.ceil(ms / 1000)} s…`);
+      page.timers.join = setTimeout(join, ms);
       return;
     }
     refused(err);
   }
 }
 
-function waiting(position) {
+function waiting(answer) {
   stopPlayer(); // a listener who lost the seat (a lease not renewed in time) waits like everyone else
+  keepTicket(answer.ticket);
+  const position = answer.position;
   $("#play").disabled = true;
   $("#leave").disabled = false;
-  const text = `This space is full. You are number ${position} in line; this page lets you in as soon as a seat frees up.`;
-  if ($("#status").textContent !== text) announce(`You are number ${position} in line.`);
+  const text =
+    position > 0
+      ? `This space is full. You are number ${position} in line; this page lets you in as soon as a seat frees up.`
+      : "You are in the waiting room. When the space starts, places are drawn at random among everyone here, then it is first come, first served.";
+  if ($("#status").textContent !== text) announce(position > 0 ? `You are number ${position} in line.` : "You are in the waiting room.");
   setStatus(text);
   $("#status").dataset.position = String(position);
-  page.timers.join = setTimeout(join, WAIT_POLL_MS);
+  // jittered around the server's cadence, so a crowd that arrived together does not poll together
+  const every = (answer.poll_after_s || WAIT_POLL_MS / 1000) * 1000;
+  page.timers.join = setTimeout(join, every * (0.75 + Math.random() / 2));
 }
 
 function admitted(answer) {
@@ -222,6 +272,7 @@ function stopEverything() {
 
 async function leave() {
   page.left = true;
+  keepTicket(""); // leaving gives up a place in line too
   stopEverything();
   await stopSpeaking(false);
   releaseSeat(false);
