@@ -42,4 +42,4 @@ def delay(
     """The wait before retry number `attempt` (1 for the first): Retry-After, then a uniform draw in
     [0, min(cap, base * 2**attempt)); `base_s` is the call's steady cadence."""
     ceiling = min(cap_s, base_s * 2 ** max(0, attempt))
-    return max(0.0, retry_after) + rand() * ceiling
+    return float(max(0.0, retry_after) + rand() * ceiling)
