@@ -119,9 +119,19 @@ async def _generate(
 
 def _generator(args: tuple[int, int, list[int], str, int, float, float, int], out: mp.Queue) -> None:  # type: ignore[type-arg]
     os.nice(19)  # the service, not the load generator, gets the CPU
+    import resource
+
     import uvloop
 
-    out.put(uvloop.run(_generate(*args)))
+    results = uvloop.run(_generate(*args))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out.put((results, usage.ru_utime + usage.ru_stime))
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- the run -------------------------------------------------------------------------------------------
@@ -178,11 +188,16 @@ async def run(args: argparse.Namespace) -> None:
                     )
                     for w in range(args.generators)
                 ]
+                api_cpu = [_cpu_s(a.proc.pid) for a in c.apis]
                 for p in procs:
                     p.start()
                 results: list[tuple[float, float, int]] = []
+                generator_cpu = 0.0
                 for _ in procs:
-                    results += await asyncio.to_thread(out.get)
+                    got, cpu = await asyncio.to_thread(out.get)
+                    results += got
+                    generator_cpu += cpu
+                api_cpu = [_cpu_s(a.proc.pid) - before for a, before in zip(c.apis, api_cpu, strict=True)]
                 for p in procs:
                     p.join()
                 end = time.time()
@@ -212,6 +227,11 @@ async def run(args: argparse.Namespace) -> None:
         pace = (during[-1][1] - during[0][1]) / (during[-1][0] - during[0][0]) * 60
         print(f"admissions a minute over the burst (seated growth): {pace:,.0f} (setting {args.rate:,})")
     print(f"admissions in each whole minute: {minutes} (setting {args.rate}; mean off by {mean / args.rate - 1:+.1%})")
+    wall = end - start_at
+    print(
+        f"CPU over {wall:.0f} s: API processes {' + '.join(f'{x:.0f}' for x in api_cpu)} s, "
+        f"load generators {generator_cpu:.0f} s (nice 19); {answered / wall:,.0f} answers/s"
+    )
     print(f"load average: {load}")
     print(f"join burst p99 = {p99:.3f} s, over cap = {max(0, most - args.cap)}")
 
