@@ -73,7 +73,13 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def _generate(
-    worker: int, workers: int, ports: list[int], space: str, attempts: int, seconds: float, start_at: float,
+    worker: int,
+    workers: int,
+    ports: list[int],
+    space: str,
+    attempts: int,
+    seconds: float,
+    start_at: float,
     connections: int,
 ) -> list[tuple[float, float, int]]:
     """Attempts worker, worker + workers, ... at their scheduled times; (scheduled, latency, status)."""

@@ -160,7 +160,7 @@ def test_never_above_the_cap_nor_the_pace_and_first_in_first_out_after_the_draw(
         who = f"l{n}"
         if op == "open":
             if not seats.opened:
-                seats.open(now, seed)
+                seats.draw(now, seed)
                 seats.line()
             continue
         getattr(seats, op)(who, now)
@@ -178,7 +178,7 @@ def test_the_draw_is_a_fair_shuffle_not_the_arrival_race() -> None:
         seats = Seats(1, LEASE, WAIT, None, opened=False)
         for who in "abcd":
             seats.join(who, 0.0)
-        seats.open(1.0, f"seed{trial}")
+        seats.draw(1.0, f"seed{trial}")
         first = next(w for w in "abcd" if isinstance(seats.poll(w, 1.0), Admitted))
         firsts[first] = firsts.get(first, 0) + 1
     assert set(firsts) == set("abcd")
@@ -189,7 +189,7 @@ def test_after_the_draw_the_line_is_first_in_first_out_at_the_pace() -> None:
     seats = Seats(None, LEASE, WAIT, 60, opened=False)
     for who in ("p1", "p2", "p3"):
         seats.join(who, 0.0)
-    seats.open(10.0, "seed")
+    seats.draw(10.0, "seed")
     drawn = sorted(["p1", "p2", "p3"], key=lambda w: draw_key("seed", w))
     assert seats.line() == drawn[2:]  # one second's worth seated at once (two at 60 a minute)
     for who in ("n1", "n2"):

@@ -76,7 +76,7 @@ def test_the_python_helper_keeps_the_retry_rate_within_1_2_of_the_steady_rate(sc
 
 def test_retry_after_is_honoured_and_read_in_both_forms() -> None:
     assert all(backoff.delay(k, 7.0, rand=random.random) >= 7.0 for k in range(1, 20))
-    assert backoff.delay(30, 0.0, base_s=1, cap_s=60, rand=lambda: 0.999) < 60
+    assert backoff.delay(30, 0.0, lambda: 0.999, base_s=1, cap_s=60) < 60
     assert backoff.retry_after_s("5", 0.0) == 5.0
     assert backoff.retry_after_s("Thu, 01 Jan 1970 00:00:30 GMT", 0.0) == 30.0
     assert backoff.retry_after_s("soon", 0.0) == 0.0 and backoff.retry_after_s(None, 0.0) == 0.0

@@ -157,7 +157,7 @@ class Seats:
         ahead = self._line.bisect_left(self._ticket_of[who])
         return Waiting(position=ahead + 1, ahead=ahead)
 
-    def open(self, now: float, seed: str) -> None:
+    def draw(self, now: float, seed: str) -> None:
         """The space started: the pool is drawn in a random order (once), then the line moves."""
         if self.opened:
             return
@@ -178,7 +178,7 @@ class Seats:
             self.cap, self.rate = policy.cap, policy.rate
             self._expire(now)
         if policy.opened and not self.opened:
-            self.open(now, policy.seed)
+            self.draw(now, policy.seed)
 
     def _seat(self, who: str, now: float) -> Admitted:
         expires = now + self.lease_ttl

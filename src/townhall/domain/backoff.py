@@ -6,7 +6,6 @@ speakers, the benches); web/backoff.js is its twin for the pages. Pure: the call
 from __future__ import annotations
 
 import email.utils
-import random as _random
 from collections.abc import Callable
 
 BASE_S = 1.0
@@ -34,12 +33,13 @@ def retry_after_s(header: str | None, now: float) -> float:
 
 def delay(
     attempt: int,
-    retry_after: float = 0.0,
+    retry_after: float,
+    rand: Callable[[], float],
     base_s: float = BASE_S,
     cap_s: float = CAP_S,
-    rand: Callable[[], float] = _random.random,
 ) -> float:
     """The wait before retry number `attempt` (1 for the first): Retry-After, then a uniform draw in
-    [0, min(cap, base * 2**attempt)); `base_s` is the call's steady cadence."""
+    [0, min(cap, base * 2**attempt)); `base_s` is the call's steady cadence, `rand` a uniform [0, 1)
+    source (`random.random`: the domain draws nothing itself)."""
     ceiling = min(cap_s, base_s * 2 ** max(0, attempt))
     return float(max(0.0, retry_after) + rand() * ceiling)

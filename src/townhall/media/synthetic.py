@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import random
 import shutil
 import subprocess
 import tempfile
@@ -220,7 +221,7 @@ async def run_synthetic_speakers(whip_url_for: Callable[[int], str], tokens: lis
             except (WhipRefused, httpx.HTTPError, OSError) as exc:
                 failures += 1
                 retry_after = exc.retry_after if isinstance(exc, WhipRefused) else 0.0
-                wait = backoff.delay(failures, retry_after, base_s=1.0, cap_s=30.0)
+                wait = backoff.delay(failures, retry_after, random.random, base_s=1.0, cap_s=30.0)
                 log.warning("synthetic speaker %d could not publish (%s); again in %.1f s", i, exc, wait)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), wait)
