@@ -221,7 +221,7 @@ async def run(args: argparse.Namespace) -> None:
     span = max(s for s, _, _ in results) - min(s for s, _, _ in results)
     most = max(n for _, n in samples)
     minutes = _admissions_a_minute(samples, start_at, end)
-    load = Path("/proc/loadavg").read_text().strip()
+    load = (await asyncio.to_thread(Path("/proc/loadavg").read_text)).strip()
     print(f"attempts: {len(results):,} scheduled over {span:.1f} s to {args.apis} API processes (PostgreSQL + Redis)")
     print(f"answers: {dict(sorted(statuses.items()))} (0 = no answer); admitted or queued: {answered:,}")
     print(f"5xx: {server_errors}; latency p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {latencies[-1]:.2f} s")
