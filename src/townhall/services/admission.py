@@ -112,8 +112,8 @@ class AdmissionService:
 
     def _poll_after(self, space: Space, position: int) -> float:
         """Polls far back in line are rare (the place is held minutes after a poll); near the head, often."""
-        if position <= 0:
-            return 10.0
+        if position <= 0:  # before the start: the page watches the room state and asks when it goes live
+            return 60.0
         per_s = self.policy(space).rate or 1000
         return float(min(120.0, max(2.0, position / (per_s / 60) / 4)))
 

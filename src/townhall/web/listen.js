@@ -27,6 +27,8 @@ const STATE_EVERY_MS = 1000;
 const WAIT_POLL_MS = 5000; // when the server does not say (poll_after_s)
 const JOIN_RETRY_BASE_MS = 2000; // backoff of a join the server could not answer (web/backoff.js)
 const PLAYER_RETRY_MS = 1000;
+const START_WATCH_MS = 3000; // before the start, the room state is read this often (jittered)
+const START_SPREAD_MS = 3000; // when it goes live, the waiting room asks for its places within this
 const TICKET_KEY = `townhall.ticket.${decodeURIComponent(location.pathname.split("/")[2] || "")}`;
 
 const spaceId = decodeURIComponent(location.pathname.split("/")[2] || "");
@@ -224,9 +226,36 @@ function waiting(answer) {
   // jittered around the server's cadence, so a crowd that arrived together does not poll together
   const every = (answer.poll_after_s || WAIT_POLL_MS / 1000) * 1000;
   page.timers.join = setTimeout(join, every * (0.75 + Math.random() / 2));
+  if (position === 0) watchStart();
+}
+
+// Before the start: watch the public room state (cached at the edge) rather than the queue; when the
+// space goes live, ask for the drawn place within a few seconds (spread, so the crowd does not stampede).
+async function watchStart() {
+  stopTimer("start");
+  if (page.seat || page.over || page.left) return;
+  try {
+    const response = await fetch(`/api/spaces/${encodeURIComponent(spaceId)}/state`, { cache: "no-cache" });
+    if (response.ok) {
+      const doc = await response.json();
+      renderSpace(doc.space);
+      if (doc.space.state === "ended") return ended();
+      if (doc.space.state === "live") {
+        stopTimer("join");
+        page.timers.join = setTimeout(join, Math.random() * START_SPREAD_MS);
+        return;
+      }
+      const when = doc.space.scheduled_start ? ` It is scheduled for ${formatTime(doc.space.scheduled_start)}.` : "";
+      setStatus(`The space has not started yet.${when} You are in the waiting room: when it starts, places are drawn at random among everyone here.`);
+    }
+  } catch (err) {
+    console.warn("state", err);
+  }
+  page.timers.start = setTimeout(watchStart, START_WATCH_MS * (0.75 + Math.random() / 2));
 }
 
 function admitted(answer) {
+  stopTimer("start");
   const first = !page.seat;
   page.seat = answer;
   delete $("#status").dataset.position;
