@@ -114,8 +114,9 @@ class AdmissionService:
         """Polls far back in line are rare (the place is held minutes after a poll); near the head, often."""
         if position <= 0:  # before the start: the page watches the room state and asks when it goes live
             return 60.0
-        per_s = self.policy(space).rate or 1000
-        return float(min(120.0, max(2.0, position / (per_s / 60) / 4)))
+        per_minute = self.policy(space).rate or 60_000
+        wait_s = position / (per_minute / 60)  # until this place is seated, at the pace
+        return float(min(120.0, max(2.0, wait_s / 4)))
 
     def _queued(self, space: Space, position: int, ticket: str) -> Queued:
         return Queued(space, position, ticket, self._poll_after(space, position))
@@ -153,6 +154,8 @@ class AdmissionService:
         at, queued = self._line_length.get(space.id, (float("-inf"), 0))
         if now - at > 1.0:  # one look at the line a second per space, however many decoys poll
             queued = await self.seats.queued(space.id, self.policy(space), now)
+            if len(self._line_length) > 10_000:
+                self._line_length.clear()
             self._line_length[space.id] = (now, queued)
         spread = 20 + queued // 20
         return (
