@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from townhall.domain.admission import Admitted, Seats, Waiting, draw_key
+from townhall.domain.admission import BURST_S, Admitted, Seats, Waiting, draw_key
 
 LEASE, WAIT = 45.0, 30.0
 
@@ -166,8 +166,8 @@ def test_never_above_the_cap_nor_the_pace_and_first_in_first_out_after_the_draw(
         getattr(seats, op)(who, now)
         assert seats.seated(now) <= cap
     times = [t for _, t in seats.admissions]
-    for start in times:  # any 60 s: at most the rate plus one second's worth (and the boundary)
-        assert sum(1 for t in times if start <= t < start + 60) <= rate + rate / 60 + 1
+    for start in times:  # any 60 s: at most the rate plus the saved-up seconds' worth (and the boundary)
+        assert sum(1 for t in times if start <= t < start + 60) <= rate + rate * BURST_S / 60 + 1
     if not seats.opened:
         assert seats.admissions == []  # nobody before the start
 
@@ -191,7 +191,7 @@ def test_after_the_draw_the_line_is_first_in_first_out_at_the_pace() -> None:
         seats.join(who, 0.0)
     seats.draw(10.0, "seed")
     drawn = sorted(["p1", "p2", "p3"], key=lambda w: draw_key("seed", w))
-    assert seats.line() == drawn[2:]  # one second's worth seated at once (two at 60 a minute)
+    assert seats.line() == drawn[1 + int(BURST_S) :]  # the saved-up seconds' worth seated at once
     for who in ("n1", "n2"):
         assert isinstance(seats.join(who, 10.0), Waiting)
     order: list[str] = []

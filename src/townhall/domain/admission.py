@@ -2,7 +2,8 @@
 (decision 0010).
 
 Two settings per space (`Policy`): `cap`, the listeners seated at most, and `rate`, new admissions a
-minute (paced: one every 60/rate s, with at most one second's worth saved up while nobody called).
+minute (paced: one every 60/rate s, with at most two seconds' worth saved up while nobody called, so
+a control plane stalled for up to 2 s loses no admissions).
 Those who arrive before the start wait in a pool, shuffled once when the space opens (sorted by
 SHA-1 of a secret seed and their key, so the memory and Redis stores agree), then first in, first out.
 
@@ -10,7 +11,7 @@ Pure and single-threaded: the memory state store keeps one `Seats` per space; th
 implements the same rules in one Lua script. Time is always passed in.
 
 Invariants (property-tested): seated listeners never exceed the cap; new admissions in any 60 s never
-exceed rate + one second's worth + 1; waiting listeners are seated in line order; a seat freed while
+exceed rate + two seconds' worth + 1 (3.4 % over at most); waiting listeners are seated in line order; a seat freed while
 someone waits is handed on as soon as the pace allows (none is lost).
 Every operation costs O(log n) in the audience size, expiries included (the one shuffle, O(n log n)).
 """
@@ -37,7 +38,7 @@ class Waiting:
 
 Admission = Admitted | Waiting
 
-BURST_S = 1.0  # admissions saved up while nobody called: at most one second's worth
+BURST_S = 2.0  # admissions saved up while nobody called: at most two seconds' worth
 
 
 @dataclass(frozen=True, slots=True)
