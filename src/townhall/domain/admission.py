@@ -11,8 +11,8 @@ Pure and single-threaded: the memory state store keeps one `Seats` per space; th
 implements the same rules in one Lua script. Time is always passed in.
 
 Invariants (property-tested): seated listeners never exceed the cap; new admissions in any 60 s never
-exceed rate + two seconds' worth + 1 (3.4 % over at most); waiting listeners are seated in line order; a seat freed while
-someone waits is handed on as soon as the pace allows (none is lost).
+exceed rate + two seconds' worth + 1 (3.4 % over at most); waiting listeners are seated in line order;
+a seat freed while someone waits is handed on as soon as the pace allows (none is lost).
 Every operation costs O(log n) in the audience size, expiries included (the one shuffle, O(n log n)).
 """
 
