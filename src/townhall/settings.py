@@ -97,7 +97,19 @@ class Settings(BaseSettings):
     )
     speaker_token_ttl_s: int = 6 * 3600
     lease_ttl_s: float = Field(45.0, description="a listener who stops renewing frees the seat this long after")
-    wait_ticket_ttl_s: float = 30.0
+    wait_ticket_ttl_s: float = Field(
+        300.0, description="a place in the waiting room is held this long after the last poll (at least 5 minutes)"
+    )
+    waiting_ticket_ttl_s: int = Field(
+        6 * 3600, description="a waiting-room ticket (the page keeps it) is valid this long"
+    )
+    admissions_per_minute_default: int = Field(
+        60_000, description="new admissions a minute of a space that sets none (the waiting room's pace)"
+    )
+    admissions_per_minute_max: int = 1_000_000
+    under_attack: bool = Field(False, description="every space's joins need a proof of work (decision 0010)")
+    pow_difficulty_bits: int = Field(16, description="leading zero bits of SHA-256 a join's proof of work needs")
+    pow_challenge_ttl_s: int = Field(120, description="a proof-of-work challenge is valid this long")
     joins_per_minute_per_ip: int = 600
     speak_requests_max: int = 100
     speak_requests_per_minute: int = 3

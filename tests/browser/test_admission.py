@@ -102,3 +102,40 @@ async def test_every_refusal_is_explained_on_the_listener_page(server: LiveServe
     await page.reload()
     await page.locator("#status", has_text="You were removed from this space").wait_for(timeout=10_000)
     assert await page.locator("body").get_attribute("data-refusal") == "removed_from_space"
+
+
+async def test_a_place_in_line_survives_a_refresh_by_its_ticket_and_under_attack_the_page_solves_the_proof(
+    server: LiveServer, chromium: Browsers
+) -> None:
+    _, space = await live_space(server, "Refresh me", cap=1)
+    browser = await chromium.launch()
+    link = f"{server.url}/s/{space.id}"
+    first = await chromium.page("first", browser, link)
+    await first.locator("#status", has_text="You are in").wait_for(timeout=10_000)
+    second = await chromium.page("second", browser, link)
+    await second.locator("#status[data-position='1']").wait_for(timeout=10_000)
+    third = await chromium.page("third", browser, link)
+    await third.locator("#status[data-position='2']").wait_for(timeout=10_000)
+
+    calls: list[str] = []
+    second.on("request", lambda r: calls.append(r.url) if "/api/spaces/" in r.url else None)
+    await second.reload()  # the page keeps its ticket: it asks "where am I", it does not join again
+    await second.locator("#status[data-position='1']").wait_for(timeout=10_000)
+    assert any(u.endswith("/queue") for u in calls) and not any(u.endswith("/join") for u in calls), calls
+    assert await third.locator("#status").get_attribute("data-position") == "2"
+
+    # under attack: a fresh page solves the proof of work in the browser, then joins for real
+    rt = server.runtime
+    _, open_space = await live_space(server, "Under attack")
+    await rt.spaces.set_under_attack(open_space.id, True)
+    bodies: list[str] = []
+    fourth = await browser.new_page()
+    fourth.on("request", lambda r: bodies.append(r.post_data or "") if r.url.endswith("/join") else None)
+    await fourth.goto(f"{server.url}/s/{open_space.id}")
+    await fourth.locator("#status", has_text="You have a seat").or_(
+        fourth.locator("#status", has_text="You are in")
+    ).wait_for(timeout=30_000)
+    assert bodies and '"proof"' in bodies[0]
+    space_now = await rt.spaces.get(open_space.id)
+    assert (await rt.admission.counts(space_now))[0] == 1  # really seated, not shown the decoy queue
+    await fourth.close()

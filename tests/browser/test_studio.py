@@ -27,9 +27,10 @@ async def test_host_schedules_caps_goes_live_invites_a_listener_who_speaks_mutes
     tomorrow = dt.datetime.now() + dt.timedelta(days=1)
     await host.fill("#new-start", tomorrow.strftime("%Y-%m-%dT%H:%M"))
     await host.fill("#new-cap", "2")
+    await host.fill("#new-rate", "120")
     await host.click("#create")
     await host.locator("#room-badge", has_text="scheduled").wait_for()
-    await host.locator("#cap-now", has_text="cap 2").wait_for()
+    await host.locator("#cap-now", has_text="cap 2, 120 let in a minute").wait_for()
     assert "starts" in (await host.locator("#room-when").text_content() or "")
     link = await host.input_value("#share-link")
 
@@ -42,7 +43,7 @@ async def test_host_schedules_caps_goes_live_invites_a_listener_who_speaks_mutes
 
     await host.fill("#cap", "5")
     await host.click("#set-cap")
-    await host.locator("#cap-now", has_text="cap 5").wait_for()
+    await host.locator("#cap-now", has_text="cap 5, 120 let in a minute").wait_for()
 
     await host.click("#golive")
     await host.locator("#room[data-on-air='true']").wait_for(timeout=15_000)

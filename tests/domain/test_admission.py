@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from townhall.domain.admission import Admitted, Seats, Waiting
+from townhall.domain.admission import BURST_S, Admitted, Seats, Waiting, draw_key
 
 LEASE, WAIT = 45.0, 30.0
 
@@ -119,3 +119,84 @@ def test_cap_fifo_and_no_lost_seat(cap: int, steps: list[tuple[str, int, float]]
         assert promoted == still_there[: len(promoted)]
         # the line keeps arrival order
         assert line_now == [w for w in queued_order if w in line_now]
+
+
+# --- the waiting room's two settings and the draw at the start (decision 0010) -----------------------
+class _Recorded(Seats):
+    """Seats that note each admission (who, when): the invariants are checked on these."""
+
+    admissions: list[tuple[str, float]]
+
+    def _admit(self, who: str, now: float) -> None:
+        self.admissions.append((who, now))
+        super()._admit(who, now)
+
+
+def _recorded(cap: int | None, rate: int | None, opened: bool) -> _Recorded:
+    seats = _Recorded(cap, LEASE, WAIT, rate, opened=opened)
+    seats.admissions = []
+    return seats
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cap=st.integers(1, 6),
+    rate=st.sampled_from([1, 3, 60, 120]),
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(["join", "poll", "poll", "renew", "leave", "open"]),
+            st.integers(0, 11),
+            st.sampled_from([0.0, 0.1, 1.0, 7.0, 20.0]),
+        ),
+        max_size=120,
+    ),
+)
+def test_never_above_the_cap_nor_the_pace_and_first_in_first_out_after_the_draw(
+    cap: int, rate: int, ops: list[tuple[str, int, float]]
+) -> None:
+    seats, now, seed = _recorded(cap, rate, opened=False), 0.0, "s"
+    for op, n, step in ops:
+        now += step
+        who = f"l{n}"
+        if op == "open":
+            if not seats.opened:
+                seats.draw(now, seed)
+                seats.line()
+            continue
+        getattr(seats, op)(who, now)
+        assert seats.seated(now) <= cap
+    times = [t for _, t in seats.admissions]
+    for start in times:  # any 60 s: at most the rate plus the saved-up seconds' worth (and the boundary)
+        assert sum(1 for t in times if start <= t < start + 60) <= rate + rate * BURST_S / 60 + 1
+    if not seats.opened:
+        assert seats.admissions == []  # nobody before the start
+
+
+def test_the_draw_is_a_fair_shuffle_not_the_arrival_race() -> None:
+    firsts: dict[str, int] = {}
+    for trial in range(2000):
+        seats = Seats(1, LEASE, WAIT, None, opened=False)
+        for who in "abcd":
+            seats.join(who, 0.0)
+        seats.draw(1.0, f"seed{trial}")
+        first = next(w for w in "abcd" if isinstance(seats.poll(w, 1.0), Admitted))
+        firsts[first] = firsts.get(first, 0) + 1
+    assert set(firsts) == set("abcd")
+    assert all(400 <= n <= 600 for n in firsts.values()), firsts  # each about a quarter
+
+
+def test_after_the_draw_the_line_is_first_in_first_out_at_the_pace() -> None:
+    seats = Seats(None, LEASE, WAIT, 60, opened=False)
+    for who in ("p1", "p2", "p3"):
+        seats.join(who, 0.0)
+    seats.draw(10.0, "seed")
+    drawn = sorted(["p1", "p2", "p3"], key=lambda w: draw_key("seed", w))
+    assert seats.line() == drawn[1 + int(BURST_S) :]  # the saved-up seconds' worth seated at once
+    for who in ("n1", "n2"):
+        assert isinstance(seats.join(who, 10.0), Waiting)
+    order: list[str] = []
+    for t in range(10, 20):
+        for who in ("p1", "p2", "p3", "n1", "n2"):
+            if who not in order and isinstance(seats.poll(who, float(t)), Admitted):
+                order.append(who)
+    assert order == [*drawn, "n1", "n2"]

@@ -37,7 +37,7 @@ async def test_a_capped_space_from_start_to_end(form: Settings, clock: Clock) ->
         assert first.status_code == 200 and first.json()["status"] == "admitted"
         ada_token = first.json()["token"]
         second = await join(c, space_id, person=bob)
-        assert second.status_code == 202 and second.json() == {"status": "waiting", "position": 1}
+        assert second.status_code == 202 and second.json()["status"] == "waiting" and second.json()["position"] == 1
         doc, _ = await room_state(c, space_id)
         assert (doc["listeners"], doc["waiting"]) == (1, 1)
 

@@ -57,7 +57,7 @@ async def test_every_key_lives_under_the_prefix(prefix: str, raw: aioredis.Redis
         await state.put("v", b"1", T0, ttl_s=30)
         await state.qpush("q", "m", 5)
         ours = [k async for k in raw.scan_iter(match=f"{prefix}*", count=1000)]
-        assert len(ours) == 11  # 4 seat-book keys + one per other kind
+        assert len(ours) == 12  # 5 seat-book keys (meta: the pace and the draw) + one per other kind
         assert all(k.startswith(prefix.encode()) for k in ours)
 
 

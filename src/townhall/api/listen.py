@@ -17,11 +17,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from townhall.api.errors import error_response
 from townhall.api.http import bearer, client_address, country_of, ok, op, read_json
 from townhall.api.runtime import runtime_of
-from townhall.api.schemas import JoinIn, JoinOut, ReactionIn
+from townhall.api.schemas import ChallengeOut, JoinIn, JoinOut, ReactionIn
 from townhall.domain import tokens
 from townhall.domain.counting import is_bot
 from townhall.domain.errors import Forbidden, TownhallError, Unavailable
-from townhall.services.admission import Joined, Listener, Lobby
+from townhall.services.admission import Joined, JoinResult, Listener, Lobby
 
 
 async def _listener(request: Request, device_id: str | None) -> Listener:
@@ -39,14 +39,37 @@ async def join(request: Request) -> Response:
     body = await read_json(request, JoinIn)
     space_id = request.path_params["space_id"]
     listener = await _listener(request, body.device_id)
-    result = await rt.admission.join(space_id, listener, client_address(request), country_of(request))
-    if isinstance(result, Lobby):
+    solution = (body.proof.challenge, body.proof.nonce) if body.proof is not None else None
+    result = await rt.admission.join(space_id, listener, client_address(request), country_of(request), solution)
+    return _answer(request, space_id, result)
+
+
+async def queue(request: Request) -> Response:
+    """Where am I in the waiting room: the ticket a join gave (the page keeps it across a refresh)."""
+    rt = runtime_of(request)
+    space_id = request.path_params["space_id"]
+    result = await rt.admission.where(space_id, bearer(request) or "", country_of(request))
+    return _answer(request, space_id, result)
+
+
+async def challenge(request: Request) -> Response:
+    rt = runtime_of(request)
+    found = await rt.admission.challenge(request.path_params["space_id"])
+    body = ChallengeOut(challenge=found.text, difficulty=found.bits, expires=found.expires).model_dump()
+    return ok(body, headers={"Cache-Control": "no-store"})
+
+
+def _answer(request: Request, space_id: str, result: JoinResult) -> Response:
+    rt = runtime_of(request)
+    if isinstance(result, Lobby):  # before the start: no seat, no token, no listen; a place in the pool
         start = result.space.scheduled_start
         lobby = {
             "status": "lobby",
             "scheduled_start": start,
             "starts_in_s": None if start is None else max(0.0, start - rt.clock()),
             "retry_after_s": result.retry_after_s,
+            "ticket": result.ticket,
+            "position": 0,  # places are drawn when the space starts
         }
         return ok(lobby, status=202)
     (rt.metrics.admitted if isinstance(result, Joined) else rt.metrics.waited).inc()
@@ -62,7 +85,8 @@ async def join(request: Request) -> Response:
                 "state_url": f"{base}/state.json",
             }
         )
-    return ok({"status": "waiting", "position": result.position}, status=202)
+    waiting = {"status": "waiting", "position": result.position, "ticket": result.ticket}
+    return ok({**waiting, "poll_after_s": result.poll_after_s}, status=202)
 
 
 def _listener_token(request: Request) -> tokens.Claims:
@@ -133,6 +157,26 @@ def routes() -> list[Route]:
             body=JoinIn,
             response=JoinOut,
             errors=(400, 401, 403, 404, 410, 429, 451),
+        ),
+        op(
+            "POST",
+            f"{s}/queue",
+            queue,
+            summary="Where am I in the waiting room (Authorization: Bearer <ticket>): a seat and a "
+            "listener token (200), or the place (202)",
+            tag=t,
+            auth="waiting-room ticket",
+            response=JoinOut,
+            errors=(401, 403, 404, 410, 451),
+        ),
+        op(
+            "POST",
+            f"{s}/challenge",
+            challenge,
+            summary="A proof-of-work challenge for the next join (difficulty 0 unless the space is under attack)",
+            tag=t,
+            response=ChallengeOut,
+            errors=(404,),
         ),
         op(
             "POST",

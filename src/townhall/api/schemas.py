@@ -59,12 +59,16 @@ class SpaceIn(Body):
     title: str = Field(max_length=1000)
     scheduled_start: float | None = Field(None, description="Unix seconds; omit to start when you go live")
     listener_cap: int | None = Field(None, ge=1)
+    admissions_per_minute: int | None = Field(
+        None, ge=1, description="the waiting room's pace: new admissions a minute; omit for the platform's default"
+    )
     recording: bool = True
     replay_public: bool = True
 
 
 class CapIn(Body):
     listener_cap: int | None = Field(None, ge=1)
+    admissions_per_minute: int | None = Field(None, ge=1, description="omit to keep the pace as it is")
 
 
 class SpaceOut(BaseModel):
@@ -79,6 +83,8 @@ class SpaceOut(BaseModel):
     ended_at: float | None
     ended_reason: str | None = None
     listener_cap: int | None
+    admissions_per_minute: int
+    under_attack: bool
     recording: bool
     replay_public: bool
     page_url: str
@@ -109,11 +115,19 @@ class MuteIn(Body):
     muted: bool = True
 
 
+class ProofIn(Body):
+    challenge: str = Field(max_length=300)
+    nonce: str = Field(max_length=64)
+
+
 class JoinIn(Body):
     device_id: str | None = Field(
         None,
         max_length=64,
         description="anonymous listeners: a random id the client keeps; signed-in listeners send their session instead",
+    )
+    proof: ProofIn | None = Field(
+        None, description="a solved challenge (POST .../challenge), when the space is under attack"
     )
 
 
@@ -122,12 +136,24 @@ class JoinOut(BaseModel):
     token: str | None = None
     lease_expires: float | None = None
     renew_every_s: float | None = None
-    position: int | None = None
+    position: int | None = Field(None, description="1 is next; 0 before the start (places are drawn at the start)")
+    ticket: str | None = Field(None, description="waiting: keep it and poll POST .../queue with it")
+    poll_after_s: float | None = None
     playlist_url: str | None = None
     state_url: str | None = None
     scheduled_start: float | None = Field(None, description="lobby: when the host means to start")
     starts_in_s: float | None = Field(None, description="lobby: seconds until then (0 once past)")
     retry_after_s: float | None = Field(None, description="lobby: ask again after this long")
+
+
+class ChallengeOut(BaseModel):
+    challenge: str
+    difficulty: int = Field(description="leading zero bits of SHA-256(challenge + ':' + nonce); 0: none needed")
+    expires: int
+
+
+class UnderAttackIn(Body):
+    on: bool
 
 
 class ReactionIn(Body):

@@ -40,6 +40,8 @@ def space_out(request: Request, space: Space, host: str | None = None) -> dict[s
         ended_at=space.ended_at,
         ended_reason=space.ended_reason,
         listener_cap=space.listener_cap,
+        admissions_per_minute=space.admissions_per_minute or rt.settings.admissions_per_minute_default,
+        under_attack=space.under_attack or rt.settings.under_attack,
         recording=space.recording,
         replay_public=space.replay_public,
         page_url=f"{rt.public_url}/s/{space.id}",
@@ -56,7 +58,13 @@ async def create(request: Request) -> Response:
     host = await current_account(request)
     body = await read_json(request, SpaceIn)
     space = await runtime_of(request).spaces.create(
-        host, body.title, body.scheduled_start, body.listener_cap, body.recording, body.replay_public
+        host,
+        body.title,
+        body.scheduled_start,
+        body.listener_cap,
+        body.recording,
+        body.replay_public,
+        body.admissions_per_minute,
     )
     return ok(space_out(request, space, host.handle), status=201)
 
@@ -105,7 +113,10 @@ async def end(request: Request) -> Response:
 async def set_cap(request: Request) -> Response:
     actor = await current_account(request)
     body = await read_json(request, CapIn)
-    space = await runtime_of(request).spaces.set_cap(actor, request.path_params["space_id"], body.listener_cap)
+    keep_rate = "admissions_per_minute" not in body.model_fields_set
+    space = await runtime_of(request).spaces.set_cap(
+        actor, request.path_params["space_id"], body.listener_cap, body.admissions_per_minute, keep_rate
+    )
     return ok(space_out(request, space, actor.handle))
 
 

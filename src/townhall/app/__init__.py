@@ -151,7 +151,7 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time, ro
     accounts = AccountService(ctx, AccountRepo(engine), SessionRepo(engine))
     revocations = Revocations(ctx, state, state, state)
     spaces = SpaceService(ctx, state, SpaceRepo(engine), MemberRepo(engine), AccountRepo(engine), keys, revocations)
-    admission = AdmissionService(ctx, state, spaces, keys)
+    admission = AdmissionService(ctx, state, spaces, keys, state)
     public = s.public_url.rstrip("/") or f"http://{s.host}:{s.port}"
     gauges = GaugeCollector()
     metrics.registry.register(gauges)

@@ -57,7 +57,7 @@ def build_trust(
         orders=OrderService(moderation),
         geo=lookup,
         disputes=DisputeService(moderation),
-        staff=StaffService(ctx, stores.units, accounts),
+        staff=StaffService(ctx, stores.units, accounts, spaces),
         misuse=MisuseService(moderation),
     )
     if s.dsa_tdb_url:

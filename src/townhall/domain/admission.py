@@ -1,15 +1,24 @@
-"""Admission to a space: seats held by renewable leases, a cap, and a first-in-first-out waiting room.
+"""Admission to a space: seats held by renewable leases, a cap, a pace, and a waiting room
+(decision 0010).
+
+Two settings per space (`Policy`): `cap`, the listeners seated at most, and `rate`, new admissions a
+minute (paced: one every 60/rate s, with at most two seconds' worth saved up while nobody called, so
+a control plane stalled for up to 2 s loses no admissions).
+Those who arrive before the start wait in a pool, shuffled once when the space opens (sorted by
+SHA-1 of a secret seed and their key, so the memory and Redis stores agree), then first in, first out.
 
 Pure and single-threaded: the memory state store keeps one `Seats` per space; the Redis store
 implements the same rules in one Lua script. Time is always passed in.
 
-Invariants (property-tested): seated listeners never exceed the cap; waiting listeners are seated in
-the order they arrived; a seat freed while someone waits is handed on at once (none is lost).
-Every operation costs O(log n) in the audience size, expiries included.
+Invariants (property-tested): seated listeners never exceed the cap; new admissions in any 60 s never
+exceed rate + two seconds' worth + 1 (3.4 % over at most); waiting listeners are seated in line order;
+a seat freed while someone waits is handed on as soon as the pace allows (none is lost).
+Every operation costs O(log n) in the audience size, expiries included (the one shuffle, O(n log n)).
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 from dataclasses import dataclass, field
 
@@ -23,11 +32,45 @@ class Admitted:
 
 @dataclass(frozen=True, slots=True)
 class Waiting:
-    position: int  # 1 is next in line
+    position: int  # 1 is next in line; 0 before the start (the place is drawn when the space opens)
     ahead: int
 
 
 Admission = Admitted | Waiting
+
+BURST_S = 2.0  # admissions saved up while nobody called: at most two seconds' worth
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How a space admits: `cap` seated at most, `rate` new admissions a minute (None: no limit),
+    `opened` once the space has started (before, arrivals wait in the pool), `seed` the secret that
+    orders the pool at the start (any caller's seed will do: only the first opening call uses it)."""
+
+    cap: int | None = None
+    rate: int | None = None
+    opened: bool = True
+    seed: str = ""
+
+
+def space_policy(cap: int | None, rate: int | None, default_rate: int, live: bool, seed: str) -> Policy:
+    """A space's policy from its two settings (a rate of None: the platform's default pace)."""
+    return Policy(cap, rate or default_rate, live, seed)
+
+
+def as_policy(policy: Policy | int | None) -> Policy:
+    """A bare cap (or None) as a policy that is open and unpaced: the callers that only know a cap."""
+    return policy if isinstance(policy, Policy) else Policy(policy)
+
+
+def draw_key(seed: str, who: str) -> str:
+    """The order of the pool at the start: ascending SHA-1 of seed and key (the same in Lua)."""
+    return hashlib.sha1((seed + who).encode(), usedforsecurity=False).hexdigest()
+
+
+def next_slot(tat: float, now: float, rate: int) -> float:
+    """The pace after one admission at `now`: the theoretical time of the next slot (GCRA)."""
+    return max(tat, now - BURST_S) + 60.0 / rate
 
 
 @dataclass(slots=True)
@@ -68,6 +111,9 @@ class Seats:
     cap: int | None
     lease_ttl: float
     wait_ttl: float
+    rate: int | None = None
+    opened: bool = True
+    tat: float = float("-inf")  # the next admission slot's time (only with a rate)
     leases: _Expiring = field(default_factory=_Expiring)
     tickets: _Expiring = field(default_factory=_Expiring)
     _line: SortedList = field(default_factory=SortedList)  # ticket numbers in arrival order
@@ -91,18 +137,54 @@ class Seats:
     def _free(self) -> int | None:
         return None if self.cap is None else self.cap - len(self.leases)
 
+    def _room(self, now: float) -> bool:
+        """A seat and a slot of the pace are free (an admission may happen now)."""
+        free = self._free()
+        if free is not None and free <= 0:
+            return False
+        return self.rate is None or self.tat <= now
+
+    def _admit(self, who: str, now: float) -> None:
+        if self.rate is not None:
+            self.tat = next_slot(self.tat, now, self.rate)
+        self.leases.set(who, now + self.lease_ttl)
+
     def _seat_waiting(self, now: float) -> None:
-        while self._line:
-            free = self._free()
-            if free is not None and free <= 0:
-                return
+        if not self.opened:
+            return
+        while self._line and self._room(now):
             who = self._holder[self._line[0]]
             self._leave_line(who)
-            self.leases.set(who, now + self.lease_ttl)
+            self._admit(who, now)
 
     def _position(self, who: str) -> Waiting:
+        if not self.opened:
+            return Waiting(position=0, ahead=0)
         ahead = self._line.bisect_left(self._ticket_of[who])
         return Waiting(position=ahead + 1, ahead=ahead)
+
+    def draw(self, now: float, seed: str) -> None:
+        """The space started: the pool is drawn in a random order (once), then the line moves."""
+        if self.opened:
+            return
+        self._expire(now)
+        drawn = sorted(self.line(), key=lambda who: draw_key(seed, who))
+        self._line.clear()
+        self._holder.clear()
+        for number, who in enumerate(drawn):
+            self._ticket_of[who] = number
+            self._holder[number] = who
+            self._line.add(number)
+        self.opened = True
+        self._seat_waiting(now)
+
+    def apply(self, policy: Policy, now: float) -> None:
+        """Bring the book to the caller's policy (cap, pace, opening) before an operation."""
+        if policy.cap != self.cap or policy.rate != self.rate:
+            self.cap, self.rate = policy.cap, policy.rate
+            self._expire(now)
+        if policy.opened and not self.opened:
+            self.draw(now, policy.seed)
 
     def _seat(self, who: str, now: float) -> Admitted:
         expires = now + self.lease_ttl
@@ -117,9 +199,9 @@ class Seats:
         if who in self._ticket_of:
             self.tickets.set(who, now + self.wait_ttl)
             return self._position(who)
-        free = self._free()
-        if free is None or (free > 0 and not self._line):
-            return self._seat(who, now)
+        if self.opened and not self._line and self._room(now):
+            self._admit(who, now)
+            return Admitted(now + self.lease_ttl)
         number = self._next_ticket
         self._next_ticket += 1
         self._ticket_of[who] = number

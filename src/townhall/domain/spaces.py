@@ -28,6 +28,8 @@ class Space:
     created_at: float
     scheduled_start: float | None = None
     listener_cap: int | None = None
+    admissions_per_minute: int | None = None  # None: the platform's default (settings)
+    under_attack: bool = False  # joins need a proof of work (decision 0010)
     recording: bool = True
     replay_public: bool = True
     started_at: float | None = None
@@ -56,6 +58,7 @@ class Member:
 class SpaceLimits:
     title_max: int = 140
     cap_max: int = 10_000_000
+    rate_max: int = 1_000_000
     schedule_horizon_s: float = 90 * 86400.0
 
 
@@ -82,6 +85,14 @@ def check_new_space(
         if scheduled_start > now + limits.schedule_horizon_s:
             raise Invalid("schedule_too_far", "the scheduled start is too far ahead")
     return cleaned
+
+
+def check_admission(listener_cap: int | None, admissions_per_minute: int | None, limits: SpaceLimits) -> None:
+    """The waiting room's two settings: listeners seated at most, and new admissions a minute."""
+    if listener_cap is not None and not (1 <= listener_cap <= limits.cap_max):
+        raise Invalid("invalid_cap", f"the listener cap must be between 1 and {limits.cap_max}")
+    if admissions_per_minute is not None and not (1 <= admissions_per_minute <= limits.rate_max):
+        raise Invalid("invalid_rate", f"admissions a minute must be between 1 and {limits.rate_max}")
 
 
 def start(space: Space, now: float) -> Space:

@@ -24,6 +24,7 @@ FIELD = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 class Scope(StrEnum):
     LISTEN = "l"  # fetch the space's stream through the edge
     SPEAK = "s"  # publish over WHIP (host, co-hosts, speakers)
+    WAIT = "w"  # a place in a space's waiting room: polls it, fetches nothing (decision 0010)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,11 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import random
 import shutil
 import subprocess
 import tempfile
+import time
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from townhall.domain import backoff
 from townhall.media.encoder import OpusEncoder
 from townhall.media.ingest import DTX_EVERY, TIME_BASE, tap_receiver
 from townhall.media.mixer import FRAME, RATE, Samples
@@ -82,10 +85,11 @@ class SignalTrack(MediaStreamTrack):
 
 
 class WhipRefused(Exception):
-    def __init__(self, status: int, body: str) -> None:
+    def __init__(self, status: int, body: str, retry_after: float = 0.0) -> None:
         super().__init__(f"WHIP refused: {status} {body[:200]}")
         self.status = status
         self.body = body
+        self.retry_after = retry_after  # seconds the server asked for (Retry-After), 0 when it did not
 
 
 @dataclass
@@ -125,7 +129,8 @@ async def whip_publish(
             async with httpx.AsyncClient(timeout=10) as client:
                 response = await client.post(url, content=pc.localDescription.sdp, headers=headers)
         if response.status_code != 201:
-            raise WhipRefused(response.status_code, response.text)
+            wait = backoff.retry_after_s(response.headers.get("retry-after"), time.time())
+            raise WhipRefused(response.status_code, response.text, wait)
         await pc.setRemoteDescription(RTCSessionDescription(response.text, "answer"))
     except BaseException:
         await pc.close()
@@ -202,20 +207,26 @@ async def run_synthetic_speakers(whip_url_for: Callable[[int], str], tokens: lis
     `whip_url_for(i)` is speaker i's WHIP endpoint (for instance `f"{base}/whip/{space_id}"` for all),
     `tokens[i]` their speaker token; one speaker per token (two make a conversation, taking turns).
     Speech comes from espeak-ng when installed, otherwise a tone figure per speaker. A refused or
-    dropped session is retried every few seconds, so the demo survives a server restart.
+    dropped session is retried with backoff (domain/backoff.py: full jitter, Retry-After honoured), so the
+    demo survives a server restart without storming it.
     """
     both = await asyncio.to_thread(conversation)
     scripts = [both[i % 2] for i in range(len(tokens))]
 
     async def speak(i: int) -> None:
+        failures = 0
         while not stop.is_set():
             try:
                 session = await whip_publish(whip_url_for(i), tokens[i], SignalTrack(looping(scripts[i])))
             except (WhipRefused, httpx.HTTPError, OSError) as exc:
-                log.warning("synthetic speaker %d could not publish: %s", i, exc)
+                failures += 1
+                retry_after = exc.retry_after if isinstance(exc, WhipRefused) else 0.0
+                wait = backoff.delay(failures, retry_after, random.random, base_s=1.0, cap_s=30.0)
+                log.warning("synthetic speaker %d could not publish (%s); again in %.1f s", i, exc, wait)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 3.0)
+                    await asyncio.wait_for(stop.wait(), wait)
                 continue
+            failures = 0
             while not stop.is_set() and session.pc.connectionState not in ("failed", "closed"):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)

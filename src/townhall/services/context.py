@@ -48,6 +48,12 @@ class Limits(Protocol):
     count_peak_sample_s: float
     dsa_terms_url: str
     joins_per_minute_per_ip: int
+    admissions_per_minute_default: int
+    admissions_per_minute_max: int
+    under_attack: bool
+    pow_difficulty_bits: int
+    pow_challenge_ttl_s: int
+    waiting_ticket_ttl_s: int
     list_limit_max: int
     listener_cap_max: int
     listener_token_ttl_s: int

@@ -12,6 +12,7 @@ cache at most `edge_revocation_ttl_s` old. docs/trust-and-safety.md states the b
 
 from __future__ import annotations
 
+from townhall.domain.admission import Policy
 from townhall.services.context import Context
 from townhall.store.state.base import Queues, SeatBook, Values
 
@@ -42,7 +43,7 @@ class Revocations:
             await self._sweep(where)
             await self.queues.qpush(f"revoked:{where}", subject, LIST_MAX)
 
-    async def unseat(self, space_id: str, cap: int | None, subject: str) -> None:
+    async def unseat(self, space_id: str, cap: Policy | int | None, subject: str) -> None:
         """Free the subject's seat (or place in line) in the space now, not when its lease would lapse."""
         await self.seats.leave(space_id, subject, cap, self.ctx.clock())
 

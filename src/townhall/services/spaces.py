@@ -6,13 +6,15 @@ Every role change goes through `domain.roles.allowed`; every change is published
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Protocol
 
 from townhall.domain import spaces as rules
 from townhall.domain.accounts import Account, ensure_active
-from townhall.domain.errors import Conflict, Forbidden, Gone, Invalid, NotFound, RateLimited, Unavailable
+from townhall.domain.admission import space_policy
+from townhall.domain.errors import Conflict, Forbidden, Gone, NotFound, RateLimited, Unavailable
 from townhall.domain.roles import MAX_COHOSTS, MAX_SPEAKERS, VOICES, Action, Role, allowed
 from townhall.domain.spaces import Member, Space, SpaceLimits, SpaceState
 from townhall.domain.tokens import Claims, Scope, account_subject, sign
@@ -76,7 +78,7 @@ class SpaceService:
     @property
     def limits(self) -> SpaceLimits:
         s = self.ctx.settings
-        return SpaceLimits(title_max=s.title_max, cap_max=s.listener_cap_max)
+        return SpaceLimits(title_max=s.title_max, cap_max=s.listener_cap_max, rate_max=s.admissions_per_minute_max)
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def create(
@@ -87,10 +89,12 @@ class SpaceService:
         listener_cap: int | None,
         recording: bool = True,
         replay_public: bool = True,
+        admissions_per_minute: int | None = None,
     ) -> Space:
         now = self.ctx.clock()
         ensure_active(host, now)
         cleaned = rules.check_new_space(title, scheduled_start, listener_cap, now, self.limits)
+        rules.check_admission(listener_cap, admissions_per_minute, self.limits)
         if await self.spaces.hosted_since(host.id, now - 3600) >= self.ctx.settings.spaces_per_hour_per_account:
             raise RateLimited("too_many_spaces", "you have created too many spaces this hour", retry_after=60)
         space = Space(
@@ -101,6 +105,7 @@ class SpaceService:
             created_at=now,
             scheduled_start=scheduled_start,
             listener_cap=listener_cap,
+            admissions_per_minute=admissions_per_minute,
             recording=recording,
             replay_public=replay_public and recording,
         )
@@ -399,7 +404,9 @@ class SpaceService:
         # The seat and the stream go too: tokens revoked (renewals, origin, edge), the seat freed now.
         space = await self.get(space_id)
         await self.revocations.revoke(space_id, account_subject(account_id))
-        await self.revocations.unseat(space_id, space.listener_cap, account_subject(account_id))
+        default, live = self.ctx.settings.admissions_per_minute_default, space.state is SpaceState.LIVE
+        policy = space_policy(space.listener_cap, space.admissions_per_minute, default, live, secrets.token_hex(16))
+        await self.revocations.unseat(space_id, policy, account_subject(account_id))
         await self.ctx.publish(space_id, {"type": "removed", "account_id": account_id})
 
     async def platform_unblock(self, space_id: str, account_id: str) -> None:
@@ -408,11 +415,22 @@ class SpaceService:
         await self.members.upsert(space_id, account_id, self.ctx.clock(), blocked=False)
         await self.revocations.restore(space_id, account_subject(account_id))
 
-    async def set_cap(self, actor: Account, space_id: str, cap: int | None) -> Space:
+    async def set_cap(
+        self, actor: Account, space_id: str, cap: int | None, admissions_per_minute: int | None, keep_rate: bool = False
+    ) -> Space:
+        """Set the waiting room's two settings (`keep_rate`: the pace stays as it is)."""
         space, _ = await self._acting(actor, space_id, Action.START)
-        if cap is not None and not (1 <= cap <= self.limits.cap_max):
-            raise Invalid("invalid_cap", f"the listener cap must be between 1 and {self.limits.cap_max}")
-        updated = replace(space, listener_cap=cap)
+        rate = space.admissions_per_minute if keep_rate else admissions_per_minute
+        rules.check_admission(cap, rate, self.limits)
+        updated = replace(space, listener_cap=cap, admissions_per_minute=rate)
+        await self.spaces.save_state(updated)
+        self.forget(space_id)
+        return updated
+
+    async def set_under_attack(self, space_id: str, on: bool) -> Space:
+        """The "under attack" switch of one space (the trust area checks the admin role and audits)."""
+        space = await self.get(space_id)
+        updated = replace(space, under_attack=on)
         await self.spaces.save_state(updated)
         self.forget(space_id)
         return updated

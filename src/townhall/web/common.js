@@ -1,12 +1,17 @@
 // What every townhall page shares: calling the JSON API, the signed-in session, the sign-in form,
 // refusal messages people can act on, and a screen-reader announcer. Loads nothing from elsewhere.
 
+import { backoffDelay, retryAfterSeconds } from "./backoff.js";
+
+export { backoffDelay, retryable, withBackoff } from "./backoff.js";
+
 export class ApiError extends Error {
-  constructor(status, code, message, body) {
+  constructor(status, code, message, body, retryAfter = 0) {
     super(message);
     this.status = status;
     this.code = code;
     this.body = body || {};
+    this.retryAfter = retryAfter; // seconds the server asked us to wait (Retry-After), 0 when it did not
   }
 }
 
@@ -62,7 +67,8 @@ export async function api(path, { method = "GET", body, auth, keepalive = false 
     data = { code: "bad_response", message: text.slice(0, 200) };
   }
   if (!response.ok) {
-    throw new ApiError(response.status, data.code || "error", data.message || response.statusText, data);
+    const wait = retryAfterSeconds(response.headers.get("Retry-After"));
+    throw new ApiError(response.status, data.code || "error", data.message || response.statusText, data, wait);
   }
   data.status_code = response.status;
   return data;
@@ -198,17 +204,17 @@ export async function signOut() {
   }
 }
 
-// The host/speaker event channel, reconnecting with backoff until `close()`.
+// The host/speaker event channel, reconnecting with backoff (full jitter, web/backoff.js) until `close()`.
 export function openEvents(spaceId, token, onEvent, onStatus = () => {}) {
   let socket = null;
   let closed = false;
-  let delay = 500;
+  let attempt = 0;
   const connect = () => {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const url = `${scheme}://${location.host}/api/spaces/${encodeURIComponent(spaceId)}/events?access_token=${encodeURIComponent(token)}`;
     socket = new WebSocket(url);
     socket.onopen = () => {
-      delay = 500;
+      attempt = 0;
       onStatus("open");
     };
     socket.onmessage = (m) => {
@@ -221,8 +227,8 @@ export function openEvents(spaceId, token, onEvent, onStatus = () => {}) {
     socket.onclose = (e) => {
       onStatus("closed", e.code);
       if (closed || (e.code >= 4000 && e.code < 5000)) return;
-      setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 10000);
+      attempt += 1;
+      setTimeout(connect, backoffDelay(attempt, 0, { baseMs: 250, capMs: 10_000 }));
     };
   };
   connect();

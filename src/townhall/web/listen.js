@@ -7,24 +7,30 @@ import {
   REACTIONS,
   announce,
   api,
+  backoffDelay,
   deviceId,
   el,
   formatTime,
   openEvents,
   refusal,
+  retryable,
   session,
   signInForm,
   signOut,
   showError,
 } from "./common.js";
 import { LIVE_CONFIG, attach } from "./player.js";
+import { solve } from "./pow.js";
 import { microphone, publish } from "./speaker.js";
 import { embedded, watchViews } from "./views.js";
 
 const STATE_EVERY_MS = 1000;
-const WAIT_POLL_MS = 2000;
-const RETRY_MS = 3000;
+const WAIT_POLL_MS = 5000; // when the server does not say (poll_after_s)
+const JOIN_RETRY_BASE_MS = 2000; // backoff of a join the server could not answer (web/backoff.js)
 const PLAYER_RETRY_MS = 1000;
+const START_WATCH_MS = 3000; // before the start, the room state is read this often (jittered)
+const START_SPREAD_MS = 3000; // when it goes live, the waiting room asks for its places within this
+const TICKET_KEY = `townhall.ticket.${decodeURIComponent(location.pathname.split("/")[2] || "")}`;
 
 const spaceId = decodeURIComponent(location.pathname.split("/")[2] || "");
 const audio = $("#audio");
@@ -44,7 +50,26 @@ const page = {
   muted: false,
   over: false, // ended, removed or withheld: nothing more to do
   left: false,
+  failures: 0, // calls in a row the server could not answer: the backoff's attempt number
 };
+
+// The waiting-room ticket survives a refresh: kept per space in localStorage, polled with "where am I".
+function savedTicket() {
+  try {
+    return localStorage.getItem(TICKET_KEY) || "";
+  } catch {
+    return "";
+  }
+}
+
+function keepTicket(ticket) {
+  try {
+    if (ticket) localStorage.setItem(TICKET_KEY, ticket);
+    else localStorage.removeItem(TICKET_KEY);
+  } catch {
+    /* private mode: the place lasts as long as the page */
+  }
+}
 window.townhall = page; // for people debugging, and for tests reading what the page knows
 
 // Once the page is over (ended, refused, removed) only the final message stands.
@@ -145,40 +170,93 @@ async function pollState() {
 }
 
 // --- seat: join, wait, renew, leave -------------------------------------------------------------------
+// A join (or, with a ticket, a "where am I" poll); the answer is a seat or a place in line.
 async function join() {
   if (page.over || page.left) return;
   stopTimer("join");
-  const me = session();
+  const space = encodeURIComponent(spaceId);
+  const ticket = savedTicket();
   try {
-    const answer = await api(`/api/spaces/${encodeURIComponent(spaceId)}/join`, {
-      method: "POST",
-      body: me ? {} : { device_id: deviceId() },
-      auth: me ? me.token : undefined,
-    });
-    if (answer.status === "waiting") return waiting(answer.position);
+    let answer;
+    if (ticket) {
+      try {
+        answer = await api(`/api/spaces/${space}/queue`, { method: "POST", auth: ticket });
+      } catch (err) {
+        if (retryable(err.status)) throw err;
+        keepTicket(""); // a ticket of another key or long expired: join afresh
+        return join();
+      }
+    } else {
+      const me = session();
+      const body = me ? {} : { device_id: deviceId() };
+      const challenge = await api(`/api/spaces/${space}/challenge`, { method: "POST" });
+      if (challenge.difficulty > 0) {
+        setStatus("Checking your browser before you join…");
+        body.proof = { challenge: challenge.challenge, nonce: await solve(challenge.challenge, challenge.difficulty) };
+      }
+      answer = await api(`/api/spaces/${space}/join`, { method: "POST", body, auth: me ? me.token : undefined });
+    }
+    page.failures = 0;
+    if (answer.status === "waiting") return waiting(answer);
     if (answer.status === "lobby") return lobby(answer);
+    keepTicket("");
     admitted(answer);
   } catch (err) {
-    if (err.status === 0 || err.status === 429 || err.status >= 500) {
-      setStatus(`${refusal(err)} Retrying…`);
-      page.timers.join = setTimeout(join, RETRY_MS);
+    if (retryable(err.status)) {
+      page.failures += 1;
+      const ms = backoffDelay(page.failures, err.retryAfter, { baseMs: JOIN_RETRY_BASE_MS });
+      setStatus(`${refusal(err)} Retrying in ${Math.ceil(ms / 1000)} s…`);
+      page.timers.join = setTimeout(join, ms);
       return;
     }
     refused(err);
   }
 }
 
-function waiting(position) {
+function waiting(answer) {
   stopTimer("countdown");
   delete document.body.dataset.lobby;
   stopPlayer(); // a listener who lost the seat (a lease not renewed in time) waits like everyone else
+  keepTicket(answer.ticket);
+  const position = answer.position;
   $("#play").disabled = true;
   $("#leave").disabled = false;
-  const text = `This space is full. You are number ${position} in line; this page lets you in as soon as a seat frees up.`;
-  if ($("#status").textContent !== text) announce(`You are number ${position} in line.`);
+  const text =
+    position > 0
+      ? `This space is full. You are number ${position} in line; this page lets you in as soon as a seat frees up.`
+      : "You are in the waiting room. When the space starts, places are drawn at random among everyone here, then it is first come, first served.";
+  if ($("#status").textContent !== text) announce(position > 0 ? `You are number ${position} in line.` : "You are in the waiting room.");
   setStatus(text);
   $("#status").dataset.position = String(position);
-  page.timers.join = setTimeout(join, WAIT_POLL_MS);
+  // jittered around the server's cadence, so a crowd that arrived together does not poll together
+  const every = (answer.poll_after_s || WAIT_POLL_MS / 1000) * 1000;
+  page.timers.join = setTimeout(join, every * (0.75 + Math.random() / 2));
+  if (position === 0) watchStart();
+}
+
+// Before the start: watch the public room state (cached at the edge) rather than the queue; when the
+// space goes live, ask for the drawn place within a few seconds (spread, so the crowd does not stampede).
+async function watchStart() {
+  stopTimer("start");
+  if (page.seat || page.over || page.left) return;
+  try {
+    const response = await fetch(`/api/spaces/${encodeURIComponent(spaceId)}/state`, { cache: "no-cache" });
+    if (response.ok) {
+      const doc = await response.json();
+      renderSpace(doc.space);
+      if (doc.space.state === "ended") return ended();
+      if (doc.space.state === "live") {
+        stopTimer("join");
+        page.timers.join = setTimeout(join, Math.random() * START_SPREAD_MS);
+        return;
+      }
+      const when = doc.space.scheduled_start ? ` It is scheduled for ${formatTime(doc.space.scheduled_start)}.` : "";
+      if (!document.body.dataset.lobby) setStatus(`The space has not started yet.${when} You are in the waiting room: when it starts, places are drawn at random among everyone here.`);
+    }
+  } catch (err) {
+    console.warn("state", err);
+  }
+  page.timers.start = setTimeout(watchStart, START_WATCH_MS * (0.75 + Math.random() / 2));
 }
 
 // Before the start: a lobby with a countdown. No seat, no token and no listen: the page asks again every
@@ -206,11 +284,13 @@ function lobby(answer) {
   };
   show();
   page.timers.countdown = setInterval(show, 1000);
-  page.timers.join = setTimeout(join, Math.max(1, answer.retry_after_s || 3) * 1000);
+  keepTicket(answer.ticket); // the place in the pool, drawn when the space starts
+  watchStart(); // the public room state (cached at the edge) says when it goes live; then the page joins
 }
 
 function admitted(answer) {
   stopTimer("countdown");
+  stopTimer("start");
   delete document.body.dataset.lobby;
   const first = !page.seat;
   page.seat = answer;
@@ -260,6 +340,7 @@ function stopEverything() {
 
 async function leave() {
   page.left = true;
+  keepTicket(""); // leaving gives up a place in line too
   stopEverything();
   await stopSpeaking(false);
   releaseSeat(false);

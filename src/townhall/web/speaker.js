@@ -1,6 +1,8 @@
 // Speaking from the browser: the microphone published over WHIP (RFC 9725), sendrecv, so the same peer
 // connection brings back the mix-minus (everyone but you). Never trickles ICE: the media node does not.
 
+import { backoffDelay, retryAfterSeconds } from "./backoff.js";
+
 const GATHER_TIMEOUT_MS = 3000;
 
 function gathered(pc) {
@@ -17,10 +19,11 @@ function gathered(pc) {
 }
 
 export class WhipError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfter = 0) {
     super(message);
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter; // seconds (Retry-After), 0 when the server did not say
   }
 }
 
@@ -39,14 +42,10 @@ export async function microphone() {
   }
 }
 
-// Backoff between attempts to publish again: full jitter over 0.5 s doubling to at most 10 s.
-const RETRY_BASE_MS = 500;
-const RETRY_MAX_MS = 10_000;
+// Backoff between attempts to publish again (web/backoff.js): full jitter over 0.5 s doubling to at
+// most 10 s, after the server's Retry-After.
+const RETRY = { baseMs: 500, capMs: 10_000 };
 const DISCONNECTED_GRACE_MS = 3000; // "disconnected" often heals by itself; past this, publish again
-
-function backoff(attempt) {
-  return Math.random() * Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** attempt);
-}
 
 // Worth another try: the server or the network failed (a media node died, no node holds the space yet,
 // too many attempts). A 401 is retried with a fresh token; any other 4xx means "not allowed" and stops.
@@ -85,7 +84,8 @@ async function offer(stream, whipUrl, token, audioEl) {
     } catch {
       // not JSON: keep the status
     }
-    throw new WhipError(response.status, body.code || "whip_refused", body.message || `Publishing was refused (${response.status}).`);
+    const wait = retryAfterSeconds(response.headers.get("Retry-After"));
+    throw new WhipError(response.status, body.code || "whip_refused", body.message || `Publishing was refused (${response.status}).`, wait);
   }
   const resource = new URL(response.headers.get("Location"), whipUrl).toString();
   try {
@@ -144,7 +144,7 @@ export class Publication {
         }
         if (err.status === 401) this.token = null;
         this.onState("reconnecting", err);
-        await this.sleep(backoff(attempt));
+        await this.sleep(backoffDelay(attempt, err.retryAfter || 0, RETRY));
       }
     }
   }

@@ -94,6 +94,8 @@ async function createSpace(e) {
   };
   if (startAt) body.scheduled_start = new Date(startAt).getTime() / 1000;
   if (cap) body.listener_cap = Number(cap);
+  const rate = $("#new-rate").value;
+  if (rate) body.admissions_per_minute = Number(rate);
   try {
     const space = await api("/api/spaces", { method: "POST", body, auth: studio.me.token });
     $("#new-space").reset();
@@ -155,8 +157,9 @@ function renderRoom() {
   $("#room-badge").textContent = s.state;
   $("#room-badge").className = `badge ${s.state}`;
   $("#room-when").textContent = s.state === "scheduled" && s.scheduled_start ? `starts ${formatTime(s.scheduled_start)}` : "";
-  $("#cap-now").textContent = s.listener_cap ? `cap ${s.listener_cap}` : "no cap";
+  $("#cap-now").textContent = `${s.listener_cap ? `cap ${s.listener_cap}` : "no cap"}, ${s.admissions_per_minute} let in a minute`;
   $("#cap").value = s.listener_cap || "";
+  $("#rate").value = s.admissions_per_minute || "";
   const golive = $("#golive");
   golive.hidden = s.state === "ended" || Boolean(studio.publication) || (studio.cohost && s.state !== "live");
   golive.textContent = s.state === "live" ? "Connect microphone" : "Go live";
@@ -257,12 +260,11 @@ function setMuted(muted) {
 async function setCap(e) {
   e.preventDefault();
   const value = $("#cap").value;
+  const rate = $("#rate").value;
+  const body = { listener_cap: value ? Number(value) : null };
+  if (rate) body.admissions_per_minute = Number(rate);
   try {
-    studio.space = await api(`/api/spaces/${enc(studio.space.id)}/cap`, {
-      method: "PUT",
-      body: { listener_cap: value ? Number(value) : null },
-      auth: studio.me.token,
-    });
+    studio.space = await api(`/api/spaces/${enc(studio.space.id)}/cap`, { method: "PUT", body, auth: studio.me.token });
     log(value ? `Listener cap set to ${value}.` : "Listener cap lifted.");
     roomError(null);
   } catch (err) {

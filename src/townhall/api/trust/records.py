@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute
 from townhall.api.accounts import current_account
 from townhall.api.http import ok, op, read_json
 from townhall.api.runtime import runtime_of
+from townhall.api.schemas import UnderAttackIn
 from townhall.api.trust.common import decision_out, limit_of, period_of, proposal_of, record_out, trust_of
 from townhall.api.trust.schemas import DisputeCloseIn, DisputeIn, OrderActIn, OrderIn, ReferralIn, RoleIn
 from townhall.domain.accounts import PlatformRole
@@ -209,6 +210,13 @@ async def list_referrals(request: Request) -> Response:
     return ok({"referrals": [record_out(r) for r in found]})
 
 
+async def under_attack(request: Request) -> Response:
+    admin = await current_account(request)
+    b = await read_json(request, UnderAttackIn)
+    space = await trust_of(request).staff.set_under_attack(admin, request.path_params["space_id"], b.on)
+    return ok({"id": space.id, "under_attack": space.under_attack})
+
+
 async def set_role(request: Request) -> Response:
     admin = await current_account(request)
     b = await read_json(request, RoleIn)
@@ -229,6 +237,16 @@ def routes() -> list[BaseRoute]:
             body=RoleIn,
             auth=a,
             errors=(400, 401, 403, 404, 409),
+        ),
+        op(
+            "POST",
+            f"{adm}/spaces/{{space_id}}/under-attack",
+            under_attack,
+            summary='Turn a space\'s "under attack" switch on or off: joins need a proof of work (audited)',
+            tag=t,
+            body=UnderAttackIn,
+            auth=a,
+            errors=(400, 401, 403, 404),
         ),
         op(
             "POST",

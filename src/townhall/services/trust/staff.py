@@ -1,11 +1,15 @@
-"""Platform roles given and taken by admins through the API (moderator, trusted flagger, admin), each
-change appended to the audit log. Never lets an admin take away their own admin role.
+"""Platform roles given and taken by admins through the API (moderator, trusted flagger, admin), and
+the "under attack" switch of a space (decision 0010), each change appended to the audit log. Never
+lets an admin take away their own admin role.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from townhall.domain.accounts import Account, PlatformRole
 from townhall.domain.errors import Conflict, Forbidden
+from townhall.domain.spaces import Space
 from townhall.services.accounts import AccountService
 from townhall.services.context import Context
 from townhall.services.trust.ports import Units
@@ -17,11 +21,27 @@ def require(account: Account, role: PlatformRole) -> None:
         raise Forbidden("not_a_moderator" if role is PlatformRole.MODERATOR else "not_an_admin", f"only a {role} may")
 
 
+class Switches(Protocol):
+    async def set_under_attack(self, space_id: str, on: bool) -> Space: ...
+
+
 class StaffService:
-    def __init__(self, ctx: Context, units: Units, accounts: AccountService) -> None:
+    def __init__(self, ctx: Context, units: Units, accounts: AccountService, spaces: Switches | None = None) -> None:
         self.ctx = ctx
         self.units = units
         self.accounts = accounts
+        self.spaces = spaces
+
+    async def set_under_attack(self, admin: Account, space_id: str, on: bool) -> Space:
+        """Joins of the space need a proof of work (on) or not (off); audited like every admin action."""
+        require(admin, PlatformRole.ADMIN)
+        if self.spaces is None:
+            raise Forbidden("not_available", "spaces cannot be switched here")
+        space = await self.spaces.set_under_attack(space_id, on)
+        async with self.units.begin() as w:
+            action = "space.under_attack.on" if on else "space.under_attack.off"
+            await w.audit(self.ctx.clock(), ("admin", admin.id), action, ("space", space.id), {})
+        return space
 
     async def set_role(self, admin: Account, account_id: str, role: PlatformRole, granted: bool) -> Account:
         require(admin, PlatformRole.ADMIN)

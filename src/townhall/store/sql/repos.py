@@ -38,6 +38,8 @@ def _space(row: sa.Row) -> Space:  # type: ignore[type-arg]
         created_at=row.created_at,
         scheduled_start=row.scheduled_start,
         listener_cap=row.listener_cap,
+        admissions_per_minute=row.admissions_per_minute,
+        under_attack=bool(row.under_attack),
         recording=bool(row.recording),
         replay_public=bool(row.replay_public),
         started_at=row.started_at,
@@ -144,6 +146,8 @@ class SpaceRepo:
                     created_at=space.created_at,
                     scheduled_start=space.scheduled_start,
                     listener_cap=space.listener_cap,
+                    admissions_per_minute=space.admissions_per_minute,
+                    under_attack=space.under_attack,
                     recording=space.recording,
                     replay_public=space.replay_public,
                 )
@@ -170,6 +174,8 @@ class SpaceRepo:
                     ended_at=space.ended_at,
                     ended_reason=space.ended_reason,
                     listener_cap=space.listener_cap,
+                    admissions_per_minute=space.admissions_per_minute,
+                    under_attack=space.under_attack,
                 )
             )
 

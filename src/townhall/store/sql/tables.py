@@ -41,6 +41,8 @@ spaces = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("scheduled_start", sa.Float, nullable=True),
     sa.Column("listener_cap", sa.Integer, nullable=True),
+    sa.Column("admissions_per_minute", sa.Integer, nullable=True),
+    sa.Column("under_attack", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("recording", sa.Boolean, nullable=False),
     sa.Column("replay_public", sa.Boolean, nullable=False),
     sa.Column("started_at", sa.Float, nullable=True),

@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 from datasketch import HyperLogLog
 
-from townhall.domain.admission import Admission, Seats
+from townhall.domain.admission import Admission, Policy, Seats, as_policy
 
 HLL_PRECISION = 14  # the same standard error as Redis: 0.81 %
 V = TypeVar("V")
@@ -81,30 +81,30 @@ class MemoryState:
         self._subscribers: dict[str, set[asyncio.Queue[bytes | None]]] = {}
 
     # --- admission ------------------------------------------------------------------------------
-    def _book(self, space_id: str, cap: int | None, now: float) -> Seats:
+    def _book(self, space_id: str, policy: Policy | int | None, now: float) -> Seats:
+        p = as_policy(policy)
         book = self._seats.get(space_id)
         if book is None:
-            book = self._seats[space_id] = Seats(cap, self._lease_ttl, self._wait_ttl)
-        elif book.cap != cap:
-            book.set_cap(cap, now)
+            book = self._seats[space_id] = Seats(p.cap, self._lease_ttl, self._wait_ttl, p.rate, opened=p.opened)
+        book.apply(p, now)
         return book
 
-    async def join(self, space_id: str, who: str, cap: int | None, now: float) -> Admission:
+    async def join(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> Admission:
         return self._book(space_id, cap, now).join(who, now)
 
-    async def poll(self, space_id: str, who: str, cap: int | None, now: float) -> Admission | None:
+    async def poll(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> Admission | None:
         return self._book(space_id, cap, now).poll(who, now)
 
-    async def renew(self, space_id: str, who: str, cap: int | None, now: float) -> float | None:
+    async def renew(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> float | None:
         return self._book(space_id, cap, now).renew(who, now)
 
-    async def leave(self, space_id: str, who: str, cap: int | None, now: float) -> None:
+    async def leave(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> None:
         self._book(space_id, cap, now).leave(who, now)
 
-    async def seated(self, space_id: str, cap: int | None, now: float) -> int:
+    async def seated(self, space_id: str, cap: Policy | int | None, now: float) -> int:
         return self._book(space_id, cap, now).seated(now)
 
-    async def queued(self, space_id: str, cap: int | None, now: float) -> int:
+    async def queued(self, space_id: str, cap: Policy | int | None, now: float) -> int:
         return self._book(space_id, cap, now).queued(now)
 
     async def drop_space(self, space_id: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from townhall.domain.admission import Admission, Admitted, Waiting
+from townhall.domain.admission import BURST_S, Admission, Admitted, Policy, Waiting, as_policy
 from townhall.domain.errors import Unavailable
 
 log = logging.getLogger("townhall.state")
@@ -51,12 +51,32 @@ def _translated(method: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any,
 
 
 # --- admission: the rules of domain/admission.py `Seats`, one script per operation -------------
-# KEYS: leases (who -> lease expiry), tickets (who -> ticket expiry), line (who -> ticket number), next
-# ARGV: now, cap ("" for none), lease expiry if seated now, ticket expiry if queued now, who
-# Scores are passed as the caller's exact float text, so nothing is rounded by Lua.
+# KEYS: leases (who -> lease expiry), tickets (who -> ticket expiry), line (who -> ticket number), next,
+#       meta (hash: tat = the pace's next slot, opened = the pool was drawn)
+# ARGV: now, cap ("" for none), lease expiry if seated now, ticket expiry if queued now, who,
+#       rate ("" for none), opened ("1" once the space started), seed (orders the pool), burst seconds
+# Scores are passed as the caller's exact float text, so nothing is rounded by Lua; the pace is kept
+# as %.17g text, which reads back as the same double.
 _SEATS = """
-local leases, tickets, line, nexts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local leases, tickets, line, nexts, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now, cap, lease_until, ticket_until, who = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local rate, want_open, seed, burst = tonumber(ARGV[6]), ARGV[7] == '1', ARGV[8], tonumber(ARGV[9])
+local nowf = tonumber(now)
+local opened = redis.call('HGET', meta, 'opened') == '1'
+local tat = tonumber(redis.call('HGET', meta, 'tat') or '-inf')
+
+local function room()
+  if cap and cap <= redis.call('ZCARD', leases) then return false end
+  return (not rate) or tat <= nowf
+end
+
+local function admit(member)
+  if rate then
+    tat = math.max(tat, nowf - burst) + 60.0 / rate
+    redis.call('HSET', meta, 'tat', string.format('%.17g', tat))
+  end
+  redis.call('ZADD', leases, lease_until, member)
+end
 
 local function expire()
   redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
@@ -65,15 +85,43 @@ local function expire()
     redis.call('ZREM', line, unpack(gone, i, math.min(i + 999, #gone)))
   end
   if #gone > 0 then redis.call('ZREMRANGEBYSCORE', tickets, '-inf', now) end
-  local free = redis.call('ZCARD', line)
-  if cap then free = math.min(free, cap - redis.call('ZCARD', leases)) end
-  if free > 0 then
-    local head = redis.call('ZPOPMIN', line, free)
-    for i = 1, #head, 2 do
-      redis.call('ZREM', tickets, head[i])
-      redis.call('ZADD', leases, lease_until, head[i])
+  if not opened then return end
+  while room() do
+    local head = redis.call('ZPOPMIN', line)
+    if #head == 0 then return end
+    redis.call('ZREM', tickets, head[1])
+    admit(head[1])
+    if not rate and not cap then
+      -- no limit at all: everyone waiting is seated in one go
+      local rest = redis.call('ZRANGE', line, 0, -1)
+      redis.call('DEL', line)
+      for i = 1, #rest do redis.call('ZREM', tickets, rest[i]) redis.call('ZADD', leases, lease_until, rest[i]) end
+      return
     end
   end
+end
+
+local function draw()
+  -- the space opened: the pool in a random order (ascending SHA-1 of seed and key), once
+  if opened or not want_open then return end
+  redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
+  local gone = redis.call('ZRANGEBYSCORE', tickets, '-inf', now)
+  for i = 1, #gone, 1000 do
+    redis.call('ZREM', line, unpack(gone, i, math.min(i + 999, #gone)))
+  end
+  if #gone > 0 then redis.call('ZREMRANGEBYSCORE', tickets, '-inf', now) end
+  local pool = redis.call('ZRANGE', line, 0, -1)
+  local keyed = {}
+  for i = 1, #pool do keyed[i] = {redis.sha1hex(seed .. pool[i]), pool[i]} end
+  table.sort(keyed, function(a, b) return a[1] < b[1] end)
+  for i = 1, #keyed do redis.call('ZADD', line, i - 1, keyed[i][2]) end
+  redis.call('HSET', meta, 'opened', '1')
+  opened = true
+end
+
+local function settle()
+  draw()
+  expire()
 end
 
 local function seat()
@@ -83,6 +131,7 @@ end
 
 local function waiting()
   redis.call('ZADD', tickets, ticket_until, who)
+  if not opened then return {0, 0} end
   return {0, redis.call('ZRANK', line, who) + 1}
 end
 """
@@ -90,10 +139,13 @@ end
 _JOIN = (
     _SEATS
     + """
-expire()
+settle()
 if redis.call('ZSCORE', leases, who) then return seat() end
 if redis.call('ZSCORE', line, who) then return waiting() end
-if not cap or (cap > redis.call('ZCARD', leases) and redis.call('ZCARD', line) == 0) then return seat() end
+if opened and redis.call('ZCARD', line) == 0 and room() then
+  admit(who)
+  return {1, lease_until}
+end
 redis.call('ZADD', line, redis.call('INCR', nexts), who)
 return waiting()
 """
@@ -102,7 +154,7 @@ return waiting()
 _POLL = (
     _SEATS
     + """
-expire()
+settle()
 local expires = redis.call('ZSCORE', leases, who)
 if expires then return {1, expires} end
 if redis.call('ZSCORE', line, who) then return waiting() end
@@ -113,7 +165,7 @@ return false
 _RENEW = (
     _SEATS
     + """
-expire()
+settle()
 if redis.call('ZSCORE', leases, who) then return seat()[2] end
 return false
 """
@@ -125,13 +177,13 @@ _LEAVE = (
 redis.call('ZREM', leases, who)
 redis.call('ZREM', line, who)
 redis.call('ZREM', tickets, who)
-expire()
+settle()
 return 1
 """
 )
 
-_SEATED = _SEATS + "expire()\nreturn redis.call('ZCARD', leases)\n"
-_QUEUED = _SEATS + "expire()\nreturn redis.call('ZCARD', line)\n"
+_SEATED = _SEATS + "settle()\nreturn redis.call('ZCARD', leases)\n"
+_QUEUED = _SEATS + "settle()\nreturn redis.call('ZCARD', line)\n"
 
 # --- small atomic helpers ----------------------------------------------------------------------
 _SET_MAX = """
@@ -201,7 +253,7 @@ def _admission(reply: list[Any]) -> Admission:
     if reply[0] == 1:
         return Admitted(float(reply[1]))
     position = int(reply[1])
-    return Waiting(position=position, ahead=position - 1)
+    return Waiting(position=position, ahead=max(0, position - 1))
 
 
 class _Channels:
@@ -388,37 +440,49 @@ class RedisState:
     # --- admission ------------------------------------------------------------------------------
     def _seat_keys(self, space_id: str) -> list[str]:
         book = f"{self._p}seats:{{{space_id}}}"  # one hash slot per space, for Redis Cluster
-        return [f"{book}:leases", f"{book}:tickets", f"{book}:line", f"{book}:next"]
+        return [f"{book}:leases", f"{book}:tickets", f"{book}:line", f"{book}:next", f"{book}:meta"]
 
-    def _seat_args(self, who: str, cap: int | None, now: float) -> list[str]:
-        cap_text = "" if cap is None else str(cap)
-        return [_text(now), cap_text, _text(now + self._lease_ttl), _text(now + self._wait_ttl), who]
+    def _seat_args(self, who: str, policy: Policy | int | None, now: float) -> list[str]:
+        p = as_policy(policy)
+        cap_text = "" if p.cap is None else str(p.cap)
+        rate_text = "" if p.rate is None else str(p.rate)
+        return [
+            _text(now),
+            cap_text,
+            _text(now + self._lease_ttl),
+            _text(now + self._wait_ttl),
+            who,
+            rate_text,
+            "1" if p.opened else "0",
+            p.seed,
+            _text(BURST_S),
+        ]
 
     @_translated
-    async def join(self, space_id: str, who: str, cap: int | None, now: float) -> Admission:
+    async def join(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> Admission:
         reply = await self._join(keys=self._seat_keys(space_id), args=self._seat_args(who, cap, now))
         return _admission(reply)
 
     @_translated
-    async def poll(self, space_id: str, who: str, cap: int | None, now: float) -> Admission | None:
+    async def poll(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> Admission | None:
         reply = await self._poll(keys=self._seat_keys(space_id), args=self._seat_args(who, cap, now))
         return None if reply is None else _admission(reply)
 
     @_translated
-    async def renew(self, space_id: str, who: str, cap: int | None, now: float) -> float | None:
+    async def renew(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> float | None:
         reply = await self._renew(keys=self._seat_keys(space_id), args=self._seat_args(who, cap, now))
         return None if reply is None else float(reply)
 
     @_translated
-    async def leave(self, space_id: str, who: str, cap: int | None, now: float) -> None:
+    async def leave(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> None:
         await self._leave(keys=self._seat_keys(space_id), args=self._seat_args(who, cap, now))
 
     @_translated
-    async def seated(self, space_id: str, cap: int | None, now: float) -> int:
+    async def seated(self, space_id: str, cap: Policy | int | None, now: float) -> int:
         return int(await self._seated(keys=self._seat_keys(space_id), args=self._seat_args("", cap, now)))
 
     @_translated
-    async def queued(self, space_id: str, cap: int | None, now: float) -> int:
+    async def queued(self, space_id: str, cap: Policy | int | None, now: float) -> int:
         return int(await self._queued(keys=self._seat_keys(space_id), args=self._seat_args("", cap, now)))
 
     @_translated
