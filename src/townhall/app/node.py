@@ -128,7 +128,7 @@ def media_app(role: MediaRole) -> Starlette:
             raise NotFound("not_found", "no such endpoint")
 
     def _here(space_id: str) -> None:
-        if membership.lease_of(space_id) is None:
+        if not membership.runs(space_id):
             raise NotFound("space_not_here", "this media node does not run this space")
 
     async def offer(request: Request) -> Response:
