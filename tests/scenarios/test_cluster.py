@@ -201,6 +201,11 @@ async def test_a_drained_owner_hands_its_space_over_at_a_segment_boundary(runnin
         finally:
             following.cancel()
             await pc.close()
+        # the replay's chain runs through the cut: the old node chained its last segment, the successor the next
+        assert (await api.post(f"/api/spaces/{drained}/end", headers=host["headers"])).status_code == 200
+        replay = await until(lambda: _published(api, drained), 60, "the replay to be published")
+        manifest = (await api.get(replay["manifest_url"])).json()["payload"]
+    assert await asyncio.to_thread(main, ["verify", f"{running.apis[0].url}/r/{drained}"]) == 0
     assert second.proc.returncode in (0, -signal.SIGTERM)  # uvicorn ends by raising the signal it handled
     # one timeline: every part of every media sequence number, each starting where the one before ended
     parts = sorted(timeline)
@@ -214,6 +219,7 @@ async def test_a_drained_owner_hands_its_space_over_at_a_segment_boundary(runnin
         next_start, _, next_ds = timeline[after]
         assert abs(next_start - (start + duration)) < 0.05, (after, next_start - start - duration)
         assert next_ds == ds + (1 if after == cut else 0)  # the successor's encoder: a new timeline
+    assert not [g for g in manifest["gaps"] if (g["after_msn"] or 0) < cut[0] <= g["before_msn"]], manifest["gaps"]
     stored = {p.name for p in (blobs / "live" / drained).glob("*.m4s")}
     for msn in range(0, last_msn):  # every part and segment of both nodes, none missing
         assert f"s{msn}.m4s" in stored and all(f"p{msn}.{i}.m4s" in stored for i in range(9)), msn
@@ -221,6 +227,8 @@ async def test_a_drained_owner_hands_its_space_over_at_a_segment_boundary(runnin
     old_log, new_log = second.log.read_text(), first.log.read_text()
     assert f"claimed space {late['id']}" not in old_log
     assert f"node {second.name} handed space {drained} to {first.name}" in old_log  # planned, not break-first
+    moved = old_log.index(f"node {second.name} moved the speakers of space {drained} to {first.name}")
+    assert moved < old_log.index(f"handed space {drained}")  # speakers move before the old node stops
     assert f"node {first.name} took space {drained} over" in new_log  # the lease was transferred
     assert f"claimed space {drained}" not in new_log  # ... not claimed after a release or a lapse
     assert "could not store" not in old_log + new_log and "Traceback" not in old_log + new_log

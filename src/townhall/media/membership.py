@@ -7,6 +7,10 @@ beat; stop spaces that ended; then claim each live space nobody holds if this no
 `domain.placement.chosen` names. A space whose owner died is claimed when its lease lapses (the lease
 time), and its programme resumes after the last segment the dead node stored.
 
+A drain (SIGTERM) is make before break (`hand_over`): a cut at a segment end agreed ahead, the successor
+armed before it, the speakers moved to the successor, the lease transferred once the old node's last
+segment is stored; the successor's parts, held until then, continue the timeline with no gap.
+
 Runs on the process's main loop; the programme's writes check `Held.valid` from the media thread, which
 turns false a margin before the lease itself can lapse in the hot state.
 """
@@ -205,6 +209,7 @@ class Membership:
                     self.clock(),
                 )
                 await self.media.hang_up_all(space_id)
+                log.info("node %s moved the speakers of space %s to %s", self.node_id, space_id, successor.node_id)
             until = await self.media.finish(space_id, max(0.0, plan.at - self.clock()) + FINISH_SLACK_S)
         except Exception as exc:
             log.warning("node %s: planned handover of space %s failed (%s)", self.node_id, space_id, exc)
