@@ -32,7 +32,9 @@ log = logging.getLogger("townhall.media")
 PLACEMENT_CHANNEL = "media:placement"  # the control plane's {"space": id, "event": "live" | "end"}
 MARGIN_S = 0.5  # the node stops writing this long before its lease can lapse in the hot state
 LEAD_S = 0.5  # a drain's cut is at least this far ahead: time for the successor to start its programme
-FINISH_SLACK_S = 2.0  # how long after the cut the old node waits for its last segment to be stored
+# how long after the cut the old node waits for its last segment to be stored (it still holds and renews
+# the lease meanwhile; a node whose writes lag under load catches up, rather than fall back to a break)
+FINISH_SLACK_S = 5.0
 SUCCESSOR_TTL_S = 10.0  # API processes send speakers' offers to a drain's successor for this long
 
 
@@ -263,7 +265,8 @@ class Membership:
         if self.draining or space_id in self.held or space_id in self.armed:
             return
         held = Held(Lease(self.node_id, 0), 0.0)
-        self.armed[space_id] = (held, time.monotonic() + max(0.0, plan.at - self.clock()) + 2 * self.ttl_s)
+        waits = max(0.0, plan.at - self.clock()) + FINISH_SLACK_S + 2 * self.ttl_s
+        self.armed[space_id] = (held, time.monotonic() + waits)
         try:
             await self.media.ensure_space(space_id, None, plan)
         except Exception:

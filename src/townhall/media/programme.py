@@ -36,7 +36,7 @@ log = logging.getLogger("townhall.media")
 
 SegmentHook = Callable[[str, SegmentRecord], Awaitable[None] | None]
 MAX_BACKFILL_FRAMES = 50  # at most a second of silence covers a handover; longer is a gap, shown as one
-ARMED_WAIT_S = 3.0  # a successor's parts wait this long for its lease before they are dropped
+ARMED_WAIT_S = 6.0  # a successor's parts wait this long for its lease (the old node may lag), then are dropped
 
 
 class Fence(Protocol):
