@@ -97,7 +97,16 @@ def build_media_role(settings: Settings, clock: Callable[[], float] = time.time)
     )
     media = ThreadedMedia(node, host_state)
     membership = Membership(
-        node_id(s), url, leases, state, media, live_spaces, s.media_lease_ttl_s, clock, s.media_lease_grace_s
+        node_id(s),
+        url,
+        leases,
+        state,
+        media,
+        live_spaces,
+        s.media_lease_ttl_s,
+        clock,
+        s.media_lease_grace_s,
+        relay.flush,
     )
     Gauge(
         "townhall_media_lease_unrenewed_seconds",

@@ -98,6 +98,7 @@ class Membership:
         ttl_s: float,
         clock: Callable[[], float] = time.time,
         grace_s: float = 0.0,
+        relayed: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.node_id = node_id
         self.url = url
@@ -114,6 +115,7 @@ class Membership:
         self._failing = False  # the last round failed (the hot state or the database away)
         self._recovered_at = -float("inf")  # monotonic time a round first succeeded again
         self.clock = clock
+        self.relayed = relayed  # until the relay has written what the programmes handed it (a drain)
         self.draining = False
         self.held: dict[str, Held] = {}
         # a drain's successor: spaces whose programme runs here before the cut, waiting for the lease
@@ -213,6 +215,9 @@ class Membership:
                 await self.media.hang_up_all(space_id)
                 log.info("node %s moved the speakers of space %s to %s", self.node_id, space_id, successor.node_id)
             until = await self.media.finish(space_id, max(0.0, plan.at - self.clock()) + FINISH_SLACK_S)
+            if until is not None and self.relayed is not None:  # the last part and playlist, under this lease
+                async with asyncio.timeout(FINISH_SLACK_S):
+                    await self.relayed()
         except Exception as exc:
             log.warning("node %s: planned handover of space %s failed (%s)", self.node_id, space_id, exc)
             armed, until = False, None
