@@ -35,6 +35,7 @@ LEAD_S = 0.5  # a drain's cut is at least this far ahead: time for the successor
 # how long after the cut the old node waits for its last segment to be stored (it still holds and renews
 # the lease meanwhile; a node whose writes lag under load catches up, rather than fall back to a break)
 FINISH_SLACK_S = 5.0
+STOP_WAIT_S = 5.0  # the membership's own tasks, once cancelled, are waited for this long at most
 SUCCESSOR_TTL_S = 10.0  # API processes send speakers' offers to a drain's successor for this long
 
 
@@ -117,6 +118,7 @@ class Membership:
         self.clock = clock
         self.relayed = relayed  # until the relay has written what the programmes handed it (a drain)
         self.draining = False
+        self._closing = False
         self.held: dict[str, Held] = {}
         # a drain's successor: spaces whose programme runs here before the cut, waiting for the lease
         # (the fence, not yet valid), and until when (monotonic) they wait for it
@@ -156,10 +158,15 @@ class Membership:
         with contextlib.suppress(Exception):
             await self.leases.beat(self.member(), self.ttl_s, self.clock())
         await asyncio.gather(*(self.hand_over(space_id) for space_id in list(self.held)), return_exceptions=True)
+        # the loops also end by this flag: a cancel that lands in a database call can come back as a
+        # database error (the round then logged "failed" and went on, and the node never exited)
+        self._closing = True
         for task in self._tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_WAIT_S)
+            if stuck:
+                log.warning("node %s: membership tasks did not stop in %.0f s", self.node_id, STOP_WAIT_S)
         self._tasks = []
         for space_id in list(self.armed):
             await self._disarm(space_id)
@@ -325,10 +332,12 @@ class Membership:
 
     # --- the rounds -------------------------------------------------------------------------------
     async def _rounds(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 await self.round()
             except Exception as exc:  # the hot state or the database is away (renewals: `_unrenewed` said so)
+                if self._closing:
+                    return
                 self._failing = True
                 if not (isinstance(exc, Unavailable) and self.unrenewed_since is not None):
                     log.warning("node %s: membership round failed (%s)", self.node_id, exc)
@@ -340,7 +349,7 @@ class Membership:
             self._wake.clear()
 
     async def _listen(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 async for raw in self.signals.subscribe(PLACEMENT_CHANNEL):
                     message = json.loads(raw)
@@ -350,6 +359,8 @@ class Membership:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if self._closing:
+                    return
                 log.warning("node %s: placement signals failed (%s); listening again", self.node_id, exc)
                 await asyncio.sleep(self.every_s)
 
