@@ -5,8 +5,9 @@ key prefix, one blob folder) and a Varnish edge in front of the API; makes a liv
 as an LL-HLS listener does (blocking playlist reload, then each new part) through the edge.
 1. SIGKILLs the node that owns the space: `failover gap` is from the kill to the first part of the new
    owner fetched through the edge (goal <= 5 s).
-2. Starts a third node and SIGTERMs the owner (a drain): `drain gap` is the longest wait between two
-   consecutive parts fetched around it (goal <= 500 ms; a part is 213 ms).
+2. Starts a third node and SIGTERMs the owner (a drain, make before break: decision 0008): `drain gap`
+   is the longest wait between two consecutive parts fetched around it (goal <= 500 ms; a part is
+   213 ms); it also says between which parts that wait was, and the longest wait in steady state.
 Run: .venv/bin/python bench/failover.py     (prints `failover gap = S s` last)
 """
 
@@ -38,6 +39,7 @@ KEYS = "kf1:" + "44" * 32
 SECRET = "failover-bench-edge-secret-0123456789abcd"
 PART = re.compile(r'#EXT-X-PART:DURATION=([\d.]+),URI="(p(\d+)\.(\d+)\.m4s)"')
 PDT = re.compile(r"#EXT-X-PROGRAM-DATE-TIME:(\S+)")
+DSEQ = re.compile(r"#EXT-X-DISCONTINUITY-SEQUENCE:(\d+)")
 HINT = re.compile(r'PRELOAD-HINT:TYPE=PART,URI="p(\d+)\.(\d+)\.m4s"')
 
 
@@ -77,6 +79,8 @@ class Listener:
         self.errors = 0
         self.arrived = asyncio.Condition()
         self.lateness: list[float] = []  # wall-clock arrival minus the end of the part's audio (from its PDT)
+        self.late_by: dict[tuple[int, int], float] = {}
+        self.timelines: dict[tuple[int, int], int] = {}  # each part's DISCONTINUITY-SEQUENCE (a new one per node)
 
     async def run(self, stop: asyncio.Event) -> None:
         wanted: tuple[int, int] | None = None
@@ -95,7 +99,9 @@ class Listener:
                 wanted = None
                 await asyncio.sleep(0.05)
                 continue
+            dseq = DSEQ.search(r.text)
             for name, msn, part, ends_at in _parts(r.text):
+                self.timelines.setdefault((msn, part), int(dseq[1]) if dseq else 0)
                 if name in seen:
                     continue
                 seen.add(name)
@@ -104,6 +110,7 @@ class Listener:
                 got = await self.http.get(f"{self.base}/{name}")
                 if got.status_code == 200:
                     self.lateness.append(time.time() - ends_at)
+                    self.late_by[(msn, part)] = time.time() - ends_at
                     async with self.arrived:
                         self.arrivals.append((msn, part, time.monotonic()))
                         self.arrived.notify_all()
@@ -128,6 +135,28 @@ class Listener:
     def longest_wait(self, start: float, end: float) -> float:
         times = [at for _, _, at in self.arrivals if start <= at <= end]
         return max((b - a for a, b in itertools.pairwise(times)), default=float("inf"))
+
+    def wait_at_cut(self, start: float, end: float) -> float | None:
+        """The wait between the old node's last part and the successor's first (a new timeline)."""
+        seen = [a for a in self.arrivals if start <= a[2] <= end]
+        for a, b in itertools.pairwise(seen):
+            if self.timelines.get((b[0], b[1]), 0) > self.timelines.get((a[0], a[1]), 0):
+                return b[2] - a[2]
+        return None
+
+    def where_longest(self, start: float, end: float) -> str:
+        """The two parts around the longest wait in [start, end], and when the second arrived (relative
+        to `start`): to tell a wait at the drain's cut from a stall elsewhere on a loaded machine."""
+        seen = [a for a in self.arrivals if start <= a[2] <= end]
+        pairs = list(itertools.pairwise(seen))
+        if not pairs:
+            return "no parts"
+        a, b = max(pairs, key=lambda ab: ab[1][2] - ab[0][2])
+        late = self.late_by.get((b[0], b[1]), float("nan"))
+        return (
+            f"between p{a[0]}.{a[1]} and p{b[0]}.{b[1]}, {b[2] - start:.2f} s into the window, "
+            f"the second {1000 * late:.0f} ms after its audio ended"
+        )
 
 
 async def owner_of(c: Cluster, space_id: str, within: float, not_: object = None) -> object:
@@ -185,6 +214,7 @@ async def run(c: Cluster, edge: Edge) -> None:
                 f"p50 {1000 * p50:.0f} ms, p95 {1000 * p95:.0f} ms over {len(late)} parts (goal p95 <= 213 + 150 ms)"
             )
             before = listener.arrivals[-1][0]
+            steady = listener.longest_wait(listener.arrivals[1][2], listener.arrivals[-1][2])
             killed = time.monotonic()
             c.kill(owner, signal.SIGKILL)  # type: ignore[arg-type]
             resumed = await listener.part_after(before, killed, 30)
@@ -201,7 +231,14 @@ async def run(c: Cluster, edge: Edge) -> None:
             await owner_of(c, space_id, 15, not_=owner)
             await asyncio.sleep(3)  # steady parts after it
             drain = listener.longest_wait(drained - 1.0, time.monotonic())
-            print(f"drain: longest wait between parts around the SIGTERM {1000 * drain:.0f} ms (a part is 213 ms)")
+            where = listener.where_longest(drained - 1.0, time.monotonic())
+            at_cut = listener.wait_at_cut(drained - 1.0, time.monotonic())
+            print(
+                f"drain: longest wait between parts around the SIGTERM {1000 * drain:.0f} ms ({where}; the window "
+                f"starts 1 s before the SIGTERM; a part is 213 ms); before the kill, in steady state: "
+                f"{1000 * steady:.0f} ms; at the cut (old node's last part to the successor's first): "
+                + (f"{1000 * at_cut:.0f} ms" if at_cut is not None else "not seen")
+            )
         finally:
             stop.set()
             following.cancel()

@@ -88,6 +88,22 @@ async def test_fenced_writes_refused_once_the_lease_moved(leases: MemoryLeases |
     assert await leases.fenced_get("space:a", "media.m3u8", now) == b"two"
 
 
+async def test_a_drain_hands_the_lease_to_its_successor_in_one_step(leases: MemoryLeases | RedisLeases) -> None:
+    now = time.time()
+    first = await leases.claim("space:a", "node-1", 30, now)
+    assert first is not None
+    assert await leases.transfer("space:a", Lease("node-2", first.epoch), "node-3", 30, now) is None  # not yours
+    moved = await leases.transfer("space:a", first, "node-2", 30, now)
+    assert moved == Lease("node-2", first.epoch + 1)  # a new fencing number: the old holder is fenced out
+    assert await leases.holder("space:a", now) == moved
+    assert await leases.claim("space:a", "node-3", 30, now) is None  # held throughout: nobody else can claim
+    assert not await leases.renew("space:a", first, 30, now)
+    assert not await leases.fenced_put("space:a", first, "media.m3u8", b"stale", None, now)
+    assert await leases.transfer("space:a", first, "node-1", 30, now) is None  # the old holder cannot take it back
+    assert await leases.renew("space:a", moved, 30, now)
+    assert await leases.fenced_put("space:a", moved, "media.m3u8", b"new", 30, now)
+
+
 async def test_release_frees_only_your_own_lease(leases: MemoryLeases | RedisLeases) -> None:
     now = time.time()
     first = await leases.claim("space:a", "node-1", 30, now)

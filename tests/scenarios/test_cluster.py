@@ -7,15 +7,19 @@ while paused writes nothing more when it wakes."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import re
 import signal
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from aiortc import RTCConfiguration, RTCPeerConnection
 
 from tests.conftest import TEST_KEYS
@@ -49,8 +53,8 @@ async def running(tmp_path: Path) -> AsyncIterator[Cluster]:
             yield c
 
 
-async def _live_space(api: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
-    host = await register(api)
+async def _live_space(api: httpx.AsyncClient, host: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    host = host or await register(api)
     r = await api.post("/api/spaces", json={"title": "On the cluster"}, headers=host["headers"])
     space_id = r.json()["id"]
     assert (await api.post(f"/api/spaces/{space_id}/start", headers=host["headers"])).status_code == 200
@@ -157,6 +161,122 @@ async def test_a_node_that_lost_its_lease_writes_nothing_more(running: Cluster, 
         assert await running.owner(space_id) is other
         assert {n for n in _stored(blobs, space_id) if _msn(n) < new_first} == old_only  # not one write more
         assert min(_msns((await api.get(f"{live}/media.m3u8")).text)) >= new_first  # nor a playlist
+
+
+async def test_a_drained_owner_hands_its_space_over_at_a_segment_boundary(running: Cluster, tmp_path: Path) -> None:
+    """SIGTERM on the owner: make before break. The successor starts its programme before the cut and
+    takes the lease in one step (a transfer, not a lapse); the programme continues with the next media
+    sequence number, every part and segment stored once, and PROGRAM-DATE-TIME contiguous across the
+    cut (the bound is on the timeline the listener is given, not on this machine's load). A space that
+    goes live during the drain is placed on the other node even though the draining one is less loaded."""
+    blobs = tmp_path / "blobs"
+    first, second = running.media
+    async with httpx.AsyncClient(
+        base_url=running.apis[0].url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}
+    ) as api:
+        host = await register(api)
+        spaces = []
+        for expected in (first, second, first):  # loads: first 2, second 1 (ties go to the lower id)
+            space_id, _ = await _live_space(api, host)
+            assert await until(lambda s=space_id: running.owner(s), 10, "a node to claim the space") is expected
+            spaces.append(space_id)
+        drained = spaces[1]
+        live = f"/live/{drained}"
+        await until(lambda: _named(api, live), 10, "the playlist to name a part")
+        pc, r = await _publish(api, drained, host)  # a speaker on the node about to drain
+        assert r.status_code == 201, r.text
+        late = (await api.post("/api/spaces", json={"title": "During the drain"}, headers=host["headers"])).json()
+        timeline: Timeline = {}
+        following = asyncio.create_task(_follow(api, live, timeline))
+        try:
+            await until(lambda: _listed(timeline, 12), 15, "a dozen parts before the drain")
+            running.kill(second, signal.SIGTERM)
+            await until(lambda: _draining(running, second.name), 5, "the node to say it is draining")
+            assert (await api.post(f"/api/spaces/{late['id']}/start", headers=host["headers"])).status_code == 200
+            placed = await until(lambda: running.owner(late["id"]), 10, "a node to claim the new space")
+            drain_still_running = second.alive
+            await asyncio.wait_for(second.proc.wait(), 20)  # it hands over, then exits
+            assert await running.owner(drained) is first
+            await until(lambda: _after_cut(timeline) >= 12, 15, "a dozen parts from the successor")
+        finally:
+            following.cancel()
+            await pc.close()
+        # the replay's chain runs through the cut: the old node chained its last segment, the successor the next
+        assert (await api.post(f"/api/spaces/{drained}/end", headers=host["headers"])).status_code == 200
+        replay = await until(lambda: _published(api, drained), 60, "the replay to be published")
+        manifest = (await api.get(replay["manifest_url"])).json()["payload"]
+    assert await asyncio.to_thread(main, ["verify", f"{running.apis[0].url}/r/{drained}"]) == 0
+    assert second.proc.returncode in (0, -signal.SIGTERM)  # uvicorn ends by raising the signal it handled
+    # one timeline: every part of every media sequence number, each starting where the one before ended
+    parts = sorted(timeline)
+    first_msn, last_msn = parts[0][0], parts[-1][0]
+    expected = [(m, i) for m in range(first_msn, last_msn + 1) for i in range(9)]
+    assert parts == [p for p in expected if parts[0] <= p <= parts[-1]], parts
+    cut = min(p for p, (_, _, ds) in timeline.items() if ds > timeline[parts[0]][2])
+    assert cut[1] == 0 and cut > parts[0]  # the cut is a segment boundary
+    for before, after in itertools.pairwise(parts):
+        start, duration, ds = timeline[before]
+        next_start, _, next_ds = timeline[after]
+        assert abs(next_start - (start + duration)) < 0.05, (after, next_start - start - duration)
+        assert next_ds == ds + (1 if after == cut else 0)  # the successor's encoder: a new timeline
+    assert not [g for g in manifest["gaps"] if (g["after_msn"] or 0) < cut[0] <= g["before_msn"]], manifest["gaps"]
+    stored = {p.name for p in (blobs / "live" / drained).glob("*.m4s")}
+    for msn in range(0, last_msn):  # every part and segment of both nodes, none missing
+        assert f"s{msn}.m4s" in stored and all(f"p{msn}.{i}.m4s" in stored for i in range(9)), msn
+    assert placed is first and drain_still_running  # the draining node was the less loaded, yet not chosen
+    old_log, new_log = second.log.read_text(), first.log.read_text()
+    assert f"claimed space {late['id']}" not in old_log
+    assert f"node {second.name} handed space {drained} to {first.name}" in old_log  # planned, not break-first
+    moved = old_log.index(f"node {second.name} moved the speakers of space {drained} to {first.name}")
+    assert moved < old_log.index(f"handed space {drained}")  # speakers move before the old node stops
+    assert f"node {first.name} took space {drained} over" in new_log  # the lease was transferred
+    assert f"claimed space {drained}" not in new_log  # ... not claimed after a release or a lapse
+    assert "could not store" not in old_log + new_log and "Traceback" not in old_log + new_log
+
+
+async def _follow(api: httpx.AsyncClient, live: str, timeline: dict[tuple[int, int], tuple[float, float, int]]) -> None:
+    """A listener's blocking playlist reloads; notes each part it is given: (msn, index) -> (start by
+    PROGRAM-DATE-TIME, duration, discontinuity sequence)."""
+    wanted: dict[str, int] = {}
+    while True:
+        r = await api.get(f"{live}/media.m3u8", params=wanted)
+        if r.status_code != 200:
+            wanted = {}
+            await asyncio.sleep(0.05)  # pacing retries while no node answers, not synchronisation
+            continue
+        ds_found = re.search(r"^#EXT-X-DISCONTINUITY-SEQUENCE:(\d+)$", r.text, re.M)
+        ds = int(ds_found[1]) if ds_found else 0
+        start = 0.0
+        for line in r.text.splitlines():
+            if line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
+                start = datetime.fromisoformat(line.split(":", 1)[1].replace("Z", "+00:00")).timestamp()
+            elif m := re.match(r'#EXT-X-PART:DURATION=([\d.]+),URI="p(\d+)\.(\d+)\.m4s"', line):
+                timeline.setdefault((int(m[2]), int(m[3])), (start, float(m[1]), ds))
+                start += float(m[1])
+        hint = re.search(r'PRELOAD-HINT:TYPE=PART,URI="p(\d+)\.(\d+)\.m4s"', r.text)
+        wanted = {"_HLS_msn": int(hint[1]), "_HLS_part": int(hint[2])} if hint else {}
+
+
+Timeline = dict[tuple[int, int], tuple[float, float, int]]
+
+
+def _listed(timeline: Timeline, count: int) -> bool:
+    return len(timeline) >= count
+
+
+def _after_cut(timeline: Timeline) -> int:
+    """Parts listed on a newer timeline than the first one seen (the successor's)."""
+    first = timeline[min(timeline)][2] if timeline else 0
+    return sum(1 for _, _, ds in timeline.values() if ds > first)
+
+
+async def _draining(c: Cluster, node_id: str) -> bool:
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        raw = await client.hget(f"{c.env['TOWNHALL_STATE_PREFIX']}media-nodes", node_id)
+    finally:
+        await client.aclose()
+    return raw is not None and bool(json.loads(raw)["draining"])
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -110,7 +110,16 @@ def build_media_role(settings: Settings, clock: Callable[[], float] = time.time)
     )
     media = ThreadedMedia(node, host_state)
     membership = Membership(
-        node_id(s), url, leases, state, media, live_spaces, s.media_lease_ttl_s, clock, s.media_lease_grace_s
+        node_id(s),
+        url,
+        leases,
+        state,
+        media,
+        live_spaces,
+        s.media_lease_ttl_s,
+        clock,
+        s.media_lease_grace_s,
+        relay.flush,
     )
     Gauge(
         "townhall_media_lease_unrenewed_seconds",
@@ -144,7 +153,7 @@ def media_app(role: MediaRole) -> Starlette:
             raise NotFound("not_found", "no such endpoint")
 
     def _here(space_id: str) -> None:
-        if membership.lease_of(space_id) is None:
+        if not membership.runs(space_id):
             raise NotFound("space_not_here", "this media node does not run this space")
 
     async def offer(request: Request) -> Response:

@@ -25,6 +25,32 @@ class Member:
     draining: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """A drain's agreed cut, at a segment boundary: the old node writes every part and segment up to
+    `msn - 1` and nothing after; its successor starts segment `msn` at media time `media_time`, whose
+    audio begins at Unix time `at` (the end of the old node's last segment), on a new timeline for
+    players (`discontinuity_sequence`). Both sides know the cut before either acts on it."""
+
+    msn: int
+    media_time: int
+    at: float
+    discontinuity_sequence: int
+
+    def to_dict(self) -> dict[str, int | float]:
+        return {"msn": self.msn, "media_time": self.media_time, "at": self.at, "ds": self.discontinuity_sequence}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> Handoff | None:
+        """None when a field is missing or of the wrong type (a message from another version)."""
+        msn, media_time, at, ds = d.get("msn"), d.get("media_time"), d.get("at"), d.get("ds")
+        if not (isinstance(msn, int) and isinstance(media_time, int) and isinstance(ds, int)):
+            return None
+        if not isinstance(at, int | float) or isinstance(at, bool):
+            return None
+        return cls(msn, media_time, float(at), ds)
+
+
 def space_lease(space_id: str) -> str:
     """The name of the lease a media node holds to run a space and write its playlist."""
     return f"space:{space_id}"

@@ -26,6 +26,7 @@ from townhall.domain.channels import (
     stage_attended_key,
 )
 from townhall.domain.errors import Conflict, NotFound, TownhallError
+from townhall.domain.placement import Handoff
 from townhall.domain.spaces import Space
 from townhall.media.ingest import Publisher, answer_offer
 from townhall.media.metrics import MediaMetrics
@@ -107,9 +108,12 @@ class MediaNode:
                     await task
         self._ticker = self._speaking = None
 
-    async def ensure_space(self, space: Space | str, backfill_from: float | None = None) -> LiveSpace:
+    async def ensure_space(
+        self, space: Space | str, backfill_from: float | None = None, handoff: Handoff | None = None
+    ) -> LiveSpace:
         """Start a space's programme (idempotent); `space` is a domain Space or its id; `backfill_from`
-        when another node handed it over (the Unix time its last part ended)."""
+        when another node handed it over (the Unix time its last part ended); `handoff` when this node
+        is a drain's successor, started before the cut (it produces from the cut on)."""
         space_id = space if isinstance(space, str) else space.id
         lock = self._starting.setdefault(space_id, asyncio.Lock())
         async with lock:
@@ -128,6 +132,7 @@ class MediaNode:
                 self.relay,
                 self.fence_for(space_id) if self.fence_for is not None else None,
                 backfill_from,
+                handoff,
             )
             await programme.start()
             live = LiveSpace(space_id, programme, self.config.mixer, self.config.voice, self.metrics, loop.time)
@@ -176,6 +181,31 @@ class MediaNode:
                     return None
                 data = programme.cached(filename)
         return data
+
+    async def plan_handoff(self, space_id: str, lead_s: float) -> Handoff | None:
+        """A drain: the cut after which this node writes nothing of the space (None when it has no
+        programme running yet)."""
+        live = self.spaces.get(space_id)
+        return live.programme.plan_handoff(lead_s) if live is not None else None
+
+    async def finish(self, space_id: str, timeout_s: float) -> float | None:
+        """A drain: wait until the cut's last segment is stored; the Unix time its audio ends."""
+        live = self.spaces.get(space_id)
+        return await live.programme.finish(timeout_s) if live is not None else None
+
+    def fence_opened(self, space_id: str) -> None:
+        """A drain's successor holds the space's lease now: its programme's held parts are written."""
+        live = self.spaces.get(space_id)
+        if live is not None:
+            live.programme.fence_opened()
+
+    async def hang_up_all(self, space_id: str) -> None:
+        """A drain: end the space's speakers' sessions here, so they publish again to the successor."""
+        live = self.spaces.get(space_id)
+        if live is not None:
+            for publisher in list(live.publishers.values()):
+                live.detach(publisher)
+                await publisher.close()
 
     async def stop_space(self, space_id: str, ended: bool = True) -> float | None:
         """Hang up the space's speakers and stop its programme; `ended` False when only this node stops.

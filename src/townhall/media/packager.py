@@ -144,6 +144,11 @@ class Packager:
         return self.frames_per_part * AAC_FRAME
 
     @property
+    def segment_start(self) -> int:
+        """Media time of the first sample of the segment being filled (`msn`)."""
+        return self.time - (len(self._parts) * self.frames_per_part + len(self._units)) * AAC_FRAME
+
+    @property
     def next_part(self) -> tuple[int, int]:
         """(msn, index) of the part being filled: the preload hint."""
         return self.msn, len(self._parts)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from townhall.domain.errors import Unavailable
+from townhall.domain.placement import Handoff
 from townhall.media.encoder import AAC_FRAME, AAC_PRIMING, AacEncoder
 from townhall.media.metrics import MediaMetrics
 from townhall.media.mixer import FRAME, RATE, SILENCE, Samples
@@ -38,6 +39,7 @@ SegmentHook = Callable[[str, SegmentRecord], Awaitable[None] | None]
 MAX_SKIPS = 1000  # stalls remembered (older ones are long past every part still to be stored)
 STOP_UPLOAD_WAIT_S = 2.0  # a stopping programme waits this long for its last segments to be uploaded
 MAX_BACKFILL_FRAMES = 50  # at most a second of silence covers a handover; longer is a gap, shown as one
+ARMED_WAIT_S = 6.0  # a successor's parts wait this long for its lease (the old node may lag), then are dropped
 
 
 class Fence(Protocol):
@@ -86,6 +88,7 @@ class Programme:
         relay: Relay | None = None,
         fence: Fence | None = None,
         backfill_from: float | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         self.space_id = space_id
         self.config = config
@@ -96,6 +99,16 @@ class Programme:
         self.fence = fence  # the scaled-out form: nothing is written once the space's lease is lost
         self.fenced_out = False
         self.backfill_from = backfill_from  # Unix time the previous node's last part ended (a drain)
+        # a drain's successor, started before the cut (make before break): it produces from the cut on,
+        # and writes nothing until its lease is handed over (`_await_fence`)
+        self.handoff = handoff
+        if handoff is not None:
+            self.backfill_from = handoff.at
+        self._armed = handoff is not None
+        self.stop_after: int | None = None  # a drain's old node: the last segment it writes
+        self.finished = asyncio.Event()  # set once segment `stop_after` and its playlist are stored
+        self._stopping = False
+        self._fence_opened = asyncio.Event()
         self.last_part_end: float | None = None  # Unix time the newest stored part's audio ends
         self.wall_offset = wall_offset  # Unix time minus loop time
         self.encoder = AacEncoder(config.aac_bit_rate)
@@ -116,6 +129,18 @@ class Programme:
         self.last_publish: float | None = None
 
     async def start(self) -> None:
+        if self.handoff is not None:  # the cut was agreed: nothing to read, nothing written before the lease
+            h = self.handoff
+            self.window.discontinuity_sequence = h.discontinuity_sequence
+            self.packager = Packager(
+                self.config.frames_per_part, self.config.parts_per_segment, first_msn=h.msn, start=h.media_time
+            )
+            self.window.next_msn = h.msn
+            self.playlist = self.window.render()
+            self._task = asyncio.create_task(self._store_loop(), name=f"programme-{self.space_id}")
+            self._announcer = asyncio.create_task(self._announce_loop(), name=f"programme-chain-{self.space_id}")
+            log.info("space %s: programme armed to start at msn %d at %.3f", self.space_id, h.msn, h.at)
+            return
         last, (highest, parts) = await self.recorder.last_record(), await self.recorder.stored_extent()
         if highest is not None:  # a restarted space continues after everything already stored and heard
             resume_at = self._resume_at(last, highest, parts)
@@ -128,6 +153,15 @@ class Programme:
                 self.config.frames_per_part, self.config.parts_per_segment, first_msn=highest + 1, start=resume_at
             )
             self.window.next_msn = highest + 1
+        await self._write_heads()
+        self.playlist = self.window.render()
+        self._relay_playlist()
+        await self.recorder.write_playlist(self.playlist)
+        self._task = asyncio.create_task(self._store_loop(), name=f"programme-{self.space_id}")
+        self._announcer = asyncio.create_task(self._announce_loop(), name=f"programme-chain-{self.space_id}")
+        log.info("space %s: programme starts at msn %d", self.space_id, self.packager.msn)
+
+    async def _write_heads(self) -> None:
         try:
             await self.recorder.write_init(self.init)
         except BlobExists:  # another encoder build wrote it: older segments keep theirs, ours is served live
@@ -135,12 +169,43 @@ class Programme:
         await self.recorder.write_multivariant(self.multivariant)
         if self.relay is not None:
             self.relay.start(self.space_id, self.init, self.multivariant)
-        self.playlist = self.window.render()
-        self._relay_playlist()
-        await self.recorder.write_playlist(self.playlist)
-        self._task = asyncio.create_task(self._store_loop(), name=f"programme-{self.space_id}")
-        self._announcer = asyncio.create_task(self._announce_loop(), name=f"programme-chain-{self.space_id}")
-        log.info("space %s: programme starts at msn %d", self.space_id, self.packager.msn)
+
+    async def _await_fence(self) -> None:
+        """A drain's successor: its first part waits (not dropped) until the lease is handed over, which
+        the old node does once its last segment is stored; bounded, after which `_may_write` drops."""
+        waited = asyncio.get_running_loop().time()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._fence_opened.wait(), ARMED_WAIT_S)
+        waited = asyncio.get_running_loop().time() - waited
+        log.info("space %s: lease handed over; the first part waited %.0f ms for it", self.space_id, 1000 * waited)
+        if self._may_write():
+            await self._write_heads()
+
+    def fence_opened(self) -> None:
+        """A drain's successor: the lease is this node's now (the membership confirmed it)."""
+        self._fence_opened.set()
+
+    def plan_handoff(self, lead_s: float) -> Handoff | None:
+        """A drain's cut: the end of the first segment that ends at least `lead_s` from now. This node
+        writes nothing after that segment; the returned cut tells the successor where to start."""
+        if self._origin is None or self._task is None:
+            return None
+        now = asyncio.get_running_loop().time() + self.wall_offset
+        segment_samples = self.config.parts_per_segment * self.packager.part_samples
+        msn, end = self.packager.msn, self.packager.segment_start + segment_samples
+        while self.program_date_time(end) < now + lead_s:
+            msn, end = msn + 1, end + segment_samples
+        self.stop_after = msn
+        return Handoff(msn + 1, end, self.program_date_time(end), self.window.discontinuity_sequence + 1)
+
+    async def finish(self, timeout_s: float) -> float | None:
+        """Wait until the cut's last segment is stored; the Unix time its audio ends (None on timeout)."""
+        try:
+            await asyncio.wait_for(self.finished.wait(), timeout_s)
+        except TimeoutError:
+            log.warning("space %s: the drain's last segment was not stored in time", self.space_id)
+            return None
+        return self.last_part_end
 
     async def _close_unfinished(self, last: SegmentRecord, msn: int, parts: int) -> None:
         """The segment a stopped or crashed node left unfinished (its parts stored, heard live, never closed):
@@ -193,6 +258,8 @@ class Programme:
     def feed(self, samples: Samples, tick_time: float) -> None:
         """One 20 ms frame of the full mix, taken at loop time `tick_time`; called from the tick."""
         if self._origin is None:
+            if self._before_cut(tick_time):
+                return  # a drain's successor: the node it takes over from still produces this audio
             frames = self._handover_frames(tick_time)
             self._origin = tick_time - frames * FRAME / RATE
             self.packager_start = self.packager.time
@@ -200,13 +267,23 @@ class Programme:
                 self._encode(SILENCE, tick_time)
         self._encode(samples, tick_time)
 
+    def _first_input(self) -> float | None:
+        """Unix time of the first sample this programme encodes when it continues another node's: one
+        encoder delay after the cut, so its first part's PROGRAM-DATE-TIME is the cut itself."""
+        return None if self.backfill_from is None else self.backfill_from + AAC_PRIMING / RATE
+
+    def _before_cut(self, tick_time: float) -> bool:
+        first = self._first_input()
+        return first is not None and tick_time + self.wall_offset + FRAME / RATE / 2 < first
+
     def _handover_frames(self, tick_time: float) -> int:
         """Frames of silence for the time since the node that handed this space over stopped (its last
         part's end, `backfill_from`), so the programme stays on the wall clock across a drain and the
         parts covering the handover are ready at once instead of one part time later."""
-        if self.backfill_from is None:
+        first = self._first_input()
+        if first is None:
             return 0
-        behind = tick_time + self.wall_offset - self.backfill_from
+        behind = tick_time + self.wall_offset - first
         return max(0, min(MAX_BACKFILL_FRAMES, round(behind * RATE / FRAME)))
 
     def _encode(self, samples: Samples, tick_time: float) -> None:
@@ -218,6 +295,9 @@ class Programme:
     async def _store_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while (cut := await self._outbox.get()) is not None:
+            if self._armed:
+                self._armed = False
+                await self._await_fence()
             try:
                 await self._store(cut, loop)
             except Exception:
@@ -228,6 +308,9 @@ class Programme:
         """The part, stored then published at once; a segment it completes is stored and closed after,
         so a segment's extra writes never make its last part late."""
         part, segment = cut.part, cut.segment
+        first = part if part is not None else segment
+        if self.stop_after is not None and first is not None and first.msn > self.stop_after:
+            return  # after a drain's cut: the successor writes these
         if not self._may_write():
             return
         if part is not None:
@@ -267,6 +350,8 @@ class Programme:
                 log.exception("space %s: waiting for segment %d to be uploaded failed", self.space_id, record.msn)
                 continue
             await self._announce(record)
+            if record.msn == self.stop_after:
+                self.finished.set()
 
     async def _store_part(self, part: Part, due: float, loop: asyncio.AbstractEventLoop) -> None:
         await self.recorder.write_part(part)
@@ -344,6 +429,8 @@ class Programme:
         shutting down leaves it open: the space goes on when a node takes it up again)."""
         if self._task is None:
             return
+        self._stopping = True
+        self._fence_opened.set()
         if ended and self._origin is not None:  # the unfinished last segment goes into the replay too
             part, segment = self.packager.flush()
             if part is not None or segment is not None:
@@ -354,8 +441,8 @@ class Programme:
         self.window.ended = ended
         self._publish_playlist()
         try:
-            if not self._may_write():
-                return
+            if self.finished.is_set() or not self._may_write():
+                return  # a drain's old node: its last playlist is stored, the successor writes the next
             self._relay_playlist()
             await self.recorder.write_playlist(self.playlist)
         finally:

@@ -125,7 +125,7 @@ class LiveRelay:
         self.clock = clock
         self.failures = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[tuple[str, str, bytes, float | None] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, str, bytes, float | None] | asyncio.Future[None] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     def start_writing(self) -> None:
@@ -138,6 +138,15 @@ class LiveRelay:
             self._queue.put_nowait(None)
             await self._task
             self._task = None
+
+    async def flush(self) -> None:
+        """Until everything handed over before this call is written (a drain: the old node's last part
+        and playlist reach every API process before its lease moves to the successor)."""
+        if self._task is None:
+            return
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(written)
+        await written
 
     def _send(self, space_id: str, what: str, data: bytes, ttl_s: float | None) -> None:
         if self._loop is not None:
@@ -158,6 +167,10 @@ class LiveRelay:
     async def _write_forever(self) -> None:
         failing = 0  # writes failed in a row: logged once when it starts and once when it ends
         while (item := await self._queue.get()) is not None:
+            if isinstance(item, asyncio.Future):
+                if not item.done():
+                    item.set_result(None)
+                continue
             space_id, what, data, ttl_s = item
             try:
                 await self._write(space_id, what, data, ttl_s)

@@ -2,9 +2,10 @@
 
 `RemotePublishing` implements the WHIP handler's `Publishing` port: the API checks the token, the rate
 and the role as always, then hands the offer to the node that holds the space's lease (found through
-the leases and the nodes' heartbeats) over its internal endpoint, and returns the answer as its own;
-the resource URL stays on the API, so DELETE works through any API process. `RemoteControl` tells the
-nodes that a space went live or ended (a signal; the nodes' rounds find the same from the database).
+the leases and the nodes' heartbeats; during a drain, the successor it names) over its internal endpoint,
+and returns the answer as its own; the resource URL stays on the API, so DELETE works through any API
+process. `RemoteControl` tells the nodes that a space went live or ended (a signal; the nodes' rounds
+find the same from the database).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ OFFER_TIMEOUT_S = 15.0  # ICE gathering on the node included
 class Owners(Protocol):
     async def holder(self, name: str, now: float) -> Lease | None: ...
     async def members(self, now: float) -> list[Member]: ...
+    async def fenced_get(self, name: str, what: str, now: float) -> bytes | None: ...
     async def close(self) -> None: ...
 
 
@@ -71,9 +73,14 @@ class RemotePublishing:
         while True:
             lease = await self.owners.holder(space_lease(space_id), self.clock())
             if lease is not None:
-                for member in await self.owners.members(self.clock()):
-                    if member.node_id == lease.holder:
-                        return member
+                # a drain names the successor (written under the old owner's lease): speakers move to it
+                # before the old node stops producing
+                successor = await self.owners.fenced_get(space_lease(space_id), "successor", self.clock())
+                wanted = successor.decode() if successor is not None else lease.holder
+                members = {member.node_id: member for member in await self.owners.members(self.clock())}
+                found = members.get(wanted) or members.get(lease.holder)
+                if found is not None:
+                    return found
             if loop.time() >= deadline:
                 raise Unavailable("media_node_unavailable", "no media node runs this space right now; try again")
             if not signalled:

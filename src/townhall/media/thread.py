@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 
 import uvloop
 
+from townhall.domain.placement import Handoff
 from townhall.domain.spaces import Space
 from townhall.media.node import MediaNode
 from townhall.media.programme import SegmentHook
@@ -156,8 +157,23 @@ class ThreadedMedia:
         return await _on(self._loop, work)
 
     # --- the root's control of spaces ------------------------------------------------------------
-    async def ensure_space(self, space: Space | str, backfill_from: float | None = None) -> None:
-        await self._call(self.node.ensure_space(space, backfill_from))
+    async def ensure_space(
+        self, space: Space | str, backfill_from: float | None = None, handoff: Handoff | None = None
+    ) -> None:
+        await self._call(self.node.ensure_space(space, backfill_from, handoff))
+
+    async def plan_handoff(self, space_id: str, lead_s: float) -> Handoff | None:
+        return await self._call(self.node.plan_handoff(space_id, lead_s))
+
+    async def finish(self, space_id: str, timeout_s: float) -> float | None:
+        return await self._call(self.node.finish(space_id, timeout_s))
+
+    def fence_opened(self, space_id: str) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.node.fence_opened, space_id)
+
+    async def hang_up_all(self, space_id: str) -> None:
+        await self._call(self.node.hang_up_all(space_id))
 
     async def stop_space(self, space_id: str, ended: bool = True) -> float | None:
         return await self._call(self.node.stop_space(space_id, ended))

@@ -1,7 +1,8 @@
 """Leases with fencing numbers, and the media nodes' heartbeats: who runs which live space.
 
 A lease names its holder and an epoch that grows by one with every new claim of the same name, so a
-holder that lost its lease (paused, partitioned, presumed dead) can never write under it again: every
+holder that lost its lease (paused, partitioned, presumed dead) can never write under it again (a drain
+hands a lease to a named successor in one step, `transfer`, with a new epoch too): every
 write it makes is checked against the current holder and epoch in the same atomic step
 (`fenced_put`). Memory for the embedded form and the tests, Redis for the scaled-out form; one contract
 suite (tests/contract/test_leases.py). Redis keeps each lease's keys in one hash slot (Redis Cluster).
@@ -60,6 +61,14 @@ class MemoryLeases:
         if self._current(name, now) == lease:
             del self._leases[name]
 
+    async def transfer(self, name: str, lease: Lease, to: str, ttl_s: float, now: float) -> Lease | None:
+        if self._current(name, now) != lease:
+            return None
+        epoch = self._epochs[name] = self._epochs.get(name, 0) + 1
+        moved = Lease(to, epoch)
+        self._leases[name] = (moved, now + ttl_s)
+        return moved
+
     async def holder(self, name: str, now: float) -> Lease | None:
         return self._current(name, now)
 
@@ -111,6 +120,14 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 """
+# KEYS: lease, epoch counter. ARGV: holder|epoch, new holder, ttl ms. Returns the new epoch, or nil when
+# the lease is not (or no longer) the caller's.
+_TRANSFER = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+local epoch = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[2] .. '|' .. epoch, 'PX', ARGV[3])
+return epoch
+"""
 # KEYS: lease, value. ARGV: holder|epoch, value, ttl ms ("" for none).
 _FENCED_PUT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -131,13 +148,16 @@ class RedisLeases:
         self._p = prefix
         script = self._redis.register_script
         self._claim, self._renew, self._release = script(_CLAIM), script(_RENEW), script(_RELEASE)
-        self._fenced_put = script(_FENCED_PUT)
+        self._fenced_put, self._transfer = script(_FENCED_PUT), script(_TRANSFER)
 
     def _connect(self, url: str) -> aioredis.Redis:
         return aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
 
     def _lease_key(self, name: str) -> str:
         return f"{self._p}lease:{{{name}}}"
+
+    def _epoch_key(self, name: str) -> str:
+        return f"{self._p}epoch:{{{name}}}"
 
     def _value_key(self, name: str, what: str) -> str:
         return f"{self._p}fenced:{{{name}}}:{what}"
@@ -149,7 +169,7 @@ class RedisLeases:
             raise _unavailable(exc) from exc
 
     async def claim(self, name: str, holder: str, ttl_s: float, now: float) -> Lease | None:
-        keys = [self._lease_key(name), f"{self._p}epoch:{{{name}}}"]
+        keys = [self._lease_key(name), self._epoch_key(name)]
         epoch = await self._run(self._claim(keys=keys, args=[holder, _ms(ttl_s)]))
         return Lease(holder, int(epoch)) if epoch else None
 
@@ -159,6 +179,12 @@ class RedisLeases:
 
     async def release(self, name: str, lease: Lease, now: float) -> None:
         await self._run(self._release(keys=[self._lease_key(name)], args=[f"{lease.holder}|{lease.epoch}"]))
+
+    async def transfer(self, name: str, lease: Lease, to: str, ttl_s: float, now: float) -> Lease | None:
+        keys = [self._lease_key(name), self._epoch_key(name)]
+        args: list[str | int] = [f"{lease.holder}|{lease.epoch}", to, _ms(ttl_s)]
+        epoch = await self._run(self._transfer(keys=keys, args=args))
+        return Lease(to, int(epoch)) if epoch else None
 
     async def holder(self, name: str, now: float) -> Lease | None:
         raw = cast(bytes | None, await self._run(self._redis.get(self._lease_key(name))))
