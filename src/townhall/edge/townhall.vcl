@@ -205,7 +205,7 @@ sub vcl_backend_response {
         set beresp.ttl = @{error_ttl};
         set beresp.grace = 0s;
         set beresp.keep = 0s;
-    } elsif (bereq.url ~ "\.m3u8(\?|$)" || bereq.url ~ "/state\.json(\?|$)") {
+    } elsif (bereq.url ~ "\.(m3u8|mpd)(\?|$)" || bereq.url ~ "/state\.json(\?|$)") {
         if (beresp.ttl <= 0s || beresp.ttl > @{live_ttl}) {
             set beresp.ttl = @{live_ttl};
         }
@@ -215,7 +215,11 @@ sub vcl_backend_response {
         # A playlist weighs more than the audio it names: compress it once here, for everyone.
         set beresp.do_gzip = true;
     } else {
-        # Parts, segments and init sections are written once and never change.
+        # Parts, segments and init sections are written once and never change. A chunked segment
+        # (c<n>.m4s) is streamed to every client that asks while the origin is still writing it
+        # (do_stream: one fetch, each chunk passed on as it comes); a fetch the origin cuts short
+        # fails and is never kept as the whole segment.
+        set beresp.do_stream = true;
         if (beresp.ttl <= 0s || beresp.ttl > @{immutable_ttl}) {
             set beresp.ttl = @{immutable_ttl};
         }
