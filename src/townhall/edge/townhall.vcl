@@ -33,6 +33,11 @@ sub vcl_recv {
     }
 @{rate_limit}
     call townhall_normalise_url;
+    if (req.url ~ "^/api/clock(\?|$)" && (req.method == "GET" || req.method == "HEAD")) {
+        # The players' clock (DASH UTCTiming, decision 0010): the edge's own time, never cached and
+        # never the origin's, so it costs the origin nothing however many listeners ask.
+        return (synth(200, "clock"));
+    }
 
     if (req.http.Upgrade) {
         # The one upgrade a client needs is the authenticated events socket; anything else would
@@ -270,6 +275,12 @@ sub vcl_synth {
     if (resp.status == 204) {
         set resp.http.Access-Control-Allow-Methods = "GET, HEAD, OPTIONS";
         set resp.http.Access-Control-Max-Age = "86400";
+        return (deliver);
+    }
+    if (resp.status == 200 && resp.reason == "clock") {
+        set resp.http.Content-Type = "text/plain";
+        synthetic(std.strftime(now, "%Y-%m-%dT%H:%M:%S") + "." +
+                  regsub("" + std.time2real(now, 0.0), "^[0-9]+\.?([0-9]{0,3}).*$", "\1") + "Z");
         return (deliver);
     }
     if (resp.status == 200) {
