@@ -74,20 +74,24 @@ def _hint(body: bytes) -> tuple[int, int] | None:
 
 
 # --- the probe: when did each part come to exist at the origin -------------------------------
-async def _probe(origin_port: int, space: str, pipe: Pipe) -> tuple[dict[str, float], list[float]]:
-    """Follow the origin's playlist with blocking reloads until told to stop (or MAX_RUN_S)."""
+async def _probe(origin_port: int, space: str, secret: str, pipe: Pipe) -> tuple[dict[str, float], list[float]]:
+    """Follow the origin's playlist with blocking reloads (as an edge does, with the edge's credential, which
+    the origin's LiveGate asks for) until told to stop (or MAX_RUN_S)."""
     conn = await Connection.open("127.0.0.1", origin_port)
     created: dict[str, float] = {}
     asked: list[float] = []  # when the probe itself asked the origin (subtracted from its count)
     base = f"/live/{space}/media.m3u8"
-    answer = await conn.get(base)
+    credential = f"X-Townhall-Edge: {secret}\r\n"
+    answer = await conn.get(base, credential)
+    if answer.status != 200:
+        raise SystemExit(f"the probe was refused by the origin: {answer.status} {answer.body[:200]!r}")
     deadline = time.monotonic() + MAX_RUN_S
     for _ in range(int(MAX_RUN_S / PART_S) * 3):
         wanted = _hint(answer.body)
         if wanted is None or time.monotonic() > deadline or pipe.poll():
             break
         asked.append(time.time())
-        answer = await conn.get(f"{base}?_HLS_msn={wanted[0]}&_HLS_part={wanted[1]}")
+        answer = await conn.get(f"{base}?_HLS_msn={wanted[0]}&_HLS_part={wanted[1]}", credential)
         now = time.time()
         for msn, index in _listed(answer.body):
             created.setdefault(f"{msn}.{index}", now)
@@ -95,11 +99,11 @@ async def _probe(origin_port: int, space: str, pipe: Pipe) -> tuple[dict[str, fl
     return created, asked
 
 
-def probe_main(origin_port: int, space: str, pipe: Pipe) -> None:
+def probe_main(origin_port: int, space: str, secret: str, pipe: Pipe) -> None:
     """Runs in its own process so a busy load generator cannot delay the creation stamps."""
     import uvloop
 
-    pipe.send(uvloop.run(_probe(origin_port, space, pipe)))
+    pipe.send(uvloop.run(_probe(origin_port, space, secret, pipe)))
 
 
 # --- the players --------------------------------------------------------------------------------
@@ -121,6 +125,7 @@ class Stage:
     edge_port: int
     origin_port: int  # the control plane and origin (one process in the embedded form)
     protocol: str = "hls"  # "hls" (LL-HLS players) or "chunked" (low-latency DASH players)
+    edge_secret: str = ""  # the probe reads the origin as an edge does
     tally: Tally = field(default_factory=Tally)
     stop_at: float = float("inf")  # loop time at which players stop
 
@@ -371,7 +376,7 @@ async def run_level(stage: Stage, edge: Edge, n: int, seconds: float, workers: i
     spawn = multiprocessing.get_context("spawn")
     pipes, processes = [], []
     here, there = spawn.Pipe()
-    processes.append(spawn.Process(target=probe_main, args=(stage.origin_port, stage.space, there)))
+    processes.append(spawn.Process(target=probe_main, args=(stage.origin_port, stage.space, stage.edge_secret, there)))
     pipes.append(here)
     share = math.ceil(n / workers)
     for w in range(workers):
@@ -485,7 +490,9 @@ async def main(levels: list[int], seconds: float, workers: int, save: str | None
         for n in levels:
             for each in protocols:
                 rows.append(
-                    await run_level(Stage(live["space"], edge_port, origin_port, each), edge, n, seconds, workers)
+                    await run_level(
+                        Stage(live["space"], edge_port, origin_port, each, edge_secret), edge, n, seconds, workers
+                    )
                 )
                 report(rows[-1])
     finally:
