@@ -150,7 +150,6 @@ export const CHUNKED_CONFIG = {
     delay: { liveDelay: 0.6 },
     liveCatchup: { enabled: true, maxDrift: 2, playbackRate: { min: -0.1, max: 0.2 } },
     buffer: { bufferTimeDefault: 4, bufferToKeep: 10, bufferPruningInterval: 10 },
-    retryAttempts: { MPD: 2, MediaSegment: 2, InitializationSegment: 2 },
   },
   debug: { logLevel: 1 },
 };
