@@ -7,7 +7,7 @@ Usage: .venv/bin/python bench/listeners.py [--levels 100,1000,5000] [--seconds 1
 Prints per-level figures, then `availability p95 at N=max = X ms`, then, last,
 `origin requests/s at N=max over N=100 = R`. With `--protocol chunked` each level runs twice, LL-HLS
 then chunked CMAF (low-latency DASH players as dash.js behaves: the MPD, one segment request held open
-while the segment is made, the MPD again every 10 s and the clock 4 times a minute), the figures side
+while the segment is made, the MPD again every 5 s and the clock 4 times a minute), the figures side
 by side; the last line is `requests per listener-second (chunked) = R`. Every loop is bounded in count
 and time.
 """
@@ -226,7 +226,7 @@ async def player(stage: Stage, number: int, token: str, renew_every_s: float) ->
 
 
 # --- chunked CMAF players (low-latency DASH, as dash.js behaves with the origin's MPD) ----------------
-MPD_EVERY_S = 10.0  # the MPD's minimumUpdatePeriod
+MPD_EVERY_S = 5.0  # the MPD's minimumUpdatePeriod
 CLOCK_EVERY_S = 15.0  # dash.js re-synchronises its clock about 4 times a minute (specs/chunked.md)
 PARTS_PER_SEGMENT = 9
 
@@ -265,7 +265,7 @@ class Template:
 async def chunked_player(stage: Stage, number: int, token: str, renew_every_s: float) -> None:
     """One low-latency DASH player: the MPD, the init section and the clock, then each segment on one
     request the edge holds open while the segment is made (starting, as dash.js does, with the previous,
-    complete one); the MPD every 10 s, the clock 4 times a minute, the lease as the page renews it."""
+    complete one); the MPD every 5 s, the clock 4 times a minute, the lease as the page renews it."""
     tally, loop = stage.tally, asyncio.get_running_loop()
     link = Link(stage.edge_port, f"127.0.0.{2 + number // 20_000}")
     base = f"/e/{token}/live/{stage.space}"

@@ -4,9 +4,12 @@ programme makes them (the same bytes as the LL-HLS parts), refusals, and ffmpeg 
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import subprocess
+import time
 import xml.etree.ElementTree as ET
+from datetime import datetime
 
 import pytest
 from tests.media.conftest import Stage
@@ -115,3 +118,24 @@ async def test_ffmpeg_decodes_the_chunked_stream_live_through_a_listener_token(s
     await a.close(stage.http)
     assert process.returncode == 0 and not err.strip(), err.decode()
     assert len(out) > 4 * 48000 * 2  # at least 4 s of 16-bit mono decoded
+
+
+async def test_after_the_media_clock_stalls_the_mpd_follows_the_wall_clock(stage: Stage) -> None:
+    """The ticker re-bases after a stall (the lost time is not replayed): segments come that much later
+    than before, and the MPD's availability start moves with them, or players would ask too early."""
+    programme = stage.live.programme
+    await until(lambda: programme.window.next_msn >= 1, 5, "a first segment")
+
+    async def availability_start() -> float:
+        text = (await stage.http.get(f"/live/{stage.space_id}/chunked.mpd")).text
+        found = re.search(r'availabilityStartTime="([^"]+)"', text)
+        assert found is not None, text
+        return datetime.fromisoformat(found[1].replace("Z", "+00:00")).timestamp()
+
+    before = await availability_start()
+    stage.rt.media._loop.call_soon_threadsafe(time.sleep, 1.5)  # the media thread stalls 1.5 s
+    await asyncio.sleep(0.1)
+    stalled_at = programme.window.next_msn
+    await until(lambda: programme.window.next_msn >= stalled_at + 2, 15, "two segments after the stall")
+    moved = await availability_start() - before
+    assert 1.3 < moved < 1.7, moved

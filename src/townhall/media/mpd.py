@@ -27,6 +27,8 @@ from townhall.media.playlist import CODECS
 SEGMENT_PREFIX = "c"  # c<msn>.m4s: the segment as a chunked stream (s<msn>.m4s is the same bytes, whole)
 MPD_TYPE = "application/dash+xml"
 CLOCK_PATH = "/api/clock"
+# players reload the MPD this often: after the media clock re-based (a stall), they learn the new anchor
+UPDATE_S = 5.0
 TARGET_LATENCY_MS = 800  # the ServiceDescription's target; players tuned by us set their own (decision 0010)
 
 _MEDIA_SEQUENCE = re.compile(r"^#EXT-X-MEDIA-SEQUENCE:(\d+)$", re.M)
@@ -163,7 +165,7 @@ def render(
         '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" '
         'profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019" type="dynamic" '
         f'availabilityStartTime="{_iso(at.availability_start)}" publishTime="{_iso(published)}" '
-        f'minimumUpdatePeriod="PT10S" minBufferTime="{_duration(timing.chunk_samples / RATE)}" '
+        f'minimumUpdatePeriod="{_duration(UPDATE_S)}" minBufferTime="{_duration(timing.chunk_samples / RATE)}" '
         f'timeShiftBufferDepth="{_duration(window_s)}" maxSegmentDuration="{_duration(seg)}" '
         f'suggestedPresentationDelay="{_duration(TARGET_LATENCY_MS / 1000)}">\n'
         '  <ServiceDescription id="0">\n'

@@ -34,6 +34,7 @@ from townhall.store.blobs.base import BlobExists
 log = logging.getLogger("townhall.media")
 
 SegmentHook = Callable[[str, SegmentRecord], Awaitable[None] | None]
+REBASED_S = 0.5  # a tick this far after the previous one: the ticker re-based its clock after a stall
 MAX_BACKFILL_FRAMES = 50  # at most a second of silence covers a handover; longer is a gap, shown as one
 
 
@@ -102,6 +103,7 @@ class Programme:
         self.multivariant = multivariant(int(config.aac_bit_rate * 1.25), int(config.aac_bit_rate * 1.1))
         self.playlist = self.window.render()
         self._origin: float | None = None  # loop time at which media time `packager_start` entered the mix
+        self._last_tick: float | None = None
         self.packager_start = 0
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._changed = asyncio.Event()
@@ -157,6 +159,12 @@ class Programme:
             self.packager_start = self.packager.time
             for _ in range(frames):
                 self._encode(SILENCE, tick_time)
+        elif self._last_tick is not None and tick_time - self._last_tick > REBASED_S:
+            # the ticker re-based its clock after a stall: the time lost is not replayed, so what is mixed
+            # from here on entered the mix that much later than the frame count says. PROGRAM-DATE-TIME
+            # follows the wall clock (the chunked path's MPD anchors segment availability on it)
+            self._origin += tick_time - self._last_tick - FRAME / RATE
+        self._last_tick = tick_time
         self._encode(samples, tick_time)
 
     def _handover_frames(self, tick_time: float) -> int:
