@@ -16,6 +16,7 @@ than closed, so no cache keeps a short segment as if it were whole.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute
+from starlette.types import Send
 
 from townhall.api.errors import error_response
 from townhall.api.http import op
@@ -43,13 +45,29 @@ from townhall.media.mpd import (
 )
 from townhall.media.playlist import part_uri, segment_uri
 
+log = logging.getLogger("townhall.api")
 NUMBER = re.compile(r"^\d{1,12}\Z")
 AHEAD_SEGMENTS = 1  # a request for the segment after the one being made is held; further is refused
-HOLD_MARGIN_S = 1.0  # beyond the segment's own time, before a stalled programme cuts the stream
+HOLD_MARGIN_S = 3.0  # beyond the segment's own time, before a stalled programme cuts the stream
 
 
 class SegmentStalled(Exception):
     """The programme stopped delivering mid-segment: the response is cut, not completed."""
+
+
+class ChunkStream(StreamingResponse):
+    """Chunks down a response as they come. A stalled programme ends it without the final empty chunk
+    (the server then closes the connection), so neither an edge nor a player takes the segment as whole."""
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        try:
+            async for chunk in self.body_iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except SegmentStalled as exc:
+            log.warning("chunked segment cut: %s", exc)
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _missing(code: str = "not_found", message: str = "no such stream object") -> Response:
@@ -125,7 +143,7 @@ async def segment(request: Request) -> Response:
     ahead = msn - state.next_msn + 1  # segments' time until this one is complete, at most
     hold_s = ahead * timing.segment_s + HOLD_MARGIN_S
     chunks = _chunks(rt.origin, rt, space_id, msn, state, timing.parts_per_segment, hold_s)
-    return StreamingResponse(chunks, media_type=MP4, headers={"Cache-Control": IMMUTABLE})
+    return ChunkStream(chunks, media_type=MP4, headers={"Cache-Control": IMMUTABLE})
 
 
 async def _chunks(

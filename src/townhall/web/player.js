@@ -147,7 +147,7 @@ function attachHls(audio, url, config, onFatal) {
 // and the catch-up are decision 0010's.
 export const CHUNKED_CONFIG = {
   streaming: {
-    delay: { liveDelay: 0.6 },
+    delay: { liveDelay: 0.5 },
     liveCatchup: { enabled: true, maxDrift: 2, playbackRate: { min: -0.1, max: 0.2 } },
     buffer: { bufferTimeDefault: 4, bufferToKeep: 10, bufferPruningInterval: 10 },
   },
