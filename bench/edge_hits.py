@@ -1,6 +1,7 @@
-"""Edge cost of a cached part: requests/s per core of varnishd's own CPU, with and without the token check.
+"""Edge cost of a cached part: requests/s per core of varnishd's own CPU, with and without the token check,
+and with and without the revocation lookup (the space's cached list of revoked listeners, issue 18).
 
-A real townhall edge (and a shield, which skips the token check) in front of a one-route origin on
+A real townhall edge (and a shield, which skips the token check) in front of a two-route origin on
 loopback; 50 keep-alive clients fetch the same cached 1.7 KB part 400 times each, per role.
 Usage: .venv/bin/python bench/edge_hits.py [--requests 20000]
 Prints, last, `cached hits per varnishd core with the token check = X req/s`.
@@ -36,9 +37,14 @@ async def part(request: Request) -> Response:
     return Response(b"\0" * 1700, media_type="audio/mp4", headers={"Cache-Control": "max-age=31536000, immutable"})
 
 
-async def per_core(role: str, origin: str, keys: dict[str, bytes], requests: int) -> float:
-    edge = Edge(Settings(edge_role=role, edge_requests_per_ip=0), keys, credential=CREDENTIAL, origin=origin,
-                port=free_port())  # fmt: skip
+async def revoked(request: Request) -> Response:
+    headers = {"X-Townhall-Revoked": "a-someone-else d-another", "Cache-Control": "public, max-age=1"}
+    return Response(b'{"revoked":[]}', media_type="application/json", headers=headers)
+
+
+async def per_core(role: str, origin: str, keys: dict[str, bytes], requests: int, revocation_s: float = 1.0) -> float:
+    settings = Settings(edge_role=role, edge_requests_per_ip=0, edge_revocation_ttl_s=revocation_s)
+    edge = Edge(settings, keys, credential=CREDENTIAL, origin=origin, port=free_port())
     await edge.astart()
     try:
         token = sign(Claims("bench", Scope.LISTEN, SPACE, "d-bench-hits", int(time.time()) + 600), keys["bench"])
@@ -57,8 +63,9 @@ async def per_core(role: str, origin: str, keys: dict[str, bytes], requests: int
         wall, cpu = time.perf_counter() - started, cpu_seconds(edge.pid) - cpu
         for conn in conns:
             conn.close()
+        label = role if role == "shield" or revocation_s > 0 else "edge, no revocation list"
         print(
-            f"{role:6}: {requests / wall:8,.0f} req/s on the wall clock, varnishd {cpu:.2f} CPU-s -> "
+            f"{label:6}: {requests / wall:8,.0f} req/s on the wall clock, varnishd {cpu:.2f} CPU-s -> "
             f"{requests / cpu:8,.0f} req/s per varnishd core (load average {os.getloadavg()[0]:.1f})",
             flush=True,
         )
@@ -68,8 +75,8 @@ async def per_core(role: str, origin: str, keys: dict[str, bytes], requests: int
 
 
 async def main(requests: int) -> None:
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route(PART, part)]), host="127.0.0.1", port=0,
-                                           log_level="warning", lifespan="off"))  # fmt: skip
+    app = Starlette(routes=[Route(PART, part), Route(f"/live/{SPACE}/revoked", revoked)])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     for _ in range(500):
         if server.started:
@@ -79,11 +86,13 @@ async def main(requests: int) -> None:
     keys = {"bench": secrets.token_hex(32).encode()}
     try:
         shield = await per_core("shield", origin, keys, requests)
+        bare = await per_core("edge", origin, keys, requests, revocation_s=0)
         edge = await per_core("edge", origin, keys, requests)
     finally:
         server.should_exit = True
         await task
-    print(f"token check costs {(1 - edge / shield) * 100:.0f} % of a cached hit")
+    print(f"token check costs {(1 - bare / shield) * 100:.0f} % of a cached hit")
+    print(f"the revocation lookup costs {(1 - edge / bare) * 100:.0f} % more")
     print(f"cached hits per varnishd core with the token check = {edge:,.0f} req/s")
 
 

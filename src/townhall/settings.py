@@ -70,7 +70,9 @@ class Settings(BaseSettings):
     # --- spaces, roles, admission -------------------------------------------------------------
     title_max: int = 140
     listener_cap_max: int = 10_000_000
-    listener_token_ttl_s: int = 6 * 3600
+    listener_token_ttl_s: int = Field(
+        300, description="listener token lifetime; each lease renewal gives a fresh one (revocations last this long)"
+    )
     speaker_token_ttl_s: int = 6 * 3600
     lease_ttl_s: float = Field(45.0, description="a listener who stops renewing frees the seat this long after")
     wait_ticket_ttl_s: float = 30.0
@@ -81,6 +83,9 @@ class Settings(BaseSettings):
     reaction_window_s: int = 10
     room_state_max_age_s: int = 1
     spaces_per_hour_per_account: int = 30
+    unattended_end_s: float = Field(
+        300.0, description="a live space with nobody on stage (publishing) this long ends by itself; 0 never"
+    )
     list_limit_max: int = 100
 
     # --- the scaled-out form: media nodes in their own processes (docs/decisions/0008) ---------
@@ -122,6 +127,11 @@ class Settings(BaseSettings):
     edge_storage: str = Field("malloc,256m", description="varnishd -s argument")
     edge_first_byte_timeout_s: float = Field(15.0, description="must exceed the origin's longest blocking-reload hold")
     edge_live_ttl_s: float = Field(1.0, description="cap on playlists and state.json in the edge cache")
+    edge_revocation_ttl_s: float = Field(
+        1.0,
+        description="how old the edge's copy of a space's revoked listener tokens may be (0: no list; "
+        "the token lifetime alone bounds a removal)",
+    )
     edge_error_ttl_s: float = Field(0.25, description="how long the edge keeps a 4xx/5xx from the origin")
     edge_immutable_ttl_s: int = Field(3600, description="how long the edge keeps parts and segments")
     edge_requests_per_ip: int = Field(600, description="requests per address per period; 0 turns it off")

@@ -148,3 +148,29 @@ async def test_tools_and_load_generators_get_a_synthetic_token(client: httpx.Asy
     assert not (await claims(browser, "device-browser1")).synthetic
     assert (await claims({"User-Agent": "curl/8.0"}, "device-curl0001")).synthetic
     assert (await claims({**browser, "X-Townhall-Synthetic": "1"}, "device-loadgen1")).synthetic
+
+
+async def test_before_the_start_a_listener_waits_in_the_lobby_with_no_seat_and_no_listen(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    rt = app.state.runtime
+    host = await register(client)
+    start_at = rt.clock() + 600
+    created = await client.post(
+        "/api/spaces", json={"title": "At eight", "scheduled_start": start_at}, headers=host["headers"]
+    )
+    sid = created.json()["id"]
+    for _ in range(3):  # one device, three early visits
+        early = await join(client, sid, "device-early001")
+        assert early.status_code == 202
+        body = early.json()
+        assert body["status"] == "lobby" and "token" not in body and body["scheduled_start"] == start_at
+        assert 590 <= body["starts_in_s"] <= 600 and body["retry_after_s"] > 0
+    space = await rt.spaces.get(sid)
+    assert await rt.admission.counts(space) == (0, 0)  # no live seat
+    counts = (await client.get(f"/api/spaces/{sid}/counts")).json()["listens"]
+    assert counts["live_joins"] == 0 and counts["live_unique_listeners"] == 0  # no live listen
+    assert (await client.post(f"/api/spaces/{sid}/start", headers=host["headers"])).status_code == 200
+    admitted = await join(client, sid, "device-early001")
+    assert admitted.status_code == 200 and admitted.json()["status"] == "admitted"
+    assert await rt.admission.counts(await rt.spaces.get(sid)) == (1, 0)

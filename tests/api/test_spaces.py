@@ -28,6 +28,18 @@ async def test_create_schedule_start_end(client: httpx.AsyncClient, app: Any) ->
     assert r.status_code == 410 and r.json()["code"] == "space_ended"
 
 
+async def test_the_listing_names_each_host_and_sends_nobody_to_an_untokened_playlist(
+    client: httpx.AsyncClient,
+) -> None:
+    ada, bo = await register(client, "ada_host"), await register(client, "bo_host")
+    first, second = await live_space(client, ada), await live_space(client, bo)
+    listed = {s["id"]: s for s in (await client.get("/api/spaces?state=live")).json()["spaces"]}
+    assert listed[first["id"]]["host"] == "ada_host" and listed[second["id"]]["host"] == "bo_host"
+    for space in [*listed.values(), (await client.get(f"/api/spaces/{first['id']}")).json()]:
+        assert "listener_url" not in space  # a playlist without a token cannot play: join for one
+        assert space["page_url"].endswith(f"/s/{space['id']}")
+
+
 async def test_only_the_host_starts_and_ends(client: httpx.AsyncClient) -> None:
     host, other = await register(client), await register(client)
     space = await live_space(client, host)
@@ -159,3 +171,41 @@ async def test_a_refused_invitation_leaves_no_trace_and_removed_people_cannot_be
         f"/api/spaces/{sid}/invite", json={"account_id": friend["account_id"]}, headers=host["headers"]
     )
     assert r.status_code == 403 and r.json()["code"] == "target_removed"
+
+
+async def test_inviting_a_suspended_account_or_an_eleventh_speaker_is_refused_at_invite_time(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    from townhall.domain.accounts import AccountStatus
+
+    host = await register(client)
+    sid = (await live_space(client, host))["id"]
+    suspended = await register(client)
+    await app.state.runtime.accounts.set_status(suspended["account_id"], AccountStatus.SUSPENDED)
+    r = await client.post(
+        f"/api/spaces/{sid}/invite", json={"account_id": suspended["account_id"]}, headers=host["headers"]
+    )
+    assert r.status_code == 403 and r.json()["code"] == "account_suspended"
+    for _ in range(10):
+        p = await register(client)
+        r = await client.post(
+            f"/api/spaces/{sid}/invite", json={"account_id": p["account_id"]}, headers=host["headers"]
+        )
+        assert r.status_code == 204
+        assert (await client.post(f"/api/spaces/{sid}/invite/accept", headers=p["headers"])).status_code == 204
+    eleventh = await register(client)
+    r = await client.post(
+        f"/api/spaces/{sid}/invite", json={"account_id": eleventh["account_id"]}, headers=host["headers"]
+    )
+    assert r.status_code == 409 and r.json()["code"] == "too_many_speakers"
+
+
+async def test_a_host_makes_a_joined_signed_in_listener_a_cohost_directly(client: httpx.AsyncClient) -> None:
+    host, fan = await register(client), await register(client)
+    sid = (await live_space(client, host))["id"]
+    joined = await client.post(f"/api/spaces/{sid}/join", json={}, headers=fan["headers"])
+    assert joined.status_code == 200
+    r = await client.post(f"/api/spaces/{sid}/cohost", json={"account_id": fan["account_id"]}, headers=host["headers"])
+    assert r.status_code == 204, r.text
+    members = (await client.get(f"/api/spaces/{sid}/members")).json()["members"]
+    assert {m["account_id"]: m["role"] for m in members}[fan["account_id"]] == "cohost"

@@ -40,7 +40,9 @@ async def start_edge() -> AsyncIterator[EdgeFactory]:
     edges: list[Edge] = []
 
     async def start(origin_url: str, keys: dict[str, bytes] = KEYS, **overrides: object) -> Edge:
-        overrides = {"edge_threads_min": 100, **overrides}  # varnishd default; production keeps more
+        # varnishd's default thread count (production keeps more); no revocation list, which this stand-in
+        # origin does not serve (tests/trust/test_revocation.py tests it against the real origin)
+        overrides = {"edge_threads_min": 100, "edge_revocation_ttl_s": 0, **overrides}
         settings = Settings(edge_host="127.0.0.1", **overrides)  # type: ignore[arg-type]
         edge = Edge(settings, keys, credential=CREDENTIAL, origin=origin_url, port=free_port())
         edges.append(edge)

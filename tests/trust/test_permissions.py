@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import httpx
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
-from tests.support.api import live_space
+import httpx
+import pytest
+
+from tests.conftest import TEST_KEYS
+from tests.support.api import auth, live_space
 from tests.trust.conftest import Staff
 from tests.trust.support import ILLEGAL, notice
 
@@ -74,3 +81,47 @@ async def test_an_admin_grants_and_takes_the_moderator_role_and_it_is_audited(
         ("role.granted", "moderator"),
         ("role.revoked", "moderator"),
     ]
+
+
+def test_townhall_grant_is_audited_and_an_unknown_handle_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`townhall grant` writes the API's `role.granted` entry (the OS user as the actor); a handle that does
+    not exist is a one-line error, not a traceback."""
+    from tests.trust.conftest import trust_settings
+    from townhall.app import build_app
+    from townhall.cli import main
+
+    monkeypatch.setenv("TOWNHALL_TOKEN_KEYS", TEST_KEYS)
+    settings = trust_settings(tmp_path)
+
+    async def in_app(work: Callable[[httpx.AsyncClient, Any], Awaitable[Any]]) -> Any:
+        application = build_app(settings)
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                return await work(client, application)
+
+    async def sign_up(client: httpx.AsyncClient, application: Any) -> None:
+        await application.state.runtime.accounts.register("operator_pick", "a long password", "127.0.0.1")
+
+    asyncio.run(in_app(sign_up))
+    assert main(["grant", "operator_pick", "admin", "--data-dir", str(settings.data_dir)]) == 0
+    capsys.readouterr()
+
+    async def audit(client: httpx.AsyncClient, application: Any) -> list[dict[str, Any]]:
+        signed = await application.state.runtime.accounts.login("operator_pick", "a long password", "127.0.0.1")
+        r = await client.get("/api/admin/audit", headers=auth(signed.session_token))
+        assert r.status_code == 200, r.text
+        entries: list[dict[str, Any]] = r.json()["entries"]
+        return entries
+
+    entries = asyncio.run(in_app(audit))
+    granted = [e for e in entries if e["action"] == "role.granted"]
+    assert len(granted) == 1 and granted[0]["payload"] == {"role": "admin"}
+    assert granted[0]["actor_kind"] == "operator" and granted[0]["actor_id"]
+
+    capsys.readouterr()
+    assert main(["grant", "nosuchuser", "moderator", "--data-dir", str(settings.data_dir)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "nosuchuser" in err and "Traceback" not in err and len(err.splitlines()) == 1

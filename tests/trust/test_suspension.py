@@ -91,3 +91,52 @@ async def test_platform_moderators_mute_or_remove_one_speaker(tc: httpx.AsyncCli
     assert "reversal" in [m["body"].get("action") for m in messages]
     rejoined = await tc.post(f"/api/spaces/{space['id']}/join", json={}, headers=speaker["headers"])
     assert rejoined.status_code == 200  # the removal was lifted with the reversal
+
+
+async def test_suspending_a_host_ends_only_live_spaces_and_a_reinstated_host_starts_the_scheduled_one(
+    tc: httpx.AsyncClient, staff: Staff, clock: Clock
+) -> None:
+    host, moderator, reviewer = await staff(), await staff("moderator"), await staff("moderator")
+    live = await live_space(tc, host)
+    r = await tc.post(
+        "/api/spaces", json={"title": "Next week", "scheduled_start": clock.now + 7 * 86400}, headers=host["headers"]
+    )
+    scheduled = r.json()
+    decision = await decide(
+        tc, moderator, action="suspend_account", target_kind="account", target_id=host["handle"], **TERMS
+    )
+    assert (await tc.get(f"/api/spaces/{live['id']}")).json()["ended_reason"] == "host_suspended"
+    still = (await tc.get(f"/api/spaces/{scheduled['id']}")).json()
+    assert still["state"] == "scheduled" and still["ended_reason"] is None
+    appeal = await tc.post(
+        f"/api/decisions/{decision['id']}/appeals", json={"text": "Not me."}, headers=host["headers"]
+    )
+    reversal_reason = "The recording shows someone else speaking."
+    r = await tc.post(
+        f"/api/admin/appeals/{appeal.json()['id']}/decision",
+        json={"outcome": "reversed", "reasons": reversal_reason},
+        headers=reviewer["headers"],
+    )
+    assert r.status_code == 200, r.text
+    started = await tc.post(f"/api/spaces/{scheduled['id']}/start", headers=host["headers"])
+    assert started.status_code == 200 and started.json()["state"] == "live"
+    history = (await tc.get("/api/me/account-history", headers=host["headers"])).json()["history"]
+    assert [h["to_status"] for h in history] == ["suspended", "active"]
+    assert reversal_reason in history[1]["public_reason"]
+    assert history[1]["public_reason"] != history[0]["public_reason"]
+
+
+async def test_after_a_timed_suspension_ends_the_account_shows_as_active(
+    tc: httpx.AsyncClient, staff: Staff, clock: Clock
+) -> None:
+    person, moderator = await staff(), await staff("moderator")
+    until = clock.now + 86400
+    await decide(
+        tc, moderator, action="suspend_account", target_kind="account", target_id=person["handle"], until=until, **TERMS
+    )
+    me = (await tc.get("/api/me", headers=person["headers"])).json()
+    assert me["status"] == "suspended" and me["suspended_until"] == until
+    clock.now = until + 1
+    me = (await tc.get("/api/me", headers=person["headers"])).json()
+    assert me["status"] == "active" and me["suspended_until"] is None
+    assert (await tc.get(f"/api/accounts/{person['handle']}")).json()["status"] == "active"

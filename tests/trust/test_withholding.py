@@ -94,3 +94,13 @@ async def test_the_varnish_edge_answers_451_in_a_withheld_country(tmp_path: Any)
                 in_france = await viewer.get(path, headers=FR)
         assert in_germany.status_code == 451 and in_germany.json()["code"] == "withheld_in_country"
         assert in_france.status_code == 200 and "speakers" in in_france.text
+
+
+async def test_no_clip_is_cut_where_the_space_is_withheld(tc: httpx.AsyncClient, staff: Staff) -> None:
+    space, _, host = await _withhold(tc, staff)
+    path = f"/api/spaces/{space['id']}/clips"
+    refused = await tc.post(path, json={"duration_s": 3}, headers={**host["headers"], **DE})
+    assert refused.status_code == 451 and refused.json()["code"] == "withheld_in_country"
+    assert refused.json()["message"].endswith("based on local law.")
+    elsewhere = await tc.post(path, json={"duration_s": 3}, headers={**host["headers"], **FR})
+    assert elsewhere.status_code != 451  # cut, or not yet recorded: the country gate let it through

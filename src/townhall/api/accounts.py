@@ -9,16 +9,18 @@ from starlette.routing import Route
 from townhall.api.http import bearer, client_address, ok, op, read_json
 from townhall.api.runtime import runtime_of
 from townhall.api.schemas import AccountOut, Credentials, SessionOut
-from townhall.domain.accounts import Account
+from townhall.domain.accounts import Account, AccountStatus
 from townhall.services.accounts import SignedIn
 
 
-def account_out(account: Account, private: bool = False) -> dict[str, object]:
+def account_out(account: Account, now: float, private: bool = False) -> dict[str, object]:
+    """The account as shown; a suspension whose period has passed shows as active (it ended by itself)."""
+    suspended = account.suspended(now)
     out = AccountOut(
         id=account.id,
         handle=account.handle,
-        status=account.status.value,
-        suspended_until=account.suspended_until,
+        status=(AccountStatus.SUSPENDED if suspended else AccountStatus.ACTIVE).value,
+        suspended_until=account.suspended_until if suspended else None,
         platform_roles=sorted(r.value for r in account.platform_roles) if private else [],
     )
     return out.model_dump()
@@ -57,12 +59,13 @@ async def logout(request: Request) -> Response:
 
 
 async def me(request: Request) -> Response:
-    return ok(account_out(await current_account(request), private=True))
+    return ok(account_out(await current_account(request), runtime_of(request).clock(), private=True))
 
 
 async def profile(request: Request) -> Response:
-    account = await runtime_of(request).accounts.by_handle(request.path_params["handle"])
-    return ok(account_out(account))
+    rt = runtime_of(request)
+    account = await rt.accounts.by_handle(request.path_params["handle"])
+    return ok(account_out(account, rt.clock()))
 
 
 def routes() -> list[Route]:

@@ -20,8 +20,8 @@ from townhall.api.runtime import runtime_of
 from townhall.api.schemas import JoinIn, JoinOut, ReactionIn
 from townhall.domain import tokens
 from townhall.domain.counting import is_bot
-from townhall.domain.errors import TownhallError
-from townhall.services.admission import Joined, Listener
+from townhall.domain.errors import Forbidden, TownhallError, Unavailable
+from townhall.services.admission import Joined, Listener, Lobby
 
 
 async def _listener(request: Request, device_id: str | None) -> Listener:
@@ -40,6 +40,15 @@ async def join(request: Request) -> Response:
     space_id = request.path_params["space_id"]
     listener = await _listener(request, body.device_id)
     result = await rt.admission.join(space_id, listener, client_address(request), country_of(request))
+    if isinstance(result, Lobby):
+        start = result.space.scheduled_start
+        lobby = {
+            "status": "lobby",
+            "scheduled_start": start,
+            "starts_in_s": None if start is None else max(0.0, start - rt.clock()),
+            "retry_after_s": result.retry_after_s,
+        }
+        return ok(lobby, status=202)
     (rt.metrics.admitted if isinstance(result, Joined) else rt.metrics.waited).inc()
     if isinstance(result, Joined):
         base = f"{rt.listener_base_url}/e/{result.token}/live/{space_id}"
@@ -66,8 +75,9 @@ def _listener_token(request: Request) -> tokens.Claims:
 async def renew(request: Request) -> Response:
     rt = runtime_of(request)
     claims = _listener_token(request)
-    expires = await rt.admission.renew(claims.space_id, Listener(claims.subject, synthetic=claims.synthetic))
-    return ok({"lease_expires": expires})
+    listener = Listener(claims.subject, synthetic=claims.synthetic)
+    renewed = await rt.admission.renew(claims.space_id, listener, country_of(request))
+    return ok({"lease_expires": renewed.lease_expires, "token": renewed.token})
 
 
 async def leave(request: Request) -> Response:
@@ -80,8 +90,23 @@ async def react(request: Request) -> Response:
     rt = runtime_of(request)
     body = await read_json(request, ReactionIn)
     claims = _listener_token(request)
+    if await rt.spaces.revocations.revoked(claims.space_id, claims.subject):
+        raise Forbidden("token_revoked", REVOKED)
     await rt.room.react(claims.space_id, body.kind, claims.subject)
     return Response(status_code=204)
+
+
+REVOKED = "this listener token was revoked: removed or blocked from the space, or the account suspended"
+REVOKED_HEADER = "X-Townhall-Revoked"
+
+
+async def revoked_list(request: Request) -> Response:
+    """The subjects whose listener tokens for this space are revoked now, space-separated in a header
+    the edge reads (VCL cannot read a body); cached by the edge for at most `edge_revocation_ttl_s`."""
+    rt = runtime_of(request)
+    listed = await rt.spaces.revocations.listed(request.path_params["space_id"])
+    headers = {REVOKED_HEADER: " ".join(listed), "Cache-Control": f"public, max-age={rt.settings.room_state_max_age_s}"}
+    return ok({"revoked": listed}, headers=headers)
 
 
 async def room_state(request: Request) -> Response:
@@ -101,8 +126,9 @@ def routes() -> list[Route]:
             "POST",
             f"{s}/join",
             join,
-            summary="Join as a listener: a seat and a listener token (200), or a place "
-            "in the waiting room (202); call again to poll the place",
+            summary="Join as a listener: a seat and a listener token (200), a place in the waiting "
+            "room (202, status waiting), or the lobby of a space not started yet (202, status lobby: no seat, "
+            "no listen counted); call again to poll",
             tag=t,
             body=JoinIn,
             response=JoinOut,
@@ -112,10 +138,11 @@ def routes() -> list[Route]:
             "POST",
             f"{s}/lease",
             renew,
-            summary="Renew the seat (Authorization: Bearer <listener token>)",
+            summary="Renew the seat and get a fresh listener token (Authorization: Bearer <listener token>); "
+            "403 token_revoked once removed, blocked or suspended, 451 once withheld in your country",
             tag=t,
             auth="listener token",
-            errors=(401, 403, 404, 410),
+            errors=(401, 403, 404, 410, 451),
         ),
         op("DELETE", f"{s}/lease", leave, summary="Leave and free the seat", tag=t, auth="listener token", status=204),
         op(
@@ -131,6 +158,13 @@ def routes() -> list[Route]:
         ),
         op("GET", f"{s}/state", room_state, summary="Room state: speakers, who is speaking, counts, reactions", tag=t),
         op("GET", "/live/{space_id}/state.json", room_state, summary="Room state as the edge serves it", tag=t),
+        op(
+            "GET",
+            "/live/{space_id}/revoked",
+            revoked_list,
+            summary="Subjects whose listener tokens for this space are revoked (edge only; header X-Townhall-Revoked)",
+            tag=t,
+        ),
     ]
 
 
@@ -170,12 +204,17 @@ class LiveGate:
 
     async def _tokened(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         parts = path.split("/", 5)  # "", "e", token, "live", space, rest
-        if len(parts) < 6 or parts[3] != "live":
+        if len(parts) < 6 or parts[3] != "live" or parts[5] == "revoked":  # the revocation list: edges only
             await error_response(404, "not_found", "no such resource")(scope, receive, send)
             return
         rt = scope["app"].state.runtime
         try:
-            tokens.verify(parts[2], rt.keys.keys, rt.clock(), tokens.Scope.LISTEN, parts[4])
+            claims = tokens.verify(parts[2], rt.keys.keys, rt.clock(), tokens.Scope.LISTEN, parts[4])
+            if await rt.spaces.revocations.revoked(claims.space_id, claims.subject):
+                raise Forbidden("token_revoked", REVOKED)
+        except Unavailable as exc:
+            await error_response(503, exc.code, exc.message, {"Retry-After": "1"})(scope, receive, send)
+            return
         except TownhallError as exc:
             await error_response(403, exc.code, exc.message)(scope, receive, send)
             return

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from townhall.api.http import bearer, client_address, ok, op, read_json
+from townhall.api.http import bearer, client_address, country_of, ok, op, read_json
 from townhall.api.replay_schemas import BeaconsIn, BeaconsOut, ClipIn, ClipOut, CountsOut, ReplayOut
 from townhall.api.runtime import runtime_of
 from townhall.domain import counting as rules
@@ -222,7 +222,8 @@ async def create_clip(request: Request) -> Response:
         raise Unauthenticated("listener_required", "sign in, or send your listener token, to cut a clip")
     space_id = _space_id(request)
     creator, _, _ = await _viewer(request, None, space_id)
-    row = await _rec(request).clips.create(space_id, creator[:32], body.duration_s, body.start_s, body.title)
+    clips = _rec(request).clips
+    row = await clips.create(space_id, creator[:32], body.duration_s, body.start_s, body.title, country_of(request))
     return ok(clip_out(request, row), status=201)
 
 
@@ -291,7 +292,7 @@ def routes() -> list[BaseRoute]:
             response=ClipOut,
             status=201,
             auth="session or listener token",
-            errors=(400, 401, 403, 404, 410, 429),
+            errors=(400, 401, 403, 404, 410, 429, 451),
             summary="Cut a clip of up to 60 s (start_s from the recording's start, or omit for the latest audio)",
         ),
         op("GET", f"{s}/clips", list_clips, tag=t, summary="Clips of a space, newest first"),

@@ -81,7 +81,6 @@ class SpaceOut(BaseModel):
     listener_cap: int | None
     recording: bool
     replay_public: bool
-    listener_url: str
     page_url: str
 
 
@@ -119,13 +118,16 @@ class JoinIn(Body):
 
 
 class JoinOut(BaseModel):
-    status: str = Field(description="admitted or waiting")
+    status: str = Field(description="admitted, waiting (the waiting room) or lobby (not started yet)")
     token: str | None = None
     lease_expires: float | None = None
     renew_every_s: float | None = None
     position: int | None = None
     playlist_url: str | None = None
     state_url: str | None = None
+    scheduled_start: float | None = Field(None, description="lobby: when the host means to start")
+    starts_in_s: float | None = Field(None, description="lobby: seconds until then (0 once past)")
+    retry_after_s: float | None = Field(None, description="lobby: ask again after this long")
 
 
 class ReactionIn(Body):

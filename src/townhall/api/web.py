@@ -28,6 +28,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/", page("index.html")),
         Route("/s/{space_id}", page("listen.html")),
+        Route("/embed/{space_id}", page("listen.html")),  # the space page inside another site: views apart
         Route("/studio", page("studio.html")),
         Route("/r/{space_id}", page("replay.html")),
         Route("/c/{clip_id}", page("clip.html")),

@@ -22,7 +22,7 @@ from townhall.api.origin import LiveOrigin
 from townhall.api.runtime import Runtime
 from townhall.api.server import BodyDeadline
 from townhall.api.trust.routes import WithheldGate
-from townhall.api.whip import Publishing
+from townhall.api.whip import Publishing, WhipCors
 from townhall.app.recording import build_recording
 from townhall.app.trust import build_trust
 from townhall.domain.spaces import SpaceState
@@ -38,8 +38,10 @@ from townhall.services.accounts import AccountService
 from townhall.services.admission import AdmissionService
 from townhall.services.context import Context
 from townhall.services.keys import TokenKeys, load_or_create_secrets, parse_keys
+from townhall.services.revocation import Revocations
 from townhall.services.room import RoomService
 from townhall.services.spaces import SpaceService
+from townhall.services.stage import StageWatch
 from townhall.settings import Settings
 from townhall.store.blobs.base import BlobStore
 from townhall.store.blobs.local import LocalBlobs
@@ -144,7 +146,8 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time, ro
     metrics = Metrics()
     ctx = Context(settings=s, state=state, clock=clock)
     accounts = AccountService(ctx, AccountRepo(engine), SessionRepo(engine))
-    spaces = SpaceService(ctx, state, SpaceRepo(engine), MemberRepo(engine), AccountRepo(engine), keys)
+    revocations = Revocations(ctx, state, state, state)
+    spaces = SpaceService(ctx, state, SpaceRepo(engine), MemberRepo(engine), AccountRepo(engine), keys, revocations)
     admission = AdmissionService(ctx, state, spaces, keys)
     public = s.public_url.rstrip("/") or f"http://{s.host}:{s.port}"
     gauges = GaugeCollector()
@@ -197,6 +200,7 @@ def subscribe(rt: Runtime) -> None:
     # a join: the country gate (withholding orders) before a seat; then the durable count of the join
     # (a SQL commit on the join path: a join is answered only once it is counted)
     rt.admission.space_gates.append(trust.withholdings.gate)
+    rec.clips.gates.append(trust.withholdings.check)  # no clip is cut where the space is withheld (451)
     rt.admission.on_join.append(rec.counting.joined)
 
     # the room state every listener polls: the chain head, then the public figures
@@ -229,6 +233,10 @@ def subscribe(rt: Runtime) -> None:
         rt.shutdown.append(media.stop)
     rt.startup += [rec.replay.start, rec.counting.start, trust.effects.resume]
     rt.shutdown += [rec.counting.stop, rec.replay.stop]
+    # a live space nobody has been on stage in for a while ends by itself (its media node marks the stage)
+    stage = StageWatch(rt.ctx, rt.state, rt.spaces, rt.settings.unattended_end_s)
+    rt.startup.append(stage.start)
+    rt.shutdown.append(stage.stop)
     tdb = trust.tdb
     if tdb is not None:
         rt.startup.append(lambda: tdb.start(rt.settings.dsa_tdb_every_s))
@@ -294,6 +302,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
         middleware=[
             Middleware(AccessLog),
             Middleware(BodyDeadline, idle_s=rt.settings.body_idle_s),
+            Middleware(WhipCors),
             Middleware(LiveGate),
             Middleware(WithheldGate),
         ],

@@ -16,8 +16,8 @@ backend origin {
     .between_bytes_timeout = @{first_byte_timeout};
 }
 
-sub vcl_recv {
-    # Internal headers are ours alone: a client can never set them.
+sub townhall_recv_first {
+    # Internal headers are ours alone: a client can never set them (a restart keeps ours).
     unset req.http.X-TH-Token;
     unset req.http.X-TH-Body;
     unset req.http.X-TH-Mac;
@@ -25,13 +25,24 @@ sub vcl_recv {
     unset req.http.X-TH-Cache;
     unset req.http.X-TH-Message;
     unset req.http.X-TH-Path;
+    unset req.http.X-TH-Subject;
+    unset req.http.X-TH-Media;
+    unset req.http.X-TH-Checked;
+}
+
+sub vcl_recv {
+    if (req.restarts == 0) {
+        call townhall_recv_first;
+    }
 @{edge_credential_recv}
     if (req.url == "/_edge/health") {
         # Lets a log reader (townhall.edge.metrics) see that it is attached.
         std.log("th-health");
         return (synth(200, "ok"));
     }
+    if (req.restarts == 0) {
 @{rate_limit}
+    }
     call townhall_normalise_url;
     if (req.url ~ "^/api/clock(\?|$)" && (req.method == "GET" || req.method == "HEAD")) {
         # The players' clock (DASH UTCTiming, decision 0010): the edge's own time, never cached and
@@ -67,6 +78,10 @@ sub vcl_recv {
         # The origin's operations endpoints are for its operators, not for the internet.
         return (synth(404, "not_found"));
     }
+    if (req.url ~ "^/live/[^/?]+/revoked(\?|$)") {
+        # Who was removed from a space is for the edge's own lookup, not for listeners.
+        return (synth(404, "not_found"));
+    }
     if (req.url !~ "^/(live|replay)/") {
         # Everything else (API, pages) goes to the origin untouched and uncached.
         unset req.http.X-TH-Token;
@@ -79,7 +94,10 @@ sub vcl_recv {
         return (synth(405, "method_not_allowed"));
     }
     if (req.url ~ "^/live/" && @{is_edge}) {
-        call townhall_check_token;
+        if (req.http.X-TH-Checked != "yes") {
+            call townhall_check_token;
+@{revocation_recv}
+        }
     } elsif (req.url ~ "^/live/") {
         call townhall_check_edge;
     }
@@ -210,6 +228,11 @@ sub vcl_backend_response {
         set beresp.ttl = @{error_ttl};
         set beresp.grace = 0s;
         set beresp.keep = 0s;
+    } elsif (bereq.url ~ "^/live/[^/]+/revoked$") {
+        # Who may no longer listen: never older than this, so a removal reaches the edge in time.
+        set beresp.ttl = @{revocation_ttl};
+        set beresp.grace = 0s;
+        set beresp.keep = 0s;
     } elsif (bereq.url ~ "\.(m3u8|mpd)(\?|$)" || bereq.url ~ "/state\.json(\?|$)") {
         if (beresp.ttl <= 0s || beresp.ttl > @{live_ttl}) {
             set beresp.ttl = @{live_ttl};
@@ -244,6 +267,19 @@ sub vcl_backend_error {
 }
 
 sub vcl_deliver {
+    if (req.http.X-TH-Media) {
+        # The revocation list of the space answered: refuse a revoked subject, else go on to the media
+        # (an origin that cannot answer the list leaves the token's own expiry as the bound).
+        if (resp.status == 200 && std.strstr(" " + resp.http.X-Townhall-Revoked + " ",
+                                             " " + req.http.X-TH-Subject + " ")) {
+            return (synth(403, "token_revoked"));
+        }
+        set req.url = req.http.X-TH-Media;
+        unset req.http.X-TH-Media;
+        unset req.http.X-TH-Subject;
+        set req.http.X-TH-Checked = "yes";
+        return (restart);
+    }
     if (obj.hits > 0) {
         set req.http.X-TH-Cache = "hit";
     } else {
@@ -296,6 +332,8 @@ sub vcl_synth {
         set req.http.X-TH-Message = "only GET and HEAD are allowed here";
     } elsif (resp.status == 404) {
         set req.http.X-TH-Message = "no such resource here";
+    } elsif (resp.status == 403 && resp.reason == "token_revoked") {
+        set req.http.X-TH-Message = "this listener token was revoked: removed or blocked from the space, or the account suspended";
     } elsif (resp.status == 400 && resp.reason == "upgrade_refused") {
         set req.http.X-TH-Message = "only the events socket may be upgraded";
     } elsif (resp.status == 400) {

@@ -43,6 +43,7 @@ class EdgeSettings(Protocol):
     edge_metrics_port: int
     edge_origin_url: str
     edge_port: int
+    edge_revocation_ttl_s: float
     edge_rate_period_s: int
     edge_requests_per_ip: int
     edge_role: str
@@ -77,6 +78,18 @@ def _rate_limit_block(settings: EdgeSettings) -> str:
         f'    if (vsthrottle.is_denied("ip:" + client.ip, {args})) {{\n'
         '        return (synth(429, "rate_limited"));\n'
         "    }"
+    )
+
+
+def _revocation_block(settings: EdgeSettings) -> str:
+    """VCL that looks the token's subject up in the space's revocation list (one cached object per space,
+    at most `edge_revocation_ttl_s` old) before the media: vcl_deliver refuses it or restarts with the URL."""
+    if settings.edge_role != "edge" or settings.edge_revocation_ttl_s <= 0:
+        return "            # no revocation list in this role"
+    return (
+        '            set req.http.X-TH-Subject = regsub(req.http.X-TH-Token, "^(?:[^.]*\\.){4}([^.]*)\\..*$", "\\1");\n'
+        "            set req.http.X-TH-Media = req.url;\n"
+        '            set req.url = regsub(req.url, "^/live/([^/?]*).*$", "/live/\\1/revoked");'
     )
 
 
@@ -121,6 +134,8 @@ def render_vcl(settings: EdgeSettings, keys: Mapping[str, bytes], credential: st
         if is_edge
         else "    # shield: edges prove themselves",
         percent_decode=_percent_decoding(),
+        revocation_recv=_revocation_block(settings),
+        revocation_ttl=_duration(max(settings.edge_revocation_ttl_s, 0.001)),
         token_regex=tokens.TOKEN_REGEX,
         key_branches=tokens.key_branches(keys if is_edge else {}),
         listen_scope=tokens.LISTEN_SCOPE,

@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from townhall.domain import tokens
-from townhall.domain.accounts import Account
+from townhall.domain.accounts import Account, ensure_active
 from townhall.domain.admission import Admission, Admitted, Waiting
-from townhall.domain.errors import Forbidden, Gone, Invalid, NotFound
+from townhall.domain.errors import Forbidden, Gone, Invalid, LegallyWithheld, NotFound
 from townhall.domain.ids import check_device
 from townhall.domain.spaces import Space, SpaceState
 from townhall.domain.tokens import Claims, Scope, sign
@@ -50,7 +50,22 @@ class Queued:
     position: int
 
 
-JoinResult = Joined | Queued
+@dataclass(frozen=True, slots=True)
+class Lobby:
+    """The space has not started: the listener waits in its lobby, with no seat, no token and no listen
+    counted; `retry_after_s` says when to ask again (it starts when the host starts it)."""
+
+    space: Space
+    retry_after_s: float = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Renewed:
+    token: str  # a fresh listener token: tokens are short-lived, each renewal extends it
+    lease_expires: float
+
+
+JoinResult = Joined | Queued | Lobby
 SpaceGate = Callable[[Space, Listener, str | None], Awaitable[None]]
 JoinHook = Callable[[Space, Listener, Admission], Awaitable[None]]
 RenewHook = Callable[[Space, Listener], Awaitable[None]]
@@ -73,6 +88,7 @@ class AdmissionService:
         for gate in self.space_gates:
             await gate(space, listener, country)
         if listener.account is not None:
+            ensure_active(listener.account, self.ctx.clock())
             if await self.spaces.is_blocked(space_id, listener.account.id):
                 raise Forbidden("removed_from_space", "you were removed from this space")
         return space
@@ -97,22 +113,36 @@ class AdmissionService:
             "too many joins from this address; try again shortly",
         )
         space = await self._open_space(space_id, listener, country)
+        if space.state is SpaceState.SCHEDULED:
+            return Lobby(space)  # not a live seat, not a live listen: nothing is booked or counted
         now = self.ctx.clock()
         outcome = await self.seats.join(space.id, listener.key, space.listener_cap, now)
         for hook in self.on_join:
             await hook(space, listener, outcome)
         return await self._result(space, listener, outcome)
 
-    async def renew(self, space_id: str, listener: Listener) -> float:
+    async def renew(self, space_id: str, listener: Listener, country: str | None = None) -> Renewed:
+        """Keep the seat and get a fresh listener token; refused (and the seat freed) once the listener
+        was removed, blocked or suspended, or the space is withheld in their country."""
         space = await self.spaces.cached(space_id)
         if space.state is SpaceState.ENDED:
             raise Gone("space_ended", "this space has ended")
+        revocations = self.spaces.revocations
+        if await revocations.revoked(space.id, listener.key):
+            await revocations.unseat(space.id, space.listener_cap, listener.key)
+            raise Forbidden("token_revoked", "you were removed from this space or your account was suspended")
+        try:
+            for gate in self.space_gates:
+                await gate(space, listener, country)
+        except LegallyWithheld:
+            await revocations.unseat(space.id, space.listener_cap, listener.key)
+            raise
         expires = await self.seats.renew(space.id, listener.key, space.listener_cap, self.ctx.clock())
         if expires is None:
             raise NotFound("lease_lost", "your seat was released; join again")
         for hook in self.on_renew:
             await hook(space, listener)
-        return expires
+        return Renewed(self._token(space.id, listener), expires)
 
     async def leave(self, space_id: str, listener: Listener) -> None:
         space = await self.spaces.cached(space_id)

@@ -7,7 +7,7 @@ Never cuts from a space whose host chose not to publish its recording.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from townhall.domain.errors import Forbidden, Gone, Invalid, NotFound
@@ -46,11 +46,20 @@ class ClipService:
         self.clips = clips
         self.spaces = spaces
         self.replay = replay
+        # (space id, country) -> raise to refuse: withholding by country (the trust area), 451
+        self.gates: list[Callable[[str, str | None], Awaitable[None]]] = []
 
     async def create(
-        self, space_id: str, creator: str, duration_s: float, start_s: float | None = None, title: str = ""
+        self,
+        space_id: str,
+        creator: str,
+        duration_s: float,
+        start_s: float | None = None,
+        title: str = "",
+        country: str | None = None,
     ) -> dict[str, Any]:
-        """Cut a clip; `start_s` is seconds from the start of the recording, None for the latest audio."""
+        """Cut a clip; `start_s` is seconds from the start of the recording, None for the latest audio.
+        Refused (451) where the space is withheld in the requester's `country`."""
         s = self.ctx.settings
         if not (CLIP_MIN_S <= duration_s <= s.clip_max_s):
             raise Invalid(
@@ -59,6 +68,8 @@ class ClipService:
         if start_s is not None and not (0 <= start_s <= CLIP_START_MAX_S):
             raise Invalid("invalid_clip_start", f"start_s must be from 0 to {CLIP_START_MAX_S:g} seconds")
         space = await self.spaces.get(space_id)
+        for gate in self.gates:
+            await gate(space.id, country)
         if not space.replay_public:
             raise Forbidden("clips_not_allowed", "the host chose not to publish this space's recording")
         if space.state is SpaceState.ENDED:

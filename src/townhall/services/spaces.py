@@ -17,6 +17,7 @@ from townhall.domain.spaces import Member, Space, SpaceLimits, SpaceState
 from townhall.domain.tokens import Claims, Scope, account_subject, sign
 from townhall.services.context import Context
 from townhall.services.keys import TokenKeys
+from townhall.services.revocation import Revocations
 from townhall.store.state.base import Queues
 
 SpaceHook = Callable[[Space], Awaitable[object]]
@@ -44,6 +45,7 @@ class Members(Protocol):
 
 class AccountLookup(Protocol):
     async def get(self, account_id: str) -> Account | None: ...
+    async def handles(self, account_ids: set[str]) -> dict[str, str]: ...
 
 
 class SpaceService:
@@ -55,8 +57,10 @@ class SpaceService:
         members: Members,
         accounts: AccountLookup,
         keys: TokenKeys,
+        revocations: Revocations,
     ) -> None:
         self.ctx = ctx
+        self.revocations = revocations  # listener tokens of the removed and the suspended
         self.speak_queue = speak_queue  # requests to speak, per space
         self.spaces = spaces
         self.members = members
@@ -120,6 +124,10 @@ class SpaceService:
     async def find(self, states: list[SpaceState], limit: int, host_id: str | None = None) -> list[Space]:
         limit = max(1, min(limit, self.ctx.settings.list_limit_max))
         return await self.spaces.find(states, limit, host_id)
+
+    async def host_handles(self, found: list[Space]) -> dict[str, str]:
+        """The handle of each listed space's host (one lookup for the whole list)."""
+        return await self.accounts.handles({s.host_id for s in found})
 
     async def start(self, actor: Account, space_id: str) -> Space:
         space, _ = await self._acting(actor, space_id, Action.START)
@@ -196,7 +204,8 @@ class SpaceService:
             )
         return space
 
-    async def _set_role(self, space_id: str, account_id: str, role: Role) -> None:
+    async def _room_for(self, space_id: str, account_id: str, role: Role) -> None:
+        """Raise 409 when the space has no room left for one more `role` (co-host or speaker)."""
         if role in (Role.COHOST, Role.SPEAKER):
             roster = await self.members.of_space(space_id)
             count = sum(1 for m in roster if m.role is role and m.account_id != account_id)
@@ -204,6 +213,9 @@ class SpaceService:
                 raise Conflict("too_many_cohosts", f"a space has at most {MAX_COHOSTS} co-hosts")
             if role is Role.SPEAKER and count >= MAX_SPEAKERS:
                 raise Conflict("too_many_speakers", f"a space has at most {MAX_SPEAKERS} speakers besides its hosts")
+
+    async def _set_role(self, space_id: str, account_id: str, role: Role) -> None:
+        await self._room_for(space_id, account_id, role)
         now = self.ctx.clock()
         await self.members.upsert(space_id, account_id, now, role=role.value, invited=False, muted=role not in VOICES)
         await self.speak_queue.qremove(f"speakq:{space_id}", account_id)
@@ -258,6 +270,11 @@ class SpaceService:
 
     async def invite(self, actor: Account, space_id: str, target_id: str) -> None:
         await self._check(actor, space_id, Action.INVITE, target_id, absent_is_listener=True)
+        # Refused now, not only when accepted: a suspended account, or a space with no speaker's place left.
+        await self._ensure_can_hold_role(target_id)
+        member = await self.members.get(space_id, target_id)
+        if member is None or member.role not in VOICES:
+            await self._room_for(space_id, target_id, Role.SPEAKER)
         await self.members.upsert(space_id, target_id, self.ctx.clock(), invited=True)
         await self.ctx.publish(space_id, {"type": "invite", "account_id": target_id})
 
@@ -269,7 +286,8 @@ class SpaceService:
         await self._set_role(space_id, actor.id, Role.SPEAKER)
 
     async def make_cohost(self, actor: Account, space_id: str, target_id: str) -> None:
-        await self._check(actor, space_id, Action.MAKE_COHOST, target_id)
+        # A signed-in listener with no member row yet (never asked to speak) may be made co-host directly.
+        await self._check(actor, space_id, Action.MAKE_COHOST, target_id, absent_is_listener=True)
         await self._ensure_can_hold_role(target_id)
         await self._set_role(space_id, target_id, Role.COHOST)
 
@@ -323,20 +341,28 @@ class SpaceService:
         claims = Claims(self.keys.signing_kid, Scope.SPEAK, space_id, account_subject(actor.id), expires)
         return sign(claims, self.keys.signing_key)
 
-    async def suspend_voices(self, account_id: str) -> list[str]:
-        """Take away host and speaker rights everywhere; end the spaces the account hosts live."""
+    async def suspend_voices(self, account_id: str, until: float | None = None) -> list[str]:
+        """Take away host and speaker rights everywhere; end the spaces the account hosts that are live
+        (scheduled ones stay scheduled, to start after a reinstatement); revoke its listener tokens in
+        every space (renewals refused, media refused by the origin and the edge)."""
+        await self.revocations.revoke(None, account_subject(account_id), until)
         ended: list[str] = []
         for space_id in await self.members.spaces_of(account_id, [Role.HOST, Role.COHOST, Role.SPEAKER]):
             space = await self.get(space_id)
             if space.state is SpaceState.ENDED:
                 continue
             if space.host_id == account_id:
-                await self.end(None, space_id, reason="host_suspended")
-                ended.append(space_id)
+                if space.state is SpaceState.LIVE:
+                    await self.end(None, space_id, reason="host_suspended")
+                    ended.append(space_id)
             else:
                 await self.members.upsert(space_id, account_id, self.ctx.clock(), role=Role.LISTENER.value, muted=True)
                 await self.ctx.publish(space_id, {"type": "suspended", "account_id": account_id})
         return ended
+
+    async def reinstate(self, account_id: str) -> None:
+        """A suspension reversed: the account's listener tokens work again (its roles are not given back)."""
+        await self.revocations.restore(None, account_subject(account_id))
 
     # --- platform actions (moderation) ----------------------------------------------------------
     # Taken by platform moderators, not by the host (no role check here; the trust area checks the
@@ -352,12 +378,17 @@ class SpaceService:
             space_id, account_id, self.ctx.clock(), role=Role.LISTENER.value, blocked=True, muted=True, invited=False
         )
         await self.speak_queue.qremove(f"speakq:{space_id}", account_id)
+        # The seat and the stream go too: tokens revoked (renewals, origin, edge), the seat freed now.
+        space = await self.get(space_id)
+        await self.revocations.revoke(space_id, account_subject(account_id))
+        await self.revocations.unseat(space_id, space.listener_cap, account_subject(account_id))
         await self.ctx.publish(space_id, {"type": "removed", "account_id": account_id})
 
     async def platform_unblock(self, space_id: str, account_id: str) -> None:
         """Undo a platform removal (a reversed decision): the person may join again, as a listener."""
         await self._target(space_id, account_id)
         await self.members.upsert(space_id, account_id, self.ctx.clock(), blocked=False)
+        await self.revocations.restore(space_id, account_subject(account_id))
 
     async def set_cap(self, actor: Account, space_id: str, cap: int | None) -> Space:
         space, _ = await self._acting(actor, space_id, Action.START)

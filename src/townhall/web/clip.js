@@ -1,8 +1,9 @@
 // The clip page (/c/<clip>): plays a clip with a seek bar and checks it in the browser: the audio's SHA-256
 // against the clip record, and each segment it was cut from against the replay's signed manifest.
 
-import { $, api, deviceId, el, refusal } from "./common.js";
+import { $, api, el, refusal } from "./common.js";
 import { transport } from "./transport.js";
+import { beacon, embedded, watchViews } from "./views.js";
 import { ReplayCheck, sha256hex } from "./verify.js";
 
 const clipId = decodeURIComponent(location.pathname.split("/")[2] || "");
@@ -38,6 +39,35 @@ async function check(clip, bytes) {
   else verdict(true, `Verified: the audio matches its recorded SHA-256${replay}.`);
 }
 
+const PLAY_AFTER_S = 2; // a clip play counts after this many continuous seconds (the clip_plays rule)
+
+// One clip_play per play, once it has run PLAY_AFTER_S seconds without a pause, seek or stall; a play
+// that ends (or is restarted) can count again, which the server de-duplicates per viewer and day.
+function countPlays(clip) {
+  let runFrom = null; // media time the current continuous run began at
+  let counted = false;
+  const reset = () => {
+    runFrom = null;
+  };
+  audio.addEventListener("playing", () => {
+    runFrom = audio.currentTime;
+  });
+  for (const name of ["pause", "seeking", "waiting", "emptied"]) audio.addEventListener(name, reset);
+  audio.addEventListener("ended", () => {
+    reset();
+    counted = false;
+  });
+  audio.addEventListener("timeupdate", () => {
+    if (runFrom === null || counted || audio.paused) return;
+    const run = audio.currentTime - runFrom;
+    if (run >= PLAY_AFTER_S) {
+      counted = true;
+      beacon({ type: "clip_play", space_id: clip.space_id, clip_id: clipId, continuous_s: Math.round(run * 100) / 100 });
+      document.body.dataset.clipPlay = "sent";
+    }
+  });
+}
+
 async function load() {
   let clip;
   try {
@@ -58,16 +88,8 @@ async function load() {
   const bytes = await (await fetch(clip.audio_url)).arrayBuffer();
   audio.src = URL.createObjectURL(new Blob([bytes], { type: "audio/mp4" }));
   transport($("#transport"), audio, clip.duration_s);
-  audio.addEventListener("ended", () => {
-    api("/api/beacons", {
-      method: "POST",
-      keepalive: true,
-      body: {
-        device_id: deviceId(),
-        events: [{ id: `c${deviceId().slice(0, 20)}${clipId}`.slice(0, 64).replace(/[^A-Za-z0-9_-]/g, "_"), type: "clip_play", space_id: clip.space_id, clip_id: clipId, continuous_s: clip.duration_s }],
-      },
-    }).catch(() => {});
-  });
+  watchViews($("section.card.player"), { space_id: clip.space_id, clip_id: clipId, surface: embedded() ? "embed" : "clip_page" });
+  countPlays(clip);
   await check(clip, bytes);
 }
 

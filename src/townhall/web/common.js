@@ -83,7 +83,9 @@ const REFUSALS = {
 export function refusal(err) {
   if (!err) return "";
   if (err.status === 451 || err.code === "withheld_in_country") {
-    const reason = err instanceof ApiError && err.message ? ` Reason given: ${err.message}.` : "";
+    // The server's message is a sentence with its own full stop: do not add a second one.
+    const given = err instanceof ApiError && err.message ? err.message.trim().replace(/\.+$/, "") : "";
+    const reason = given ? ` Reason given: ${given}.` : "";
     return `This space is not available in your country.${reason}`;
   }
   if (err.code && REFUSALS[err.code]) return REFUSALS[err.code];

@@ -19,6 +19,7 @@ import {
 } from "./common.js";
 import { LIVE_CONFIG, attach } from "./player.js";
 import { microphone, publish } from "./speaker.js";
+import { embedded, watchViews } from "./views.js";
 
 const STATE_EVERY_MS = 1000;
 const WAIT_POLL_MS = 2000;
@@ -27,6 +28,7 @@ const PLAYER_RETRY_MS = 1000;
 
 const spaceId = decodeURIComponent(location.pathname.split("/")[2] || "");
 const audio = $("#audio");
+watchViews($("section.card.stage"), { space_id: spaceId, surface: embedded() ? "embed" : "space_page" });
 
 const page = {
   seat: null, // {token, renew_every_s, playlist_url, state_url}
@@ -124,7 +126,7 @@ async function pollState() {
   if (!page.seat || page.over) return;
   try {
     // The browser revalidates with the ETag itself (If-None-Match), so a 304 costs the edge nothing.
-    const response = await fetch(page.seat.state_url, { cache: "no-cache" });
+    const response = await fetch(withToken(page.seat.state_url), { cache: "no-cache" });
     if (response.ok) {
       const text = await response.text();
       if (text !== page.lastState) {
@@ -154,6 +156,7 @@ async function join() {
       auth: me ? me.token : undefined,
     });
     if (answer.status === "waiting") return waiting(answer.position);
+    if (answer.status === "lobby") return lobby(answer);
     admitted(answer);
   } catch (err) {
     if (err.status === 0 || err.status === 429 || err.status >= 500) {
@@ -166,6 +169,8 @@ async function join() {
 }
 
 function waiting(position) {
+  stopTimer("countdown");
+  delete document.body.dataset.lobby;
   stopPlayer(); // a listener who lost the seat (a lease not renewed in time) waits like everyone else
   $("#play").disabled = true;
   $("#leave").disabled = false;
@@ -176,7 +181,37 @@ function waiting(position) {
   page.timers.join = setTimeout(join, WAIT_POLL_MS);
 }
 
+// Before the start: a lobby with a countdown. No seat, no token and no listen: the page asks again every
+// few seconds and is let in once the host has started the space.
+function lobby(answer) {
+  stopPlayer();
+  page.seat = null;
+  stopTimer("renew");
+  stopTimer("countdown");
+  $("#play").disabled = true;
+  $("#leave").disabled = true;
+  document.body.dataset.lobby = "true";
+  const startsAt = answer.scheduled_start;
+  const show = () => {
+    const when = startsAt ? ` It is scheduled for ${formatTime(startsAt)}` : "";
+    let left = "";
+    if (startsAt) {
+      const s = Math.max(0, Math.round(startsAt - Date.now() / 1000));
+      const h = Math.floor(s / 3600);
+      const m = Math.floor((s % 3600) / 60);
+      left = s > 0 ? ` (starts in ${h ? `${h} h ` : ""}${m} min ${s % 60} s)` : " (any moment now)";
+      $("#status").dataset.countdown = String(s);
+    }
+    setStatus(`The space has not started yet.${when}${left}. This page starts playing when the host goes live.`);
+  };
+  show();
+  page.timers.countdown = setInterval(show, 1000);
+  page.timers.join = setTimeout(join, Math.max(1, answer.retry_after_s || 3) * 1000);
+}
+
 function admitted(answer) {
+  stopTimer("countdown");
+  delete document.body.dataset.lobby;
   const first = !page.seat;
   page.seat = answer;
   delete $("#status").dataset.position;
@@ -193,10 +228,13 @@ function admitted(answer) {
 async function renew() {
   if (!page.seat) return;
   try {
-    await api(`/api/spaces/${encodeURIComponent(spaceId)}/lease`, { method: "POST", auth: page.seat.token });
+    const answer = await api(`/api/spaces/${encodeURIComponent(spaceId)}/lease`, { method: "POST", auth: page.seat.token });
+    if (answer && answer.token && page.seat) page.seat.token = answer.token; // tokens are short-lived: each renewal extends it
   } catch (err) {
     if (err.code === "space_ended") return ended();
     if (err.code === "lease_lost") return rejoin();
+    if (err.status === 451) return refused(err);
+    if (err.code === "token_revoked") return refused(err);
   }
 }
 
@@ -268,9 +306,18 @@ function refused(err) {
 }
 
 // --- playback ----------------------------------------------------------------------------------------
+// A stream URL with the seat's newest listener token in its path: tokens are short-lived, and each lease
+// renewal answers a fresh one.
+function withToken(url) {
+  const token = page.seat && page.seat.token;
+  return token ? url.replace(/\/e\/[^/]+\/live\//, `/e/${token}/live/`) : url;
+}
+
 function startPlayer() {
   if (page.player || !page.seat) return;
-  page.player = attach(audio, page.seat.playlist_url, LIVE_CONFIG, (status) => {
+  // Every request the player makes carries the newest token (renewals replace it), not the one joined with.
+  const config = { ...LIVE_CONFIG, xhrSetup: (xhr, url) => xhr.open("GET", withToken(url), true) };
+  page.player = attach(audio, page.seat.playlist_url, config, (status) => {
     if (status === 451) return refused({ status: 451, code: "withheld_in_country" });
     if (status === 403) {
       stopPlayer(); // the token was refused (expired, say): a new seat brings a new one

@@ -98,8 +98,10 @@ function joined(chunks) {
 // Attach `url` to `audio`; `onFatal(status)` is called when playback cannot continue: the HTTP status of
 // the request that failed (0 for a network failure, -1 when the browser cannot play HLS at all).
 export function attach(audio, url, config, onFatal) {
-  if (config === LIVE_CONFIG && url.endsWith("/master.m3u8") && canPlayChunked()) {
-    return attachChunked(audio, url.replace(/master\.m3u8$/, "chunked.mpd"), () => attachHls(audio, url, config, onFatal));
+  // Live (LIVE_CONFIG, possibly extended by the page) plays chunked CMAF where it can; replays stay on HLS.
+  if (config.lowLatencyMode && url.endsWith("/master.m3u8") && canPlayChunked()) {
+    const mpd = url.replace(/master\.m3u8$/, "chunked.mpd");
+    return attachChunked(audio, mpd, rewriter(config), () => attachHls(audio, url, config, onFatal));
   }
   return attachHls(audio, url, config, onFatal);
 }
@@ -178,42 +180,79 @@ export function canPlayChunked() {
   return Boolean(MS && MS.isTypeSupported && MS.isTypeSupported('audio/mp4; codecs="mp4a.40.2"')) && !prefersNative(document.createElement("audio"));
 }
 
-// Attach the MPD at `mpdUrl` to `audio` with dash.js; on any fatal dash.js error (or if it cannot load), hand over
-// to `fallback()` (LL-HLS), which reports the HTTP status of a refusal (403, 451) as before.
-function attachChunked(audio, mpdUrl, fallback) {
+// Attach the MPD at `mpdUrl` to `audio` with dash.js. Before it has played, any dash.js error (or dash.js not
+// loading) hands over to `fallback()` (LL-HLS), which reports the HTTP status of a refusal (403, 451) as before.
+// Once playing, dash.js rides out network errors itself (it retries, then moves on to the live edge); only if
+// the audio has not moved RECOVER_MS after an error does the page hand over.
+const RECOVER_MS = 10_000;
+
+// The page's hls.js `xhrSetup` (it puts the seat's newest token in each URL) as a URL rewrite for dash.js.
+function rewriter(config) {
+  if (typeof config.xhrSetup !== "function") return (url) => url;
+  return (url) => {
+    let out = url;
+    config.xhrSetup({ open: (_method, rewritten) => (out = rewritten), setRequestHeader() {} }, url);
+    return out;
+  };
+}
+
+function attachChunked(audio, mpdUrl, rewrite, fallback) {
   const handle = {
     kind: "dash.js",
     player: null,
     inner: null,
     closed: false,
+    watchdog: null,
     destroy() {
       this.closed = true;
+      clearTimeout(this.watchdog);
       if (this.player) this.player.destroy();
       if (this.inner) this.inner.destroy();
       this.player = this.inner = null;
       audio.removeAttribute("src");
     },
   };
+  let played = false;
   const giveUp = (why) => {
     if (handle.closed || handle.inner) return;
     console.warn("dash.js", "falling back to LL-HLS:", why);
-    if (handle.player) {
-      handle.player.destroy();
-      handle.player = null;
-    }
+    clearTimeout(handle.watchdog);
+    const player = handle.player;
+    handle.player = null;
     handle.kind = "hls.js";
-    handle.inner = fallback();
-    if (handle.inner) handle.hls = handle.inner.hls;
+    // out of dash.js's own call stack: it may still be inside the handler that reported the error
+    setTimeout(() => {
+      if (player) player.destroy();
+      if (handle.closed) return;
+      handle.inner = fallback();
+      if (handle.inner) handle.hls = handle.inner.hls;
+    }, 0);
+  };
+  const failed = (why) => {
+    if (!played) return giveUp(why);
+    console.warn("dash.js", "recovering:", why);
+    if (handle.watchdog) return;
+    const at = audio.currentTime;
+    handle.watchdog = setTimeout(() => {
+      handle.watchdog = null;
+      if (!(audio.currentTime > at + 1)) giveUp(`no progress since: ${why}`);
+    }, RECOVER_MS);
   };
   loadDashjs().then(
     (dashjs) => {
       if (handle.closed) return;
       const player = dashjs.MediaPlayer().create();
+      const events = dashjs.MediaPlayer.events;
       handle.player = player;
       player.updateSettings(CHUNKED_CONFIG);
-      player.on(dashjs.MediaPlayer.events.ERROR, (e) => giveUp((e && e.error && (e.error.message || e.error.code)) || "error"));
-      player.on(dashjs.MediaPlayer.events.PLAYBACK_ERROR, (e) => giveUp((e && e.error && e.error.message) || "playback error"));
-      player.initialize(audio, mpdUrl, !audio.paused);
+      player.addRequestInterceptor((request) => {
+        request.url = rewrite(request.url);
+        return Promise.resolve(request);
+      });
+      player.on(events.PLAYBACK_PLAYING, () => (played = true));
+      player.on(events.ERROR, (e) => failed((e && e.error && (e.error.message || e.error.code)) || "error"));
+      player.on(events.PLAYBACK_ERROR, (e) => failed((e && e.error && e.error.message) || "playback error"));
+      player.initialize(audio, rewrite(mpdUrl), !audio.paused);
     },
     (err) => giveUp(err.message),
   );

@@ -2,6 +2,7 @@
 // it is what was heard live (signature, hash chain, each segment's bytes). Counts plays by beacon.
 
 import { $, api, deviceId, el, formatTime, refusal } from "./common.js";
+import { embedded, watchViews } from "./views.js";
 import { REPLAY_CONFIG, attach, checkedLoader } from "./player.js";
 import { transport } from "./transport.js";
 import { ReplayCheck } from "./verify.js";
@@ -9,6 +10,7 @@ import { ReplayCheck } from "./verify.js";
 const RETRY_MS = 3000;
 const BEACON_EVERY_S = 30;
 const spaceId = decodeURIComponent(location.pathname.split("/")[2] || "");
+watchViews($("section.card.player"), { space_id: spaceId, surface: embedded() ? "embed" : "space_page" });
 const audio = $("#audio");
 const page = { info: null, check: null, player: null, lastBeacon: 0, played: 0 };
 window.townhall = page;

@@ -305,7 +305,9 @@ def routes() -> list[BaseRoute]:
             "GET",
             f"{adm}/sor-export",
             sor_export,
-            summary="Statements of a period as NDJSON (?from=&to=)",
+            summary="Statements of a period as NDJSON (?from=YYYY-MM-DD&to=YYYY-MM-DD, UTC days, both "
+            "included; default: from 1 January of this year to today); 400 invalid_period for any other spelling",
+            errors=(400, 401, 403),
             tag=t,
             auth=m,
         ),

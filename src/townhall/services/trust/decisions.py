@@ -209,6 +209,8 @@ class ModerationService:
     ) -> None:
         p = d.proposal
         why = p.legal_explanation if p.ground is Ground.ILLEGAL else p.tos_explanation
+        if d.action is ActionKind.REVERSAL:  # the reversal's own reasons, not those of what it reversed
+            why = p.facts
         entry = HistoryEntry(
             account_id=account_id,
             from_status=before.value,

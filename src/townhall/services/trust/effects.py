@@ -49,11 +49,12 @@ class Effects:
             await self.spaces.platform_mute(p.target_id, p.speaker_id)
         elif d.action is ActionKind.SUSPEND_ACCOUNT and d.affected_account_id:
             await self.accounts.set_status(d.affected_account_id, AccountStatus.SUSPENDED, p.until)
-            await self.spaces.suspend_voices(d.affected_account_id)
+            await self.spaces.suspend_voices(d.affected_account_id, p.until)
         elif d.action is ActionKind.REVERSAL and d.supersedes_id:
             original = await self.decisions.get(d.supersedes_id)
             if original and original.action is ActionKind.SUSPEND_ACCOUNT and original.affected_account_id:
                 await self.accounts.set_status(original.affected_account_id, AccountStatus.ACTIVE, None)
+                await self.spaces.reinstate(original.affected_account_id)
             if original and original.action is ActionKind.REMOVE_SPEAKER and original.proposal.speaker_id:
                 await self.spaces.platform_unblock(original.proposal.target_id, original.proposal.speaker_id)
         self.withholdings.invalidate()

@@ -40,3 +40,14 @@ class StaffService:
             action = "role.granted" if granted else "role.revoked"
             await w.audit(now, ("admin", admin.id), action, ("account", account.id), {"role": role.value})
         return account
+
+    async def grant_by_operator(self, operator: str, handle: str, role: PlatformRole) -> Account:
+        """`townhall grant` on the server: no admin account acts, so the operator (the OS user who ran the
+        command) is the audited actor; the entry is the API's `role.granted`."""
+        account = await self.accounts.by_handle(handle)
+        account = await self.accounts.grant(account.id, role.value)
+        async with self.units.begin() as w:
+            await w.audit(
+                self.ctx.clock(), ("operator", operator), "role.granted", ("account", account.id), {"role": role.value}
+            )
+        return account
