@@ -99,9 +99,11 @@ def _unchunk(data: bytes) -> bytes:
     return bytes(out)
 
 
-async def once(host: str, port: int, method: str, path: str, body: bytes = b"", headers: str = "") -> Answer:
+async def once(
+    host: str, port: int, method: str, path: str, body: bytes = b"", headers: str = "", local_host: str | None = None
+) -> Answer:
     """One request on a fresh connection, closed after (for the control plane: joins, renewals)."""
-    conn = await Connection.open(host, port)
+    conn = await Connection.open(host, port, local_host)
     try:
         head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\nContent-Length: {len(body)}\r\n"
         return await conn.request(f"{head}{headers}\r\n".encode() + body)

@@ -128,8 +128,17 @@ class Stage:
     edge_secret: str = ""  # the probe reads the origin as an edge does
     tally: Tally = field(default_factory=Tally)
     stop_at: float = float("inf")  # loop time at which players stop
+    spread: bool = False  # each player from an address of its own (127.2.x.y), as real listeners come
 
-    async def api(self, method: str, path: str, body: bytes = b"", headers: str = "") -> Answer:
+    def source(self, number: int) -> str:
+        if self.spread:
+            return f"127.2.{number // 250}.{1 + number % 250}"
+        return f"127.0.0.{2 + number // 20_000}"  # a source address per 20,000 players
+
+    async def api(self, method: str, path: str, body: bytes = b"", headers: str = "", number: int = -1) -> Answer:
+        """A control-plane request; with `spread`, a player's own goes through the edge from its address."""
+        if self.spread and number >= 0:
+            return await once("127.0.0.1", self.edge_port, method, path, body, headers, self.source(number))
         return await once("127.0.0.1", self.origin_port, method, path, body, headers)
 
 
@@ -187,7 +196,7 @@ async def _fetch(link: Link, path: str, tally: Tally) -> bytes | None:
 async def player(stage: Stage, number: int, token: str, renew_every_s: float) -> None:
     """One LL-HLS player as hls.js behaves: blocking reload, then each new part, one at a time."""
     tally, loop = stage.tally, asyncio.get_running_loop()
-    link = Link(stage.edge_port, f"127.0.0.{2 + number // 20_000}")  # a source address per 20,000 players
+    link = Link(stage.edge_port, stage.source(number))
     base = f"/e/{token}/live/{stage.space}"
     bearer = f"Authorization: Bearer {token}\r\n"
     try:
@@ -215,7 +224,7 @@ async def player(stage: Stage, number: int, token: str, renew_every_s: float) ->
                 last = (msn, index)
             if loop.time() > renew_at:
                 renew_at += renew_every_s
-                answer = await stage.api("POST", f"/api/spaces/{stage.space}/lease", b"", f"{JSON}{bearer}")
+                answer = await stage.api("POST", f"/api/spaces/{stage.space}/lease", b"", f"{JSON}{bearer}", number)
                 tally.renewals += 1
                 if answer.status != 200:
                     tally.errors[f"renew_{answer.status}"] += 1

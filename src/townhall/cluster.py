@@ -51,7 +51,8 @@ class Cluster:
     apis: list[Process] = field(default_factory=list)
     media: list[Process] = field(default_factory=list)
 
-    async def start_process(self, role: str, name: str) -> Process:
+    async def start_process(self, role: str, name: str, wait: bool = True) -> Process:
+        """Start `townhall <role>` as `name`; by default return once it is ready (`wait=False`: at once)."""
         port = free_port()
         data_dir = self.workdir / name
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -68,7 +69,8 @@ class Cluster:
             )
         process = Process(role, name, port, proc, log)
         (self.apis if role == "api" else self.media).append(process)
-        await self.ready(process)
+        if wait:
+            await self.ready(process)
         return process
 
     async def ready(self, process: Process) -> None:
@@ -116,16 +118,21 @@ class Cluster:
                 await process.proc.wait()
 
 
+def cluster_env(workdir: Path, settings_env: Mapping[str, str]) -> dict[str, str]:
+    """The environment every process of a cluster in `workdir` starts with."""
+    env = {**os.environ, **settings_env}
+    env.setdefault("TOWNHALL_REPLAY_KEYS_FILE", str(workdir / "replay-keys.json"))
+    env.setdefault("TOWNHALL_BLOB_URL", f"file://{(workdir / 'blobs').resolve()}")
+    return env
+
+
 @contextlib.asynccontextmanager
 async def cluster(
     workdir: Path, settings_env: Mapping[str, str], apis: int = 1, media: int = 2
 ) -> AsyncIterator[Cluster]:
     """`apis` API processes then `media` media nodes, all ready; stopped (SIGTERM, then SIGKILL) on exit.
     `settings_env` holds the shared TOWNHALL_* settings (database, state, prefix, blobs, secrets)."""
-    env = {**os.environ, **settings_env}
-    env.setdefault("TOWNHALL_REPLAY_KEYS_FILE", str(workdir / "replay-keys.json"))
-    env.setdefault("TOWNHALL_BLOB_URL", f"file://{(workdir / 'blobs').resolve()}")
-    c = Cluster(env, workdir)
+    c = Cluster(cluster_env(workdir, settings_env), workdir)
     try:
         await c.start_process("api", "api-1")  # first and alone: it migrates the database
         await asyncio.gather(

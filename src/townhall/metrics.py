@@ -5,7 +5,7 @@ One registry per Runtime (never the global default), so tests can build many app
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -21,6 +21,15 @@ class Metrics:
         )
         self.rejected = Counter(
             "townhall_rejected_requests_total", "Requests refused, by error code", ["code"], registry=r
+        )
+        self.shed = Counter(
+            "townhall_shed_requests_total",
+            "Requests refused as overload (503), by admission lane",
+            ["lane"],
+            registry=r,
+        )
+        self.loop_lag = Gauge(
+            "townhall_loop_lag_seconds", "How late the API's event loop runs (recent maximum)", registry=r
         )
         self.joins = Counter("townhall_joins_total", "Listener joins, by outcome", ["outcome"], registry=r)
         self.admitted = self.joins.labels("admitted")  # bound once: joins are the hot path

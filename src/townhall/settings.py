@@ -45,8 +45,30 @@ class Settings(BaseSettings):
     listener_base_url: str = Field(
         "", description="base URL listeners fetch the stream from (the edge); empty means the origin itself"
     )
+    internal_port: int = Field(
+        0,
+        ge=0,
+        description="a second port the same server answers on, for the edge and operators only (firewalled, or "
+        "bound to a private address: internal_host); its own accept queue, so a flood of connections to the public "
+        "port cannot keep the edge from connecting; 0: none",
+    )
+    internal_host: str = Field("127.0.0.1", description="the address internal_port binds")
     max_body_bytes: int = 64 * 1024
     body_idle_s: float = Field(15.0, description="a request body that stops arriving this long is answered 408")
+    # priority admission (api/shedding.py): requests in flight per lane, past which the lane is refused 503
+    shed_public_inflight: int = Field(
+        128, ge=1, description="anonymous requests and joins in flight at most; more are refused 503 first"
+    )
+    shed_listener_inflight: int = Field(
+        256, ge=1, description="requests with a listener token or the edge's credential in flight at most"
+    )
+    shed_staff_inflight: int = Field(
+        512, ge=1, description="requests of signed-in accounts and speakers (WHIP) in flight at most"
+    )
+    shed_loop_lag_ms: float = Field(
+        150.0, gt=0, description="past this event-loop lag (queueing delay), anonymous requests and joins are refused"
+    )
+    shed_retry_after_s: int = Field(2, ge=1, description="Retry-After of a request refused as overload")
     country_header: str = Field(
         "X-Country-Code", description="request header carrying the listener's ISO country code, set by the edge or CDN"
     )
@@ -95,6 +117,9 @@ class Settings(BaseSettings):
     media_lease_grace_s: float = Field(
         10.0, description="while Redis cannot be reached, a media node keeps its spaces this long after a renewal"
     )
+    media_roster_reconcile_s: float = Field(
+        1.0, description="a media node re-reads its publishers' mute and speaking rights from the database this often"
+    )
 
     # --- media (WHIP ingest, mixer, LL-HLS; see docs/decisions/0003) --------------------------
     media_part_frames: int = Field(10, description="AAC frames per LL-HLS part (10 = 213 ms)")
@@ -134,6 +159,9 @@ class Settings(BaseSettings):
     )
     edge_error_ttl_s: float = Field(0.25, description="how long the edge keeps a 4xx/5xx from the origin")
     edge_immutable_ttl_s: int = Field(3600, description="how long the edge keeps parts and segments")
+    edge_public_connections: int = Field(
+        64, ge=1, description="origin connections an edge uses at most for anonymous API requests and joins"
+    )
     edge_requests_per_ip: int = Field(600, description="requests per address per period; 0 turns it off")
     edge_rate_period_s: int = 10
     edge_metrics_port: int = Field(9131, description="`townhall edge` serves Prometheus metrics here; 0: off")

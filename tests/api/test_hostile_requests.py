@@ -46,7 +46,7 @@ async def test_a_stalled_body_is_answered_408(settings: Settings) -> None:
     async with live_server(settings.model_copy(update={"body_idle_s": 0.5})) as server:
         short = (
             b"POST /api/accounts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n{\"handle\":"
+            b'Content-Length: 100\r\n\r\n{"handle":'
         )
         answer = await _exchange(server.port, short)
         assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]

@@ -23,8 +23,6 @@ pytestmark = [pytest.mark.timeout(60), pytest.mark.asyncio(loop_scope="module")]
 T0 = 1_764_170_000.25
 
 
-
-
 def new_id() -> str:
     return uuid.uuid4().hex
 

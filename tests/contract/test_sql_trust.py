@@ -42,8 +42,6 @@ pytestmark = [pytest.mark.timeout(60), pytest.mark.asyncio(loop_scope="module")]
 _slots = itertools.count(1)
 
 
-
-
 @pytest.fixture
 def stores(engine: AsyncEngine) -> TrustStores:
     return sql_stores(engine)

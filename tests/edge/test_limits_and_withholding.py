@@ -92,3 +92,28 @@ async def _status(port: int, path: str, headers: dict[str, str]) -> int:
         return (await raw_get(port, path, headers)).status
     except (ConnectionResetError, BrokenPipeError, IndexError, ValueError):
         return 0
+
+
+async def test_anonymous_api_requests_get_a_capped_pool_and_the_host_keeps_its_own(
+    origin: Origin, start_edge: EdgeFactory
+) -> None:
+    """Issue 14, shedding: a flood of anonymous API requests and joins through the edge holds at most
+    `edge_public_connections` origin connections and is then answered 503 + Retry-After by the edge
+    itself; a signed-in request goes to the origin on connections of its own."""
+    edge = await start_edge(origin.url, edge_public_connections=2, edge_requests_per_ip=0)
+    origin.publish("/api/spaces/s1/requests", b"{}")
+    async with httpx.AsyncClient(base_url=edge.url, timeout=20) as client:
+        held = [asyncio.create_task(client.get(f"/api/held/{i}")) for i in range(2)]  # held at the origin
+        await until(lambda: origin.total == 2, 10, "both anonymous requests to reach the origin")
+        refused = await client.get("/api/spaces")
+        assert refused.status_code == 503 and int(refused.headers["retry-after"]) >= 1
+        assert refused.json()["code"] == "origin_unavailable"
+        signed_in = {"Authorization": "Bearer a-session"}
+        joined = await client.post("/api/spaces/s1/join", json={}, headers=signed_in)
+        assert joined.status_code == 503  # a join is a join, whoever sends it
+        hosting = await client.get("/api/spaces/s1/requests", headers=signed_in)  # the test origin answers GETs
+        assert hosting.status_code == 200
+        assert origin.total == 3
+        for i in range(2):
+            origin.publish(f"/api/held/{i}", b"{}")
+        assert [(await h).status_code for h in held] == [200, 200]

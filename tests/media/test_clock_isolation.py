@@ -42,3 +42,18 @@ async def test_a_busy_api_loop_does_not_delay_the_audio_clock(stage: Stage) -> N
     assert on_time >= 0.9 * ticks, f"{ticks - on_time} of {ticks} ticks ran more than 50 ms late"
     assert after[float("inf")] - after[0.5] == before[float("inf")] - before[0.5], "a tick ran over 500 ms late"
     assert produced >= 0.9 * expected, f"{produced} parts in {elapsed:.1f} s (expected {expected:.0f})"
+
+
+async def test_the_clock_thread_runs_ahead_of_the_api(stage: Stage) -> None:
+    """On a machine short of CPU the scheduler runs the audio clock's thread first (where permitted)."""
+    import os
+    import threading
+
+    from townhall.media.thread import CLOCK_NICE
+
+    clock = next(t for t in threading.enumerate() if t.name == "media-clock")
+    assert clock.native_id is not None
+    if os.geteuid() != 0:
+        pytest.skip("this process may not raise a thread's priority (not root, no CAP_SYS_NICE)")
+    assert os.getpriority(os.PRIO_PROCESS, clock.native_id) == CLOCK_NICE
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) > CLOCK_NICE

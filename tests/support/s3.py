@@ -1,4 +1,5 @@
-"""An S3-compatible server on loopback for tests: moto's S3 server on a free 127.0.0.1 port.
+"""An S3-compatible server on loopback for tests: moto's S3 server on a free 127.0.0.1 port
+(`townhall.s3server`, which `townhall cluster` runs too).
 
 Each test gets a bucket of its own (created with a plain PUT: moto checks no signature), so tests
 never see each other's objects; the server lives as long as the fixture that started it.
@@ -7,52 +8,34 @@ never see each other's objects; the server lives as long as the fixture that sta
 from __future__ import annotations
 
 import contextlib
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
-
-ACCESS_KEY = "townhall-test"
-SECRET_KEY = "townhall-test-secret"
-REGION = "us-east-1"
-
-
-class _OneAtATime:
-    """A WSGI app that handles one request at a time. moto checks `If-None-Match: *` and then writes, so
-    two threads of its server can both pass the check; S3 decides a conditional PUT atomically, which
-    serial handling models (the contract suite's race test would otherwise test moto, not the store)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app, self.lock = app, threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        with self.lock:
-            return list(self.app(environ, start_response))
+from townhall.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 
 
 @contextlib.contextmanager
 def moto_s3() -> Iterator[str]:
-    """Start moto's S3 server (its WSGI app under werkzeug, as its ThreadedMotoServer does, with requests
-    handled one at a time); yields its endpoint URL and stops it afterwards."""
-    from moto.moto_server import werkzeug_app
-    from werkzeug.serving import make_server
+    """Start moto's S3 server (requests handled one at a time); yields its endpoint URL and stops it afterwards."""
+    with s3_server() as server:
+        yield server.url
 
-    app = _OneAtATime(werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app))
-    handler = getattr(werkzeug_app, "MotoRequestHandler", None)  # keeps S3 metadata headers (moto >= 5.1)
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
-    thread = threading.Thread(target=server.serve_forever, name="moto-s3", daemon=True)
-    thread.start()
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[S3Server]:
+    """The server itself, to stop and start again on its port (its objects are kept meanwhile)."""
+    server = S3Server()
+    server.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield server
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+        server.stop()
 
 
 def new_bucket(endpoint: str) -> str:
+    import httpx
+
     name = f"th-test-{uuid.uuid4().hex[:12]}"
     response = httpx.put(f"{endpoint}/{name}", timeout=10)
     response.raise_for_status()

@@ -132,7 +132,7 @@ def routes() -> list[Route]:
             tag=t,
             body=JoinIn,
             response=JoinOut,
-            errors=(400, 403, 404, 410, 429, 451),
+            errors=(400, 401, 403, 404, 410, 429, 451),
         ),
         op(
             "POST",

@@ -37,9 +37,10 @@ async def readyz(request: Request) -> Response:
     rt = runtime_of(request)
     db_ok = await rt.ping_db()
     state_ok = await rt.state.ping()
-    body = {"database": "ok" if db_ok else "down", "state": "ok" if state_ok else "down"}
-    if db_ok and state_ok:
+    body: dict[str, object] = {"database": "ok" if db_ok else "down", "state": "ok" if state_ok else "down"}
+    if db_ok and state_ok and rt.started:
         return JSONResponse({"status": "ready", **body}, headers={"Cache-Control": "no-store"})
+    body["started"] = rt.started  # false until the startup hooks ran (they wait for the hot state)
     return JSONResponse(
         {"code": "not_ready", "message": "a backend is unreachable", **body},
         status_code=503,
@@ -69,6 +70,29 @@ async def refresh_gauges(rt: Runtime) -> None:
     }
 
 
+def implied_errors(route: Any, info: dict[str, Any]) -> set[int]:
+    """The statuses an operation answers because of what it is, beyond those its handler raises: any
+    request may be shed (503, `api/shedding.py`) except liveness; a body may be malformed (400), too
+    large (413) or stall (408); a credential may be missing or wrong (401); a path names a thing that
+    may not exist (404); the middleware's gates answer 403 and 451 on their paths."""
+    found = set() if route.path == "/healthz" else {503}
+    if info["body"] is not None:
+        found |= {400, 408, 413}
+    if info["auth"] != "none":
+        found.add(401)
+    if route.param_convertors:
+        found.add(404)
+    if route.path.startswith(("/live/", "/replay/")):
+        found.add(451)  # withheld in the caller's country (WithheldGate)
+        if route.path.startswith("/live/") and not route.path.endswith("/state.json"):
+            found.add(403)  # live media: a listener token or the edge's credential (LiveGate)
+    if route.path.startswith("/api/admin/"):
+        found.add(403)  # staff only
+    if info["auth"] == "session" and route.path.startswith("/api/spaces/{space_id}/"):
+        found |= {403, 410}  # acting in a space: a role may not, or the space has ended
+    return found
+
+
 def openapi_document(routes: list[Any], title: str, version: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {}
@@ -92,6 +116,11 @@ def openapi_document(routes: list[Any], title: str, version: str) -> dict[str, A
             }
         },
     }
+    overloaded = {
+        **problem,
+        "description": "overloaded (code `overloaded`, or a backend down): retry after `Retry-After` seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+    }
     for route in routes:
         info = getattr(route, "openapi", None)
         if info is None:
@@ -111,12 +140,12 @@ def openapi_document(routes: list[Any], title: str, version: str) -> dict[str, A
         if info["response"] is not None:
             ok_resp["content"] = {"application/json": {"schema": ref(info["response"])}}
         operation["responses"][str(info["status"])] = ok_resp
-        for status in info["errors"]:
-            operation["responses"][str(status)] = problem
+        for status in sorted({*info["errors"], *implied_errors(route, info)}):
+            operation["responses"][str(status)] = problem if status != 503 else overloaded
         if info["auth"] != "none":
             operation["security"] = [{"bearer": []}]
             operation["description"] = f"Authorization: Bearer <{info['auth']}>"
-        paths.setdefault(route.path, {})[info["method"]] = operation
+        paths.setdefault(route.path_format, {})[info["method"]] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},

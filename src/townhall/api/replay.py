@@ -56,7 +56,9 @@ def _space_id(request: Request) -> str:
 
 # --- replay files and keys ----------------------------------------------------------------------
 async def replay_file(request: Request) -> Response:
-    space_id, name = _space_id(request), request.path_params["name"]
+    params = request.path_params
+    space_id = _space_id(request)
+    name = f"clips/{params['clip_file']}" if "clip_file" in params else params["name"]
     rec = _rec(request)
     if CLIP_FILE.match(name):  # a clip may be played while its space is still live
         clip = await rec.clips.get(name.removeprefix("clips/").removesuffix(".m4a"))
@@ -250,12 +252,20 @@ def routes() -> list[BaseRoute]:
         ),
         op(
             "GET",
-            "/replay/{space_id}/{name:path}",
+            "/replay/{space_id}/{name}",
             replay_file,
             tag=t,
             errors=(403, 404, 410),
             summary="Replay files, immutable: index.m3u8 (VOD), init.mp4, s<n>.m4s, manifest.json (signed), "
-            "audio.m4a (download), clips/<clip>.m4a",
+            "audio.m4a (download)",
+        ),
+        op(
+            "GET",
+            "/replay/{space_id}/clips/{clip_file}",
+            replay_file,
+            tag=t,
+            errors=(403, 404, 410),
+            summary="A clip's audio, immutable: <clip id>.m4a (playable while its space is still live)",
         ),
         op(
             "GET",
@@ -312,7 +322,7 @@ def routes() -> list[BaseRoute]:
             tag=t,
             body=BeaconsIn,
             response=BeaconsOut,
-            errors=(400, 413, 429),
+            errors=(400, 401, 413, 429),
             summary="Batched client events (replay_play, clip_play, impression), each with an id; "
             "acknowledged only once stored; a retried id is never counted twice",
         ),

@@ -61,6 +61,7 @@ class Runtime:
     media: ThreadedMedia | None = None  # this process's media node, when it runs one
     startup: list[Hook] = field(default_factory=list)
     shutdown: list[Hook] = field(default_factory=list)
+    started: bool = False  # every startup hook has run (a process started while Redis was down: not yet)
 
 
 def runtime_of(conn: HTTPConnection) -> Runtime:

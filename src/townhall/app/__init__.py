@@ -21,10 +21,13 @@ from townhall.api.ops import AccessLog, GaugeCollector
 from townhall.api.origin import LiveOrigin
 from townhall.api.runtime import Runtime
 from townhall.api.server import BodyDeadline
+from townhall.api.shedding import Budgets, Load, Shedding
 from townhall.api.trust.routes import WithheldGate
 from townhall.api.whip import Publishing, WhipCors
 from townhall.app.recording import build_recording
+from townhall.app.roster import RosterReader
 from townhall.app.trust import build_trust
+from townhall.domain.errors import Unavailable
 from townhall.domain.spaces import SpaceState
 from townhall.media.mixer import MixerSettings
 from townhall.media.node import MediaConfig, MediaNode
@@ -229,8 +232,9 @@ def subscribe(rt: Runtime) -> None:
 
     # start-up, in order (stopped in the reverse order)
     if media is not None:
-        rt.startup.append(lambda: resume_live(rt, media))
-        rt.shutdown.append(media.stop)
+        roster = RosterReader(media, MemberRepo(rt.db), rt.settings.media_roster_reconcile_s)
+        rt.startup += [lambda: resume_live(rt, media), roster.start]
+        rt.shutdown += [media.stop, roster.stop]
     rt.startup += [rec.replay.start, rec.counting.start, trust.effects.resume]
     rt.shutdown += [rec.counting.stop, rec.replay.stop]
     # a live space nobody has been on stage in for a while ends by itself (its media node marks the stage)
@@ -263,6 +267,34 @@ async def _bounded(step: Callable[[], Awaitable[object]]) -> None:
         log.warning("stopping: %s did not finish in %.0f s; going on", name, SHUTDOWN_STEP_S)
 
 
+async def _start(rt: Runtime) -> None:
+    for hook in rt.startup:
+        await hook()
+    rt.started = True
+
+
+START_RETRY_S = (0.5, 5.0)  # first and longest wait between attempts to start while the hot state is away
+
+
+async def _start_when_state_answers(rt: Runtime) -> None:
+    """Run the startup hooks once the hot state answers; a hook that fails because a backend went away
+    again is run again (each hook fails before it starts anything, so running it again is safe)."""
+    wait_s, done = START_RETRY_S[0], 0
+    while True:
+        try:
+            if await rt.state.ping():
+                while done < len(rt.startup):
+                    await rt.startup[done]()
+                    done += 1
+                rt.started = True
+                log.info("the hot state answers: started, ready")
+                return
+        except Unavailable as exc:
+            log.warning("starting: %s (%s); trying again in %.1f s", exc.message, exc.code, wait_s)
+        await asyncio.sleep(wait_s)
+        wait_s = min(START_RETRY_S[1], wait_s * 2)
+
+
 def area_routes() -> list[BaseRoute]:
     """Each area's routes, declared by its API module."""
     from townhall.api import accounts, dash, events, listen, ops, origin, replay, spaces, web, whip
@@ -289,19 +321,47 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await sqldb.migrate(str(rt.db.url.render_as_string(hide_password=False)))
-        for hook in rt.startup:
-            await hook()
+        starting: asyncio.Task[None] | None = None
+        if await rt.state.ping():
+            await _start(rt)
+        else:  # serve at once (/readyz says 503) and start by itself once the hot state answers
+            log.warning("the hot state does not answer: serving as not ready until it does")
+            starting = asyncio.create_task(_start_when_state_answers(rt), name="start-when-state-answers")
         try:
             yield
         finally:
+            if starting is not None and not starting.done():
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
             for hook in [*reversed(rt.shutdown), rt.state.close, rt.db.dispose]:
                 await _bounded(hook)
 
+    s = rt.settings
+    load = Load(rt.metrics.loop_lag.set)
+    rt.startup.insert(0, load.start)
+    rt.shutdown.insert(0, load.stop)
+    budgets = Budgets(
+        s.shed_public_inflight,
+        s.shed_listener_inflight,
+        s.shed_staff_inflight,
+        s.shed_loop_lag_ms / 1000,
+        s.shed_retry_after_s,
+    )
+    shed = rt.metrics.shed
     app = Starlette(
         routes=area_routes(),
         middleware=[
             Middleware(AccessLog),
-            Middleware(BodyDeadline, idle_s=rt.settings.body_idle_s),
+            # priority admission first: a refused request costs no more than its head (api/shedding.py)
+            Middleware(
+                Shedding,
+                budgets=budgets,
+                load=load,
+                known_session=rt.accounts.seen_valid,
+                on_shed=lambda lane: shed.labels(lane).inc(),
+            ),
+            Middleware(BodyDeadline, idle_s=s.body_idle_s),
             Middleware(WhipCors),
             Middleware(LiveGate),
             Middleware(WithheldGate),
@@ -310,4 +370,5 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    app.state.load = load
     return app

@@ -30,6 +30,7 @@ from starlette.routing import Route
 from townhall.api.errors import HANDLERS, error_response
 from townhall.api.replay import KEYS_PATH
 from townhall.app import database_url, edge_secret, media_config, open_blobs, open_leases, open_state
+from townhall.app.roster import RosterReader
 from townhall.domain.errors import Invalid, NotFound
 from townhall.domain.spaces import SpaceState
 from townhall.media.membership import Membership
@@ -42,8 +43,9 @@ from townhall.services.context import Context
 from townhall.services.recording_keys import ReplayKeys
 from townhall.services.replay import ReplayService
 from townhall.settings import Settings
+from townhall.store.blobs.spool import SpooledBlobs, space_of
 from townhall.store.sql import db as sqldb
-from townhall.store.sql.repos import SpaceRepo
+from townhall.store.sql.repos import MemberRepo, SpaceRepo
 from townhall.store.sql.repos_recording import ChainRepo, RecordingRepo
 from townhall.store.state.base import StateStore
 from townhall.store.state.leases import MemoryLeases, RedisLeases
@@ -67,14 +69,25 @@ class MediaRole:
     replay: ReplayService
     registry: CollectorRegistry
     secret: str
+    roster: RosterReader
+    blobs: SpooledBlobs
 
 
 def build_media_role(settings: Settings, clock: Callable[[], float] = time.time) -> MediaRole:
     s = settings
     s.data_dir.mkdir(parents=True, exist_ok=True)
     engine = sqldb.open_engine(database_url(s))
-    state, blobs, leases = open_state(s), open_blobs(s), open_leases(s)
+    state, leases = open_state(s), open_leases(s)
     registry = CollectorRegistry()
+    # the programme writes to this node's disk first; uploads to the shared store follow in the background,
+    # only while this node may write the space (docs/deploy.md, faults)
+    remote = open_blobs(s)
+    blobs = SpooledBlobs(
+        remote,
+        s.data_dir / "spool",
+        registry,
+        may_upload=lambda key: (sid := space_of(key)) is None or membership.may_upload(sid),
+    )
     host_state = HostState(state)
     spaces = SpaceRepo(engine)
 
@@ -107,7 +120,7 @@ def build_media_role(settings: Settings, clock: Callable[[], float] = time.time)
     ctx = Context(settings=s, state=state, clock=clock)
     path = s.replay_keys_file or str(s.data_dir / "replay-keys.json")
     keys = ReplayKeys(Path(path)).load(clock())
-    replay = ReplayService(ctx, state, ChainRepo(engine), RecordingRepo(engine), blobs, keys, public + KEYS_PATH)
+    replay = ReplayService(ctx, state, ChainRepo(engine), RecordingRepo(engine), remote, keys, public + KEYS_PATH)
 
     def chain(space_id: str, record: SegmentRecord) -> None:
         held = membership.fence_for(space_id)
@@ -116,7 +129,10 @@ def build_media_role(settings: Settings, clock: Callable[[], float] = time.time)
 
     media.on_segment(chain)
     replay.on_head.append(media.set_chain_head)
-    return MediaRole(s, engine, state, leases, media, membership, relay, replay, registry, edge_secret(s))
+    roster = RosterReader(media, MemberRepo(engine), s.media_roster_reconcile_s)
+    return MediaRole(
+        s, engine, state, leases, media, membership, relay, replay, registry, edge_secret(s), roster, blobs
+    )
 
 
 def media_app(role: MediaRole) -> Starlette:
@@ -151,7 +167,14 @@ def media_app(role: MediaRole) -> Starlette:
         return Response(status_code=204)
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "node": membership.node_id, "spaces": sorted(membership.held)})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "node": membership.node_id,
+                "spaces": sorted(membership.held),
+                "upload_backlog": role.blobs.backlog,
+            }
+        )
 
     async def readyz(request: Request) -> Response:
         if await role.state.ping():
@@ -167,9 +190,11 @@ def media_app(role: MediaRole) -> Starlette:
         await media.start()
         await role.replay.start()
         await membership.start()
+        await role.roster.start()
         try:
             yield
         finally:
+            await role.roster.stop()
             await membership.stop()
             await media.stop()
             await role.relay.stop_writing()

@@ -48,8 +48,13 @@ async def run_server(
 
     config = server_config(app, settings.host, settings.port)
     server = uvicorn.Server(config)
-    sock = bound_socket(settings.host, settings.port)  # a taken port is one clear line, not a traceback
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    # each bound now, so a taken port is one clear line, not a traceback; the internal port (when set) has
+    # an accept queue of its own, so a flood of connections to the public port never queues the edge's
+    sockets = [bound_socket(settings.host, settings.port)]
+    if settings.internal_port:
+        internal = "--internal-port (TOWNHALL_INTERNAL_HOST, TOWNHALL_INTERNAL_PORT)"
+        sockets.append(bound_socket(settings.internal_host, settings.internal_port, internal))
+    task = asyncio.create_task(server.serve(sockets))
     while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no started event
         await asyncio.sleep(0.05)
     if started is not None:
@@ -62,7 +67,8 @@ async def run_server(
     try:
         await task
     finally:
-        sock.close()
+        for sock in sockets:
+            sock.close()
 
 
 @dataclass(frozen=True)

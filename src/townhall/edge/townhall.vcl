@@ -16,6 +16,19 @@ backend origin {
     .between_bytes_timeout = @{first_byte_timeout};
 }
 
+# The same origin, as a pool of its own for anonymous API requests and every join (the work the origin
+# sheds first): capped, so a flood through the edge holds at most this many origin connections, and
+# is answered 503 + Retry-After here once they are all busy; signed-in requests and live media keep
+# the pool above (docs/architecture.md, "Shedding load").
+backend origin_public {
+    .host = "@{origin_host}";
+    .port = "@{origin_port}";
+    .connect_timeout = 2s;
+    .first_byte_timeout = @{first_byte_timeout};
+    .between_bytes_timeout = @{first_byte_timeout};
+    .max_connections = @{public_connections};
+}
+
 sub townhall_recv_first {
     # Internal headers are ours alone: a client can never set them (a restart keeps ours).
     unset req.http.X-TH-Token;
@@ -85,6 +98,9 @@ sub vcl_recv {
     if (req.url !~ "^/(live|replay)/") {
         # Everything else (API, pages) goes to the origin untouched and uncached.
         unset req.http.X-TH-Token;
+        if (!req.http.Authorization || req.url ~ "^/api/spaces/[^/?]+/join(\?|$)") {
+            set req.backend_hint = origin_public;
+        }
         return (pass);
     }
     if (req.method == "OPTIONS") {
@@ -262,6 +278,7 @@ sub vcl_backend_error {
     set beresp.http.Cache-Control = "no-store";
     set beresp.ttl = @{error_ttl};
     set beresp.grace = 0s;
+    set beresp.http.Retry-After = "@{busy_retry_after}";
     synthetic("""{"code":"origin_unavailable","message":"the origin did not answer; retry shortly"}""");
     return (deliver);
 }

@@ -43,12 +43,15 @@ class EdgeSettings(Protocol):
     edge_metrics_port: int
     edge_origin_url: str
     edge_port: int
+    edge_public_connections: int
     edge_revocation_ttl_s: float
     edge_rate_period_s: int
     edge_requests_per_ip: int
     edge_role: str
     edge_storage: str
     edge_thread_queue_limit: int
+    internal_host: str
+    internal_port: int
     edge_threads_min: int
     edge_varnishd: str
     edge_work_dir: str
@@ -62,8 +65,17 @@ CREDENTIAL = re.compile(r"^[A-Za-z0-9_-]{32,128}\Z")  # written into the VCL as 
 UNRESERVED = string.ascii_letters + string.digits + "-._~"
 
 
+BUSY_RETRY_AFTER_S = 2  # Retry-After of the edge's own 503 (the origin did not answer, or its pool is full)
+ORIGIN_KEEP_ALIVE_S = 5  # uvicorn's timeout_keep_alive, which api/server.py leaves at its default
+
+
 def origin_url(settings: EdgeSettings) -> str:
-    return settings.edge_origin_url or f"http://{settings.host}:{settings.port}"
+    """What the edge fetches from: as set, else the origin's internal port (its own accept queue), else its port."""
+    if settings.edge_origin_url:
+        return settings.edge_origin_url
+    if settings.internal_port:
+        return f"http://{settings.internal_host}:{settings.internal_port}"
+    return f"http://{settings.host}:{settings.port}"
 
 
 def _duration(seconds: float) -> str:
@@ -126,6 +138,8 @@ def render_vcl(settings: EdgeSettings, keys: Mapping[str, bytes], credential: st
         origin_host=target.hostname,
         origin_port=str(target.port or 80),
         first_byte_timeout=_duration(settings.edge_first_byte_timeout_s),
+        public_connections=str(settings.edge_public_connections),
+        busy_retry_after=str(BUSY_RETRY_AFTER_S),
         rate_limit=_rate_limit_block(settings),
         retry_after=str(max(1, math.ceil(refill_s))),
         is_edge="true" if is_edge else "false",
@@ -223,6 +237,9 @@ class Edge:
             # sends its head slowly or idles is dropped, and one that reads slowly cannot hold a thread.
             "-p", "http_req_hdr_len=8k", "-p", "http_req_size=32k", "-p", "http_max_hdr=64",
             "-p", "timeout_idle=5", "-p", "idle_send_timeout=10", "-p", "send_timeout=60",
+            # The origin (uvicorn) closes a keep-alive connection after 5 s idle; Varnish keeps them 60 s by
+            # default and may reuse one just as the origin closes it: a 503 it cannot retry for a POST.
+            "-p", f"backend_idle_timeout={ORIGIN_KEEP_ALIVE_S - 1}",
         ]  # fmt: skip
         try:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

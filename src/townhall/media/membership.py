@@ -93,12 +93,20 @@ class Membership:
         self.clock = clock
         self.draining = False
         self.held: dict[str, Held] = {}
+        self.handing_over: set[str] = set()  # spaces being handed over (fence shut, lease not yet released)
+        self.ended: set[str] = set()  # spaces that ended here
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- what the node's programmes and relay ask -------------------------------------------------
     def fence_for(self, space_id: str) -> Held | None:
         return self.held.get(space_id)
+
+    def may_upload(self, space_id: str) -> bool:
+        """Whether what this node spooled of the space may go to the blob store now: while it holds the
+        space, while handing it over, or once the space ended here (nobody else writes it then)."""
+        held = self.held.get(space_id)
+        return (held is not None and held.valid()) or space_id in self.handing_over or space_id in self.ended
 
     def lease_of(self, space_id: str) -> Lease | None:
         held = self.held.get(space_id)
@@ -137,9 +145,11 @@ class Membership:
             return
         held.until = 0.0  # the fence shuts first: from here this node writes nothing of the space
         until = None
+        self.handing_over.add(space_id)  # what it wrote still goes out (the lease is still this node's)
         try:  # the programme settles (a write already under way lands) before anyone else may start
             until = await self.media.stop_space(space_id, ended=False)
         finally:
+            self.handing_over.discard(space_id)
             with contextlib.suppress(Exception):
                 await self.leases.release(space_lease(space_id), held.lease, self.clock())
                 signal = json.dumps({"space": space_id, "event": "handoff", "until": until}).encode()
@@ -148,6 +158,8 @@ class Membership:
 
     async def give_up(self, space_id: str, ended: bool) -> None:
         held = self.held.get(space_id)
+        if ended:
+            self.ended.add(space_id)  # nobody writes it any more: what this node spooled of it may go out
         try:
             await self.media.stop_space(space_id, ended)
         finally:

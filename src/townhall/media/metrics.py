@@ -52,6 +52,11 @@ class MediaMetrics:
             "spaces this node stopped writing because its lease lapsed (another node may run them)",
             registry=reg,
         )
+        self.roster_enforced = Counter(
+            "townhall_media_roster_enforced_total",
+            "roster decisions (mute, unmute, removal) enforced by re-reading the roster, their event missed",
+            registry=reg,
+        )
         self.rejected = Counter("townhall_media_whip_rejected_total", "WHIP offers refused", ["reason"], registry=reg)
 
     def forget(self, space_id: str) -> None:

@@ -13,7 +13,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -263,6 +263,41 @@ class MediaNode:
         if live is not None:
             live.detach(publisher)
         publisher.closed.set()
+
+    # --- the roster, re-read ------------------------------------------------------------------------
+    def voices(self) -> dict[str, dict[str, bool]]:
+        """Each space's publishing accounts and whether each is muted now."""
+        return {
+            space_id: {account: live.is_muted(account) for account in live.publishers}
+            for space_id, live in self.spaces.items()
+            if live.publishers
+        }
+
+    async def reconcile(self, space_id: str, roster: Mapping[str, tuple[bool, bool]]) -> int:
+        """Enforce the roster (account -> (muted, may speak)) on the space's publishers: the decisions
+        whose event this node missed (Redis away, a pub/sub reconnect). Returns how many it enforced."""
+        live = self.spaces.get(space_id)
+        if live is None:
+            return 0
+        enforced = 0
+        for account in list(live.publishers):
+            decided = roster.get(account)
+            if decided is None:
+                continue
+            muted, may_speak = decided
+            if not may_speak:
+                log.warning("space %s: %s may no longer speak (roster re-read); hanging up", space_id, account)
+                await self.hang_up_account(space_id, account)
+            elif live.is_muted(account) != muted:
+                log.warning(
+                    "space %s: roster says %s muted=%s (its event was missed); enforced", space_id, account, muted
+                )
+                live.set_muted(account, muted)
+            else:
+                continue
+            enforced += 1
+            self.metrics.roster_enforced.inc()
+        return enforced
 
     # --- control plane events ---------------------------------------------------------------------
     async def _follow(self, space_id: str) -> None:

@@ -36,6 +36,7 @@ log = logging.getLogger("townhall.media")
 
 SegmentHook = Callable[[str, SegmentRecord], Awaitable[None] | None]
 MAX_SKIPS = 1000  # stalls remembered (older ones are long past every part still to be stored)
+STOP_UPLOAD_WAIT_S = 2.0  # a stopping programme waits this long for its last segments to be uploaded
 MAX_BACKFILL_FRAMES = 50  # at most a second of silence covers a handover; longer is a gap, shown as one
 
 
@@ -110,6 +111,8 @@ class Programme:
         self._changed = asyncio.Event()
         self._outbox: asyncio.Queue[_Cut | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._announcing: asyncio.Queue[SegmentRecord | None] = asyncio.Queue()
+        self._announcer: asyncio.Task[None] | None = None
         self.last_publish: float | None = None
 
     async def start(self) -> None:
@@ -136,6 +139,7 @@ class Programme:
         self._relay_playlist()
         await self.recorder.write_playlist(self.playlist)
         self._task = asyncio.create_task(self._store_loop(), name=f"programme-{self.space_id}")
+        self._announcer = asyncio.create_task(self._announce_loop(), name=f"programme-chain-{self.space_id}")
         log.info("space %s: programme starts at msn %d", self.space_id, self.packager.msn)
 
     async def _close_unfinished(self, last: SegmentRecord, msn: int, parts: int) -> None:
@@ -157,7 +161,7 @@ class Programme:
         except BlobExists:  # closed already (a node that stopped after writing it)
             return
         log.info("space %s: closed unfinished segment %d from %d stored parts", self.space_id, msn, len(found))
-        await self._announce(record)
+        self._announcing.put_nowait(record)  # chained once it is in the shared store, like any other
 
     def _resume_at(self, last: SegmentRecord | None, highest: int, parts: int) -> int:
         """Media time after the newest stored part: past every sample a listener may have heard, so the
@@ -251,6 +255,17 @@ class Programme:
             return
         await self.recorder.write_playlist(self.playlist)
         if record is not None:
+            self._announcing.put_nowait(record)
+
+    async def _announce_loop(self) -> None:
+        """Each stored segment to the hooks (the hash chain), in order, once it is in the shared store:
+        a media node's spool may still be uploading it (the blob store slow or away)."""
+        while (record := await self._announcing.get()) is not None:
+            try:
+                await self.recorder.uploaded(self.recorder.record_key(record.msn))
+            except Exception:
+                log.exception("space %s: waiting for segment %d to be uploaded failed", self.space_id, record.msn)
+                continue
             await self._announce(record)
 
     async def _store_part(self, part: Part, due: float, loop: asyncio.AbstractEventLoop) -> None:
@@ -338,7 +353,33 @@ class Programme:
         self._task = None
         self.window.ended = ended
         self._publish_playlist()
-        if not self._may_write():
+        try:
+            if not self._may_write():
+                return
+            self._relay_playlist()
+            await self.recorder.write_playlist(self.playlist)
+        finally:
+            await self._settle_announcements()
+
+    async def _settle_announcements(self) -> None:
+        """Wait up to `STOP_UPLOAD_WAIT_S` for everything written to be uploaded (before a handover
+        releases the lease) and chained; a segment still waiting for the blob store after that stays out
+        of the chain (its upload still goes on while this node may write the space)."""
+        announcer, self._announcer = self._announcer, None
+        if announcer is None:
             return
-        self._relay_playlist()
-        await self.recorder.write_playlist(self.playlist)
+        self._announcing.put_nowait(None)
+        try:
+            async with asyncio.timeout(STOP_UPLOAD_WAIT_S):
+                await self.recorder.settled()
+                await asyncio.shield(announcer)
+        except TimeoutError:
+            log.warning(
+                "space %s: %d segments not uploaded in %.0f s stay out of its hash chain",
+                self.space_id,
+                self._announcing.qsize(),
+                STOP_UPLOAD_WAIT_S,
+            )
+            announcer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await announcer

@@ -49,6 +49,7 @@ class Recorder:
         self.blobs = blobs
         self.space_id = space_id
         self.prefix = live_prefix(space_id)
+        self.last_key: str | None = None  # the newest object written (uploads leave in write order)
 
     def key(self, name: str) -> str:
         return self.prefix + name
@@ -75,14 +76,29 @@ class Recorder:
                 return SegmentRecord.from_json(raw)
         return None
 
+    def _last(self, key: str) -> str:
+        self.last_key = key
+        return key
+
+    async def settled(self) -> None:
+        """Return once everything written so far is in the shared store."""
+        if self.last_key is not None:
+            await self.uploaded(self.last_key)
+
+    async def uploaded(self, key: str) -> None:
+        """Return once `key` is in the shared store (a media node's spool uploads in the background)."""
+        wait = getattr(self.blobs, "uploaded", None)
+        if wait is not None:
+            await wait(key)
+
     async def write_init(self, data: bytes) -> None:
-        await self.blobs.put_immutable(self.key("init.mp4"), data)
+        await self.blobs.put_immutable(self._last(self.key("init.mp4")), data)
 
     async def write_multivariant(self, text: str) -> None:
-        await self.blobs.put_mutable(self.key("master.m3u8"), text.encode())
+        await self.blobs.put_mutable(self._last(self.key("master.m3u8")), text.encode())
 
     async def write_part(self, part: Part) -> None:
-        await self.blobs.put_immutable(self.key(part.name), part.data)
+        await self.blobs.put_immutable(self._last(self.key(part.name)), part.data)
 
     async def write_segment(self, segment: Segment, program_date_time: float) -> SegmentRecord:
         """The segment, then its record; both before any playlist names the segment."""
@@ -99,7 +115,7 @@ class Recorder:
             program_date_time=program_date_time,
             parts=tuple(self.key(p.name) for p in segment.parts),
         )
-        await self.blobs.put_immutable(self.record_key(segment.msn), record.to_json())
+        await self.blobs.put_immutable(self._last(self.record_key(segment.msn)), record.to_json())
         return record
 
     async def read_playlist(self) -> str | None:
@@ -107,4 +123,4 @@ class Recorder:
         return raw.decode() if raw is not None else None
 
     async def write_playlist(self, text: str) -> None:
-        await self.blobs.put_mutable(self.key("media.m3u8"), text.encode())
+        await self.blobs.put_mutable(self._last(self.key("media.m3u8")), text.encode())

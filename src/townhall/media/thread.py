@@ -15,9 +15,10 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any, Protocol, TypeVar
 
 import uvloop
@@ -30,6 +31,17 @@ from townhall.media.recorder import SegmentRecord
 log = logging.getLogger("townhall.media")
 T = TypeVar("T")
 SWITCH_INTERVAL_S = 0.001
+CLOCK_NICE = -10  # the media thread's scheduling priority: ahead of the API's threads and of a busy host
+
+
+def _raise_priority() -> None:
+    """Best effort: run the audio clock's thread at `CLOCK_NICE`, so on a machine short of CPU (a flood
+    of requests, other processes) the scheduler runs the 20 ms tick first. Needs CAP_SYS_NICE (root, or
+    `AmbientCapabilities=CAP_SYS_NICE` in the unit); without it the thread keeps its priority."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CLOCK_NICE)
+    except OSError as exc:
+        log.info("media clock thread keeps its priority (%s); grant CAP_SYS_NICE to raise it", exc)
 
 
 class HostedState(Protocol):
@@ -98,6 +110,7 @@ class ThreadedMedia:
         self._thread: threading.Thread | None = None
         self._host: asyncio.AbstractEventLoop | None = None
         self._pending: set[asyncio.Future[Any]] = set()  # hooks' awaitables still running on the API loop
+        self.stopping: list[Callable[[], Coroutine[Any, Any, None]]] = []  # run on the media loop after the node
 
     # --- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -110,6 +123,7 @@ class ThreadedMedia:
         host = self._host
 
         def run() -> None:
+            _raise_priority()
             asyncio.set_event_loop(loop)
             loop.call_soon(host.call_soon_threadsafe, started.set_result, None)
             loop.run_forever()
@@ -128,6 +142,8 @@ class ThreadedMedia:
             return
         try:
             await self._call(self.node.stop())
+            for step in self.stopping:
+                await self._call(step())
         finally:
             loop.call_soon_threadsafe(loop.stop)
             await asyncio.to_thread(thread.join)
@@ -145,6 +161,15 @@ class ThreadedMedia:
 
     async def stop_space(self, space_id: str, ended: bool = True) -> float | None:
         return await self._call(self.node.stop_space(space_id, ended))
+
+    async def voices(self) -> dict[str, dict[str, bool]]:
+        async def read() -> dict[str, dict[str, bool]]:
+            return self.node.voices()
+
+        return await self._call(read())
+
+    async def reconcile(self, space_id: str, roster: Mapping[str, tuple[bool, bool]]) -> int:
+        return await self._call(self.node.reconcile(space_id, dict(roster)))
 
     def on_segment(self, hook: SegmentHook) -> None:
         """`hook` runs on the API's loop, after the segment is stored (never waited for by the clock)."""

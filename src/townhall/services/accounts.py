@@ -19,6 +19,9 @@ from townhall.domain.errors import NotFound, Unauthenticated
 from townhall.domain.ids import check_handle
 from townhall.services.context import Context
 
+SEEN_SESSIONS_MAX = 100_000  # sessions remembered as seen valid, the oldest forgotten first
+SEEN_SESSION_S = 3600.0  # how long a session seen valid keeps its priority without being seen again
+
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -59,6 +62,21 @@ class AccountService:
         )
         # a hash to verify against when the handle is unknown, so timing does not reveal handles
         self._dummy_hash = self.hasher.hash("not-a-password")
+        # sessions seen valid lately (hash -> expiry), newest last: a hint for priority admission
+        # (api/shedding.py) that costs no lookup; never an authorisation, which is `authenticate`'s
+        self._seen: dict[str, float] = {}
+
+    def seen_valid(self, bearer: str) -> bool:
+        """Whether this session token was valid when last checked here (a hint: it may since have been
+        revoked; `authenticate` still decides)."""
+        expires = self._seen.get(token_hash(bearer))
+        return expires is not None and expires > self.ctx.clock()
+
+    def _remember(self, hashed: str, expires: float) -> None:
+        self._seen.pop(hashed, None)
+        self._seen[hashed] = expires
+        if len(self._seen) > SEEN_SESSIONS_MAX:
+            del self._seen[next(iter(self._seen))]
 
     async def register(self, handle: str, password: str, client: str) -> SignedIn:
         s = self.ctx.settings
@@ -99,6 +117,7 @@ class AccountService:
         now = self.ctx.clock()
         expires = now + self.ctx.settings.session_ttl_s
         await self.sessions.create(token_hash(token), account.id, now, expires)
+        self._remember(token_hash(token), min(expires, now + SEEN_SESSION_S))
         return SignedIn(account, token, expires)
 
     async def authenticate(self, bearer: str | None) -> Account:
@@ -106,10 +125,13 @@ class AccountService:
             raise Unauthenticated("not_signed_in", "sign in first (Authorization: Bearer <session token>)")
         account = await self.sessions.account_for(token_hash(bearer), self.ctx.clock())
         if account is None:
+            self._seen.pop(token_hash(bearer), None)
             raise Unauthenticated("session_invalid", "the session has expired or is not valid; sign in again")
+        self._remember(token_hash(bearer), self.ctx.clock() + SEEN_SESSION_S)
         return account
 
     async def logout(self, bearer: str) -> None:
+        self._seen.pop(token_hash(bearer), None)
         await self.sessions.delete(token_hash(bearer))
 
     async def get(self, account_id: str) -> Account:

@@ -77,6 +77,8 @@ class Limits(Protocol):
     speak_requests_per_minute: int
     speaker_token_ttl_s: int
     title_max: int
+
+
 class ContextState(PubSub, RateLimits, Protocol):
     """What the context itself needs of the hot state: the spaces' event channels and rate limits."""
 

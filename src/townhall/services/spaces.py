@@ -5,13 +5,14 @@ Every role change goes through `domain.roles.allowed`; every change is published
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Protocol
 
 from townhall.domain import spaces as rules
 from townhall.domain.accounts import Account, ensure_active
-from townhall.domain.errors import Conflict, Forbidden, Gone, Invalid, NotFound, RateLimited
+from townhall.domain.errors import Conflict, Forbidden, Gone, Invalid, NotFound, RateLimited, Unavailable
 from townhall.domain.roles import MAX_COHOSTS, MAX_SPEAKERS, VOICES, Action, Role, allowed
 from townhall.domain.spaces import Member, Space, SpaceLimits, SpaceState
 from townhall.domain.tokens import Claims, Scope, account_subject, sign
@@ -19,6 +20,8 @@ from townhall.services.context import Context
 from townhall.services.keys import TokenKeys
 from townhall.services.revocation import Revocations
 from townhall.store.state.base import Queues
+
+log = logging.getLogger("townhall")
 
 SpaceHook = Callable[[Space], Awaitable[object]]
 SPACE_CACHE_S = 2.0
@@ -305,7 +308,22 @@ class SpaceService:
         action = Action.MUTE if muted else Action.UNMUTE
         await self._check(actor, space_id, action, target_id)
         await self.members.upsert(space_id, target_id, self.ctx.clock(), muted=muted)
-        await self.ctx.publish(space_id, {"type": "mute", "account_id": target_id, "muted": muted})
+        await self._decided(space_id, {"type": "mute", "account_id": target_id, "muted": muted})
+
+    async def _decided(self, space_id: str, event: dict[str, object]) -> None:
+        """Announce a roster decision already written to the database. The event is the fast path; the
+        media node running the space also re-reads its publishers' rows (app/roster.py), so a decision
+        whose event cannot be sent (Redis away) is still enforced: it is accepted, not refused."""
+        try:
+            await self.ctx.publish(space_id, event)
+        except Unavailable as exc:
+            log.warning(
+                "space %s: %s decided while the hot state is away (%s); the media node enforces it from the "
+                "database on its next roster re-read",
+                space_id,
+                event.get("type"),
+                exc.code,
+            )
 
     async def move_to_listener(self, actor: Account, space_id: str, target_id: str) -> None:
         await self._check(actor, space_id, Action.MOVE_TO_LISTENER, target_id)
@@ -370,7 +388,7 @@ class SpaceService:
     async def platform_mute(self, space_id: str, account_id: str) -> None:
         await self._target(space_id, account_id)
         await self.members.upsert(space_id, account_id, self.ctx.clock(), muted=True)
-        await self.ctx.publish(space_id, {"type": "mute", "account_id": account_id, "muted": True})
+        await self._decided(space_id, {"type": "mute", "account_id": account_id, "muted": True})
 
     async def platform_remove(self, space_id: str, account_id: str) -> None:
         await self._target(space_id, account_id)

@@ -148,9 +148,7 @@ def _disputes(disputes: list[Dispute]) -> dict[str, Any]:
     return {
         "submitted": len(disputes),
         "outcomes": {k: outcomes[k] for k in ("for_recipient", "for_provider", "settled", "withdrawn")},
-        "median_days_to_complete": None
-        if not closed
-        else round(statistics.median(durations) / 86400, 3),
+        "median_days_to_complete": None if not closed else round(statistics.median(durations) / 86400, 3),
         "share_implemented": None if not closed else round(sum(1 for d in closed if d.implemented) / len(closed), 3),
     }
 

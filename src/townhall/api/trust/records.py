@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute
@@ -18,7 +21,7 @@ from townhall.domain.errors import Invalid
 from townhall.domain.moderation import ActionKind
 from townhall.services.trust.disputes import ReferralDraft
 from townhall.services.trust.orders import OrderDraft
-from townhall.services.trust.reports import report
+from townhall.services.trust.reports import period, report
 from townhall.services.trust.staff import require
 from townhall.trust import audit, reasons, transparency
 
@@ -98,15 +101,57 @@ def _platform(request: Request) -> str:
     return str(runtime_of(request).public_url)
 
 
+REPORTS_KEPT = 32  # periods kept; the oldest computed is forgotten first
+REPORT_MAX_AGE_S = 60  # what browsers and caches may keep a report for
+
+
+class ReportCache:
+    """The transparency report is public and costly (it reads every record of its period): each period's
+    figures are computed once per change of the trust records, one computation at a time, and every
+    other request is answered from the copy. Every trust write appends to the audit log first, in the
+    same transaction, so the log's head names the records' version: one indexed read per request says
+    whether the copy still holds. A flood of report requests, whatever periods it asks for, costs one
+    computation after another, never many at once."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+        self._lock = asyncio.Lock()
+
+    async def figures(self, request: Request, start: str, end: str) -> dict[str, Any]:
+        period(start, end)  # an invalid period is refused before it waits for anything
+        stores = trust_of(request).stores
+        version = (await stores.audit.head())[0]
+        found = self._kept.get((start, end))
+        if found is not None and found[0] == version:
+            return found[1]
+        async with self._lock:
+            version = (await stores.audit.head())[0]
+            found = self._kept.get((start, end))  # computed while this request waited its turn
+            if found is not None and found[0] == version:
+                return found[1]
+            figures = await report(stores, _platform(request), start, end)
+            self._kept.pop((start, end), None)
+            self._kept[(start, end)] = (version, figures)
+            if len(self._kept) > REPORTS_KEPT:
+                del self._kept[next(iter(self._kept))]
+            return figures
+
+
+def _reports(request: Request) -> ReportCache:
+    cache: ReportCache = request.app.state.__dict__.setdefault("transparency_reports", ReportCache())
+    return cache
+
+
 async def transparency_json(request: Request) -> Response:
     start, end = period_of(request)
-    return ok(await report(trust_of(request).stores, _platform(request), start, end))
+    figures = await _reports(request).figures(request, start, end)
+    return ok(figures, headers={"Cache-Control": f"public, max-age={REPORT_MAX_AGE_S}"})
 
 
 async def transparency_page(request: Request) -> Response:
     start, end = period_of(request)
-    figures = await report(trust_of(request).stores, _platform(request), start, end)
-    return HTMLResponse(transparency.page(figures), headers={"Cache-Control": "no-store"})
+    figures = await _reports(request).figures(request, start, end)
+    return HTMLResponse(transparency.page(figures), headers={"Cache-Control": f"public, max-age={REPORT_MAX_AGE_S}"})
 
 
 async def well_known(request: Request) -> Response:
@@ -235,7 +280,14 @@ def routes() -> list[BaseRoute]:
             tag=t,
             errors=(400,),
         ),
-        op("GET", "/transparency", transparency_page, summary="Transparency report as a page with charts", tag=t),
+        op(
+            "GET",
+            "/transparency",
+            transparency_page,
+            summary="Transparency report as a page with charts (?from=&to=)",
+            tag=t,
+            errors=(400,),
+        ),
         op(
             "POST",
             f"{adm}/orders",

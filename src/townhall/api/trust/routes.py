@@ -219,7 +219,7 @@ def routes() -> list[BaseRoute]:
             body=NoticeIn,
             response=NoticeOut,
             status=201,
-            errors=(400, 404, 429),
+            errors=(400, 401, 404, 429),
         ),
         op(
             "GET",

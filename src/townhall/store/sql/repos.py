@@ -5,6 +5,8 @@ Each method is one short transaction; rows become domain dataclasses and back. N
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -210,6 +212,13 @@ class MemberRepo:
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else _member(row)
+
+    async def of_accounts(self, space_id: str, account_ids: Iterable[str]) -> list[Member]:
+        """The rows of these accounts in the space (those that have one)."""
+        query = _MEMBERS.where(members.c.space_id == space_id, members.c.account_id.in_(list(account_ids)))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_member(r) for r in rows]
 
     async def upsert(self, space_id: str, account_id: str, now: float, **values: object) -> None:
         async with self.engine.begin() as conn:
