@@ -1,12 +1,13 @@
 """Mouth-to-ear latency in real browsers: a host page in headless Chromium publishes a fake microphone that
 beeps at known times (WHIP to the media node); a listener page plays the space through a real Varnish edge
-(LL-HLS, hls.js in low-latency mode). Both pages time each beep's onset with the same WebAudio detector:
-the host on its microphone track, the listener on the playing element. Beeps cycle through four pitches,
-so each one heard is matched to the beep spoken without ambiguity.
+(by default the page's own choice, chunked CMAF in dash.js; `--protocol hls` makes the chunked manifest
+unreachable so the page falls back to LL-HLS in hls.js, in low-latency mode). Both pages time each beep's
+onset with the same WebAudio detector: the host on its microphone track, the listener on the playing
+element. Beeps cycle through four pitches, so each one heard is matched to the beep spoken without ambiguity.
 
 Prints mouth-to-ear p50 and p95 over at least --beeps beeps, last (goal p50 <= 1.5 s, p95 <= 2.0 s).
 
-    .venv/bin/python bench/browser_latency.py [--beeps 36] [--timeout 120] [--added-latency-ms 0]
+    .venv/bin/python bench/browser_latency.py [--beeps 36] [--timeout 120] [--added-latency-ms 0] [--protocol chunked]
 
 --added-latency-ms delays every request of the listener page (Chromium's network emulation), as a
 listener far from the edge would see; the spec asks to measure that too, not only loopback.
@@ -113,7 +114,7 @@ def match(spoken: list[dict[str, float]], heard: list[dict[str, float]]) -> list
     return delays
 
 
-async def run(beeps: int, timeout_s: float, added_latency_ms: float) -> list[float]:
+async def run(beeps: int, timeout_s: float, added_latency_ms: float, protocol: str = "chunked") -> list[float]:
     with tempfile.TemporaryDirectory(prefix="townhall-latency-") as tmp_dir:
         tmp = Path(tmp_dir)
         edge_port = free_port()
@@ -126,13 +127,13 @@ async def run(beeps: int, timeout_s: float, added_latency_ms: float) -> list[flo
             await edge.astart()
             try:
                 async with browsers(tmp, "browser_latency", report=False) as chromium:
-                    return await measure(chromium, server.url, tmp, beeps, timeout_s, added_latency_ms)
+                    return await measure(chromium, server.url, tmp, beeps, timeout_s, added_latency_ms, protocol)
             finally:
                 await edge.astop()
 
 
 async def measure(
-    chromium: object, url: str, tmp: Path, beeps: int, timeout_s: float, added_latency_ms: float
+    chromium: object, url: str, tmp: Path, beeps: int, timeout_s: float, added_latency_ms: float, protocol: str
 ) -> list[float]:
     b = chromium
     host = await b.page("host", await b.launch(beeps_wav(tmp / "beeps.wav")), f"{url}/studio")  # type: ignore[attr-defined]
@@ -146,7 +147,11 @@ async def measure(
     link = await host.input_value("#share-link")
     await host.evaluate(DETECT_JS, [None, list(PITCHES)])
 
-    listener = await b.page("listener", await b.launch(), link)  # type: ignore[attr-defined]
+    context = await (await b.launch()).new_context()  # type: ignore[attr-defined]
+    if protocol == "hls":  # the chunked manifest unreachable: the page falls back to LL-HLS in hls.js
+        await context.route("**/chunked.mpd", lambda route: route.fulfill(status=404, body="{}"))
+    listener = await context.new_page()
+    await listener.goto(link)
     if added_latency_ms:
         cdp = await listener.context.new_cdp_session(listener)
         await cdp.send("Network.enable")
@@ -157,6 +162,10 @@ async def measure(
     await listener.evaluate(DETECT_JS, ["#audio", list(PITCHES)])
     await asyncio.sleep(5)  # let the player settle at its live distance before counting
     await listener.evaluate("window.__onsets.length = 0")
+    # stalls as the listener hears them: the element's `waiting` events (dash.js's BUFFER_EMPTY is not one)
+    await listener.evaluate(
+        "window.__waiting = 0; document.querySelector('#audio').addEventListener('waiting', () => window.__waiting++)"
+    )
     started = time.monotonic()
 
     async def enough() -> list[float] | None:
@@ -166,12 +175,22 @@ async def measure(
         return delays if len(delays) >= beeps else None
 
     delays: list[float] = await until(enough, timeout_s, f"{beeps} beeps heard", every_s=1.0)
-    latency = await listener.evaluate(
-        "(() => { const h = window.townhall.player.hls; return {latency: h.latency, target: h.targetLatency}; })()"
-    )
-    print(f"hls.js after {time.monotonic() - started:.0f}s: latency {latency['latency']:.2f}s, "
-          f"target {latency['target']:.2f}s")  # fmt: skip
+    state = await listener.evaluate(PLAYER_STATE_JS)
+    print(f"{state['kind']} after {time.monotonic() - started:.0f}s: its own latency estimate {state['latency']:.2f}s, "
+          f"target {state['target']:.2f}s, {state['waiting']} waiting events")  # fmt: skip
     return delays
+
+
+PLAYER_STATE_JS = """
+(() => {
+  const p = window.townhall.player;
+  if (p.kind === "dash.js" && p.player) {
+    const target = p.player.getSettings().streaming.delay.liveDelay;
+    return { kind: p.kind, latency: p.player.getCurrentLiveLatency(), target, waiting: window.__waiting };
+  }
+  return { kind: p.kind, latency: p.hls.latency, target: p.hls.targetLatency, waiting: window.__waiting };
+})()
+"""
 
 
 def main() -> None:
@@ -179,13 +198,15 @@ def main() -> None:
     parser.add_argument("--beeps", type=int, default=36, help="beeps to measure (at least 30)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for them")
     parser.add_argument("--added-latency-ms", type=float, default=0.0, help="delay on each listener request")
+    parser.add_argument("--protocol", choices=("chunked", "hls"), default="chunked", help="the path the page plays")
     args = parser.parse_args()
-    delays = asyncio.run(run(max(30, args.beeps), args.timeout, args.added_latency_ms))
+    delays = asyncio.run(run(max(30, args.beeps), args.timeout, args.added_latency_ms, args.protocol))
     ordered = sorted(delays)
     p50 = statistics.median(ordered)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     print(f"delays (s): {' '.join(f'{d:.3f}' for d in ordered)}")
-    extra = f" with {args.added_latency_ms:.0f} ms added per request" if args.added_latency_ms else ""
+    extra = f" ({args.protocol}) with {args.added_latency_ms:.0f} ms added per request" if args.added_latency_ms else ""
+    extra = extra or f" ({args.protocol})"
     print(f"mouth-to-ear through the edge{extra}: p50 {p50:.3f} s, p95 {p95:.3f} s over {len(ordered)} beeps "
           f"(goal p50 <= 1.5 s, p95 <= 2.0 s)")  # fmt: skip
 

@@ -3,9 +3,13 @@
 Starts a live space (bench/live_space.py: the real app, media node and a synthetic speaker), a townhall
 edge in front of it, and a probe that learns each part's creation straight from the origin. Each
 player joins, follows the playlist with blocking reloads, fetches every part and renews its lease.
-Usage: .venv/bin/python bench/listeners.py [--levels 100,1000,5000] [--seconds 15]
+Usage: .venv/bin/python bench/listeners.py [--levels 100,1000,5000] [--seconds 15] [--protocol hls|chunked]
 Prints per-level figures, then `availability p95 at N=max = X ms`, then, last,
-`origin requests/s at N=max over N=100 = R`. Every loop is bounded in count and time.
+`origin requests/s at N=max over N=100 = R`. With `--protocol chunked` each level runs twice, LL-HLS
+then chunked CMAF (low-latency DASH players as dash.js behaves: the MPD, one segment request held open
+while the segment is made, the MPD again every 5 s and the clock 4 times a minute), the figures side
+by side; the last line is `requests per listener-second (chunked) = R`. Every loop is bounded in count
+and time.
 """
 
 from __future__ import annotations
@@ -70,20 +74,24 @@ def _hint(body: bytes) -> tuple[int, int] | None:
 
 
 # --- the probe: when did each part come to exist at the origin -------------------------------
-async def _probe(origin_port: int, space: str, pipe: Pipe) -> tuple[dict[str, float], list[float]]:
-    """Follow the origin's playlist with blocking reloads until told to stop (or MAX_RUN_S)."""
+async def _probe(origin_port: int, space: str, secret: str, pipe: Pipe) -> tuple[dict[str, float], list[float]]:
+    """Follow the origin's playlist with blocking reloads (as an edge does, with the edge's credential, which
+    the origin's LiveGate asks for) until told to stop (or MAX_RUN_S)."""
     conn = await Connection.open("127.0.0.1", origin_port)
     created: dict[str, float] = {}
     asked: list[float] = []  # when the probe itself asked the origin (subtracted from its count)
     base = f"/live/{space}/media.m3u8"
-    answer = await conn.get(base)
+    credential = f"X-Townhall-Edge: {secret}\r\n"
+    answer = await conn.get(base, credential)
+    if answer.status != 200:
+        raise SystemExit(f"the probe was refused by the origin: {answer.status} {answer.body[:200]!r}")
     deadline = time.monotonic() + MAX_RUN_S
     for _ in range(int(MAX_RUN_S / PART_S) * 3):
         wanted = _hint(answer.body)
         if wanted is None or time.monotonic() > deadline or pipe.poll():
             break
         asked.append(time.time())
-        answer = await conn.get(f"{base}?_HLS_msn={wanted[0]}&_HLS_part={wanted[1]}")
+        answer = await conn.get(f"{base}?_HLS_msn={wanted[0]}&_HLS_part={wanted[1]}", credential)
         now = time.time()
         for msn, index in _listed(answer.body):
             created.setdefault(f"{msn}.{index}", now)
@@ -91,11 +99,11 @@ async def _probe(origin_port: int, space: str, pipe: Pipe) -> tuple[dict[str, fl
     return created, asked
 
 
-def probe_main(origin_port: int, space: str, pipe: Pipe) -> None:
+def probe_main(origin_port: int, space: str, secret: str, pipe: Pipe) -> None:
     """Runs in its own process so a busy load generator cannot delay the creation stamps."""
     import uvloop
 
-    pipe.send(uvloop.run(_probe(origin_port, space, pipe)))
+    pipe.send(uvloop.run(_probe(origin_port, space, secret, pipe)))
 
 
 # --- the players --------------------------------------------------------------------------------
@@ -116,6 +124,8 @@ class Stage:
     space: str
     edge_port: int
     origin_port: int  # the control plane and origin (one process in the embedded form)
+    protocol: str = "hls"  # "hls" (LL-HLS players) or "chunked" (low-latency DASH players)
+    edge_secret: str = ""  # the probe reads the origin as an edge does
     tally: Tally = field(default_factory=Tally)
     stop_at: float = float("inf")  # loop time at which players stop
     spread: bool = False  # each player from an address of its own (127.2.x.y), as real listeners come
@@ -224,6 +234,91 @@ async def player(stage: Stage, number: int, token: str, renew_every_s: float) ->
         link.close()
 
 
+# --- chunked CMAF players (low-latency DASH, as dash.js behaves with the origin's MPD) ----------------
+MPD_EVERY_S = 5.0  # the MPD's minimumUpdatePeriod
+CLOCK_EVERY_S = 15.0  # dash.js re-synchronises its clock about 4 times a minute (specs/chunked.md)
+PARTS_PER_SEGMENT = 9
+
+
+@dataclass(frozen=True)
+class Template:
+    start: int
+    ast: float  # Unix time of segment `start`'s first sample
+    segment_s: float
+    offset_s: float  # availabilityTimeOffset
+
+    @classmethod
+    def of(cls, mpd: bytes) -> Template:
+        from datetime import datetime
+
+        text = mpd.decode()
+        ast = re.search(r'availabilityStartTime="([^"]+)"', text)
+        tpl = re.search(r'<SegmentTemplate timescale="(\d+)" duration="(\d+)" startNumber="(\d+)"', text)
+        ato = re.search(r'availabilityTimeOffset="([\d.]+)"', text)
+        if ast is None or tpl is None or ato is None:
+            raise ValueError("not our MPD")
+        return cls(
+            int(tpl[3]),
+            datetime.fromisoformat(ast[1].replace("Z", "+00:00")).timestamp(),
+            int(tpl[2]) / int(tpl[1]),
+            float(ato[1]),
+        )
+
+    def being_made(self, now: float) -> int:
+        return self.start + math.floor((now - self.ast) / self.segment_s)
+
+    def available_at(self, number: int) -> float:
+        return self.ast + (number - self.start + 1) * self.segment_s - self.offset_s
+
+
+async def chunked_player(stage: Stage, number: int, token: str, renew_every_s: float) -> None:
+    """One low-latency DASH player: the MPD, the init section and the clock, then each segment on one
+    request the edge holds open while the segment is made (starting, as dash.js does, with the previous,
+    complete one); the MPD every 5 s, the clock 4 times a minute, the lease as the page renews it."""
+    tally, loop = stage.tally, asyncio.get_running_loop()
+    link = Link(stage.edge_port, f"127.0.0.{2 + number // 20_000}")
+    base = f"/e/{token}/live/{stage.space}"
+    bearer = f"Authorization: Bearer {token}\r\n"
+    try:
+        mpd = await _fetch(link, f"{base}/chunked.mpd", tally)
+        await _fetch(link, f"{base}/init.mp4", tally)
+        await _fetch(link, "/api/clock", tally)
+        if mpd is None:
+            return
+        template = Template.of(mpd)
+        tally.started += 1
+        now = loop.time()
+        mpd_at, clock_at = now + random.uniform(0, MPD_EVERY_S), now + random.uniform(0, CLOCK_EVERY_S)
+        renew_at = now + random.uniform(0, renew_every_s)
+        segment = template.being_made(time.time()) - 1
+        for _ in range(int(MAX_RUN_S / template.segment_s) * 2):
+            if loop.time() > stage.stop_at:
+                break
+            if await _fetch(link, f"{base}/c{segment}.m4s", tally) is None:
+                await asyncio.sleep(PART_S)  # as a player does after an error: ask again for the live edge
+                segment = template.being_made(time.time())
+                continue
+            tally.arrivals[f"{segment}.{PARTS_PER_SEGMENT - 1}"].append(time.time())  # its last chunk
+            segment += 1
+            if loop.time() > mpd_at:
+                mpd_at += MPD_EVERY_S
+                await _fetch(link, f"{base}/chunked.mpd", tally)
+            if loop.time() > clock_at:
+                clock_at += CLOCK_EVERY_S
+                await _fetch(link, "/api/clock", tally)
+            if loop.time() > renew_at:
+                renew_at += renew_every_s
+                answer = await stage.api("POST", f"/api/spaces/{stage.space}/lease", b"", f"{JSON}{bearer}")
+                tally.renewals += 1
+                if answer.status != 200:
+                    tally.errors[f"renew_{answer.status}"] += 1
+            await asyncio.sleep(max(0.0, template.available_at(segment) - time.time()))
+    except (ConnectionError, OSError) as error:
+        tally.errors[type(error).__name__] += 1
+    finally:
+        link.close()
+
+
 # --- load workers: players spread over processes, so the load generator gets its share of CPU ---
 async def _cpu_in_window(tally: Tally) -> None:
     await asyncio.sleep(max(0.0, tally.window[0] - time.time()))
@@ -237,7 +332,8 @@ async def _work(stage: Stage, first: int, tokens: list[tuple[str, float]], pipe:
     """Run these players; say when all have started; count inside the window the main process sends."""
     loop = asyncio.get_running_loop()
     stage.stop_at = loop.time() + MAX_RUN_S
-    jobs = asyncio.gather(*(player(stage, first + i, token, every) for i, (token, every) in enumerate(tokens)))
+    play = chunked_player if stage.protocol == "chunked" else player
+    jobs = asyncio.gather(*(play(stage, first + i, token, every) for i, (token, every) in enumerate(tokens)))
     for _ in range(int(MAX_RUN_S / 0.05)):
         if stage.tally.started >= len(tokens) or jobs.done():
             break
@@ -283,17 +379,18 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run_level(stage: Stage, edge: Edge, n: int, seconds: float, workers: int) -> dict[str, Any]:
+    """One level for the stage's protocol."""
     tokens = await join(stage, n)
     before = edge.stats()
     spawn = multiprocessing.get_context("spawn")
     pipes, processes = [], []
     here, there = spawn.Pipe()
-    processes.append(spawn.Process(target=probe_main, args=(stage.origin_port, stage.space, there)))
+    processes.append(spawn.Process(target=probe_main, args=(stage.origin_port, stage.space, stage.edge_secret, there)))
     pipes.append(here)
     share = math.ceil(n / workers)
     for w in range(workers):
         here, there = spawn.Pipe()
-        part = Stage(stage.space, stage.edge_port, stage.origin_port)
+        part = Stage(stage.space, stage.edge_port, stage.origin_port, stage.protocol)
         processes.append(
             spawn.Process(target=worker_main, args=(part, w * share, tokens[w * share : (w + 1) * share], there))
         )
@@ -329,6 +426,7 @@ async def run_level(stage: Stage, edge: Edge, n: int, seconds: float, workers: i
     errors: Counter[str] = sum((tally.errors for tally in tallies), Counter())
     listener_requests = sum(tally.requests for tally in tallies)
     return {
+        "protocol": stage.protocol,
         "listeners": n,
         "listener_req_s": listener_requests / elapsed,
         "origin_req_s": (end[0] - start[0] - sum(window[0] <= t < window[1] for t in probe_asked)) / elapsed,
@@ -356,7 +454,8 @@ async def run_level(stage: Stage, edge: Edge, n: int, seconds: float, workers: i
 
 def report(row: dict[str, Any]) -> None:
     print(
-        f"N={row['listeners']:>6}  listener req/s {row['listener_req_s']:8.0f}  "
+        f"{row['protocol']:>7} N={row['listeners']:>6}  listener req/s {row['listener_req_s']:8.0f} "
+        f"({row['listener_req_s'] / row['listeners']:.2f} per listener-s)  "
         f"origin req/s {row['origin_req_s']:5.1f} (edge says {row['edge_backend_req_s']:.1f})  "
         f"bytes/listener-s {row['bytes_per_listener_s']:6.0f} (audio {row['audio_bytes_s']:.0f})  "
         f"errors {row['errors']} {row['error_kinds'] or ''} "
@@ -368,7 +467,7 @@ def report(row: dict[str, Any]) -> None:
     )
 
 
-async def main(levels: list[int], seconds: float, workers: int, save: str | None) -> None:
+async def main(levels: list[int], seconds: float, workers: int, save: str | None, protocol: str = "hls") -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     keys = f"bench{secrets.token_hex(2)}:{secrets.token_hex(32)}"
@@ -396,22 +495,37 @@ async def main(levels: list[int], seconds: float, workers: int, save: str | None
     rows: list[dict[str, Any]] = []
     try:
         await edge.astart()
-        stage = Stage(live["space"], edge_port, origin_port)
+        protocols = ["hls", "chunked"] if protocol == "chunked" else [protocol]
         for n in levels:
-            rows.append(await run_level(stage, edge, n, seconds, workers))
-            report(rows[-1])
+            for each in protocols:
+                rows.append(
+                    await run_level(
+                        Stage(live["space"], edge_port, origin_port, each, edge_secret), edge, n, seconds, workers
+                    )
+                )
+                report(rows[-1])
     finally:
         await edge.astop()
         stage_process.terminate()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stage_process.wait(), 15)
-    top, base = rows[-1], rows[0]
+    hls_rows = [r for r in rows if r["protocol"] == "hls"]
+    top, base = hls_rows[-1], hls_rows[0]
     if save:
         await asyncio.to_thread(Path(save).write_text, json.dumps(rows, indent=1))
         print(f"figures saved to {save} (bench/capacity.py --figures {save})")
     print(f"availability p95 at N={top['listeners']} = {top['availability_p95_ms']:.0f} ms")
     print(f"origin requests/s at N={top['listeners']} over N={base['listeners']} = "
           f"{top['origin_req_s'] / base['origin_req_s']:.2f}")  # fmt: skip
+    chunked = [r for r in rows if r["protocol"] == "chunked"]
+    if chunked:
+        c_top, c_base = chunked[-1], chunked[0]
+        print(f"segment availability (chunked, last chunk) p50 {c_top['availability_p50_ms']:.0f} ms "
+              f"p95 {c_top['availability_p95_ms']:.0f} ms at N={c_top['listeners']}")  # fmt: skip
+        print(f"origin requests/s at N={c_top['listeners']} over N={c_base['listeners']} (chunked) = "
+              f"{c_top['origin_req_s'] / c_base['origin_req_s']:.2f}")  # fmt: skip
+        print(f"requests per listener-second (LL-HLS) = {top['listener_req_s'] / top['listeners']:.2f}")
+        print(f"requests per listener-second (chunked) = {c_top['listener_req_s'] / c_top['listeners']:.2f}")
 
 
 if __name__ == "__main__":
@@ -419,8 +533,10 @@ if __name__ == "__main__":
     parser.add_argument("--levels", default="100,1000,5000", help="comma-separated listener counts")
     parser.add_argument("--seconds", type=float, default=15.0, help="measured window per level")
     parser.add_argument("--workers", type=int, default=2, help="load generator processes")
+    parser.add_argument("--protocol", choices=("hls", "chunked"), default="hls", help="chunked: both, side by side")
     parser.add_argument("--save", help="write the per-level figures as JSON here (for bench/capacity.py)")
     args = parser.parse_args()
     import uvloop
 
-    uvloop.run(main([int(n) for n in args.levels.split(",")], args.seconds, args.workers, args.save))
+    levels = [int(n) for n in args.levels.split(",")]
+    uvloop.run(main(levels, args.seconds, args.workers, args.save, args.protocol))

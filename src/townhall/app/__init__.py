@@ -297,7 +297,7 @@ async def _start_when_state_answers(rt: Runtime) -> None:
 
 def area_routes() -> list[BaseRoute]:
     """Each area's routes, declared by its API module."""
-    from townhall.api import accounts, events, listen, ops, origin, replay, spaces, web, whip
+    from townhall.api import accounts, dash, events, listen, ops, origin, replay, spaces, web, whip
     from townhall.api.trust import routes as trust
 
     return [
@@ -307,6 +307,7 @@ def area_routes() -> list[BaseRoute]:
         *listen.routes(),
         *web.routes(),
         *whip.routes(),
+        *dash.routes(),
         *origin.routes(),
         *events.routes(),
         *replay.routes(),

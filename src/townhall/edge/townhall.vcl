@@ -57,6 +57,11 @@ sub vcl_recv {
 @{rate_limit}
     }
     call townhall_normalise_url;
+    if (req.url ~ "^/api/clock(\?|$)" && (req.method == "GET" || req.method == "HEAD")) {
+        # The players' clock (DASH UTCTiming, decision 0010): the edge's own time, never cached and
+        # never the origin's, so it costs the origin nothing however many listeners ask.
+        return (synth(200, "clock"));
+    }
 
     if (req.http.Upgrade) {
         # The one upgrade a client needs is the authenticated events socket; anything else would
@@ -244,7 +249,7 @@ sub vcl_backend_response {
         set beresp.ttl = @{revocation_ttl};
         set beresp.grace = 0s;
         set beresp.keep = 0s;
-    } elsif (bereq.url ~ "\.m3u8(\?|$)" || bereq.url ~ "/state\.json(\?|$)") {
+    } elsif (bereq.url ~ "\.(m3u8|mpd)(\?|$)" || bereq.url ~ "/state\.json(\?|$)") {
         if (beresp.ttl <= 0s || beresp.ttl > @{live_ttl}) {
             set beresp.ttl = @{live_ttl};
         }
@@ -254,7 +259,11 @@ sub vcl_backend_response {
         # A playlist weighs more than the audio it names: compress it once here, for everyone.
         set beresp.do_gzip = true;
     } else {
-        # Parts, segments and init sections are written once and never change.
+        # Parts, segments and init sections are written once and never change. A chunked segment
+        # (c<n>.m4s) is streamed to every client that asks while the origin is still writing it
+        # (do_stream: one fetch, each chunk passed on as it comes); a fetch the origin cuts short
+        # fails and is never kept as the whole segment.
+        set beresp.do_stream = true;
         if (beresp.ttl <= 0s || beresp.ttl > @{immutable_ttl}) {
             set beresp.ttl = @{immutable_ttl};
         }
@@ -319,6 +328,12 @@ sub vcl_synth {
     if (resp.status == 204) {
         set resp.http.Access-Control-Allow-Methods = "GET, HEAD, OPTIONS";
         set resp.http.Access-Control-Max-Age = "86400";
+        return (deliver);
+    }
+    if (resp.status == 200 && resp.reason == "clock") {
+        set resp.http.Content-Type = "text/plain";
+        synthetic(std.strftime(now, "%Y-%m-%dT%H:%M:%S") + "." +
+                  regsub("" + std.time2real(now, 0.0), "^[0-9]+\.?([0-9]{0,3}).*$", "\1") + "Z");
         return (deliver);
     }
     if (resp.status == 200) {
