@@ -58,7 +58,7 @@ sub vcl_recv {
     }
     call townhall_normalise_url;
     if (req.url ~ "^/api/clock(\?|$)" && (req.method == "GET" || req.method == "HEAD")) {
-        # The players' clock (DASH UTCTiming, decision 0010): the edge's own time, never cached and
+        # The players' clock (DASH UTCTiming, decision 0011): the edge's own time, never cached and
         # never the origin's, so it costs the origin nothing however many listeners ask.
         return (synth(200, "clock"));
     }

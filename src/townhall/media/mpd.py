@@ -29,7 +29,7 @@ MPD_TYPE = "application/dash+xml"
 CLOCK_PATH = "/api/clock"
 # players reload the MPD this often: after the media clock re-based (a stall), they learn the new anchor
 UPDATE_S = 5.0
-TARGET_LATENCY_MS = 800  # the ServiceDescription's target; players tuned by us set their own (decision 0010)
+TARGET_LATENCY_MS = 800  # the ServiceDescription's target; players tuned by us set their own (decision 0011)
 
 _MEDIA_SEQUENCE = re.compile(r"^#EXT-X-MEDIA-SEQUENCE:(\d+)$", re.M)
 _DISCONTINUITY = re.compile(r"^#EXT-X-DISCONTINUITY-SEQUENCE:(\d+)$", re.M)

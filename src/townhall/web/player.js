@@ -146,7 +146,7 @@ function attachHls(audio, url, config, onFatal) {
 // --- low-latency DASH (chunked CMAF) -------------------------------------------------------------------------
 // dash.js 5 has no low-latency switch: the MPD's availabilityTimeComplete="false" turns its chunked path on. The
 // catch-up rates are offsets from 1.0 (max 0.2 = 1.2x), not rates (specs/chunked.md, traps 1 and 2). The target
-// and the catch-up are decision 0010's.
+// and the catch-up are decision 0011's.
 export const CHUNKED_CONFIG = {
   streaming: {
     delay: { liveDelay: 0.5 },
