@@ -11,8 +11,12 @@ $(STAMP): pyproject.toml scripts/setup.sh
 
 setup: $(STAMP)
 
+# `make demo PORT=9080 EDGE_PORT=9081` when 8080 or 8081 is taken.
+PORT      ?= 8080
+EDGE_PORT ?= 8081
+
 demo: setup
-	$(BIN)/townhall demo --data-dir data/demo
+	$(BIN)/townhall demo --data-dir data/demo --port $(PORT) --edge-port $(EDGE_PORT)
 
 services:
 	bash scripts/services.sh

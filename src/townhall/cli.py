@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from townhall.commands import Command
 from townhall.commands.cluster import CLUSTER
 from townhall.commands.demo import DEMO
 from townhall.commands.edge import EDGE
 from townhall.commands.grant import GRANT
+from townhall.commands.guard import StartRefused
 from townhall.commands.logs import setup_logging
 from townhall.commands.scaled import API, MEDIA
 from townhall.commands.serve import SERVE
@@ -49,13 +53,20 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level)
     run = next(c.run for c in COMMANDS if c.name == args.verb)
     try:
-        import uvloop  # optional: the faster event loop when installed
-
-        return uvloop.run(run(args, settings))
-    except ImportError:
-        return asyncio.run(run(args, settings))
+        return _run(run(args, settings))
+    except StartRefused as exc:
+        print(f"townhall {args.verb}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    try:
+        import uvloop  # optional: the faster event loop when installed
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 if __name__ == "__main__":

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     reaction_window_s: int = 10
     room_state_max_age_s: int = 1
     spaces_per_hour_per_account: int = 30
+    unattended_end_s: float = Field(
+        300.0, description="a live space with nobody on stage (publishing) this long ends by itself; 0 never"
+    )
     list_limit_max: int = 100
 
     # --- the scaled-out form: media nodes in their own processes (docs/decisions/0008) ---------

@@ -28,6 +28,18 @@ async def test_create_schedule_start_end(client: httpx.AsyncClient, app: Any) ->
     assert r.status_code == 410 and r.json()["code"] == "space_ended"
 
 
+async def test_the_listing_names_each_host_and_sends_nobody_to_an_untokened_playlist(
+    client: httpx.AsyncClient,
+) -> None:
+    ada, bo = await register(client, "ada_host"), await register(client, "bo_host")
+    first, second = await live_space(client, ada), await live_space(client, bo)
+    listed = {s["id"]: s for s in (await client.get("/api/spaces?state=live")).json()["spaces"]}
+    assert listed[first["id"]]["host"] == "ada_host" and listed[second["id"]]["host"] == "bo_host"
+    for space in [*listed.values(), (await client.get(f"/api/spaces/{first['id']}")).json()]:
+        assert "listener_url" not in space  # a playlist without a token cannot play: join for one
+        assert space["page_url"].endswith(f"/s/{space['id']}")
+
+
 async def test_only_the_host_starts_and_ends(client: httpx.AsyncClient) -> None:
     host, other = await register(client), await register(client)
     space = await live_space(client, host)

@@ -142,3 +142,22 @@ async def test_a_broken_offer_is_a_400_and_touches_no_session(
         assert stage.live.publishers == {} and peer_connections() <= before
     finally:
         await pc.close()
+
+
+async def test_the_endpoint_and_the_resource_answer_a_cors_preflight(shared_stage: Stage) -> None:
+    """RFC 9725 4.2: OPTIONS for CORS, with Accept-Post; a refusal is readable from another origin too."""
+    stage = shared_stage
+    preflight = {"Origin": "https://studio.example", "Access-Control-Request-Method": "POST"}
+    r = await stage.http.options(f"/whip/{stage.space_id}", headers=preflight)
+    assert r.status_code == 204, r.text
+    assert r.headers["accept-post"] == "application/sdp"
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "POST" in r.headers["access-control-allow-methods"]
+    assert {"authorization", "content-type"} <= {
+        h.strip().lower() for h in r.headers["access-control-allow-headers"].split(",")
+    }
+    r = await stage.http.options(f"/whip/{stage.space_id}/some-resource", headers=preflight)
+    assert r.status_code == 204 and "DELETE" in r.headers["access-control-allow-methods"]
+    refused = await post(stage, "v=0", None)
+    assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == "*"
+    assert "Location" in refused.headers["access-control-expose-headers"]

@@ -70,7 +70,7 @@ async def test_an_admin_decides_from_the_queue_and_gives_effect_to_an_order_on_t
 
             await until(effect_given, 10, "the order to be given effect")
             frame = page.frame_locator("#report-frame")
-            await frame.locator("svg").first.wait_for(timeout=10_000)
+            await frame.locator("ul.bars").first.wait_for(timeout=10_000)
             assert not b.errors, b.errors
         refused = await client.post(
             f"/api/spaces/{other['id']}/join", json={"device_id": "device-fr-0100"}, headers={"X-Country-Code": "FR"}

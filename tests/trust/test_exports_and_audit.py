@@ -157,8 +157,10 @@ async def test_the_transparency_report_as_json_page_and_command(
     assert report["decisions"]["automated_decision"]["partially"] == 1
     assert {w["country"] for w in report["withholdings"]} == {"AT", "DE", "TR"}
     page = await tc.get("/transparency")
-    assert page.status_code == 200 and page.text.count("<svg") >= 5 and "<script" not in page.text
+    assert page.status_code == 200 and page.text.count('<figure class="chart">') == 10 and "<script" not in page.text
     assert "Decisions by type" in page.text
+    # human labels beside the DSA codes, never cut off
+    assert "Illegal or harmful speech <code>STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH</code>" in page.text
 
     year = str(__import__("datetime").datetime.fromtimestamp(clock.now).year)
     html_file = tmp_path / "report.html"
@@ -169,7 +171,7 @@ async def test_the_transparency_report_as_json_page_and_command(
     )  # fmt: skip
     assert code == 0
     assert json.loads(out)["decisions"]["total"] == 8
-    assert "<svg" in html_file.read_text()
+    assert '<figure class="chart">' in html_file.read_text()
 
 
 async def test_audit_export_prints_the_period_as_ndjson_that_verifies(
@@ -196,3 +198,14 @@ async def test_audit_export_prints_the_period_as_ndjson_that_verifies(
 async def test_a_period_out_of_range_is_a_400_not_a_500(tc: httpx.AsyncClient, path: str, query: str) -> None:
     r = await tc.get(f"{path}?{query}")
     assert r.status_code == 400 and r.json()["code"] == "invalid_period", r.text
+
+
+def test_the_report_page_gives_every_category_in_words_beside_its_code_in_full() -> None:
+    from townhall.trust import reasons, transparency
+
+    chart = transparency.bar_chart("Notices by category", {c: 1 for c in reasons.CATEGORIES})
+    for code in reasons.CATEGORIES:
+        assert f"<code>{code}</code>" in chart  # the code whole, however long
+        assert "_" not in transparency.label(code) and "STATEMENT" not in transparency.label(code)
+    assert "Negative effects on civic discourse or elections <code>" in chart
+    assert "Other violation of the terms and conditions <code>" in chart

@@ -87,7 +87,6 @@ class SpaceOut(BaseModel):
     under_attack: bool
     recording: bool
     replay_public: bool
-    listener_url: str
     page_url: str
 
 

@@ -21,6 +21,7 @@ from townhall.api.schemas import (
     SpeakerTokenOut,
     TargetIn,
 )
+from townhall.domain.accounts import Account
 from townhall.domain.errors import Invalid
 from townhall.domain.spaces import Member, Space, SpaceState
 
@@ -43,7 +44,6 @@ def space_out(request: Request, space: Space, host: str | None = None) -> dict[s
         under_attack=space.under_attack or rt.settings.under_attack,
         recording=space.recording,
         replay_public=space.replay_public,
-        listener_url=f"{rt.listener_base_url}/live/{space.id}/master.m3u8",
         page_url=f"{rt.public_url}/s/{space.id}",
     ).model_dump()
 
@@ -79,7 +79,9 @@ async def listing(request: Request) -> Response:
     rt = runtime_of(request)
     found = await rt.spaces.find(states, limit)
     hidden = await rt.trust.effects.undiscoverable() if rt.trust is not None else set()
-    return ok({"spaces": [space_out(request, s) for s in found if s.id not in hidden]})
+    shown = [s for s in found if s.id not in hidden]
+    hosts = await rt.spaces.host_handles(shown)
+    return ok({"spaces": [space_out(request, s, hosts.get(s.host_id)) for s in shown]})
 
 
 async def fetch(request: Request) -> Response:
@@ -89,16 +91,23 @@ async def fetch(request: Request) -> Response:
     return ok(space_out(request, space, host.handle if host else None))
 
 
+async def _host_handle(request: Request, space: Space, actor: Account) -> str | None:
+    """The host's handle: the actor's when the host acted, else looked up (a co-host starts or ends too)."""
+    if actor.id == space.host_id:
+        return actor.handle
+    return (await runtime_of(request).spaces.host_handles([space])).get(space.host_id)
+
+
 async def start(request: Request) -> Response:
     actor = await current_account(request)
     space = await runtime_of(request).spaces.start(actor, request.path_params["space_id"])
-    return ok(space_out(request, space, actor.handle))
+    return ok(space_out(request, space, await _host_handle(request, space, actor)))
 
 
 async def end(request: Request) -> Response:
     actor = await current_account(request)
     space = await runtime_of(request).spaces.end(actor, request.path_params["space_id"])
-    return ok(space_out(request, space, actor.handle))
+    return ok(space_out(request, space, await _host_handle(request, space, actor)))
 
 
 async def set_cap(request: Request) -> Response:

@@ -6,11 +6,14 @@ sets nothing up. Never trickles ICE: the answer carries every gathered candidate
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from townhall.api.http import bearer, op
 from townhall.api.runtime import runtime_of
@@ -105,6 +108,55 @@ async def hang_up(request: Request) -> Response:
     if not await rt.publishing.end_session(space_id, resource_id, account_id):
         raise NotFound("whip_session_not_found", "no such publishing session")
     return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
+
+_ENDPOINT = re.compile(r"^/whip/[^/]+$")
+_RESOURCE = re.compile(r"^/whip/[^/]+/[^/]+$")
+_CORS = {
+    # Tokens, never cookies, are the only authority, so any origin may call: a broadcaster's own page publishes.
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Location, ETag, Link, Retry-After, Accept-Post, Accept-Patch",
+}
+
+
+class WhipCors:
+    """CORS for the WHIP endpoint and its resources (RFC 9725 section 4.2: endpoints MUST support OPTIONS for
+    CORS, and SHOULD answer it with Accept-Post). A browser WHIP client on another origin preflights its POST
+    (Authorization and Content-Type: application/sdp make it non-simple) and reads Location and ETag from the
+    answer; every answer under /whip/, errors included, carries the headers it needs to read it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        endpoint, resource = bool(_ENDPOINT.match(path)), bool(_RESOURCE.match(path))
+        if scope["type"] != "http" or not (endpoint or resource):
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":
+            methods = "POST, OPTIONS" if endpoint else "PATCH, DELETE, OPTIONS"  # PATCH: 405, no trickle ICE
+            headers = {
+                **_CORS,
+                "Allow": methods,
+                "Access-Control-Allow-Methods": methods,
+                "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+                "Access-Control-Max-Age": "86400",
+                "Cache-Control": "no-store",
+            }
+            if endpoint:
+                headers["Accept-Post"] = SDP
+            await Response(status_code=204, headers=headers)(scope, receive, send)
+            return
+
+        async def with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                out = MutableHeaders(scope=message)
+                for name, value in _CORS.items():
+                    out[name] = value
+            await send(message)
+
+        await self.app(scope, receive, with_cors)
 
 
 def routes() -> list[BaseRoute]:

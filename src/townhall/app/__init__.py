@@ -22,7 +22,7 @@ from townhall.api.origin import LiveOrigin
 from townhall.api.runtime import Runtime
 from townhall.api.server import BodyDeadline
 from townhall.api.trust.routes import WithheldGate
-from townhall.api.whip import Publishing
+from townhall.api.whip import Publishing, WhipCors
 from townhall.app.recording import build_recording
 from townhall.app.trust import build_trust
 from townhall.domain.spaces import SpaceState
@@ -40,6 +40,7 @@ from townhall.services.context import Context
 from townhall.services.keys import TokenKeys, load_or_create_secrets, parse_keys
 from townhall.services.room import RoomService
 from townhall.services.spaces import SpaceService
+from townhall.services.stage import StageWatch
 from townhall.settings import Settings
 from townhall.store.blobs.base import BlobStore
 from townhall.store.blobs.local import LocalBlobs
@@ -231,6 +232,10 @@ def subscribe(rt: Runtime) -> None:
         rt.shutdown.append(media.stop)
     rt.startup += [rec.replay.start, rec.counting.start, trust.effects.resume]
     rt.shutdown += [rec.counting.stop, rec.replay.stop]
+    # a live space nobody has been on stage in for a while ends by itself (its media node marks the stage)
+    stage = StageWatch(rt.ctx, rt.state, rt.spaces, rt.settings.unattended_end_s)
+    rt.startup.append(stage.start)
+    rt.shutdown.append(stage.stop)
     tdb = trust.tdb
     if tdb is not None:
         rt.startup.append(lambda: tdb.start(rt.settings.dsa_tdb_every_s))
@@ -295,6 +300,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
         middleware=[
             Middleware(AccessLog),
             Middleware(BodyDeadline, idle_s=rt.settings.body_idle_s),
+            Middleware(WhipCors),
             Middleware(LiveGate),
             Middleware(WithheldGate),
         ],

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from townhall.api.runtime import Runtime
 from townhall.commands import Command
+from townhall.commands.guard import bound_socket, holding_data_dir
 from townhall.commands.logs import setup_logging
 from townhall.commands.serve import server_args, serving, with_server_args
 from townhall.domain.accounts import Account
@@ -70,6 +71,9 @@ async def run_demo(settings: Settings) -> int:
         )
         print(f"  Room state:    {rt.public_url}/api/spaces/{space.id}/state", flush=True)
         print(f"  API reference: {rt.public_url}/api/docs   (OpenAPI: {rt.public_url}/api/openapi.json)", flush=True)
+        grant = shlex.join([*townhall_command(), "grant", "--data-dir", str(settings.data_dir), "<handle>", "admin"])
+        print(f"  Moderation:    {rt.public_url}/admin   (give a role: {grant})", flush=True)
+        print(f"  Transparency:  {rt.public_url}/transparency", flush=True)
         print(f"  {edge_line}", flush=True)
         for line in extras.lines:
             print(f"  {line}", flush=True)
@@ -160,10 +164,24 @@ async def start_extras(rt: Runtime, host: Account, space: Space) -> Extras:
     return extras
 
 
+def demo_args(p: argparse.ArgumentParser) -> None:
+    server_args(p)
+    default = Settings.model_fields["edge_port"].default
+    p.add_argument(
+        "--edge-port", type=int, help=f"port of the local Varnish edge (default: {default}; TOWNHALL_EDGE_PORT)"
+    )
+
+
 async def demo(args: argparse.Namespace, settings: Settings) -> int:
     if "log_level" not in settings.model_fields_set:
         setup_logging("warning")  # the demo's terminal shows its links, not every request
-    return await run_demo(with_server_args(args, settings))
+    settings = with_server_args(args, settings)
+    if args.edge_port is not None:
+        settings = Settings.model_validate({**settings.model_dump(), "edge_port": args.edge_port})
+    with holding_data_dir(settings.data_dir, "demo"):
+        if varnish_available(settings):  # the edge's port taken: say so now, not a fallback later
+            bound_socket(settings.edge_host, settings.edge_port, "--edge-port (TOWNHALL_EDGE_PORT)").close()
+        return await run_demo(settings)
 
 
-DEMO = Command("demo", "serve plus a ready live space with synthetic speakers; prints its URL", demo, server_args)
+DEMO = Command("demo", "serve plus a ready live space with synthetic speakers; prints its URL", demo, demo_args)

@@ -13,13 +13,18 @@ from starlette.applications import Starlette
 
 from townhall.api.runtime import Runtime
 from townhall.commands import Command
+from townhall.commands.guard import bound_socket, holding_data_dir
 from townhall.settings import Settings
 
 
 def server_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
-    p.add_argument("--data-dir")
+    d = Settings.model_fields
+    p.add_argument("--host", help=f"address to listen on (default: {d['host'].default}; TOWNHALL_HOST)")
+    p.add_argument("--port", type=int, help=f"port to listen on (default: {d['port'].default}; TOWNHALL_PORT)")
+    p.add_argument(
+        "--data-dir",
+        help=f"where the database, recordings and keys are kept (default: {d['data_dir'].default}; TOWNHALL_DATA_DIR)",
+    )
 
 
 def with_server_args(args: argparse.Namespace, settings: Settings) -> Settings:
@@ -43,7 +48,8 @@ async def run_server(
 
     config = server_config(app, settings.host, settings.port)
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    sock = bound_socket(settings.host, settings.port)  # a taken port is one clear line, not a traceback
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no started event
         await asyncio.sleep(0.05)
     if started is not None:
@@ -53,7 +59,10 @@ async def run_server(
         await asyncio.wait([task, waiting], return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
         server.should_exit = True
-    await task
+    try:
+        await task
+    finally:
+        sock.close()
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,9 @@ async def serving(settings: Settings) -> AsyncIterator[Served]:
     app = build_app(runtime=runtime)
     started, stop = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(run_server(app, settings, started, stop))
-    await started.wait()
+    waiting = asyncio.create_task(started.wait())
+    await asyncio.wait([task, waiting], return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
     if task.done():
         task.result()  # it failed to start: raise why
     try:
@@ -87,8 +98,9 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
     from townhall.app import build_app  # the whole app (aiortc, av): only for the verbs that serve it
 
     settings = with_server_args(args, settings)
-    print(f"townhall serving on http://{settings.host}:{settings.port}  (data in {settings.data_dir})", flush=True)
-    await run_server(build_app(settings), settings)
+    with holding_data_dir(settings.data_dir, "serve"):
+        print(f"townhall serving on http://{settings.host}:{settings.port}  (data in {settings.data_dir})", flush=True)
+        await run_server(build_app(settings), settings)
     return 0
 
 

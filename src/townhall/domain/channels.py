@@ -11,3 +11,11 @@ def programme_stopped_key(space_id: str) -> str:
 def programme_channel(space_id: str) -> str:
     """The same note, published the moment it is written."""
     return f"programme:{space_id}"
+
+
+STAGE_MARK_EVERY_S = 10.0  # how often the media node refreshes the mark while anyone is on stage
+
+
+def stage_attended_key(space_id: str) -> str:
+    """Written by the media node running a space while anyone publishes on its stage: the time, as text."""
+    return f"stage:{space_id}"

@@ -41,6 +41,11 @@ class MediaMetrics:
         self.late_ticks = Counter(
             "townhall_media_late_ticks_total", "mixer ticks run more than one frame after their time", registry=reg
         )
+        self.clock_rebases = Counter(
+            "townhall_media_clock_rebases_total",
+            "stalls of the audio clock past catching up (audio lost; each is a gap in the replay)",
+            registry=reg,
+        )
         self.cpu = Counter("townhall_media_cpu_seconds_total", "CPU spent on a space's audio", ["space"], registry=reg)
         self.fenced_writes = Counter(
             "townhall_media_fenced_out_total",

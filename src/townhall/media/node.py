@@ -19,7 +19,12 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
-from townhall.domain.channels import programme_channel, programme_stopped_key
+from townhall.domain.channels import (
+    STAGE_MARK_EVERY_S,
+    programme_channel,
+    programme_stopped_key,
+    stage_attended_key,
+)
 from townhall.domain.errors import Conflict, NotFound, TownhallError
 from townhall.domain.spaces import Space
 from townhall.media.ingest import Publisher, answer_offer
@@ -297,7 +302,10 @@ class MediaNode:
             elif -delay < MAX_CATCH_UP_TICKS * TICK_S:
                 await asyncio.sleep(0)  # catching up: let the packets that waited out the stall in first
             else:
-                log.warning("media ticker stalled %.0f ms; re-basing the clock", -delay * 1000)
+                log.warning("media ticker stalled %.0f ms; re-basing the clock (a gap in each replay)", -delay * 1000)
+                for live in list(self.spaces.values()):
+                    live.programme.clock_skipped(-delay)
+                self.metrics.clock_rebases.inc()
                 base, k = loop.time(), 0
                 continue
             late = loop.time() - due
@@ -312,6 +320,7 @@ class MediaNode:
 
     async def _speaking_forever(self) -> None:
         written: dict[str, tuple[list[str], float]] = {}
+        marked: dict[str, float] = {}
         while True:
             await asyncio.sleep(SPEAKING_EVERY_S)
             now = time.monotonic()
@@ -326,3 +335,16 @@ class MediaNode:
                     await self.state.put(f"speaking:{space_id}", body, self.clock(), ttl_s=SPEAKING_TTL_S)
             for gone in set(written) - set(self.spaces):
                 del written[gone]
+            await self._mark_stages(marked, now)
+
+    async def _mark_stages(self, marked: dict[str, float], now: float) -> None:
+        """Note in the hot state that a space's stage is attended, while anyone publishes (at most every
+        STAGE_MARK_EVERY_S): the control plane ends a space nobody has been on stage in for long."""
+        for space_id, live in list(self.spaces.items()):
+            if live.publishers and now - marked.get(space_id, -STAGE_MARK_EVERY_S) >= STAGE_MARK_EVERY_S:
+                marked[space_id] = now
+                with contextlib.suppress(Exception):
+                    at = self.clock()
+                    await self.state.put(stage_attended_key(space_id), repr(at).encode(), at, ttl_s=86400.0)
+        for gone in set(marked) - set(self.spaces):
+            del marked[gone]

@@ -163,9 +163,25 @@ class Packager:
         self._parts.append(part)
         if len(self._parts) < self.parts_per_segment:
             return part, None
+        return part, self._close_segment()
+
+    def flush(self) -> tuple[Part | None, Segment | None]:
+        """At the end of the programme: the access units not yet cut as a last, shorter part, and the parts of
+        the unfinished segment as a last, shorter segment (valid HLS), so nothing heard is left out."""
+        part = None
+        if self._units:
+            index = len(self._parts)
+            sequence = self.msn * self.parts_per_segment + index + 1
+            data = fragment(sequence, self._part_start, self._units)
+            part = Part(self.msn, index, data, self._part_start, len(self._units) * AAC_FRAME)
+            self._units = []
+            self._parts.append(part)
+        return part, (self._close_segment() if self._parts else None)
+
+    def _close_segment(self) -> Segment:
         parts, self._parts = tuple(self._parts), []
         segment = Segment(
             self.msn, parts, b"".join(p.data for p in parts), parts[0].start, sum(p.duration for p in parts)
         )
         self.msn += 1
-        return part, segment
+        return segment

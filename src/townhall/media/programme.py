@@ -26,6 +26,7 @@ from townhall.media.playlist import (
     Timing,
     discontinuity_sequence,
     multivariant,
+    part_uri,
 )
 from townhall.media.recorder import Recorder, SegmentRecord
 from townhall.media.relay import LivePlaylist
@@ -34,6 +35,7 @@ from townhall.store.blobs.base import BlobExists
 log = logging.getLogger("townhall.media")
 
 SegmentHook = Callable[[str, SegmentRecord], Awaitable[None] | None]
+MAX_SKIPS = 1000  # stalls remembered (older ones are long past every part still to be stored)
 MAX_BACKFILL_FRAMES = 50  # at most a second of silence covers a handover; longer is a gap, shown as one
 
 
@@ -66,7 +68,7 @@ class ProgrammeConfig:
 
 @dataclass(frozen=True, slots=True)
 class _Cut:
-    part: Part
+    part: Part | None  # None: the end's flush closes a segment whose parts are all stored
     segment: Segment | None
     due: float  # loop time of the tick that completed the part
 
@@ -102,6 +104,7 @@ class Programme:
         self.multivariant = multivariant(int(config.aac_bit_rate * 1.25), int(config.aac_bit_rate * 1.1))
         self.playlist = self.window.render()
         self._origin: float | None = None  # loop time at which media time `packager_start` entered the mix
+        self._skips: list[tuple[int, float]] = []  # (media time, seconds): audio the stalled clock lost
         self.packager_start = 0
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._changed = asyncio.Event()
@@ -113,6 +116,8 @@ class Programme:
         last, (highest, parts) = await self.recorder.last_record(), await self.recorder.stored_extent()
         if highest is not None:  # a restarted space continues after everything already stored and heard
             resume_at = self._resume_at(last, highest, parts)
+            if last is not None and last.msn == highest - 1 and parts and self._may_write():
+                await self._close_unfinished(last, highest, parts)
             # on a new encoder, as a new timeline for players (EXT-X-DISCONTINUITY-SEQUENCE, RFC 8216bis 4.4.3.3)
             stored = await self.recorder.read_playlist()
             self.window.discontinuity_sequence = discontinuity_sequence(stored) + 1
@@ -133,6 +138,27 @@ class Programme:
         self._task = asyncio.create_task(self._store_loop(), name=f"programme-{self.space_id}")
         log.info("space %s: programme starts at msn %d", self.space_id, self.packager.msn)
 
+    async def _close_unfinished(self, last: SegmentRecord, msn: int, parts: int) -> None:
+        """The segment a stopped or crashed node left unfinished (its parts stored, heard live, never closed):
+        closed now from those parts as a shorter segment, so it is in the chain and the replay too."""
+        samples = self.packager.part_samples
+        start = last.media_time + round(last.duration * RATE)
+        found: list[Part] = []
+        for index in range(parts):
+            data = await self.recorder.blobs.get(self.recorder.key(part_uri(msn, index)))
+            if data is None:
+                break
+            found.append(Part(msn, index, data, start + index * samples, samples))
+        if not found:
+            return
+        segment = Segment(msn, tuple(found), b"".join(p.data for p in found), start, len(found) * samples)
+        try:
+            record = await self.recorder.write_segment(segment, last.program_date_time + last.duration)
+        except BlobExists:  # closed already (a node that stopped after writing it)
+            return
+        log.info("space %s: closed unfinished segment %d from %d stored parts", self.space_id, msn, len(found))
+        await self._announce(record)
+
     def _resume_at(self, last: SegmentRecord | None, highest: int, parts: int) -> int:
         """Media time after the newest stored part: past every sample a listener may have heard, so the
         resumed programme never overlaps the old one (the wall-clock gap shows in PROGRAM-DATE-TIME)."""
@@ -145,9 +171,20 @@ class Programme:
         return after_last + (highest - last.msn - 1) * segment_samples + parts * self.packager.part_samples
 
     def program_date_time(self, media_time: int) -> float:
-        """Unix time at which the sample at `media_time` entered the mix (AAC priming removed)."""
+        """Unix time at which the sample at `media_time` entered the mix (AAC priming removed), counting
+        every stretch the media clock lost before it (`clock_skipped`)."""
         assert self._origin is not None
-        return self.wall_offset + self._origin + (media_time - self.packager_start - AAC_PRIMING) / RATE
+        lost = sum(seconds for at, seconds in self._skips if media_time >= at)
+        return self.wall_offset + self._origin + lost + (media_time - self.packager_start - AAC_PRIMING) / RATE
+
+    def clock_skipped(self, seconds: float) -> None:
+        """The media clock stalled past catching up and lost `seconds` of audio (the node re-based it): what
+        follows entered the mix that much later. PROGRAM-DATE-TIME stays true to the wall clock from the next
+        sample on, so the stretch shows as a gap in the replay's signed manifest, never as audio that was not
+        carried (`find_gaps`: a wall-clock jump between segments)."""
+        if self._origin is not None and seconds > 0:
+            self._skips.append((self.packager.time, seconds))
+            del self._skips[:-MAX_SKIPS]
 
     def feed(self, samples: Samples, tick_time: float) -> None:
         """One 20 ms frame of the full mix, taken at loop time `tick_time`; called from the tick."""
@@ -180,7 +217,8 @@ class Programme:
             try:
                 await self._store(cut, loop)
             except Exception:
-                log.exception("could not store part %s of space %s", cut.part.name, self.space_id)
+                name = cut.part.name if cut.part is not None else cut.segment.name if cut.segment else "?"
+                log.exception("could not store %s of space %s", name, self.space_id)
 
     async def _store(self, cut: _Cut, loop: asyncio.AbstractEventLoop) -> None:
         """The part, stored then published at once; a segment it completes is stored and closed after,
@@ -188,18 +226,8 @@ class Programme:
         part, segment = cut.part, cut.segment
         if not self._may_write():
             return
-        await self.recorder.write_part(part)
-        self._remember(part.name, part.data)
-        if self.relay is not None:
-            self.relay.media_object(self.space_id, part.name, part.data)
-        self.window.add_part(PlaylistPart(part.name, part.duration / RATE), self.program_date_time(part.start))
-        self.last_part_end = self.program_date_time(part.start + part.duration)
-        self._publish_playlist()
-        self._relay_playlist()
-        now = loop.time()
-        self.metrics.parts.inc()
-        self.metrics.part_lateness.observe(max(0.0, now - cut.due))
-        self.last_publish = now
+        if part is not None:
+            await self._store_part(part, cut.due, loop)
         record = None
         if segment is not None:
             if not self._may_write():
@@ -224,6 +252,20 @@ class Programme:
         await self.recorder.write_playlist(self.playlist)
         if record is not None:
             await self._announce(record)
+
+    async def _store_part(self, part: Part, due: float, loop: asyncio.AbstractEventLoop) -> None:
+        await self.recorder.write_part(part)
+        self._remember(part.name, part.data)
+        if self.relay is not None:
+            self.relay.media_object(self.space_id, part.name, part.data)
+        self.window.add_part(PlaylistPart(part.name, part.duration / RATE), self.program_date_time(part.start))
+        self.last_part_end = self.program_date_time(part.start + part.duration)
+        self._publish_playlist()
+        self._relay_playlist()
+        now = loop.time()
+        self.metrics.parts.inc()
+        self.metrics.part_lateness.observe(max(0.0, now - due))
+        self.last_publish = now
 
     def _publish_playlist(self) -> None:
         self.playlist = self.window.render()
@@ -287,6 +329,10 @@ class Programme:
         shutting down leaves it open: the space goes on when a node takes it up again)."""
         if self._task is None:
             return
+        if ended and self._origin is not None:  # the unfinished last segment goes into the replay too
+            part, segment = self.packager.flush()
+            if part is not None or segment is not None:
+                self._outbox.put_nowait(_Cut(part, segment, asyncio.get_running_loop().time()))
         self._outbox.put_nowait(None)
         await self._task
         self._task = None

@@ -44,6 +44,7 @@ class Members(Protocol):
 
 class AccountLookup(Protocol):
     async def get(self, account_id: str) -> Account | None: ...
+    async def handles(self, account_ids: set[str]) -> dict[str, str]: ...
 
 
 class SpaceService:
@@ -123,6 +124,10 @@ class SpaceService:
     async def find(self, states: list[SpaceState], limit: int, host_id: str | None = None) -> list[Space]:
         limit = max(1, min(limit, self.ctx.settings.list_limit_max))
         return await self.spaces.find(states, limit, host_id)
+
+    async def host_handles(self, found: list[Space]) -> dict[str, str]:
+        """The handle of each listed space's host (one lookup for the whole list)."""
+        return await self.accounts.handles({s.host_id for s in found})
 
     async def start(self, actor: Account, space_id: str) -> Space:
         space, _ = await self._acting(actor, space_id, Action.START)

@@ -1,5 +1,5 @@
 """The transparency report (DSA Art. 15 and 24(1)): the period's figures as JSON, and the same figures
-as a readable HTML page with inline SVG charts (no scripts, no external resources).
+as a readable HTML page with charts in plain HTML and CSS (no scripts, no external resources).
 Counts only: never names, handles, e-mails or addresses.
 """
 
@@ -196,31 +196,72 @@ def figures(
 
 
 # --- the readable page ---------------------------------------------------------------------------
+_WORDS = {"tc": "terms and conditions", "art": "Art.", "eea": "EEA"}
+_LABELS = {
+    "STATEMENT_CATEGORY_NOT_SPECIFIED_NOTICE": "Not specified in the notice",
+    "STATEMENT_CATEGORY_OTHER_VIOLATION_TC": "Other violation of the terms and conditions",
+    "STATEMENT_CATEGORY_SELF_HARM": "Self-harm",
+    "trusted_flagger": "Trusted flaggers (Art. 22)",
+    "for_recipient": "Decided for the recipient",
+    "for_provider": "Decided for the platform",
+    "fully": "Fully automated",
+    "partially": "Partly automated",
+    "not": "Not automated (a person decided)",
+}
+
+
+def label(code: str) -> str:
+    """A person's words for a DSA code or an enum value (the code itself is shown beside it)."""
+    if code in _LABELS:
+        return _LABELS[code]
+    words = code.removeprefix("STATEMENT_CATEGORY_").removeprefix("DECISION_").lower().split("_")
+    text = " ".join(_WORDS.get(w, w) for w in words if w)
+    return text[:1].upper() + text[1:] if text else code
+
+
 def bar_chart(title: str, data: Mapping[str, float]) -> str:
-    """A horizontal bar chart as inline SVG, with the numbers also in a table for screen readers."""
+    """A horizontal bar chart in plain HTML and CSS: each row is the label in words (the DSA code beside it,
+    never cut off: labels wrap), a bar and the number, so screen readers read the figures as text."""
     esc = html.escape
     rows = [(str(k), float(v)) for k, v in data.items()]
     if not rows:
-        return f"<figure><figcaption>{esc(title)}</figcaption><p>None in this period.</p></figure>"
+        none = '<p class="muted">None in this period.</p>'
+        return f'<figure class="chart"><figcaption>{esc(title)}</figcaption>{none}</figure>'
     top = max(v for _, v in rows) or 1.0
-    bar_h, label_w, width = 22, 300, 640
-    bars = []
-    for i, (label, value) in enumerate(rows):
-        y = i * (bar_h + 6)
-        w = (width - label_w - 60) * value / top
-        bars.append(
-            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">{esc(label[:45])}</text>'
-            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="#2b6cb0"></rect>'
-            f'<text x="{label_w + w + 6:.1f}" y="{y + 15}">{value:g}</text>'
-        )
-    height = len(rows) * (bar_h + 6)
-    table = "".join(f"<tr><th scope=row>{esc(k)}</th><td>{v:g}</td></tr>" for k, v in rows)
-    return (
-        f"<figure><figcaption>{esc(title)}</figcaption>"
-        f'<svg role="img" aria-label="{esc(title)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-size="12" font-family="system-ui">{"".join(bars)}</svg>'
-        f"<details><summary>Numbers</summary><table>{table}</table></details></figure>"
+    items = "".join(
+        f'<li><span class="label">{esc(label(k))}'
+        + (f" <code>{esc(k)}</code>" if label(k).lower() != k.replace("_", " ").lower() else "")
+        + f'</span><span class="bar" aria-hidden="true"><span style="width:{100 * v / top:.1f}%"></span></span>'
+        f'<span class="num">{v:g}</span></li>'
+        for k, v in rows
     )
+    return f'<figure class="chart"><figcaption>{esc(title)}</figcaption><ul class="bars">{items}</ul></figure>'
+
+
+_STYLE = """
+:root{--bg:#f6f5f2;--card:#fff;--ink:#1d1d1f;--muted:#5f6368;--accent:#1a5fd0;--line:#dcdad5;--radius:12px;
+font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);background:var(--bg);line-height:1.45}
+@media (prefers-color-scheme:dark){:root{--bg:#151517;--card:#1f1f23;--ink:#ececef;--muted:#a3a3ab;--line:#34343a;
+--accent:#7aa7ff}}
+*{box-sizing:border-box}body{margin:0}a{color:var(--accent)}
+.bar-top{display:flex;justify-content:space-between;align-items:center;padding:.75rem 1rem;
+border-bottom:1px solid var(--line);background:var(--card)}
+.brand{font-weight:700;text-decoration:none;color:var(--ink);font-size:1.15rem}
+main{max-width:1100px;margin:0 auto;padding:1rem;display:grid;gap:1rem}
+h1{font-size:1.6rem;margin:.2rem 0 .2rem}.muted{color:var(--muted)}
+.card{background:var(--card);border:1px solid var(--line);border-radius:var(--radius);padding:1rem}
+.charts{display:grid;gap:1rem}@media (min-width:800px){.charts{grid-template-columns:1fr 1fr}}
+figure.chart{margin:0;background:var(--card);border:1px solid var(--line);border-radius:var(--radius);padding:1rem}
+figcaption{font-weight:700;margin-bottom:.6rem}
+ul.bars{list-style:none;margin:0;padding:0;display:grid;gap:.55rem}
+ul.bars li{display:grid;grid-template-columns:minmax(0,1fr) auto;gap:.15rem .6rem;align-items:center}
+ul.bars .label{grid-column:1/-1;overflow-wrap:anywhere}
+ul.bars code{font-size:.75rem;color:var(--muted);overflow-wrap:anywhere}
+ul.bars .bar{height:.9rem;background:var(--bg);border-radius:999px;overflow:hidden}
+ul.bars .bar span{display:block;height:100%;min-width:2px;background:var(--accent);border-radius:999px}
+ul.bars .num{font-variant-numeric:tabular-nums;font-weight:600;min-width:2.5rem;text-align:right}
+table{border-collapse:collapse}td,th{padding:.3rem .6rem;text-align:left;border-bottom:1px solid var(--line)}
+"""
 
 
 def page(report: Mapping[str, Any]) -> str:
@@ -259,12 +300,15 @@ def page(report: Mapping[str, Any]) -> str:
     period = report["period"]
     return (
         "<!doctype html><html lang=en><meta charset=utf-8>"
-        "<meta name=viewport content='width=device-width'>"
-        f"<title>Transparency report {esc(period['from'])} to {esc(period['to'])}</title>"
-        "<style>body{font:15px system-ui;margin:2em;max-width:60em}figure{margin:1.5em 0}"
-        "figcaption{font-weight:600;margin-bottom:.4em}td,th{padding:2px 8px;text-align:left}</style>"
-        f"<h1>Transparency report: {esc(report['platform'])}</h1>"
-        f"<p>Period {esc(period['from'])} to {esc(period['to'])} (Digital Services Act, Articles 15 and 24). "
-        "Machine-readable: the same figures as JSON.</p>"
-        f"<table><caption>Times</caption>{facts}</table>{''.join(charts)}</html>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'>"
+        f"<title>Transparency report {esc(period['from'])} to {esc(period['to'])} · townhall</title>"
+        f"<style>{_STYLE}</style>"
+        '<header class="bar-top"><a class="brand" href="/">townhall</a><a href="/api/transparency">JSON</a></header>'
+        "<main>"
+        f"<div><h1>Transparency report</h1><p class=muted>{esc(report['platform'])} · period "
+        f"{esc(period['from'])} to {esc(period['to'])} · Digital Services Act, Articles 15 and 24. "
+        "The same figures are published as JSON. Counts only: no names, handles or addresses.</p></div>"
+        f'<section class="card"><table><caption class="muted">Times</caption>{facts}</table></section>'
+        f'<div class="charts">{"".join(charts)}</div>'
+        "</main></html>"
     )

@@ -221,7 +221,15 @@ def verify(
     gaps = payload.get("gaps", [])
     verdict.facts.insert(
         0,
-        f"space {payload.get('space_id')}: {len(links)} segments, {len(gaps)} gap(s), "
+        f"space {payload.get('space_id')}: {len(links)} segments, {len(gaps)} gap(s){_missing(gaps)}, "
         f"final head {str(payload.get('final_head'))[:16]}..., signed by key {signature.get('kid')!r}",
     )
     return verdict
+
+
+def _missing(gaps: list[dict[str, Any]]) -> str:
+    """The wall-clock time the gaps leave out, when there are any (missing segments and stalls alike)."""
+    if not gaps:
+        return ""
+    missing_s = sum(int(g.get("milliseconds", 0)) for g in gaps) / 1000
+    return f" ({missing_s:.1f} s the programme did not carry)"

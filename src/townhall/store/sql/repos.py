@@ -77,6 +77,14 @@ class AccountRepo:
             row = (await conn.execute(accounts.select().where(accounts.c.id == account_id))).first()
         return None if row is None else _account(row)
 
+    async def handles(self, account_ids: set[str]) -> dict[str, str]:
+        """Each known account's handle, in one query."""
+        if not account_ids:
+            return {}
+        query = sa.select(accounts.c.id, accounts.c.handle).where(accounts.c.id.in_(sorted(account_ids)))
+        async with self.engine.connect() as conn:
+            return {r.id: r.handle for r in (await conn.execute(query)).all()}
+
     async def count(self) -> int:
         async with self.engine.connect() as conn:
             return int((await conn.execute(sa.select(sa.func.count()).select_from(accounts))).scalar_one())
