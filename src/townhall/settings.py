@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     )
     speaker_token_ttl_s: int = 6 * 3600
     lease_ttl_s: float = Field(45.0, description="a listener who stops renewing frees the seat this long after")
+    open_lease_ttl_s: float = Field(
+        120.0, description="an open space's (no cap, no pace) presence lease: nobody waits for the seat (0012)"
+    )
+    presence_shards: int = Field(
+        16, ge=1, le=4096, description="seat books an open space's audience is spread over (a Redis slot each)"
+    )
     wait_ticket_ttl_s: float = Field(
         300.0, description="a place in the waiting room is held this long after the last poll (at least 5 minutes)"
     )

@@ -80,7 +80,7 @@ def _answer(request: Request, space_id: str, result: JoinResult) -> Response:
                 "status": "admitted",
                 "token": result.token,
                 "lease_expires": result.lease_expires,
-                "renew_every_s": rt.settings.lease_ttl_s / 3,
+                "renew_every_s": max(1.0, (result.lease_expires - rt.clock()) / 3),  # open spaces: longer
                 "playlist_url": f"{base}/master.m3u8",
                 "state_url": f"{base}/state.json",
             }

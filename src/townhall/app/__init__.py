@@ -52,6 +52,7 @@ from townhall.store.sql import db as sqldb
 from townhall.store.sql.repos import AccountRepo, MemberRepo, SessionRepo, SpaceRepo
 from townhall.store.state.base import StateStore
 from townhall.store.state.leases import MemoryLeases, RedisLeases
+from townhall.store.state.presence import ShardedSeats
 
 log = logging.getLogger("townhall")
 
@@ -149,9 +150,10 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time, ro
     metrics = Metrics()
     ctx = Context(settings=s, state=state, clock=clock)
     accounts = AccountService(ctx, AccountRepo(engine), SessionRepo(engine))
-    revocations = Revocations(ctx, state, state, state)
+    seats = ShardedSeats(state, state.lasting(s.open_lease_ttl_s), s.presence_shards)  # decision 0012
+    revocations = Revocations(ctx, state, state, seats)
     spaces = SpaceService(ctx, state, SpaceRepo(engine), MemberRepo(engine), AccountRepo(engine), keys, revocations)
-    admission = AdmissionService(ctx, state, spaces, keys, state)
+    admission = AdmissionService(ctx, seats, spaces, keys, state)
     public = s.public_url.rstrip("/") or f"http://{s.host}:{s.port}"
     gauges = GaugeCollector()
     metrics.registry.register(gauges)
@@ -228,7 +230,7 @@ def subscribe(rt: Runtime) -> None:
         rt.spaces.on_end.append(lambda space: control.stop_space(space.id))
         rt.shutdown += [origin.close, publishing.close]
     rt.spaces.on_end.append(rec.replay.ended)
-    rt.spaces.on_end.append(lambda space: rt.state.drop_space(space.id))
+    rt.spaces.on_end.append(lambda space: rt.admission.seats.drop_space(space.id))
 
     # start-up, in order (stopped in the reverse order)
     if media is not None:

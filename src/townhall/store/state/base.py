@@ -89,3 +89,6 @@ class StateStore(SeatBook, RateLimits, Counters, Uniques, Values, Queues, PubSub
     """Every port of one store, as the composition root opens and closes it."""
 
     async def close(self) -> None: ...
+    def lasting(self, lease_ttl: float) -> SeatBook:
+        """The same store's seat book with leases of `lease_ttl` (open spaces', decision 0012)."""
+        ...

@@ -6,11 +6,12 @@ Never shared between processes; passes the same contract suite as the Redis stor
 from __future__ import annotations
 
 import asyncio
+import copy
 import heapq
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from typing import Generic, TypeVar
+from typing import Generic, Self, TypeVar
 
 from datasketch import HyperLogLog
 
@@ -81,6 +82,12 @@ class MemoryState:
         self._subscribers: dict[str, set[asyncio.Queue[bytes | None]]] = {}
 
     # --- admission ------------------------------------------------------------------------------
+    def lasting(self, lease_ttl: float) -> Self:
+        """The same store (shared data and connections) whose seat leases last `lease_ttl` (open spaces')."""
+        view = copy.copy(self)
+        view._lease_ttl = lease_ttl
+        return view
+
     def _book(self, space_id: str, policy: Policy | int | None, now: float) -> Seats:
         p = as_policy(policy)
         book = self._seats.get(space_id)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import logging
 import math
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, Self, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -438,6 +439,12 @@ class RedisState:
         self._put, self._hincr = script(_PUT), script(_HINCR)
 
     # --- admission ------------------------------------------------------------------------------
+    def lasting(self, lease_ttl: float) -> Self:
+        """The same store (shared data and connections) whose seat leases last `lease_ttl` (open spaces')."""
+        view = copy.copy(self)
+        view._lease_ttl = lease_ttl
+        return view
+
     def _seat_keys(self, space_id: str) -> list[str]:
         book = f"{self._p}seats:{{{space_id}}}"  # one hash slot per space, for Redis Cluster
         return [f"{book}:leases", f"{book}:tickets", f"{book}:line", f"{book}:next", f"{book}:meta"]
