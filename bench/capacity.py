@@ -24,6 +24,50 @@ MEASURED = {
 }
 
 
+# Measured by bench/control_plane.py on this machine (one API process pinned to one core, PostgreSQL and
+# Redis beside it; 2026-12-04, load average 1.4): requests per API core, and renewals per Redis core for
+# the seat book's shards (Redis's own CPU per renewal).
+CONTROL_PLANE = {
+    "api_joins_per_core_s": 914.0,
+    "api_renewals_per_core_s": 1499.0,
+    "api_leaves_per_core_s": 1819.0,
+    "redis_renewals_per_shard_s": 14863.0,
+}
+
+
+@dataclass(frozen=True)
+class ControlPlane:
+    listeners: int
+    joins_s: float
+    renewals_s: float
+    leaves_s: float
+    api_cores: int
+    redis_shards: int
+
+
+def control_plane(
+    listeners: int, figures: dict[str, float], join_window_s: float, stay_s: float, renew_every_s: float, load: float
+) -> ControlPlane:
+    """The API cores and Redis shards for an audience that joins within `join_window_s` and stays `stay_s`,
+    renewing every `renew_every_s` (an uncapped space's presence lease, decision 0012), each run at `load`."""
+    joins_s, renewals_s, leaves_s = listeners / join_window_s, listeners / renew_every_s, listeners / stay_s
+    api = (
+        joins_s / figures["api_joins_per_core_s"]
+        + renewals_s / figures["api_renewals_per_core_s"]
+        + leaves_s / figures["api_leaves_per_core_s"]
+    )
+    # a join moves the seat to its shard (two seat-book calls), a renewal and a leave are one each
+    shard_calls_s = renewals_s + 2 * joins_s + leaves_s
+    return ControlPlane(
+        listeners,
+        joins_s,
+        renewals_s,
+        leaves_s,
+        math.ceil(api / load),
+        math.ceil(shard_calls_s / (figures["redis_renewals_per_shard_s"] * load)),
+    )
+
+
 @dataclass(frozen=True)
 class Assumptions:
     requests_per_listener_s: float
@@ -87,6 +131,12 @@ def main() -> None:
     parser.add_argument("--edges-per-shield", type=int, default=40)
     parser.add_argument("--spaces", type=int, default=1, help="live spaces sharing the audience")
     parser.add_argument("--audiences", default="1000000,8000000")
+    parser.add_argument("--join-window-s", type=float, default=600.0, help="the audience arrives within this")
+    parser.add_argument("--stay-s", type=float, default=7200.0, help="and stays this long (the seed's space)")
+    parser.add_argument("--renew-every-s", type=float, default=40.0, help="open_lease_ttl_s / 3 (decision 0012)")
+    parser.add_argument(
+        "--control-plane", type=json.loads, default=CONTROL_PLANE, help="bench/control_plane.py's figures (JSON)"
+    )
     args = parser.parse_args()
     measured = measured_from(args.figures) if args.figures else MEASURED
     a = Assumptions(
@@ -107,6 +157,18 @@ def main() -> None:
             f"edges {p.edges:,} (by requests {p.edges_by_requests:,}, by bandwidth {p.edges_by_bandwidth:,}), "
             f"shields {p.shields} ({p.shield_requests_s:,.0f} req/s each), origin {p.origin_requests_s:,.0f} req/s"
         )
+    cp = [
+        control_plane(p.listeners, args.control_plane, args.join_window_s, args.stay_s, args.renew_every_s,
+                      args.utilisation)
+        for p in plans
+    ]  # fmt: skip
+    for c in cp:
+        print(
+            f"{c.listeners:>10,} listeners: {c.joins_s:,.0f} joins/s, {c.renewals_s:,.0f} renewals/s, "
+            f"{c.leaves_s:,.0f} leaves/s -> control plane {c.api_cores:,} API cores, {c.redis_shards:,} Redis shards"
+        )
+    print(f"control plane for {cp[-1].listeners:,} listeners = {cp[-1].api_cores:,} API cores, "
+          f"{cp[-1].redis_shards:,} Redis shards")  # fmt: skip
     last = plans[-1]
     print(f"edges for {last.listeners:,} listeners = {last.edges:,} (shields {last.shields}, "
           f"origin {last.origin_requests_s:,.0f} req/s)")  # fmt: skip

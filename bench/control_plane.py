@@ -140,7 +140,13 @@ async def listener_tokens(base: str, space: str, n: int) -> list[str]:
 
         async def worker() -> None:
             for i in names:
-                r = await http.post(f"/api/spaces/{space}/join", json={"device_id": f"seated{i:010d}"})
+                for attempt in range(3):  # a kept-alive connection the server closed meanwhile: try again
+                    try:
+                        r = await http.post(f"/api/spaces/{space}/join", json={"device_id": f"seated{i:010d}"})
+                        break
+                    except httpx.TransportError:
+                        if attempt == 2:
+                            raise
                 r.raise_for_status()
                 tokens.append(r.json()["token"])
 
@@ -211,10 +217,13 @@ def main() -> None:
 
         got: dict[str, list[float]] = {"baseline": [], "join": [], "renew": [], "leave": []}
         redis_us_per_renew: list[float] = []
+        redis_us_per_join: list[float] = []
         wrk(f"{base}/bench/hmac/warm", 2, args.connections)
         for i in range(args.rounds):
             got["baseline"].append(wrk(f"{base}/bench/hmac/space/{space}/x", args.seconds, args.connections))
+            before = redis_cpu_s(r_client)
             got["join"].append(wrk(base, args.seconds, args.connections, scripts["join"]))
+            redis_us_per_join.append((redis_cpu_s(r_client) - before) / (got["join"][-1] * args.seconds) * 1e6)
             before = redis_cpu_s(r_client)
             got["renew"].append(wrk(base, args.seconds, args.connections, scripts["renew"]))
             spent = redis_cpu_s(r_client) - before
@@ -234,13 +243,16 @@ def main() -> None:
         print(f"baseline (bare HMAC endpoint, same server, one core): {m['baseline']:,.0f} requests/s")
         for k in ("join", "renew", "leave"):
             print(f"{k}: {m[k]:,.0f} requests/s per API core ({k}/baseline = {m[k] / m['baseline']:.2f})")
+        join_us = statistics.median(redis_us_per_join)
         print(f"redis: {us:.1f} us of Redis CPU per renewal = {1e6 / us:,.0f} renewals per Redis shard-second")
+        print(f"redis: {join_us:.1f} us of Redis CPU per join (every call of it, pace and seat)")
         print("load average: " + Path("/proc/loadavg").read_text().strip())
         figures = {
             "api_joins_per_core_s": round(m["join"]),
             "api_renewals_per_core_s": round(m["renew"]),
             "api_leaves_per_core_s": round(m["leave"]),
             "redis_renewals_per_shard_s": round(1e6 / us),
+            "redis_us_per_join": round(join_us, 1),
         }
         print("figures for bench/capacity.py --control-plane: " + json.dumps(figures))
         print(f"renew/baseline = {m['renew'] / m['baseline']:.2f}")
