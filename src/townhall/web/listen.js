@@ -128,7 +128,9 @@ function renderSpeakers(speakers) {
 }
 
 function renderCounts(doc) {
+  // shown once the room state says how many listen: a waiting page never claims "0 listening"
   $("#count").textContent = String(doc.listeners);
+  $("#count-line").hidden = false;
   const counts = Object.entries(doc.reactions || {})
     .filter(([, n]) => n > 0)
     .map(([kind, n]) => el("span", { class: "reaction-count", "data-kind": kind }, `${REACTIONS[kind] || kind} ${n}`));
@@ -377,6 +379,10 @@ function ended() {
   finish("This space has ended. Thanks for listening.");
   $("#replay-href").href = `/r/${encodeURIComponent(spaceId)}`;
   $("#replay-link").hidden = false;
+  // nothing live is left to act on: no speakers, reactions or requests to speak, only the replay
+  for (const id of ["#speakers-card", "#reactions-card", "#participate", "#speaker-view", "#count-line"]) {
+    $(id).hidden = true;
+  }
 }
 
 function refused(err) {
@@ -434,6 +440,8 @@ function setPlaying(playing) {
   const button = $("#play");
   button.setAttribute("aria-pressed", playing ? "true" : "false");
   button.textContent = playing ? "Pause" : "Listen";
+  // an earlier "press Listen" (autoplay was blocked) is stale once the audio plays
+  if (playing && !page.over) setStatus("You are in. The space is live: you are hearing it now.");
 }
 
 function onPlayButton() {
