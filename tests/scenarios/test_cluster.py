@@ -22,8 +22,8 @@ import pytest
 import redis.asyncio as aioredis
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-from tests.conftest import TEST_KEYS
 from tests.support.api import register
+from tests.support.cluster import as_edge, processes_env
 from tests.support.servers import REDIS_URL, postgres_database, private_redis
 from tests.support.state import redis_prefix
 from tests.support.wait import until
@@ -33,7 +33,6 @@ from townhall.media.mixer import SILENCE
 from townhall.media.synthetic import SignalTrack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
-EDGE_SECRET = "cluster-test-edge-secret-0123456789abcdef"
 MEDIA_NAME = re.compile(r"/([ps])(\d+)(?:\.(\d+))?\.m4s$")
 NAMED = re.compile(r'(?:URI="|^)[ps](\d+)(?:\.\d+)?\.m4s', re.MULTILINE)
 
@@ -41,14 +40,7 @@ NAMED = re.compile(r'(?:URI="|^)[ps](\d+)(?:\.\d+)?\.m4s', re.MULTILINE)
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Cluster]:
     async with postgres_database() as db, redis_prefix() as prefix:
-        env = {
-            "TOWNHALL_DATABASE_URL": db,
-            "TOWNHALL_STATE_URL": f"{REDIS_URL}/0",
-            "TOWNHALL_STATE_PREFIX": prefix,
-            "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
-            "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
-            "TOWNHALL_LOG_LEVEL": "info",
-        }
+        env = processes_env(db, f"{REDIS_URL}/0", prefix)
         async with cluster(tmp_path, env, apis=1, media=2) as c:
             yield c
 
@@ -81,7 +73,7 @@ async def _publish(api: httpx.AsyncClient, space_id: str, host: dict[str, Any]) 
 
 async def test_a_killed_owner_is_replaced_within_five_seconds(running: Cluster) -> None:
     api_url = running.apis[0].url
-    async with httpx.AsyncClient(base_url=api_url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}) as api:
+    async with as_edge(api_url) as api:
         space_id, host = await _live_space(api)
         owner = await until(lambda: running.owner(space_id), 10, "a media node to claim the space")
         other = next(node for node in running.media if node is not owner)
@@ -141,9 +133,7 @@ async def test_a_killed_owner_is_replaced_within_five_seconds(running: Cluster) 
 
 async def test_a_node_that_lost_its_lease_writes_nothing_more(running: Cluster, tmp_path: Path) -> None:
     blobs = tmp_path / "blobs"
-    async with httpx.AsyncClient(
-        base_url=running.apis[0].url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}
-    ) as api:
+    async with as_edge(running.apis[0].url) as api:
         space_id, _ = await _live_space(api)
         owner = await until(lambda: running.owner(space_id), 10, "a media node to claim the space")
         other = next(node for node in running.media if node is not owner)
@@ -171,9 +161,7 @@ async def test_a_drained_owner_hands_its_space_over_at_a_segment_boundary(runnin
     goes live during the drain is placed on the other node even though the draining one is less loaded."""
     blobs = tmp_path / "blobs"
     first, second = running.media
-    async with httpx.AsyncClient(
-        base_url=running.apis[0].url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}
-    ) as api:
+    async with as_edge(running.apis[0].url) as api:
         host = await register(api)
         spaces = []
         for expected in (first, second, first):  # loads: first 2, second 1 (ties go to the lower id)
@@ -319,18 +307,10 @@ async def test_parts_keep_flowing_while_redis_is_away(tmp_path: Path) -> None:
     listeners are answered again; the other node never runs it."""
     blobs = tmp_path / "blobs"
     async with postgres_database() as db, private_redis(tmp_path) as redis:
-        env = {
-            "TOWNHALL_DATABASE_URL": db,
-            "TOWNHALL_STATE_URL": redis.url,
-            "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
-            "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
-            "TOWNHALL_LOG_LEVEL": "info",
-        }
+        env = processes_env(db, redis.url)
         async with (
             cluster(tmp_path, env, apis=1, media=2) as running,
-            httpx.AsyncClient(
-                base_url=running.apis[0].url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}
-            ) as api,
+            as_edge(running.apis[0].url) as api,
         ):
             space_id, _ = await _live_space(api)
             owner = await until(lambda: running.owner(space_id), 10, "a media node to claim the space")

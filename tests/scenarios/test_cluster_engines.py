@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TEST_KEYS
 from tests.support.api import register
+from tests.support.cluster import as_edge, processes_env
 from tests.support.s3 import moto_s3, new_bucket, s3_options
 from tests.support.servers import postgres_database
 from tests.support.state import CLUSTER_URL, redis_prefix
@@ -22,7 +22,6 @@ from tests.support.wait import until
 from townhall.cluster import Cluster, cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
-EDGE_SECRET = "cluster-test-edge-secret-0123456789abcdef"
 NAMED = re.compile(r'(?:URI="|^)[ps](\d+)(?:\.\d+)?\.m4s', re.MULTILINE)
 
 
@@ -36,19 +35,16 @@ def s3_endpoint() -> Iterator[str]:
 async def running(tmp_path: Path, s3_endpoint: str) -> AsyncIterator[tuple[Cluster, str]]:
     bucket, o = new_bucket(s3_endpoint), s3_options(s3_endpoint)
     async with postgres_database() as db, redis_prefix(cluster=True) as prefix:
-        env = {
-            "TOWNHALL_DATABASE_URL": db,
-            "TOWNHALL_STATE_URL": CLUSTER_URL,
-            "TOWNHALL_STATE_PREFIX": prefix,
-            "TOWNHALL_BLOB_URL": f"s3://{bucket}/th",
-            "TOWNHALL_BLOB_S3_ENDPOINT": o["endpoint"],
-            "TOWNHALL_BLOB_S3_REGION": o["region"],
-            "TOWNHALL_BLOB_S3_ACCESS_KEY_ID": o["access_key_id"],
-            "TOWNHALL_BLOB_S3_SECRET_ACCESS_KEY": o["secret_access_key"],
-            "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
-            "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
-            "TOWNHALL_LOG_LEVEL": "info",
-        }
+        env = processes_env(
+            db,
+            CLUSTER_URL,
+            prefix,
+            TOWNHALL_BLOB_URL=f"s3://{bucket}/th",
+            TOWNHALL_BLOB_S3_ENDPOINT=o["endpoint"],
+            TOWNHALL_BLOB_S3_REGION=o["region"],
+            TOWNHALL_BLOB_S3_ACCESS_KEY_ID=o["access_key_id"],
+            TOWNHALL_BLOB_S3_SECRET_ACCESS_KEY=o["secret_access_key"],
+        )
         async with cluster(tmp_path, env, apis=1, media=2) as c:
             yield c, bucket
 
@@ -68,7 +64,7 @@ async def test_a_space_on_redis_cluster_and_s3_is_served_and_survives_its_owner(
     from townhall.store.blobs.s3 import S3Blobs
 
     c, bucket = running
-    async with httpx.AsyncClient(base_url=c.apis[0].url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}) as api:
+    async with as_edge(c.apis[0].url) as api:
         host = await register(api)
         space_id = (await api.post("/api/spaces", json={"title": "engines"}, headers=host["headers"])).json()["id"]
         assert (await api.post(f"/api/spaces/{space_id}/start", headers=host["headers"])).status_code == 200

@@ -22,6 +22,7 @@ import redis.asyncio as redis_asyncio
 from tests.conftest import TEST_KEYS
 from tests.scenarios.test_cluster import _beyond, _msns, _published
 from tests.support.api import live_space, register
+from tests.support.cluster import as_edge, processes_env
 from tests.support.s3 import new_bucket, s3_options, s3_server
 from tests.support.servers import REDIS_URL, PrivateRedis, free_port, postgres_database, private_redis
 from tests.support.state import redis_prefix
@@ -33,7 +34,6 @@ from townhall.s3server import ACCESS_KEY, REGION, SECRET_KEY
 from townhall.store.blobs.s3 import S3Blobs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
-EDGE_SECRET = "cluster-test-edge-secret-0123456789abcdef"
 
 
 async def _ready_status(process: Process) -> int | None:
@@ -48,13 +48,7 @@ async def test_processes_started_while_redis_is_down_serve_not_ready_then_become
     exit) and become ready by themselves once Redis answers."""
     redis = PrivateRedis(free_port(), tmp_path)  # its port is chosen; the server is not started yet
     async with postgres_database() as db:
-        env = {
-            "TOWNHALL_DATABASE_URL": db,
-            "TOWNHALL_STATE_URL": redis.url,
-            "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
-            "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
-            "TOWNHALL_LOG_LEVEL": "info",
-        }
+        env = processes_env(db, redis.url)
         c = Cluster(cluster_env(tmp_path, env), tmp_path)
         try:
             api = await c.start_process("api", "api-1", wait=False)  # first: it migrates the database
@@ -79,13 +73,7 @@ async def test_a_mute_decided_while_redis_is_away_reaches_the_mixer(tmp_path: Pa
     (204, written to the database), the media node enforces it by re-reading the roster while Redis is
     still away, and once Redis returns the node reports the host as silent."""
     async with postgres_database() as db, private_redis(tmp_path) as redis:
-        env = {
-            "TOWNHALL_DATABASE_URL": db,
-            "TOWNHALL_STATE_URL": redis.url,
-            "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
-            "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
-            "TOWNHALL_LOG_LEVEL": "info",
-        }
+        env = processes_env(db, redis.url)
         async with (
             cluster(tmp_path, env, apis=1, media=1) as running,
             httpx.AsyncClient(base_url=running.apis[0].url, timeout=15) as api,
@@ -167,20 +155,10 @@ async def test_parts_flow_while_the_s3_store_is_stopped_and_the_backlog_drains_w
     with s3_server() as s3:
         bucket = new_bucket(s3.url)
         async with postgres_database() as db, redis_prefix() as prefix:
-            env = {
-                "TOWNHALL_DATABASE_URL": db,
-                "TOWNHALL_STATE_URL": f"{REDIS_URL}/0",
-                "TOWNHALL_STATE_PREFIX": prefix,
-                "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
-                "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
-                "TOWNHALL_LOG_LEVEL": "info",
-                **_s3_env(s3.url, bucket),
-            }
+            env = processes_env(db, f"{REDIS_URL}/0", prefix, **_s3_env(s3.url, bucket))
             async with (
                 cluster(tmp_path, env, apis=1, media=1) as running,
-                httpx.AsyncClient(
-                    base_url=running.apis[0].url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}
-                ) as api,
+                as_edge(running.apis[0].url) as api,
             ):
                 host = await register(api)
                 space_id = (await live_space(api, host))["id"]
@@ -222,20 +200,10 @@ async def test_a_media_node_restarted_with_a_backlog_uploads_its_spool(tmp_path:
     with s3_server() as s3:
         bucket = new_bucket(s3.url)
         async with postgres_database() as db, redis_prefix() as prefix:
-            env = {
-                "TOWNHALL_DATABASE_URL": db,
-                "TOWNHALL_STATE_URL": f"{REDIS_URL}/0",
-                "TOWNHALL_STATE_PREFIX": prefix,
-                "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
-                "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
-                "TOWNHALL_LOG_LEVEL": "info",
-                **_s3_env(s3.url, bucket),
-            }
+            env = processes_env(db, f"{REDIS_URL}/0", prefix, **_s3_env(s3.url, bucket))
             async with (
                 cluster(tmp_path, env, apis=1, media=1) as running,
-                httpx.AsyncClient(
-                    base_url=running.apis[0].url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}
-                ) as api,
+                as_edge(running.apis[0].url) as api,
             ):
                 host = await register(api)
                 space_id = (await live_space(api, host))["id"]
@@ -278,20 +246,10 @@ async def test_a_store_that_hangs_does_not_hold_up_the_programme(tmp_path: Path)
         assert proc.stdout is not None
         assert b"s3 test server on" in await asyncio.wait_for(proc.stdout.readline(), 60)
         async with postgres_database() as db, redis_prefix() as prefix:
-            env = {
-                "TOWNHALL_DATABASE_URL": db,
-                "TOWNHALL_STATE_URL": f"{REDIS_URL}/0",
-                "TOWNHALL_STATE_PREFIX": prefix,
-                "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
-                "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
-                "TOWNHALL_LOG_LEVEL": "info",
-                **_s3_env(f"http://127.0.0.1:{port}", "slow"),
-            }
+            env = processes_env(db, f"{REDIS_URL}/0", prefix, **_s3_env(f"http://127.0.0.1:{port}", "slow"))
             async with (
                 cluster(tmp_path, env, apis=1, media=1) as running,
-                httpx.AsyncClient(
-                    base_url=running.apis[0].url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}
-                ) as api,
+                as_edge(running.apis[0].url) as api,
             ):
                 host = await register(api)
                 space_id = (await live_space(api, host))["id"]
@@ -361,20 +319,10 @@ async def test_a_full_blob_folder_stalls_nothing_and_drains_once_space_is_freed(
     store in its own spool (nothing deleted) and says so; once space is freed everything is stored."""
     with _tmpfs(tmp_path / "blobs", "8m") as blobs:
         async with postgres_database() as db, redis_prefix() as prefix:
-            env = {
-                "TOWNHALL_DATABASE_URL": db,
-                "TOWNHALL_STATE_URL": f"{REDIS_URL}/0",
-                "TOWNHALL_STATE_PREFIX": prefix,
-                "TOWNHALL_TOKEN_KEYS": TEST_KEYS,
-                "TOWNHALL_EDGE_SECRET": EDGE_SECRET,
-                "TOWNHALL_LOG_LEVEL": "info",
-                "TOWNHALL_BLOB_URL": f"file://{blobs}",
-            }
+            env = processes_env(db, f"{REDIS_URL}/0", prefix, TOWNHALL_BLOB_URL=f"file://{blobs}")
             async with (
                 cluster(tmp_path, env, apis=1, media=1) as running,
-                httpx.AsyncClient(
-                    base_url=running.apis[0].url, timeout=15, headers={"X-Townhall-Edge": EDGE_SECRET}
-                ) as api,
+                as_edge(running.apis[0].url) as api,
             ):
                 host = await register(api)
                 space_id = (await live_space(api, host))["id"]
