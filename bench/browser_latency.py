@@ -1,7 +1,8 @@
 """Mouth-to-ear latency in real browsers: a host page in headless Chromium publishes a fake microphone that
 beeps at known times (WHIP to the media node); a listener page plays the space through a real Varnish edge
-(by default the page's own choice, chunked CMAF in dash.js; `--protocol hls` makes the chunked manifest
-unreachable so the page falls back to LL-HLS in hls.js, in low-latency mode). Both pages time each beep's
+(`--protocol chunked`, the default here: the page asked for chunked CMAF in dash.js with `?play=chunked`;
+`--protocol hls`: the page's default, LL-HLS in hls.js in low-latency mode, the chunked manifest also made
+unreachable). Both pages time each beep's
 onset with the same WebAudio detector: the host on its microphone track, the listener on the playing
 element. Beeps cycle through four pitches, so each one heard is matched to the beep spoken without ambiguity.
 
@@ -151,7 +152,7 @@ async def measure(
     if protocol == "hls":  # the chunked manifest unreachable: the page falls back to LL-HLS in hls.js
         await context.route("**/chunked.mpd", lambda route: route.fulfill(status=404, body="{}"))
     listener = await context.new_page()
-    await listener.goto(link)
+    await listener.goto(f"{link}?play=chunked" if protocol == "chunked" else link)
     if added_latency_ms:
         cdp = await listener.context.new_cdp_session(listener)
         await cdp.send("Network.enable")

@@ -36,7 +36,7 @@ async def test_the_listener_page_plays_chunked_cmaf_through_the_edge_and_falls_b
 ) -> None:
     server = server_behind_edge
     _, link = await host_goes_live(chromium, server, tmp_path, "Chunked")
-    listener, ear = await listen(chromium, "listener", link)
+    listener, ear = await listen(chromium, "listener", f"{link}?play=chunked")
     assert (await state(listener))["kind"] == "dash.js"
     assert await ear.hears(HOST_HZ, timeout_s=30) > -45, "the chunked stream is heard"
     first = await state(listener)
@@ -74,7 +74,7 @@ async def test_the_listener_page_plays_chunked_cmaf_through_the_edge_and_falls_b
     assert (await state(listener))["kind"] == "dash.js"
 
     # where the chunked path fails (here: its manifest is unreachable) the page plays LL-HLS in hls.js
-    fallback = await _page_without_mpd(chromium, link)
+    fallback = await _page_without_mpd(chromium, f"{link}?play=chunked")
     await fallback.locator("#play:not([disabled])").wait_for(timeout=30_000)
     await press_listen(fallback)
     assert await Ear(fallback, "#audio", (HOST_HZ,)).hears(HOST_HZ, timeout_s=30) > -45, "the fallback is heard"

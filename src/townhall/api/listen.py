@@ -80,7 +80,10 @@ def _answer(request: Request, space_id: str, result: JoinResult) -> Response:
                 "status": "admitted",
                 "token": result.token,
                 "lease_expires": result.lease_expires,
-                "renew_every_s": max(1.0, (result.lease_expires - rt.clock()) / 3),  # open spaces: longer
+                # a third of the lease (longer in open spaces) or of the token's life, whichever is shorter
+                "renew_every_s": max(
+                    1.0, min(result.lease_expires - rt.clock(), rt.settings.listener_token_ttl_s) / 3
+                ),
                 "playlist_url": f"{base}/master.m3u8",
                 "state_url": f"{base}/state.json",
             }

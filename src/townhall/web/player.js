@@ -1,4 +1,4 @@
-// Playing a live space into an <audio> element. By default low-latency DASH with chunked CMAF (dash.js, vendored,
+// Playing a live space into an <audio> element. On request (`?play=chunked`) low-latency DASH with chunked CMAF (dash.js, vendored,
 // loaded on first use: one request per segment, each held open while the segment is made, so distance is paid once);
 // LL-HLS in hls.js (vendored, global `Hls`) where Media Source Extensions or dash.js fail; the browser's own HLS
 // elsewhere (Safari on iPhone). hls.js never sets liveSyncDuration: in low-latency mode it would override
@@ -98,8 +98,11 @@ function joined(chunks) {
 // Attach `url` to `audio`; `onFatal(status)` is called when playback cannot continue: the HTTP status of
 // the request that failed (0 for a network failure, -1 when the browser cannot play HLS at all).
 export function attach(audio, url, config, onFatal) {
-  // Live (LIVE_CONFIG, possibly extended by the page) plays chunked CMAF where it can; replays stay on HLS.
-  if (config.lowLatencyMode && url.endsWith("/master.m3u8") && canPlayChunked()) {
+  // Live (LIVE_CONFIG, possibly extended by the page) plays chunked CMAF where the page asks for it
+  // (`?play=chunked`) and it can; LL-HLS stays the default until the chunked path rides out a media node's
+  // failover and the short tokens' refresh as hls.js does (tests/browser/test_failover.py,
+  // test_token_refresh.py). Replays stay on HLS.
+  if (config.lowLatencyMode && url.endsWith("/master.m3u8") && chunkedAsked() && canPlayChunked()) {
     const mpd = url.replace(/master\.m3u8$/, "chunked.mpd");
     return attachChunked(audio, mpd, rewriter(config), () => attachHls(audio, url, config, onFatal));
   }
@@ -173,6 +176,10 @@ function loadDashjs() {
     dashjsLoading.catch(() => (dashjsLoading = null));
   }
   return dashjsLoading;
+}
+
+function chunkedAsked() {
+  return new URLSearchParams(location.search).get("play") === "chunked";
 }
 
 export function canPlayChunked() {
