@@ -132,9 +132,11 @@ async def test_a_place_in_line_survives_a_refresh_by_its_ticket_and_under_attack
     fourth = await browser.new_page()
     fourth.on("request", lambda r: bodies.append(r.post_data or "") if r.url.endswith("/join") else None)
     await fourth.goto(f"{server.url}/s/{open_space.id}")
-    await fourth.locator("#status", has_text="You have a seat").or_(
-        fourth.locator("#status", has_text="You are in")
-    ).wait_for(timeout=30_000)
+    await (
+        fourth.locator("#status", has_text="You have a seat")
+        .or_(fourth.locator("#status", has_text="You are in"))
+        .wait_for(timeout=30_000)
+    )
     assert bodies and '"proof"' in bodies[0]
     space_now = await rt.spaces.get(open_space.id)
     assert (await rt.admission.counts(space_now))[0] == 1  # really seated, not shown the decoy queue

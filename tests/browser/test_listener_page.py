@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.support import Browsers
+from tests.browser.support import Browsers, press_listen
 from tests.browser.test_admission import live_space
 from tests.support.servers import LiveServer
 
@@ -20,6 +20,7 @@ async def test_a_full_space_waits_without_a_false_count_and_an_ended_one_shows_o
     browser = await chromium.launch()
     link = f"{server.url}/s/{space.id}"
     first = await chromium.page("seated", browser, link)
+    await press_listen(first)  # autoplay may be refused (a player restarted after a stall): the page asks
     await first.locator("#status", has_text="hearing it now").wait_for(timeout=15_000)  # playing, and says so
     assert "Press Listen" not in (await first.locator("#status").text_content() or "")
 
