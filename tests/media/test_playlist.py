@@ -113,6 +113,24 @@ def test_a_full_segment_not_yet_closed_hints_the_next_segments_first_part() -> N
     assert w.has(2, 8) and not w.has(2, None) and not w.has(3, 0)
 
 
+def test_a_segments_parts_add_up_to_its_extinf_as_written() -> None:
+    """Each part's written duration covers its audio, so the parts of a complete segment add up to at least
+    its EXTINF: short by even 30 µs (rounded to 10 µs), the end of a player's buffer falls inside the segment
+    but past its last part, and hls.js fetched that last part hundreds of times on joining."""
+    lines = window_with(4, 2).render().splitlines()
+    listed: list[float] = []
+    for line in lines:
+        if line.startswith("#EXT-X-PART:"):
+            listed.append(float(attrs(line)["DURATION"]))
+            assert listed[-1] >= TIMING.part_duration
+        elif line.startswith("#EXTINF:"):
+            extinf = float(line.split(":")[1].rstrip(","))
+            assert extinf >= TIMING.segment_duration - 1e-9  # to the nanosecond
+            if listed:
+                assert sum(listed) >= extinf, (sum(listed), extinf)
+            listed = []
+
+
 def test_the_replay_chain_head_is_listed_as_a_tag_players_ignore() -> None:
     from townhall.media.playlist import CHAIN_TAG, LiveWindow, Timing
 
