@@ -22,13 +22,13 @@ import redis.asyncio as redis_asyncio
 from tests.conftest import TEST_KEYS
 from tests.scenarios.test_cluster import _beyond, _msns, _published
 from tests.support.api import live_space, register
-from tests.support.cluster import as_edge, processes_env
+from tests.support.cluster import claimed_space, processes_env
 from tests.support.s3 import new_bucket, s3_options, s3_server
 from tests.support.servers import REDIS_URL, PrivateRedis, free_port, postgres_database, private_redis
 from tests.support.state import redis_prefix
 from tests.support.wait import until
 from townhall.cli import main
-from townhall.cluster import Cluster, Process, cluster, cluster_env
+from townhall.cluster import Cluster, Process, cluster_env
 from townhall.media.synthetic import SignalTrack, looping, tone, whip_publish
 from townhall.s3server import ACCESS_KEY, REGION, SECRET_KEY
 from townhall.store.blobs.s3 import S3Blobs
@@ -74,13 +74,7 @@ async def test_a_mute_decided_while_redis_is_away_reaches_the_mixer(tmp_path: Pa
     still away, and once Redis returns the node reports the host as silent."""
     async with postgres_database() as db, private_redis(tmp_path) as redis:
         env = processes_env(db, redis.url)
-        async with (
-            cluster(tmp_path, env, apis=1, media=1) as running,
-            httpx.AsyncClient(base_url=running.apis[0].url, timeout=15) as api,
-        ):
-            host = await register(api)
-            space_id = (await live_space(api, host))["id"]
-            node = await until(lambda: running.owner(space_id), 10, "the media node to claim the space")
+        async with claimed_space(tmp_path, env) as (running, api, host, space_id, node):
             token = (await api.post(f"/api/spaces/{space_id}/speaker-token", headers=host["headers"])).json()["token"]
             session = await whip_publish(
                 f"{running.apis[0].url}/whip/{space_id}", token, SignalTrack(looping(tone(440, 1.0)))
@@ -156,13 +150,7 @@ async def test_parts_flow_while_the_s3_store_is_stopped_and_the_backlog_drains_w
         bucket = new_bucket(s3.url)
         async with postgres_database() as db, redis_prefix() as prefix:
             env = processes_env(db, f"{REDIS_URL}/0", prefix, **_s3_env(s3.url, bucket))
-            async with (
-                cluster(tmp_path, env, apis=1, media=1) as running,
-                as_edge(running.apis[0].url) as api,
-            ):
-                host = await register(api)
-                space_id = (await live_space(api, host))["id"]
-                node = await until(lambda: running.owner(space_id), 10, "the media node to claim the space")
+            async with claimed_space(tmp_path, env) as (running, api, host, space_id, node):
                 live = f"/live/{space_id}"
                 await until(lambda: _beyond(api, live, 0), 15, "a complete segment")
                 before = max(_msns((await api.get(f"{live}/media.m3u8")).text))
@@ -202,13 +190,7 @@ async def test_a_media_node_restarted_with_a_backlog_uploads_its_spool(tmp_path:
         bucket = new_bucket(s3.url)
         async with postgres_database() as db, redis_prefix() as prefix:
             env = processes_env(db, f"{REDIS_URL}/0", prefix, **_s3_env(s3.url, bucket))
-            async with (
-                cluster(tmp_path, env, apis=1, media=1) as running,
-                as_edge(running.apis[0].url) as api,
-            ):
-                host = await register(api)
-                space_id = (await live_space(api, host))["id"]
-                node = await until(lambda: running.owner(space_id), 10, "the media node to claim the space")
+            async with claimed_space(tmp_path, env) as (running, api, _host, space_id, node):
                 await until(lambda: _beyond(api, f"/live/{space_id}", 0), 15, "a complete segment")
 
                 s3.stop()
@@ -248,13 +230,7 @@ async def test_a_store_that_hangs_does_not_hold_up_the_programme(tmp_path: Path)
         assert b"s3 test server on" in await asyncio.wait_for(proc.stdout.readline(), 60)
         async with postgres_database() as db, redis_prefix() as prefix:
             env = processes_env(db, f"{REDIS_URL}/0", prefix, **_s3_env(f"http://127.0.0.1:{port}", "slow"))
-            async with (
-                cluster(tmp_path, env, apis=1, media=1) as running,
-                as_edge(running.apis[0].url) as api,
-            ):
-                host = await register(api)
-                space_id = (await live_space(api, host))["id"]
-                node = await until(lambda: running.owner(space_id), 10, "the media node to claim the space")
+            async with claimed_space(tmp_path, env) as (_running, api, _host, space_id, node):
                 live = f"/live/{space_id}"
                 await until(lambda: _beyond(api, live, 0), 15, "a complete segment")
                 before = max(_msns((await api.get(f"{live}/media.m3u8")).text))
@@ -321,13 +297,7 @@ async def test_a_full_blob_folder_stalls_nothing_and_drains_once_space_is_freed(
     with _tmpfs(tmp_path / "blobs", "8m") as blobs:
         async with postgres_database() as db, redis_prefix() as prefix:
             env = processes_env(db, f"{REDIS_URL}/0", prefix, TOWNHALL_BLOB_URL=f"file://{blobs}")
-            async with (
-                cluster(tmp_path, env, apis=1, media=1) as running,
-                as_edge(running.apis[0].url) as api,
-            ):
-                host = await register(api)
-                space_id = (await live_space(api, host))["id"]
-                node = await until(lambda: running.owner(space_id), 10, "the media node to claim the space")
+            async with claimed_space(tmp_path, env) as (_running, api, _host, space_id, node):
                 live = f"/live/{space_id}"
                 await until(lambda: _beyond(api, live, 0), 15, "a complete segment")
                 before = max(_msns((await api.get(f"{live}/media.m3u8")).text))
