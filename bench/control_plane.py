@@ -186,9 +186,7 @@ def main() -> None:
         "TOWNHALL_LEASE_TTL_S": "900",  # the cost of a renewal is measured, not expiry: seats outlive the run
         "TOWNHALL_EDGE_SECRET": "control-plane-bench-edge-secret-0123456789",
     }
-    server = subprocess.Popen(
-        ["taskset", "-c", "0", sys.executable, __file__, "--serve", "--port", str(port)], env=env
-    )
+    server = subprocess.Popen(["taskset", "-c", "0", sys.executable, __file__, "--serve", "--port", str(port)], env=env)
     base = f"http://127.0.0.1:{port}"
     r_client = redis.Redis.from_url(REDIS_URL)
     try:

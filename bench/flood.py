@@ -4,13 +4,15 @@ and starts a second space.
 
 - The stage: the embedded default (bench/live_space.py: `townhall serve`'s app, media node and origin
   in one process) behind a townhall edge (Varnish, the rendered VCL, its per-address limit on), which
-  fetches from the origin's internal port (`internal_port`: an accept queue of its own).
+  fetches from the origin's internal port (`internal_port`: an accept queue of its own), and live media
+  from its delivery port (`delivery_port`: a server on a thread and loop of its own; off with
+  --no-delivery-port, for a baseline).
 - Two publishers: synthetic WHIP speakers (aiortc, real WebRTC) in a process of their own, so a slow
   API loop could not be mistaken for a slow speaker; a dropped session is counted.
 - Legitimate listeners (default 1,000), each from an address of its own (127.2.x.y), with valid
   tokens: LL-HLS players through the edge (blocking reloads, every part) and lease renewals
   (bench/listeners.py's players, in worker processes at normal priority).
-- A probe (its own process) follows the live playlist at the origin with the edge's credential and
+- A probe (its own process) follows the live playlist where the edge fetches it, with its credential, and
   stamps each new part: the longest gap between parts is the longest time between two new parts.
 - The flood, every generator at `nice -n 19`: wrk processes (lua) from 127.0.0.1 through the edge
   (junk, token-less media, the bypass URLs of the issue, the most expensive public endpoints, joins);
@@ -349,6 +351,7 @@ async def embedded_stage(
     credential: str,
     origin_port: int,
     internal_port: int,
+    delivery_port: int,
     edge_port: int,
     data_under: str | None,
     stage_nice: int,
@@ -359,7 +362,8 @@ async def embedded_stage(
         *(["nice", "-n", str(stage_nice)] if stage_nice else []),
         sys.executable, str(Path(__file__).with_name("live_space.py")), "--port", str(origin_port),
         "--listener-base-url", f"http://127.0.0.1:{edge_port}", "--speakers", "2", "--external-speakers",
-        "--internal-port", str(internal_port), *(["--data-under", data_under] if data_under else []),
+        "--internal-port", str(internal_port), "--delivery-port", str(delivery_port),
+        *(["--data-under", data_under] if data_under else []),
         stdout=asyncio.subprocess.PIPE, stderr=stage_log,
         env={**os.environ, "TOWNHALL_TOKEN_KEYS": keys, "TOWNHALL_EDGE_SECRET": credential},
     )  # fmt: skip
@@ -464,12 +468,14 @@ async def main(
     direct: bool,
     stage_nice: int,
     scaled: bool,
+    delivery: bool,
 ) -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     keys = f"bench{secrets.token_hex(2)}:{secrets.token_hex(32)}"
     credential = secrets.token_urlsafe(32)
     origin_port, internal_port, edge_port = free_port(), free_port(), free_port()
+    delivery_port = 0 if scaled or not delivery else free_port()  # the edge's live media off the API's loop
     stack = contextlib.AsyncExitStack()
     await stack.__aenter__()
     if scaled:
@@ -477,10 +483,13 @@ async def main(
         origin_port = internal_port = int(live["origin"].rsplit(":", 1)[1])  # the edge in front of API 1
     else:
         live = await stack.enter_async_context(
-            embedded_stage(keys, credential, origin_port, internal_port, edge_port, data_under, stage_nice)
+            embedded_stage(
+                keys, credential, origin_port, internal_port, delivery_port, edge_port, data_under, stage_nice
+            )
         )
     space = live["space"]
-    edge = Edge(Settings(edge_host="127.0.0.1"), parse_keys(keys).keys, credential=credential,
+    edge_settings = Settings(edge_host="127.0.0.1", delivery_port=delivery_port)
+    edge = Edge(edge_settings, parse_keys(keys).keys, credential=credential,
                 origin=f"http://127.0.0.1:{internal_port}", port=edge_port)  # fmt: skip
     limit = seconds + 120
     processes: list[multiprocessing.process.BaseProcess] = []
@@ -500,7 +509,7 @@ async def main(
             pipes.append(pipe)
         for pipe in pipes:
             await recv(pipe, 120)  # every player has its first playlist
-        probe, probe_pipe = spawn(probe_main, internal_port, space, credential, limit)
+        probe, probe_pipe = spawn(probe_main, delivery_port or internal_port, space, credential, limit)
         processes.append(probe)
         calm = 5.0  # seconds measured before the flood starts, for comparison
         window = (time.time() + 2.0, time.time() + 2.0 + calm + seconds)
@@ -609,6 +618,9 @@ if __name__ == "__main__":
     )
     parser.add_argument("--cluster", action="store_true", help="the scaled-out form (1 API process, 2 media nodes)")
     parser.add_argument(
+        "--no-delivery-port", action="store_true", help="the edge fetches live media from the API's port (a baseline)"
+    )
+    parser.add_argument(
         "--stage-nice", type=int, default=0, help="the service's niceness (negative: ahead of other tenants; root)"
     )
     args = parser.parse_args()
@@ -616,5 +628,5 @@ if __name__ == "__main__":
 
     uvloop.run(
         main(args.listeners, args.seconds, args.workers, args.floods, args.data_under, not args.no_direct,
-             args.stage_nice, args.cluster)
+             args.stage_nice, args.cluster, not args.no_delivery_port)
     )  # fmt: skip

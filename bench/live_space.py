@@ -21,7 +21,13 @@ from townhall.settings import Settings
 
 
 async def main(
-    port: int, listener_base_url: str, speakers: int, external: bool, internal_port: int, under: str | None
+    port: int,
+    listener_base_url: str,
+    speakers: int,
+    external: bool,
+    internal_port: int,
+    delivery_port: int,
+    under: str | None,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="townhall-bench-", dir=under) as data_dir:
         settings = Settings(
@@ -29,6 +35,7 @@ async def main(
             host="127.0.0.1",
             port=port,
             internal_port=internal_port,
+            delivery_port=delivery_port,
             listener_base_url=listener_base_url,
             joins_per_minute_per_ip=10**9,  # every simulated listener joins from loopback
             log_level="warning",
@@ -67,6 +74,7 @@ if __name__ == "__main__":
     parser.add_argument("--listener-base-url", required=True)
     parser.add_argument("--speakers", type=int, default=1)
     parser.add_argument("--internal-port", type=int, default=0, help="a port of the edge's own (0: none)")
+    parser.add_argument("--delivery-port", type=int, default=0, help="the edge's live media port (0: none)")
     parser.add_argument("--data-under", help="make the data directory under this folder (default: the temp folder)")
     parser.add_argument("--external-speakers", action="store_true", help="print the speaker tokens; publish none")
     args = parser.parse_args()
@@ -75,6 +83,6 @@ if __name__ == "__main__":
     uvloop.run(
         main(
             args.port, args.listener_base_url, args.speakers, args.external_speakers, args.internal_port,
-            args.data_under,
+            args.delivery_port, args.data_under,
         )
     )  # fmt: skip

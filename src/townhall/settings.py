@@ -53,6 +53,13 @@ class Settings(BaseSettings):
         "port cannot keep the edge from connecting; 0: none",
     )
     internal_host: str = Field("127.0.0.1", description="the address internal_port binds")
+    delivery_port: int = Field(
+        0,
+        ge=0,
+        description="a port on internal_host for the edge's live media fetches only (playlists, parts, segments), "
+        "served on a thread and event loop of their own so that load on the API cannot delay them; the edge "
+        "fetches live media there when set (embedded form; decision 0007); 0: none",
+    )
     max_body_bytes: int = 64 * 1024
     body_idle_s: float = Field(15.0, description="a request body that stops arriving this long is answered 408")
     # priority admission (api/shedding.py): requests in flight per lane, past which the lane is refused 503

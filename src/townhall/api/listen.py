@@ -81,9 +81,7 @@ def _answer(request: Request, space_id: str, result: JoinResult) -> Response:
                 "token": result.token,
                 "lease_expires": result.lease_expires,
                 # a third of the lease (longer in open spaces) or of the token's life, whichever is shorter
-                "renew_every_s": max(
-                    1.0, min(result.lease_expires - rt.clock(), rt.settings.listener_token_ttl_s) / 3
-                ),
+                "renew_every_s": max(1.0, min(result.lease_expires - rt.clock(), rt.settings.listener_token_ttl_s) / 3),
                 "playlist_url": f"{base}/master.m3u8",
                 "state_url": f"{base}/state.json",
             }
@@ -222,6 +220,12 @@ _LIVE = re.compile(r"^/+live(/|\Z)")
 _PUBLIC = re.compile(r"^/live/[^/]+/state\.json\Z")
 
 
+def from_edge(scope: Scope, credential: str) -> bool:
+    """Whether the request carries the edge's credential (compared in constant time)."""
+    given = next((v for k, v in scope.get("headers", ()) if k == EDGE_CREDENTIAL.encode()), b"")
+    return bool(given) and hmac.compare_digest(given, credential.encode())
+
+
 class LiveGate:
     """The origin serves live media to two callers only: the edge, which proves itself with its
     credential (one fetch for every listener whose token it checked), and a listener whose valid token
@@ -245,9 +249,7 @@ class LiveGate:
 
     @staticmethod
     def _from_edge(scope: Scope) -> bool:
-        expected = scope["app"].state.runtime.edge_secret.encode()
-        given = next((v for k, v in scope.get("headers", ()) if k == EDGE_CREDENTIAL.encode()), b"")
-        return bool(given) and hmac.compare_digest(given, expected)
+        return from_edge(scope, scope["app"].state.runtime.edge_secret)
 
     async def _tokened(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         parts = path.split("/", 5)  # "", "e", token, "live", space, rest

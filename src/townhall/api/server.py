@@ -10,9 +10,12 @@ than its declared length waited forever). `BoundedHttpTools` closes a connection
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 from typing import Any
 
 import uvicorn
+import uvloop
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from townhall.api.errors import error_response
@@ -101,6 +104,68 @@ def config(app: Any, host: str, port: int, **extra: Any) -> uvicorn.Config:
         ws="auto",
         log_level="warning",
         access_log=False,
-        lifespan="on",
-        **extra,
+        **{"lifespan": "on", **extra},
     )
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket listening on host:port (OSError if it cannot be bound), to hand to a server."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+STARTED_WITHIN_S = 10.0
+GRACE_S = 2.0  # held requests (blocking reloads, streamed segments) get this long to finish at stop
+
+
+class ThreadedServer:
+    """An ASGI app served by uvicorn on a thread and an event loop of its own (no lifespan: the app it
+    serves is part of one whose lifespan runs elsewhere). Nothing the main loop does can delay it
+    beyond the GIL's share."""
+
+    def __init__(self, app: Any, host: str, port: int, name: str) -> None:
+        self.app, self.host, self.port, self.name = app, host, port, name
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    async def start(self) -> None:
+        sock = listening_socket(self.host, self.port)
+        cfg = config(self.app, self.host, self.port, lifespan="off", timeout_graceful_shutdown=GRACE_S)
+        server = self._server = uvicorn.Server(cfg)
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            loop = uvloop.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(server.serve([sock]))
+            except BaseException as exc:
+                failed.append(exc)
+            finally:
+                sock.close()
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name=self.name, daemon=True)
+        self._thread.start()
+        async with asyncio.timeout(STARTED_WITHIN_S):
+            while not server.started:
+                if not self._thread.is_alive():
+                    raise RuntimeError(f"{self.name} did not start: {failed[0] if failed else 'it stopped'}")
+                await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.should_exit = True
+        await asyncio.to_thread(thread.join)
+        self._server = self._thread = None

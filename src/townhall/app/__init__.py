@@ -15,12 +15,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from townhall.api.delivery import delivery_app
 from townhall.api.errors import HANDLERS
 from townhall.api.listen import LiveGate
 from townhall.api.ops import AccessLog, GaugeCollector
 from townhall.api.origin import LiveOrigin
 from townhall.api.runtime import Runtime
-from townhall.api.server import BodyDeadline
+from townhall.api.server import BodyDeadline, ThreadedServer
 from townhall.api.shedding import Budgets, Load, Shedding
 from townhall.api.trust.routes import WithheldGate
 from townhall.api.whip import Publishing, WhipCors
@@ -373,4 +374,8 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     )
     app.state.runtime = rt
     app.state.load = load
+    if rt.media is not None and s.delivery_port:  # the edge's live media, off the API's loop
+        delivery = ThreadedServer(delivery_app(rt), s.internal_host, s.delivery_port, "media-delivery")
+        rt.startup.append(delivery.start)
+        rt.shutdown.append(delivery.stop)  # stopped first (shutdown runs in reverse), before the media node
     return app

@@ -48,7 +48,11 @@ def through_edge(settings: Settings) -> Settings:
     """Settings for a process whose listeners go through a local edge (when Varnish is installed)."""
     if not varnish_available(settings) or settings.listener_base_url:
         return settings
-    return settings.model_copy(update={"listener_base_url": f"http://{settings.edge_host}:{settings.edge_port}"})
+    update: dict[str, object] = {"listener_base_url": f"http://{settings.edge_host}:{settings.edge_port}"}
+    if not settings.delivery_port:  # the edge's live media off the API's loop (api/delivery.py)
+        with bound_socket(settings.internal_host, 0, "TOWNHALL_INTERNAL_HOST") as free:
+            update["delivery_port"] = free.getsockname()[1]
+    return settings.model_copy(update=update)
 
 
 async def run_demo(settings: Settings) -> int:

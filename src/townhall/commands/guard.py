@@ -44,17 +44,12 @@ def holding_data_dir(data_dir: Path, verb: str) -> Iterator[None]:
 
 def bound_socket(host: str, port: int, what: str = "--host/--port (TOWNHALL_HOST, TOWNHALL_PORT)") -> socket.socket:
     """A listening socket on host:port, bound now, or the reason it cannot be in one line."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    from townhall.api.server import listening_socket  # uvicorn: only for the verbs that serve
+
     try:
-        sock.bind((host, port))
+        return listening_socket(host, port)
     except OSError as exc:
-        sock.close()
         if exc.errno == errno.EADDRINUSE:
             taken = f"{host}:{port} is already in use by another program; choose another with {what}"
             raise StartRefused(taken) from None
         raise StartRefused(f"cannot listen on {host}:{port}: {exc.strerror}; change it with {what}") from None
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock

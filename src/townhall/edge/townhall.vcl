@@ -16,6 +16,16 @@ backend origin {
     .between_bytes_timeout = @{first_byte_timeout};
 }
 
+# The live media (playlists, parts, segments): the origin's delivery port when it has one, a server
+# on a thread and loop of its own that load on the API cannot delay; else the origin itself.
+backend delivery {
+    .host = "@{delivery_host}";
+    .port = "@{delivery_port}";
+    .connect_timeout = 2s;
+    .first_byte_timeout = @{first_byte_timeout};
+    .between_bytes_timeout = @{first_byte_timeout};
+}
+
 # The same origin, as a pool of its own for anonymous API requests and every join (the work the origin
 # sheds first): capped, so a flood through the edge holds at most this many origin connections, and
 # is answered 503 + Retry-After here once they are all busy; signed-in requests and live media keep
@@ -118,6 +128,11 @@ sub vcl_recv {
         call townhall_check_edge;
     }
     call townhall_cache_url;
+    if (req.url ~ "^/live/[^/?]+/(master\.m3u8|media\.m3u8|init\.mp4|chunked\.mpd|[^/?]+\.m4s)(\?|$)") {
+        set req.backend_hint = delivery;
+    } else {
+        set req.backend_hint = origin;
+    }
     unset req.http.X-TH-Token;
     unset req.http.X-TH-Body;
     unset req.http.X-TH-Mac;
@@ -245,9 +260,11 @@ sub vcl_backend_response {
         set beresp.grace = 0s;
         set beresp.keep = 0s;
     } elsif (bereq.url ~ "^/live/[^/]+/revoked$") {
-        # Who may no longer listen: never older than this, so a removal reaches the edge in time.
+        # Who may no longer listen: refreshed once this old, so a removal reaches the edge in time.
+        # While a refresh is on its way the previous list answers (grace): listeners never wait on
+        # the API's port, which a flood may be keeping busy; past the grace they do.
         set beresp.ttl = @{revocation_ttl};
-        set beresp.grace = 0s;
+        set beresp.grace = @{revocation_grace};
         set beresp.keep = 0s;
     } elsif (bereq.url ~ "\.(m3u8|mpd)(\?|$)" || bereq.url ~ "/state\.json(\?|$)") {
         if (beresp.ttl <= 0s || beresp.ttl > @{live_ttl}) {

@@ -35,6 +35,7 @@ class EdgeSettings(Protocol):
     """What an edge is configured by (the root passes its settings, which have every one of these)."""
 
     country_header: str
+    delivery_port: int
     edge_error_ttl_s: float
     edge_first_byte_timeout_s: float
     edge_host: str
@@ -65,6 +66,7 @@ CREDENTIAL = re.compile(r"^[A-Za-z0-9_-]{32,128}\Z")  # written into the VCL as 
 UNRESERVED = string.ascii_letters + string.digits + "-._~"
 
 
+REVOCATION_GRACE_S = 4  # how long a space's previous revocation list answers while its refresh is on its way
 BUSY_RETRY_AFTER_S = 2  # Retry-After of the edge's own 503 (the origin did not answer, or its pool is full)
 ORIGIN_KEEP_ALIVE_S = 5  # uvicorn's timeout_keep_alive, which api/server.py leaves at its default
 
@@ -76,6 +78,14 @@ def origin_url(settings: EdgeSettings) -> str:
     if settings.internal_port:
         return f"http://{settings.internal_host}:{settings.internal_port}"
     return f"http://{settings.host}:{settings.port}"
+
+
+def delivery_url(settings: EdgeSettings, origin: str) -> str:
+    """Where the edge fetches live media (playlists, parts, segments): the origin's delivery port when it
+    has one (a server of its own, off the API's loop), else the origin."""
+    if settings.delivery_port:
+        return f"http://{settings.internal_host}:{settings.delivery_port}"
+    return origin
 
 
 def _duration(seconds: float) -> str:
@@ -126,6 +136,7 @@ def render_vcl(settings: EdgeSettings, keys: Mapping[str, bytes], credential: st
     target = urlsplit(origin or origin_url(settings))
     if target.scheme != "http" or not target.hostname:
         raise ValueError(f"the edge fetches over plain http from host:port, not {target.geturl()!r}")
+    media = urlsplit(delivery_url(settings, target.geturl()))
     if not HEADER_NAME.match(settings.country_header):
         raise ValueError(f"country_header must be an HTTP header name, not {settings.country_header!r}")
     if not CREDENTIAL.match(credential):
@@ -137,6 +148,8 @@ def render_vcl(settings: EdgeSettings, keys: Mapping[str, bytes], credential: st
         role=settings.edge_role,
         origin_host=target.hostname,
         origin_port=str(target.port or 80),
+        delivery_host=media.hostname or target.hostname,
+        delivery_port=str(media.port or 80),
         first_byte_timeout=_duration(settings.edge_first_byte_timeout_s),
         public_connections=str(settings.edge_public_connections),
         busy_retry_after=str(BUSY_RETRY_AFTER_S),
@@ -150,6 +163,7 @@ def render_vcl(settings: EdgeSettings, keys: Mapping[str, bytes], credential: st
         percent_decode=_percent_decoding(),
         revocation_recv=_revocation_block(settings),
         revocation_ttl=_duration(max(settings.edge_revocation_ttl_s, 0.001)),
+        revocation_grace=_duration(REVOCATION_GRACE_S),
         token_regex=tokens.TOKEN_REGEX,
         key_branches=tokens.key_branches(keys if is_edge else {}),
         listen_scope=tokens.LISTEN_SCOPE,
