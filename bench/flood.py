@@ -302,7 +302,7 @@ async def _as_host(edge_port: int, path: str, body: bytes, auth: str, notes: lis
     raise SystemExit(f"the host could not act: {notes}")
 
 
-async def second_space(edge_port: int, origin_port: int, session: str, credential: str) -> dict[str, Any]:
+async def second_space(edge_port: int, media_port: int, session: str, credential: str) -> dict[str, Any]:
     """Create and start a space through the edge as the host's page does; then wait for its first part."""
     auth = f"Authorization: Bearer {session}\r\n{JSON}"
     notes: list[str] = []
@@ -314,7 +314,7 @@ async def second_space(edge_port: int, origin_port: int, session: str, credentia
     first_part = float("nan")
     for _ in range(200):
         playlist = await once(
-            "127.0.0.1", origin_port, "GET", f"/live/{space}/media.m3u8", b"", f"X-Townhall-Edge: {credential}\r\n"
+            "127.0.0.1", media_port, "GET", f"/live/{space}/media.m3u8", b"", f"X-Townhall-Edge: {credential}\r\n"
         )
         if playlist.status == 200 and _listed(playlist.body):
             first_part = time.perf_counter() - asked
@@ -532,7 +532,7 @@ async def main(
                 processes.append(process)
                 flood_pipes.append(pipe)
             await asyncio.sleep(min(10.0, seconds / 3))
-            host = await second_space(edge_port, internal_port, live["host_session"], credential)
+            host = await second_space(edge_port, delivery_port or internal_port, live["host_session"], credential)
             await asyncio.sleep(max(0.0, until - time.time()))
             flood_tallies = [await recv(pipe, 60) for pipe in flood_pipes]
             wrk_out = [p.communicate(timeout=30)[0].decode(errors="replace") for p in wrks]
