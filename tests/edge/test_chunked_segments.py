@@ -9,18 +9,17 @@ import statistics
 import subprocess
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
 import pytest
 import uvicorn
-from edge_support import SPACE, EdgeFactory, free_port, listener_token
+from edge_support import SPACE, EdgeFactory, listener_token
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
-from tests.support.servers import LiveServer, live_server
+from tests.support.servers import EdgedSpace, space_behind_edge
 from tests.support.wait import until
 
 from townhall.edge.varnish import Edge
@@ -30,36 +29,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.media, pytest.mark.timeout(90
 CLIENTS = 60
 
 
-@dataclass
-class Live:
-    server: LiveServer
-    edge: Edge
-    space_id: str
-    token: str
-
-    @property
-    def programme(self) -> object:
-        return self.server.runtime.media.node.spaces[self.space_id].programme
+Live = EdgedSpace
 
 
 @pytest.fixture
 async def live(settings: Settings) -> AsyncIterator[Live]:
-    edge_port = free_port()
-    behind = settings.model_copy(update={"listener_base_url": f"http://127.0.0.1:{edge_port}"})
-    async with live_server(behind) as server:
-        rt = server.runtime
-        host = (await rt.accounts.register("host_one", "password-host", "127.0.0.1")).account
-        space = await rt.spaces.create(host, "Chunked", None, None)
-        await rt.spaces.start(host, space.id)
-        async with server.client() as http:
-            joined = (await http.post(f"/api/spaces/{space.id}/join", json={"device_id": "edge-device"})).json()
-        edge_settings = Settings(edge_host="127.0.0.1", edge_requests_per_ip=0, edge_threads_min=100)
-        edge = Edge(edge_settings, rt.keys.keys, credential=rt.edge_secret, origin=server.url, port=edge_port)
-        await edge.astart()
-        try:
-            yield Live(server, edge, space.id, joined["token"])
-        finally:
-            await edge.astop()
+    async with space_behind_edge(settings, "Chunked") as live:
+        yield live
 
 
 def origin_requests(edge: Edge, fragment: str) -> int:

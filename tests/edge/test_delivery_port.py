@@ -5,20 +5,17 @@ edge passes on to listeners. Through a real Varnish edge."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 from edge_support import free_port
-from tests.support.servers import LiveServer, live_server
+from tests.support.servers import EdgedSpace, space_behind_edge
 from tests.support.wait import until
 
-from townhall.edge.varnish import Edge
 from townhall.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.media, pytest.mark.timeout(90)]
@@ -27,64 +24,32 @@ SLICE_S = 1.0  # one request's CPU on the API's loop, back to back (the uncached
 PART = re.compile(r'^#EXT-X-PART:.*URI="([^"]+)"', re.M)
 
 
-@dataclass
-class Live:
-    server: LiveServer
-    edge: Edge
-    space_id: str
-    token: str
-    delivery: str
-
-
-@contextlib.asynccontextmanager
-async def _live(settings: Settings, delivery_port: int) -> AsyncIterator[Live]:
-    edge_port = free_port()
-    behind = settings.model_copy(
-        update={"listener_base_url": f"http://127.0.0.1:{edge_port}", "delivery_port": delivery_port}
-    )
-    async with live_server(behind) as server:
-        rt = server.runtime
-        host = (await rt.accounts.register("host_one", "password-host", "127.0.0.1")).account
-        space = await rt.spaces.create(host, "Delivery", None, None)
-        await rt.spaces.start(host, space.id)
-        async with server.client() as http:
-            joined = (await http.post(f"/api/spaces/{space.id}/join", json={"device_id": "edge-device"})).json()
-        edge_settings = Settings(
-            edge_host="127.0.0.1", edge_requests_per_ip=0, edge_threads_min=100, delivery_port=delivery_port
-        )
-        edge = Edge(edge_settings, rt.keys.keys, credential=rt.edge_secret, origin=server.url, port=edge_port)
-        await edge.astart()
-        try:
-            yield Live(server, edge, space.id, joined["token"], f"http://127.0.0.1:{delivery_port}")
-        finally:
-            await edge.astop()
-
-
 @pytest.fixture
-async def live(settings: Settings) -> AsyncIterator[Live]:
-    async with _live(settings, free_port()) as live:
+async def live(settings: Settings) -> AsyncIterator[EdgedSpace]:
+    async with space_behind_edge(settings, "Delivery", free_port()) as live:
         yield live
 
 
 @pytest.fixture
-async def live_on_api_port(settings: Settings) -> AsyncIterator[Live]:
-    async with _live(settings, 0) as live:
+async def live_on_api_port(settings: Settings) -> AsyncIterator[EdgedSpace]:
+    async with space_behind_edge(settings, "Delivery") as live:
         yield live
 
 
-async def test_the_delivery_port_serves_the_edge_and_nothing_else(live: Live) -> None:
+async def test_the_delivery_port_serves_the_edge_and_nothing_else(live: EdgedSpace) -> None:
     rt = live.server.runtime
-    playlist = f"{live.delivery}/live/{live.space_id}/media.m3u8"
+    delivery = f"http://127.0.0.1:{live.server.runtime.settings.delivery_port}"
+    playlist = f"{delivery}/live/{live.space_id}/media.m3u8"
     async with httpx.AsyncClient(timeout=10) as http:
         refused = await http.get(playlist)
         assert refused.status_code == 403 and refused.json()["code"] == "edge_credential_required"
-        with_token = await http.get(f"{live.delivery}/e/{live.token}/live/{live.space_id}/media.m3u8")
+        with_token = await http.get(f"{delivery}/e/{live.token}/live/{live.space_id}/media.m3u8")
         assert with_token.status_code == 403  # a listener's token is for the API's port (or the edge)
         edge = {"X-Townhall-Edge": rt.edge_secret}
         served = await http.get(playlist, headers=edge)
         assert served.status_code == 200 and served.text.startswith("#EXTM3U")
-        assert (await http.get(f"{live.delivery}/api/spaces", headers=edge)).status_code == 404
-        assert (await http.get(f"{live.delivery}/live/{live.space_id}/revoked", headers=edge)).status_code == 404
+        assert (await http.get(f"{delivery}/api/spaces", headers=edge)).status_code == 404
+        assert (await http.get(f"{delivery}/live/{live.space_id}/revoked", headers=edge)).status_code == 404
 
 
 def _follow(url: str, stop: threading.Event, seen: list[tuple[float, str]]) -> None:
@@ -105,8 +70,8 @@ def _follow(url: str, stop: threading.Event, seen: list[tuple[float, str]]) -> N
             text = http.get(url, params=wanted).text
 
 
-async def _longest_gap_while_the_api_is_busy(live: Live) -> float:
-    programme = live.server.runtime.media.node.spaces[live.space_id].programme
+async def _longest_gap_while_the_api_is_busy(live: EdgedSpace) -> float:
+    programme = live.programme
     await until(lambda: programme.window.next_msn >= 1, 15, "a first segment")
     url = f"{live.edge.url}/e/{live.token}/live/{live.space_id}/media.m3u8"
     stop, seen = threading.Event(), []  # type: ignore[var-annotated]
@@ -127,12 +92,12 @@ async def _longest_gap_while_the_api_is_busy(live: Live) -> float:
     return max(b - a for a, b in zip([started, *times], [*times, ended], strict=True))
 
 
-async def test_a_busy_api_does_not_hold_up_the_parts_the_edge_passes_on(live: Live) -> None:
+async def test_a_busy_api_does_not_hold_up_the_parts_the_edge_passes_on(live: EdgedSpace) -> None:
     gap = await _longest_gap_while_the_api_is_busy(live)
     assert gap < 0.6, f"the listener waited {gap:.2f} s for a new part while the API's loop was busy"
 
 
-async def test_without_a_delivery_port_the_busy_api_holds_them_up(live_on_api_port: Live) -> None:
+async def test_without_a_delivery_port_the_busy_api_holds_them_up(live_on_api_port: EdgedSpace) -> None:
     """What the delivery port is for: the same listener, with the edge fetching from the API's port."""
     gap = await _longest_gap_while_the_api_is_busy(live_on_api_port)
     assert gap >= SLICE_S * 0.8, f"longest wait {gap:.2f} s: the busy API's loop did not hold up the edge"

@@ -152,3 +152,46 @@ async def private_redis(folder: Path) -> AsyncIterator[PrivateRedis]:
         yield server
     finally:
         await server.stop()
+
+
+@dataclass
+class EdgedSpace:
+    """A live space on a running server, a real Varnish edge in front, and one listener's token."""
+
+    server: LiveServer
+    edge: Any  # townhall.edge.varnish.Edge
+    space_id: str
+    token: str
+
+    @property
+    def programme(self) -> Any:
+        return self.server.runtime.media.node.spaces[self.space_id].programme
+
+
+@contextlib.asynccontextmanager
+async def space_behind_edge(settings: Any, title: str, delivery_port: int = 0) -> AsyncIterator[EdgedSpace]:
+    """The app on a free port with a live space, a listener joined through the API, and a real edge
+    (no per-address limit) in front, fetching live media from `delivery_port` when it is set."""
+    from townhall.edge.varnish import Edge
+    from townhall.settings import Settings
+
+    edge_port = free_port()
+    behind = settings.model_copy(
+        update={"listener_base_url": f"http://127.0.0.1:{edge_port}", "delivery_port": delivery_port}
+    )
+    async with live_server(behind) as server:
+        rt = server.runtime
+        host = (await rt.accounts.register("host_one", "password-host", "127.0.0.1")).account
+        space = await rt.spaces.create(host, title, None, None)
+        await rt.spaces.start(host, space.id)
+        async with server.client() as http:
+            joined = (await http.post(f"/api/spaces/{space.id}/join", json={"device_id": "edge-device"})).json()
+        edge_settings = Settings(
+            edge_host="127.0.0.1", edge_requests_per_ip=0, edge_threads_min=100, delivery_port=delivery_port
+        )
+        edge = Edge(edge_settings, rt.keys.keys, credential=rt.edge_secret, origin=server.url, port=edge_port)
+        await edge.astart()
+        try:
+            yield EdgedSpace(server, edge, space.id, joined["token"])
+        finally:
+            await edge.astop()
