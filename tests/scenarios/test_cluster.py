@@ -179,7 +179,7 @@ async def test_a_drained_owner_hands_its_space_over_at_a_segment_boundary(runnin
         try:
             await until(lambda: _listed(timeline, 12), 15, "a dozen parts before the drain")
             running.kill(second, signal.SIGTERM)
-            await until(lambda: _draining(running, second.name), 5, "the node to say it is draining")
+            await until(lambda: _draining(running, second.name), 10, "the node to say it is draining")
             assert (await api.post(f"/api/spaces/{late['id']}/start", headers=host["headers"])).status_code == 200
             placed = await until(lambda: running.owner(late["id"]), 10, "a node to claim the new space")
             drain_still_running = second.alive

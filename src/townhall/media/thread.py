@@ -234,8 +234,12 @@ class ThreadedMedia:
             log.exception("on_segment hook failed for space %s", space_id)
 
     def set_chain_head(self, space_id: str, msn: int, head: str) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.node.set_chain_head, space_id, msn, head)
+        """The live playlist lists the chain's head; a link chained while the node stops (its loop closed,
+        its last segments still being chained on the API's loop) has no live playlist left to list it."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the media loop closed under us: stopping
+                loop.call_soon_threadsafe(self.node.set_chain_head, space_id, msn, head)
 
     # --- LiveOrigin -------------------------------------------------------------------------------
     async def multivariant(self, space_id: str) -> str | None:
