@@ -115,6 +115,9 @@ async def _a_second_demo_is_refused_in_one_line(
     env = {**env, "TOWNHALL_EDGE_PORT": str(free_port())}
     same_port = await _refusal(cwd, [*command[:2], "--port", str(port), "--data-dir", "data/other"], env)
     assert f"127.0.0.1:{port} is already in use" in same_port and "--port" in same_port, same_port
+    env = {**env, "TOWNHALL_DELIVERY_PORT": str(port)}
+    delivery = await _refusal(cwd, [*command[:2], "--port", str(free_port()), "--data-dir", "data/other"], env)
+    assert f"127.0.0.1:{port} is already in use" in delivery and "TOWNHALL_DELIVERY_PORT" in delivery, delivery
 
 
 def test_every_flag_of_serve_and_demo_has_a_description_and_its_default() -> None:

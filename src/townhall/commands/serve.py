@@ -54,6 +54,9 @@ async def run_server(
     if settings.internal_port:
         internal = "--internal-port (TOWNHALL_INTERNAL_HOST, TOWNHALL_INTERNAL_PORT)"
         sockets.append(bound_socket(settings.internal_host, settings.internal_port, internal))
+    if settings.delivery_port:  # bound by the app as it starts (api/delivery.py): a taken port said here
+        delivery = "TOWNHALL_DELIVERY_PORT (and TOWNHALL_INTERNAL_HOST)"
+        bound_socket(settings.internal_host, settings.delivery_port, delivery).close()
     task = asyncio.create_task(server.serve(sockets))
     while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no started event
         await asyncio.sleep(0.05)
