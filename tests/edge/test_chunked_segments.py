@@ -29,11 +29,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.media, pytest.mark.timeout(90
 CLIENTS = 60
 
 
-Live = EdgedSpace
-
-
 @pytest.fixture
-async def live(settings: Settings) -> AsyncIterator[Live]:
+async def live(settings: Settings) -> AsyncIterator[EdgedSpace]:
     async with space_behind_edge(settings, "Chunked") as live:
         yield live
 
@@ -59,7 +56,7 @@ async def read_timed(http: httpx.AsyncClient, url: str) -> tuple[int, bytes, lis
 
 
 async def test_listeners_of_a_segment_being_made_cost_one_origin_request_and_each_gets_every_chunk(
-    live: Live,
+    live: EdgedSpace,
 ) -> None:
     rt = live.server.runtime
     programme = rt.media.node.spaces[live.space_id].programme

@@ -38,7 +38,7 @@ async def live_on_api_port(settings: Settings) -> AsyncIterator[EdgedSpace]:
 
 async def test_the_delivery_port_serves_the_edge_and_nothing_else(live: EdgedSpace) -> None:
     rt = live.server.runtime
-    delivery = f"http://127.0.0.1:{live.server.runtime.settings.delivery_port}"
+    delivery = f"http://127.0.0.1:{rt.settings.delivery_port}"
     playlist = f"{delivery}/live/{live.space_id}/media.m3u8"
     async with httpx.AsyncClient(timeout=10) as http:
         refused = await http.get(playlist)
