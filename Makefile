@@ -29,7 +29,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 test: setup services lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
