@@ -182,6 +182,12 @@ class Settings(BaseSettings):
         description="how old the edge's copy of a space's revoked listener tokens may be (0: no list; "
         "the token lifetime alone bounds a removal)",
     )
+    revocation_fresh_s: float = Field(
+        1.0,
+        ge=0,
+        description="how old an API process's copy of a space's revoked listener tokens may be when a renewal "
+        "or the origin's token gate reads it (decision 0012; 0: looked up on every request)",
+    )
     edge_error_ttl_s: float = Field(0.25, description="how long the edge keeps a 4xx/5xx from the origin")
     edge_immutable_ttl_s: int = Field(3600, description="how long the edge keeps parts and segments")
     edge_public_connections: int = Field(

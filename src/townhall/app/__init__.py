@@ -152,7 +152,7 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time, ro
     ctx = Context(settings=s, state=state, clock=clock)
     accounts = AccountService(ctx, AccountRepo(engine), SessionRepo(engine))
     seats = ShardedSeats(state, state.lasting(s.open_lease_ttl_s), s.presence_shards)  # decision 0012
-    revocations = Revocations(ctx, state, state, seats)
+    revocations = Revocations(ctx, state, state, seats, s.revocation_fresh_s)
     spaces = SpaceService(ctx, state, SpaceRepo(engine), MemberRepo(engine), AccountRepo(engine), keys, revocations)
     admission = AdmissionService(ctx, seats, spaces, keys, state)
     public = s.public_url.rstrip("/") or f"http://{s.host}:{s.port}"

@@ -4,6 +4,8 @@ whatever the shards, and a silent listener's seat frees within the lease."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -43,6 +45,38 @@ async def test_an_uncapped_audience_is_spread_over_shards_with_the_longer_lease(
     assert await seats.renew(s, "l3", OPEN, silent) is None
     await seats.drop_space(s)
     assert await seats.seated(s, OPEN, later) == 0
+
+
+class Counting:
+    """A seat book that counts the calls that reach it (each would be one round trip)."""
+
+    def __init__(self, book: StateStore) -> None:
+        self.book, self.calls = book, 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.book, name)
+
+    async def renew(self, space_id: str, who: str, cap: None, now: float) -> float | None:
+        self.calls += 1
+        return await self.book.renew(space_id, who, cap, now)
+
+    async def renew_many(self, renewals: list[tuple[str, str]], cap: None, now: float) -> list[float | None]:
+        self.calls += 1
+        return await self.book.renew_many(renewals, cap, now)
+
+
+async def test_concurrent_renewals_share_round_trips_whatever_their_shard(state: StateStore) -> None:
+    open_books = Counting(state.lasting(OPEN_TTL))
+    seats, s = ShardedSeats(state, open_books, SHARDS), space()  # type: ignore[arg-type]
+    for i in range(100):
+        await seats.join(s, f"l{i}", OPEN, T0)
+    later, open_books.calls = T0 + 60, 0
+    renewed = await asyncio.gather(*(seats.renew(s, f"l{i}", OPEN, later) for i in range(100)))
+    assert renewed == [later + OPEN_TTL] * 100
+    assert open_books.calls <= 2, open_books.calls  # one call carries those that came while it was on its way
+    assert await seats.renew(s, "stranger", OPEN, later) is None  # and a lone renewal is answered on its own
+    assert open_books.calls <= 3
+    assert await seats.renew_many([(s, "l0"), (s, "stranger")], OPEN, later) == [later + OPEN_TTL, None]
 
 
 async def test_a_paced_uncapped_space_admits_at_its_pace_then_spreads_the_seats(state: StateStore) -> None:

@@ -103,6 +103,20 @@ async def test_renewing_keeps_the_seat_past_the_first_ttl(state: SeatBook) -> No
     assert await state.seated(s, 1, T0 + 2 * LEASE_TTL) == 1
 
 
+async def test_renewing_many_at_once_is_renewing_each(state: SeatBook) -> None:
+    s, t = space(), space()  # two books: a slot each on a cluster
+    for book, who in ((s, "a"), (s, "b"), (t, "c")):
+        await state.join(book, who, 3, T0)
+    assert await state.renew_many([], 3, T0 + 1) == []
+    later = T0 + LEASE_TTL - 1
+    renewed = await state.renew_many([(s, "a"), (t, "a"), (t, "c"), (s, "b"), (s, "a")], 3, later)
+    assert renewed == [later + LEASE_TTL, None, later + LEASE_TTL, later + LEASE_TTL, later + LEASE_TTL]
+    assert await state.seated(s, 3, T0 + LEASE_TTL + 1) == 2  # kept past their first lease
+    assert await state.seated(t, 3, T0 + LEASE_TTL + 1) == 1
+    gone = later + LEASE_TTL + 1
+    assert await state.renew_many([(s, "a")], 3, gone) == [None]  # a lapsed lease is not revived
+
+
 async def test_renewing_a_lost_or_unknown_seat_returns_none(state: SeatBook) -> None:
     s = space()
     assert await state.renew(s, "stranger", None, T0) is None

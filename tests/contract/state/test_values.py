@@ -42,3 +42,12 @@ async def test_putting_again_replaces_the_ttl(state: Values) -> None:
 async def test_an_empty_value_is_a_value(state: Values) -> None:
     await state.put("empty", b"", T0)
     assert await state.get("empty", T0) == b""
+
+
+async def test_many_values_are_read_in_order_with_missing_and_expired_as_none(state: Values) -> None:
+    assert await state.get_many([], T0) == []
+    await state.put("revoked:a:x", b"1", T0, ttl_s=5)
+    await state.put("revoked:*:x", b"0", T0)
+    await state.put("revoked:b:x", b"1", T0, ttl_s=1)  # another slot on a cluster
+    got = await state.get_many(["revoked:a:x", "nothing", "revoked:*:x", "revoked:b:x"], T0 + 2)
+    assert got == [b"1", None, b"0", None]

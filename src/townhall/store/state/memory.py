@@ -10,7 +10,7 @@ import copy
 import heapq
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Generic, Self, TypeVar
 
 from datasketch import HyperLogLog
@@ -105,6 +105,11 @@ class MemoryState:
     async def renew(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> float | None:
         return self._book(space_id, cap, now).renew(who, now)
 
+    async def renew_many(
+        self, renewals: Sequence[tuple[str, str]], cap: Policy | int | None, now: float
+    ) -> list[float | None]:
+        return [self._book(space_id, cap, now).renew(who, now) for space_id, who in renewals]
+
     async def leave(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> None:
         self._book(space_id, cap, now).leave(who, now)
 
@@ -182,6 +187,9 @@ class MemoryState:
 
     async def get(self, key: str, now: float) -> bytes | None:
         return self._values.get(key, now)
+
+    async def get_many(self, keys: Sequence[str], now: float) -> list[bytes | None]:
+        return [self._values.get(key, now) for key in keys]
 
     # --- bounded queues -------------------------------------------------------------------------
     async def qpush(self, key: str, member: str, limit: int) -> bool:

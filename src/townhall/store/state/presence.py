@@ -13,12 +13,17 @@ decides every admission.
 
 A space that changes form (the host sets a cap on a live uncapped space) moves its listeners at their next
 renewal: the renewal finds no seat in the other book and the page joins again (admitted or in line).
+
+Renewals are sent together (`Coalesced`, a group commit): those that arrive while a call is on its way go
+in the next call, one round trip for all of them (one script call per shard, pipelined), so a busy API
+process sends one call per round trip however many renew, and a quiet one sends each at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Sequence
 
 from townhall.domain.admission import Admission, Admitted, Policy, as_policy
 from townhall.store.state.base import SeatBook
@@ -27,6 +32,54 @@ from townhall.store.state.base import SeatBook
 def spread(policy: Policy | int | None) -> bool:
     """Whether a space's seats are spread over shards: it has no cap (nobody waits for a seat to free)."""
     return as_policy(policy).cap is None
+
+
+class Coalesced:
+    """A seat book's renewals (of open books) sent together: while one call is on its way, the renewals
+    that arrive wait for the next, which carries them all, whatever their book (`SeatBook.renew_many`)."""
+
+    def __init__(self, book: SeatBook) -> None:
+        self.book = book
+        self._waiting: dict[int, list[tuple[str, str, float, asyncio.Future[float | None]]]] = {}
+        self._senders: set[asyncio.Task[None]] = set()
+
+    async def renew(self, name: str, who: str, now: float) -> float | None:
+        loop = asyncio.get_running_loop()
+        key = id(loop)  # a future belongs to one loop
+        renewed: asyncio.Future[float | None] = loop.create_future()
+        waiting = self._waiting.get(key)
+        if waiting is None:
+            waiting = self._waiting[key] = []
+            sender = loop.create_task(self._send(key))
+            self._senders.add(sender)
+            sender.add_done_callback(self._senders.discard)
+        waiting.append((name, who, now, renewed))
+        return await renewed
+
+    async def _send(self, key: int) -> None:
+        try:
+            while batch := [entry for entry in self._waiting[key] if not entry[3].done()]:
+                self._waiting[key] = []
+                await self._one_call(batch)
+        finally:
+            for *_, left in self._waiting.pop(key, []):
+                left.cancel()
+
+    async def _one_call(self, batch: Sequence[tuple[str, str, float, asyncio.Future[float | None]]]) -> None:
+        try:
+            got = await self.book.renew_many([(name, who) for name, who, _, _ in batch], None, max(b[2] for b in batch))
+        except Exception as exc:
+            for *_, renewed in batch:
+                if not renewed.done():
+                    renewed.set_exception(exc)
+            return
+        except BaseException:  # cancelled: so are its waiters
+            for *_, renewed in batch:
+                renewed.cancel()
+            raise
+        for (*_, renewed), expires in zip(batch, got, strict=True):
+            if not renewed.done():
+                renewed.set_result(expires)
 
 
 class ShardedSeats:
@@ -39,6 +92,7 @@ class ShardedSeats:
         self.books = books
         self.open_books = open_books
         self.shards = shards
+        self._renewals = Coalesced(open_books)
 
     def shard_of(self, space_id: str, who: str) -> str:
         return f"{space_id}~{zlib.crc32(who.encode()) % self.shards}"
@@ -73,7 +127,12 @@ class ShardedSeats:
     async def renew(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> float | None:
         if not spread(cap):
             return await self.books.renew(space_id, who, cap, now)
-        return await self.open_books.renew(self.shard_of(space_id, who), who, None, now)
+        return await self._renewals.renew(self.shard_of(space_id, who), who, now)
+
+    async def renew_many(
+        self, renewals: Sequence[tuple[str, str]], cap: Policy | int | None, now: float
+    ) -> list[float | None]:
+        return list(await asyncio.gather(*(self.renew(space_id, who, cap, now) for space_id, who in renewals)))
 
     async def leave(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> None:
         await self.books.leave(space_id, who, cap, now)  # in line, or a seat not yet moved

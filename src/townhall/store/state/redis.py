@@ -14,7 +14,7 @@ import functools
 import logging
 import math
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any, ParamSpec, Self, TypeVar, cast
 
 import redis.asyncio as aioredis
@@ -172,6 +172,24 @@ return false
 """
 )
 
+# `renew` of every member after the usual ARGV (whose `who` is empty): the lease expiry, and 1 or 0 per member
+_RENEW_MANY = (
+    _SEATS
+    + """
+settle()
+local renewed = {}
+for i = 10, #ARGV do
+  if redis.call('ZSCORE', leases, ARGV[i]) then
+    redis.call('ZADD', leases, lease_until, ARGV[i])
+    renewed[#renewed + 1] = 1
+  else
+    renewed[#renewed + 1] = 0
+  end
+end
+return {lease_until, renewed}
+"""
+)
+
 _LEAVE = (
     _SEATS
     + """
@@ -239,6 +257,11 @@ return 1
 def _text(x: float) -> str:
     """A float as text Redis parses back to exactly the same double."""
     return repr(float(x))
+
+
+def _alive(value: bytes | None, until: bytes | None, now: float) -> bytes | None:
+    """A small value as read (its value and expiry fields): None once its expiry has passed."""
+    return None if until is not None and float(until) <= now else value
 
 
 def _ms(seconds: float) -> int:
@@ -436,7 +459,7 @@ class RedisState:
         self._join, self._poll, self._renew = script(_JOIN), script(_POLL), script(_RENEW)
         self._leave, self._seated, self._queued = script(_LEAVE), script(_SEATED), script(_QUEUED)
         self._set_max, self._first_seen, self._qpush = script(_SET_MAX), script(_FIRST_SEEN), script(_QPUSH)
-        self._put, self._hincr = script(_PUT), script(_HINCR)
+        self._put, self._hincr, self._renew_many = script(_PUT), script(_HINCR), script(_RENEW_MANY)
 
     # --- admission ------------------------------------------------------------------------------
     def lasting(self, lease_ttl: float) -> Self:
@@ -479,6 +502,27 @@ class RedisState:
     async def renew(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> float | None:
         reply = await self._renew(keys=self._seat_keys(space_id), args=self._seat_args(who, cap, now))
         return None if reply is None else float(reply)
+
+    @_translated
+    async def renew_many(
+        self, renewals: Sequence[tuple[str, str]], cap: Policy | int | None, now: float
+    ) -> list[float | None]:
+        books: dict[str, list[int]] = {}  # space -> the places of its renewals: one script call per book
+        for at, (space_id, _) in enumerate(renewals):
+            books.setdefault(space_id, []).append(at)
+        if not books:
+            return []
+        common = self._seat_args("", cap, now)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for space_id, places in books.items():
+                whos = [renewals[at][1] for at in places]
+                await self._renew_many(keys=self._seat_keys(space_id), args=[*common, *whos], client=pipe)
+            replies = await pipe.execute()
+        out: list[float | None] = [None] * len(renewals)
+        for places, (until, renewed) in zip(books.values(), replies, strict=True):
+            for at, flag in zip(places, renewed, strict=True):
+                out[at] = float(until) if flag else None
+        return out
 
     @_translated
     async def leave(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> None:
@@ -561,9 +605,17 @@ class RedisState:
     @_translated
     async def get(self, key: str, now: float) -> bytes | None:
         value, until = cast(list[bytes | None], await self._redis.hmget(f"{self._p}val:{key}", ["v", "e"]))
-        if until is not None and float(until) <= now:
-            return None
-        return value
+        return _alive(value, until, now)
+
+    @_translated
+    async def get_many(self, keys: Sequence[str], now: float) -> list[bytes | None]:
+        if not keys:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hmget(f"{self._p}val:{key}", ["v", "e"])
+            replies = cast(list[list[bytes | None]], await pipe.execute())
+        return [_alive(value, until, now) for value, until in replies]
 
     # --- bounded queues -------------------------------------------------------------------------
     @_translated
