@@ -12,9 +12,6 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.hmac import HMAC
-
 from townhall.domain.errors import Forbidden, Unauthenticated
 
 VERSION = "v1"
@@ -64,9 +61,7 @@ def peek_space(token: str) -> str:
 
 
 def hmac_hex(key: bytes, message: bytes) -> str:
-    mac = HMAC(key, hashes.SHA256())
-    mac.update(message)
-    return mac.finalize().hex()
+    return _stdlib_hmac.digest(key, message, "sha256").hex()
 
 
 def sign(claims: Claims, key: bytes) -> str:

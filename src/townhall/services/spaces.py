@@ -27,6 +27,7 @@ log = logging.getLogger("townhall")
 
 SpaceHook = Callable[[Space], Awaitable[object]]
 SPACE_CACHE_S = 2.0
+SPACE_READ_GRACE_S = 4.0  # an older copy still answers while one caller reads it again (a slow database)
 
 
 class Spaces(Protocol):
@@ -74,6 +75,7 @@ class SpaceService:
         self.on_live: list[SpaceHook] = []
         self.on_end: list[SpaceHook] = []
         self._cache: dict[str, tuple[float, Space]] = {}
+        self._reading: set[str] = set()  # spaces whose copy one caller is reading again
 
     @property
     def limits(self) -> SpaceLimits:
@@ -120,11 +122,18 @@ class SpaceService:
         return space
 
     async def cached(self, space_id: str) -> Space:
-        """The space as of at most two seconds ago: for hot paths such as joins."""
+        """The space as of at most two seconds ago, for hot paths such as joins and renewals. When the copy
+        is due, one caller reads it again and the others keep the older copy meanwhile (for at most
+        `SPACE_READ_GRACE_S` more), so a busy process does not send every request at once to the database."""
         hit = self._cache.get(space_id)
-        if hit is not None and hit[0] > self.ctx.clock():
+        now = self.ctx.clock()
+        if hit is not None and (hit[0] > now or (space_id in self._reading and hit[0] + SPACE_READ_GRACE_S > now)):
             return hit[1]
-        return await self.get(space_id)
+        self._reading.add(space_id)
+        try:
+            return await self.get(space_id)
+        finally:
+            self._reading.discard(space_id)
 
     def forget(self, space_id: str) -> None:
         self._cache.pop(space_id, None)
