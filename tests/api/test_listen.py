@@ -175,3 +175,29 @@ async def test_before_the_start_a_listener_waits_in_the_lobby_with_no_seat_and_n
     admitted = await join(client, sid, "device-early001")
     assert admitted.status_code == 200 and admitted.json()["status"] == "admitted"
     assert await rt.admission.counts(await rt.spaces.get(sid)) == (1, 0)
+
+
+async def test_a_due_space_copy_is_read_once_however_many_renew_at_that_moment(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    import asyncio
+
+    from townhall.services.spaces import SPACE_CACHE_S
+
+    host = await register(client)
+    sid = (await live_space(client, host))["id"]
+    tokens = [(await join(client, sid, f"device-herd{i:04d}")).json()["token"] for i in range(40)]
+    spaces = app.state.runtime.spaces
+    reads, read = 0, spaces.spaces.get
+
+    async def counted(space_id: str) -> Any:
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.05)  # a database answering as a busy one does
+        return await read(space_id)
+
+    spaces.spaces.get = counted
+    spaces._cache[sid] = (app.state.runtime.clock() - SPACE_CACHE_S, spaces._cache[sid][1])  # the copy is due
+    renewals = await asyncio.gather(*(client.post(f"/api/spaces/{sid}/lease", headers=auth(t)) for t in tokens))
+    assert [r.status_code for r in renewals] == [200] * 40
+    assert reads == 1  # the others answered from the older copy while one read it again
