@@ -1,5 +1,5 @@
-"""The listener page plays the chunked CMAF path (dash.js, low-latency DASH) through a real Varnish edge on
-request, rides out a stall without a reload (back near its target within 10 s), and falls back to LL-HLS in
+"""The listener page plays the chunked CMAF path (dash.js, low-latency DASH) through a real Varnish edge by
+default, rides out a stall without a reload (back near its target within 10 s), and falls back to LL-HLS in
 hls.js when the chunked path fails."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ async def test_the_listener_page_plays_chunked_cmaf_through_the_edge_and_falls_b
 ) -> None:
     server = server_behind_edge
     _, link = await host_goes_live(chromium, server, tmp_path, "Chunked")
-    listener, ear = await listen(chromium, "listener", f"{link}?play=chunked")
+    listener, ear = await listen(chromium, "listener", link)
     assert (await state(listener))["kind"] == "dash.js"
     assert await ear.hears(HOST_HZ, timeout_s=30) > -45, "the chunked stream is heard"
     first = await state(listener)
@@ -90,7 +90,7 @@ async def test_the_listener_page_plays_chunked_cmaf_through_the_edge_and_falls_b
     assert await listener.evaluate("window.__before_stall === true"), "the listener page was reloaded"
 
     # where the chunked path fails (here: its manifest is unreachable) the page plays LL-HLS in hls.js
-    fallback = await _page_without_mpd(chromium, f"{link}?play=chunked")
+    fallback = await _page_without_mpd(chromium, link)
     await fallback.locator("#play:not([disabled])").wait_for(timeout=30_000)
     await press_listen(fallback)
     assert await Ear(fallback, "#audio", (HOST_HZ,)).hears(HOST_HZ, timeout_s=30) > -45, "the fallback is heard"

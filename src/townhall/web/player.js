@@ -1,5 +1,5 @@
-// Playing a live space into an <audio> element. On request (`?play=chunked`) low-latency DASH with chunked CMAF
-// (dash.js: chunked.js); LL-HLS in hls.js (vendored, global `Hls`) by default and where Media Source Extensions
+// Playing a live space into an <audio> element. By default low-latency DASH with chunked CMAF (dash.js: chunked.js);
+// LL-HLS in hls.js (vendored, global `Hls`) where the page asks for it (`?play=hls`), where Media Source Extensions
 // or dash.js fail; the browser's own HLS elsewhere (Safari on iPhone). hls.js never sets liveSyncDuration: in
 // low-latency mode it would override PART-HOLD-BACK (see /work/shared/specs/latency.md).
 
@@ -99,8 +99,8 @@ function joined(chunks) {
 // Attach `url` to `audio`; `onFatal(status)` is called when playback cannot continue: the HTTP status of
 // the request that failed (0 for a network failure, -1 when the browser cannot play HLS at all).
 export function attach(audio, url, config, onFatal) {
-  // Live (LIVE_CONFIG, possibly extended by the page) plays chunked CMAF where the page asks for it
-  // (`?play=chunked`) and it can; replays stay on HLS.
+  // Live (LIVE_CONFIG, possibly extended by the page) plays chunked CMAF unless the page asks for LL-HLS
+  // (`?play=hls`) or the browser cannot; replays stay on HLS.
   if (config.lowLatencyMode && url.endsWith("/master.m3u8") && chunkedWanted(audio)) {
     const mpd = url.replace(/master\.m3u8$/, "chunked.mpd");
     return attachChunked(audio, mpd, rewriter(config), () => attachHls(audio, url, config, onFatal));
@@ -109,7 +109,7 @@ export function attach(audio, url, config, onFatal) {
 }
 
 function chunkedWanted(audio) {
-  return new URLSearchParams(location.search).get("play") === "chunked" && canPlayChunked() && !prefersNative(audio);
+  return new URLSearchParams(location.search).get("play") !== "hls" && canPlayChunked() && !prefersNative(audio);
 }
 
 // The page's hls.js `xhrSetup` (it puts the seat's newest token in each URL) as a URL rewrite for dash.js.
