@@ -160,9 +160,10 @@ async def measure(
     await listener.evaluate(DETECT_JS, ["#audio", list(PITCHES)])
     await asyncio.sleep(5)  # let the player settle at its live distance before counting
     await listener.evaluate("window.__onsets.length = 0")
-    # stalls as the listener hears them: the element's `waiting` events (dash.js's BUFFER_EMPTY is not one)
+    # stalls as the listener hears them: the element's `waiting` events (dash.js's BUFFER_EMPTY is not one),
+    # caught on their way down from the document (listeners on the element go with a replaced dash.js)
     await listener.evaluate(
-        "window.__waiting = 0; document.querySelector('#audio').addEventListener('waiting', () => window.__waiting++)"
+        "window.__waiting = 0; document.addEventListener('waiting', () => window.__waiting++, { capture: true })"
     )
     started = time.monotonic()
 

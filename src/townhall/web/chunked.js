@@ -53,7 +53,8 @@ export function canPlayChunked() {
 // dash.js 5.2.1 leaves one-shot listeners on the element after reset: a catch-up rate waiting for `canplay` while the
 // buffer runs low (VideoModel.waitForReadyState). They read dash.js's element, null by then, and throw "Cannot set
 // properties of null (setting 'playbackRate')" at the next player's first `canplay` on the same element. So every
-// listener added to the element while dash.js has it is noted, and the returned function takes off what is left.
+// listener added to the element while dash.js has it is noted, and the returned function takes off what is left
+// (the element is dash.js's alone meanwhile: anyone else listens on the document, in the capture phase).
 function listenersOf(audio) {
   const added = [];
   audio.addEventListener = (type, listener, options) => {
