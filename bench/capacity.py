@@ -20,9 +20,9 @@ from typing import Any
 # Measured by bench/listeners.py on this 2-core machine, per delivery path. The edge figure is varnishd's
 # own CPU: listener requests served per second per core it used. LL-HLS: docs/scale.md has the run.
 # Chunked CMAF: `--protocol chunked --levels 100,1000 --seconds 10` on 2026-12-05 (load average 3.8 at
-# N=100, 48 at N=1,000; decision 0011 has the requests and the origin's load from earlier runs). A
-# chunked request is held open for a segment and streams its nine chunks, so it costs the edge more
-# than an LL-HLS request, and a listener makes twelve times fewer.
+# N=100, 48 at N=1,000, mostly the load generator's own; a second run gave 3,135 requests per core).
+# A chunked request is held open for a segment and streams its nine chunks, so it costs the edge more
+# than an LL-HLS request, and a listener makes twelve times fewer (decision 0011).
 MEASURED = {
     "LL-HLS": {
         "requests_per_listener_s": 9.5,  # a blocking playlist reload and a part per 213 ms part
