@@ -52,18 +52,26 @@ export function canPlayChunked() {
 
 // dash.js 5.2.1 leaves one-shot listeners on the element after reset: a catch-up rate waiting for `canplay` while the
 // buffer runs low (VideoModel.waitForReadyState). They read dash.js's element, null by then, and throw "Cannot set
-// properties of null (setting 'playbackRate')" at the next player's first `canplay` on the same element. So every
-// listener added to the element while dash.js has it is noted, and the returned function takes off what is left
+// properties of null (setting 'playbackRate')" at the next player's first `canplay` on the same element. So the
+// listeners on the element are kept track of while dash.js has it, and the returned function takes off what is left
 // (the element is dash.js's alone meanwhile: anyone else listens on the document, in the capture phase).
 function listenersOf(audio) {
-  const added = [];
+  const held = [];
+  const capture = (options) => Boolean(options && typeof options === "object" ? options.capture : options);
+  const same = (type, listener, options) => (h) => h.type === type && h.listener === listener && h.capture === capture(options);
   audio.addEventListener = (type, listener, options) => {
-    added.push([type, listener, options]);
+    held.push({ type, listener, capture: capture(options) });
     EventTarget.prototype.addEventListener.call(audio, type, listener, options);
+  };
+  audio.removeEventListener = (type, listener, options) => {
+    const at = held.findIndex(same(type, listener, options));
+    if (at >= 0) held.splice(at, 1);
+    EventTarget.prototype.removeEventListener.call(audio, type, listener, options);
   };
   return () => {
     delete audio.addEventListener;
-    for (const [type, listener, options] of added) audio.removeEventListener(type, listener, options);
+    delete audio.removeEventListener;
+    for (const h of held) audio.removeEventListener(h.type, h.listener, h.capture);
   };
 }
 
