@@ -1,10 +1,9 @@
 """Mouth-to-ear latency in real browsers: a host page in headless Chromium publishes a fake microphone that
 beeps at known times (WHIP to the media node); a listener page plays the space through a real Varnish edge
-(`--protocol chunked`, the default here: the page asked for chunked CMAF in dash.js with `?play=chunked`;
-`--protocol hls`: the page's default, LL-HLS in hls.js in low-latency mode, the chunked manifest also made
-unreachable). Both pages time each beep's
-onset with the same WebAudio detector: the host on its microphone track, the listener on the playing
-element. Beeps cycle through four pitches, so each one heard is matched to the beep spoken without ambiguity.
+(`--protocol chunked`, the default: the page's own default, chunked CMAF in dash.js; `--protocol hls`: the
+page asked for LL-HLS in hls.js, in low-latency mode, with `?play=hls`). Both pages time each beep's onset
+with the same WebAudio detector: the host on its microphone track, the listener on the playing element. Beeps
+cycle through four pitches, so each one heard is matched to the beep spoken without ambiguity.
 
 Prints mouth-to-ear p50 and p95 over at least --beeps beeps, last (goal p50 <= 1.5 s, p95 <= 2.0 s).
 
@@ -149,10 +148,8 @@ async def measure(
     await host.evaluate(DETECT_JS, [None, list(PITCHES)])
 
     context = await (await b.launch()).new_context()  # type: ignore[attr-defined]
-    if protocol == "hls":  # the chunked manifest unreachable: the page falls back to LL-HLS in hls.js
-        await context.route("**/chunked.mpd", lambda route: route.fulfill(status=404, body="{}"))
     listener = await context.new_page()
-    await listener.goto(f"{link}?play=chunked" if protocol == "chunked" else link)
+    await listener.goto(f"{link}?play=hls" if protocol == "hls" else link)
     if added_latency_ms:
         cdp = await listener.context.new_cdp_session(listener)
         await cdp.send("Network.enable")
@@ -163,9 +160,10 @@ async def measure(
     await listener.evaluate(DETECT_JS, ["#audio", list(PITCHES)])
     await asyncio.sleep(5)  # let the player settle at its live distance before counting
     await listener.evaluate("window.__onsets.length = 0")
-    # stalls as the listener hears them: the element's `waiting` events (dash.js's BUFFER_EMPTY is not one)
+    # stalls as the listener hears them: the element's `waiting` events (dash.js's BUFFER_EMPTY is not one),
+    # caught on their way down from the document (listeners on the element go with a replaced dash.js)
     await listener.evaluate(
-        "window.__waiting = 0; document.querySelector('#audio').addEventListener('waiting', () => window.__waiting++)"
+        "window.__waiting = 0; document.addEventListener('waiting', () => window.__waiting++, { capture: true })"
     )
     started = time.monotonic()
 

@@ -1,9 +1,11 @@
 """The 1-million and 8-million listener model: how many edges and shields, from measured per-edge figures.
 
 Pure arithmetic over inputs that bench/listeners.py measured (or that --figures reads from its --save
-file); every assumption is a flag and is printed. Never measures anything itself.
+file), for each delivery path: LL-HLS and chunked CMAF (decision 0011); every assumption is a flag and
+is printed. Never measures anything itself.
 Usage: .venv/bin/python bench/capacity.py [--figures listeners.json] [--edge-cores 32] ...
-Prints the model for each audience, then, last, `edges for 8,000,000 listeners = E (...)`.
+Prints the model for each path and audience, then `edges for 8,000,000 listeners: LL-HLS = E, chunked = C`,
+then, last, the LL-HLS figure as before: `edges for 8,000,000 listeners = E (...)`.
 """
 
 from __future__ import annotations
@@ -13,15 +15,29 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-# Measured by bench/listeners.py on this 2-core machine (docs/scale.md has the run). The edge figure is
-# varnishd's own CPU: listener requests served per second per core it used.
+# Measured by bench/listeners.py on this 2-core machine, per delivery path. The edge figure is varnishd's
+# own CPU: listener requests served per second per core it used. LL-HLS: docs/scale.md has the run.
+# Chunked CMAF: `--protocol chunked --levels 100,1000 --seconds 10` on 2026-12-05 (load average 3.8 at
+# N=100, 48 at N=1,000, mostly the load generator's own; a second run gave 3,135 requests per core).
+# A chunked request is held open for a segment and streams its nine chunks, so it costs the edge more
+# than an LL-HLS request, and a listener makes twelve times fewer (decision 0011).
 MEASURED = {
-    "requests_per_listener_s": 9.5,  # a blocking playlist reload and a part per 213 ms part
-    "wire_bytes_per_listener_s": 9_570.0,  # headers + gzip'd playlists + parts, at 64 kbit/s AAC
-    "edge_requests_per_core_s": 10_670.0,
-    "origin_requests_per_space_s": 9.4,  # one playlist and one part per part, whatever the audience
+    "LL-HLS": {
+        "requests_per_listener_s": 9.5,  # a blocking playlist reload and a part per 213 ms part
+        "wire_bytes_per_listener_s": 9_570.0,  # headers + gzip'd playlists + parts, at 64 kbit/s AAC
+        "edge_requests_per_core_s": 10_670.0,
+        "origin_requests_per_space_s": 9.4,  # one playlist and one part per part, whatever the audience
+    },
+    "chunked": {
+        "requests_per_listener_s": 0.76,  # a segment per 1.92 s, the MPD every 5 s, the clock 4 times a minute
+        "wire_bytes_per_listener_s": 4_779.0,
+        "edge_requests_per_core_s": 3_020.0,  # 755 requests/s on 0.25 cores of varnishd at N=1,000
+        "origin_requests_per_space_s": 1.5,  # one segment per segment, about one MPD a second
+    },
 }
+PROTOCOLS = {"LL-HLS": "hls", "chunked": "chunked"}  # a path's name here, and in a listeners.py row
 
 
 # Measured by bench/control_plane.py on this machine (one API process pinned to one core, PostgreSQL and
@@ -108,9 +124,19 @@ def plan(listeners: int, a: Assumptions) -> Plan:
                 origin_requests_s)  # fmt: skip
 
 
-def measured_from(path: Path) -> dict[str, float]:
-    """Per-listener and per-core figures from the largest level of a bench/listeners.py --save file."""
+def measured_from(path: Path) -> dict[str, dict[str, float]]:
+    """Each path's figures from a bench/listeners.py --save file (a path it did not run keeps the figures
+    above: a run without `--protocol chunked` has only LL-HLS)."""
     rows = json.loads(path.read_text())
+    found = {}
+    for name, protocol in PROTOCOLS.items():
+        mine = [row for row in rows if row.get("protocol", "hls") == protocol]
+        found[name] = figures_of(mine) if mine else MEASURED[name]
+    return found
+
+
+def figures_of(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Per-listener figures from the smallest level of one path's rows, the per-core figure from the largest."""
     top = max(rows, key=lambda row: row["listeners"])
     smallest = min(rows, key=lambda row: row["listeners"])
     return {
@@ -139,28 +165,33 @@ def main() -> None:
     )
     args = parser.parse_args()
     measured = measured_from(args.figures) if args.figures else MEASURED
-    a = Assumptions(
-        **measured,
-        edge_cores=args.edge_cores,
-        edge_nic_gbit=args.edge_nic_gbit,
-        utilisation=args.utilisation,
-        edges_per_shield=args.edges_per_shield,
-        spaces=args.spaces,
-    )
+    shared = {
+        "edge_cores": args.edge_cores,
+        "edge_nic_gbit": args.edge_nic_gbit,
+        "utilisation": args.utilisation,
+        "edges_per_shield": args.edges_per_shield,
+        "spaces": args.spaces,
+    }
     print("assumptions:")
-    for name, value in vars(a).items():
-        print(f"  {name:32} {value:,.1f}" if isinstance(value, float) else f"  {name:32} {value:,}")
-    plans = [plan(int(n), a) for n in args.audiences.split(",")]
-    for p in plans:
-        print(
-            f"{p.listeners:>10,} listeners: {p.requests_s / 1e6:6.1f} M req/s, {p.gbit_s:7.1f} Gbit/s -> "
-            f"edges {p.edges:,} (by requests {p.edges_by_requests:,}, by bandwidth {p.edges_by_bandwidth:,}), "
-            f"shields {p.shields} ({p.shield_requests_s:,.0f} req/s each), origin {p.origin_requests_s:,.0f} req/s"
-        )
+    for name, value in shared.items():
+        print(f"  {name:32} {value:,}")
+    plans: dict[str, list[Plan]] = {}
+    for path, figures in measured.items():
+        print(f"measured ({path}):")
+        for name, value in figures.items():
+            print(f"  {name:32} {value:,.2f}")
+        a = Assumptions(**figures, **shared)
+        plans[path] = [plan(int(n), a) for n in args.audiences.split(",")]
+        for p in plans[path]:
+            print(
+                f"{path:>8} {p.listeners:>10,} listeners: {p.requests_s / 1e6:6.1f} M req/s, {p.gbit_s:7.1f} Gbit/s -> "
+                f"edges {p.edges:,} (by requests {p.edges_by_requests:,}, by bandwidth {p.edges_by_bandwidth:,}), "
+                f"shields {p.shields} ({p.shield_requests_s:,.0f} req/s each), origin {p.origin_requests_s:,.0f} req/s"
+            )
     cp = [
         control_plane(p.listeners, args.control_plane, args.join_window_s, args.stay_s, args.renew_every_s,
                       args.utilisation)
-        for p in plans
+        for p in plans["LL-HLS"]
     ]  # fmt: skip
     for c in cp:
         print(
@@ -169,7 +200,9 @@ def main() -> None:
         )
     print(f"control plane for {cp[-1].listeners:,} listeners = {cp[-1].api_cores:,} API cores, "
           f"{cp[-1].redis_shards:,} Redis shards")  # fmt: skip
-    last = plans[-1]
+    each = ", ".join(f"{path} = {paths[-1].edges:,}" for path, paths in plans.items())
+    print(f"edges for {cp[-1].listeners:,} listeners: {each}")
+    last = plans["LL-HLS"][-1]  # the last line as before: the LL-HLS figure
     print(f"edges for {last.listeners:,} listeners = {last.edges:,} (shields {last.shields}, "
           f"origin {last.origin_requests_s:,.0f} req/s)")  # fmt: skip
 

@@ -111,8 +111,10 @@ AUDIO_STATE_JS = """
   for (let i = 0; i < a.buffered.length; i++) b.push([a.buffered.start(i).toFixed(2), a.buffered.end(i).toFixed(2)]);
   const player = window.townhall && window.townhall.player;
   const hls = player && player.hls;
+  const dash = player && player.player;
   return { paused: a.paused, time: a.currentTime.toFixed(2), ready: a.readyState, buffered: b,
-           player: player ? player.kind : null, latency: hls ? hls.latency : null,
+           player: player ? player.kind : null,
+           latency: hls ? hls.latency : dash ? dash.getCurrentLiveLatency() : null,
            pressed: document.querySelector("#play") && document.querySelector("#play").getAttribute("aria-pressed") };
 })()
 """

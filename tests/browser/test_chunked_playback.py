@@ -1,8 +1,10 @@
 """The listener page plays the chunked CMAF path (dash.js, low-latency DASH) through a real Varnish edge by
-default, and falls back to LL-HLS in hls.js when the chunked path fails."""
+default, rides out a stall without a reload (back near its target within 10 s), and falls back to LL-HLS in
+hls.js when the chunked path fails."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ from tests.browser.test_live_space import HOST_HZ, host_goes_live, listen
 from tests.support.servers import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(150)]
+NEAR_TARGET_S = 2.0  # latency bound for "near the 0.5 s target" on a loaded 2-core machine; the bench measures it
+STALL_S = 6.0  # longer than dash.js rides out in place: the page's watch starts a fresh player
 
 PLAYER_JS = """
 (() => {
@@ -31,12 +35,28 @@ async def state(page: Any) -> dict[str, Any]:
     return result
 
 
+def near_target(page: Any) -> Callable[[], Awaitable[dict[str, Any] | None]]:
+    """A condition for `until`: the page's dash.js plays within NEAR_TARGET_S of the live edge, its position a
+    second on from the first such sample (a fresh player may start its position afresh)."""
+    first: list[dict[str, Any]] = []
+
+    async def check() -> dict[str, Any] | None:
+        now = await state(page)
+        near = not now["paused"] and now["latency"] is not None and now["latency"] < NEAR_TARGET_S
+        if not near or not first or now["time"] < first[0]["time"]:
+            first[:] = [now] if near else []
+            return None
+        return now if now["time"] > first[0]["time"] + 1 else None
+
+    return check
+
+
 async def test_the_listener_page_plays_chunked_cmaf_through_the_edge_and_falls_back_to_ll_hls(
     server_behind_edge: LiveServer, chromium: Browsers, tmp_path: Path
 ) -> None:
     server = server_behind_edge
     _, link = await host_goes_live(chromium, server, tmp_path, "Chunked")
-    listener, ear = await listen(chromium, "listener", f"{link}?play=chunked")
+    listener, ear = await listen(chromium, "listener", link)
     assert (await state(listener))["kind"] == "dash.js"
     assert await ear.hears(HOST_HZ, timeout_s=30) > -45, "the chunked stream is heard"
     first = await state(listener)
@@ -55,26 +75,22 @@ async def test_the_listener_page_plays_chunked_cmaf_through_the_edge_and_falls_b
     edge = server.runtime.settings.listener_base_url
     assert requests and all(r.startswith(edge + "/e/") for r in requests), requests
 
-    # a stall (segments unreachable for 2.5 s) is ridden out without a reload, still on the chunked path,
-    # and the player is back near its target within 10 s of the network returning
+    # a stall (segments unreachable for longer than dash.js rides out by itself) is ridden out without a
+    # reload, still on the chunked path, and the player is back near its target within 10 s of the network
+    # returning (a fresh dash.js on the same element: no uncaught errors from the one it replaced)
     async def drop(route: Any) -> None:
         await route.abort()
 
+    await listener.evaluate("window.__before_stall = true")  # gone if the page reloads
     await listener.context.route("**/c*.m4s", drop)
-    await listener.wait_for_timeout(2500)
+    await listener.wait_for_timeout(STALL_S * 1000)  # the stall itself: its length is the point
     await listener.context.unroute("**/c*.m4s", drop)
-    resumed = await state(listener)
-
-    async def recovered() -> dict[str, Any] | None:
-        now = await state(listener)
-        back = now["time"] > resumed["time"] + 1 and now["latency"] is not None and now["latency"] < 2.0
-        return None if not back else now  # bounds for a loaded 2-core machine; the bench measures the figure
-
-    await until(recovered, 10, "playing again near the target latency after the stall")
+    await until(near_target(listener), 10, "playing again near the target latency after the stall")
     assert (await state(listener))["kind"] == "dash.js"
+    assert await listener.evaluate("window.__before_stall === true"), "the listener page was reloaded"
 
     # where the chunked path fails (here: its manifest is unreachable) the page plays LL-HLS in hls.js
-    fallback = await _page_without_mpd(chromium, f"{link}?play=chunked")
+    fallback = await _page_without_mpd(chromium, link)
     await fallback.locator("#play:not([disabled])").wait_for(timeout=30_000)
     await press_listen(fallback)
     assert await Ear(fallback, "#audio", (HOST_HZ,)).hears(HOST_HZ, timeout_s=30) > -45, "the fallback is heard"

@@ -1,6 +1,7 @@
 """A live space in real Chromium: the host goes live from the studio with a fake microphone, listeners
-hear it through the listener page (an analyser on the playing element), see who speaks and how many
-listen; a listener is brought on stage and heard; muting silences them; ending reaches every page."""
+hear it through the listener page (an analyser on the playing element; chunked CMAF in dash.js by default,
+LL-HLS in hls.js with `?play=hls`), see who speaks and how many listen; a listener is brought on stage and
+heard; muting silences them; ending reaches every page."""
 
 from __future__ import annotations
 
@@ -87,7 +88,9 @@ async def test_listener_brought_on_stage_is_heard_then_muted_and_every_page_sees
     await guest.locator("#speaker-view[data-live='true']").wait_for(timeout=15_000)
     await Ear(guest, "#mixminus", (HOST_HZ,)).hears(HOST_HZ, timeout_s=15)  # the guest hears the host
 
-    listener, ear = await listen(chromium, "listener", link)
+    # LL-HLS in hls.js on request (the page's default is chunked CMAF in dash.js, as the guest's was)
+    listener, ear = await listen(chromium, "listener", f"{link}?play=hls")
+    assert await listener.evaluate("window.townhall.player.kind") == "hls.js"
     await ear.hears(GUEST_HZ, timeout_s=30)
     await ear.hears(HOST_HZ, timeout_s=5)
     await listener.locator("#speakers li[data-handle='the_guest']").wait_for()

@@ -1,5 +1,6 @@
-// The listener page (/s/<space>): join or wait for a seat, play the LL-HLS programme through the edge, show
-// who speaks and how many listen, react, ask to speak, and turn into a speaker view when let on stage.
+// The listener page (/s/<space>): join or wait for a seat, play the programme through the edge (chunked CMAF, or
+// LL-HLS: player.js), show who speaks and how many listen, react, ask to speak, and turn into a speaker view when
+// let on stage.
 // Never polls the control plane per second: room state comes from state.json through the edge.
 
 import {

@@ -1,8 +1,9 @@
-// Playing a live space into an <audio> element. On request (`?play=chunked`) low-latency DASH with chunked CMAF (dash.js, vendored,
-// loaded on first use: one request per segment, each held open while the segment is made, so distance is paid once);
-// LL-HLS in hls.js (vendored, global `Hls`) where Media Source Extensions or dash.js fail; the browser's own HLS
-// elsewhere (Safari on iPhone). hls.js never sets liveSyncDuration: in low-latency mode it would override
-// PART-HOLD-BACK (see /work/shared/specs/latency.md).
+// Playing a live space into an <audio> element. By default low-latency DASH with chunked CMAF (dash.js: chunked.js);
+// LL-HLS in hls.js (vendored, global `Hls`) where the page asks for it (`?play=hls`), where Media Source Extensions
+// or dash.js fail; the browser's own HLS elsewhere (Safari on iPhone). hls.js never sets liveSyncDuration: in
+// low-latency mode it would override PART-HOLD-BACK (see /work/shared/specs/latency.md).
+
+import { attachChunked, canPlayChunked } from "./chunked.js";
 
 // The settings measured best for LL-HLS: target PART-HOLD-BACK, catch up a little after a stall, and no
 // permanent extra delay per stall.
@@ -98,15 +99,27 @@ function joined(chunks) {
 // Attach `url` to `audio`; `onFatal(status)` is called when playback cannot continue: the HTTP status of
 // the request that failed (0 for a network failure, -1 when the browser cannot play HLS at all).
 export function attach(audio, url, config, onFatal) {
-  // Live (LIVE_CONFIG, possibly extended by the page) plays chunked CMAF where the page asks for it
-  // (`?play=chunked`) and it can; LL-HLS stays the default until the chunked path rides out a media node's
-  // failover and the short tokens' refresh as hls.js does (tests/browser/test_failover.py,
-  // test_token_refresh.py). Replays stay on HLS.
-  if (config.lowLatencyMode && url.endsWith("/master.m3u8") && chunkedAsked() && canPlayChunked()) {
+  // Live (LIVE_CONFIG, possibly extended by the page) plays chunked CMAF unless the page asks for LL-HLS
+  // (`?play=hls`) or the browser cannot; replays stay on HLS.
+  if (config.lowLatencyMode && url.endsWith("/master.m3u8") && chunkedWanted(audio)) {
     const mpd = url.replace(/master\.m3u8$/, "chunked.mpd");
     return attachChunked(audio, mpd, rewriter(config), () => attachHls(audio, url, config, onFatal));
   }
   return attachHls(audio, url, config, onFatal);
+}
+
+function chunkedWanted(audio) {
+  return new URLSearchParams(location.search).get("play") !== "hls" && canPlayChunked() && !prefersNative(audio);
+}
+
+// The page's hls.js `xhrSetup` (it puts the seat's newest token in each URL) as a URL rewrite for dash.js.
+function rewriter(config) {
+  if (typeof config.xhrSetup !== "function") return (url) => url;
+  return (url) => {
+    let out = url;
+    config.xhrSetup({ open: (_method, rewritten) => (out = rewritten), setRequestHeader() {} }, url);
+    return out;
+  };
 }
 
 function attachHls(audio, url, config, onFatal) {
@@ -144,124 +157,4 @@ function attachHls(audio, url, config, onFatal) {
   }
   onFatal(-1);
   return null;
-}
-
-// --- low-latency DASH (chunked CMAF) -------------------------------------------------------------------------
-// dash.js 5 has no low-latency switch: the MPD's availabilityTimeComplete="false" turns its chunked path on. The
-// catch-up rates are offsets from 1.0 (max 0.2 = 1.2x), not rates (specs/chunked.md, traps 1 and 2). The target
-// and the catch-up are decision 0011's.
-export const CHUNKED_CONFIG = {
-  streaming: {
-    delay: { liveDelay: 0.5 },
-    liveCatchup: { enabled: true, maxDrift: 2, playbackRate: { min: -0.1, max: 0.2 } },
-    buffer: { bufferTimeDefault: 4, bufferToKeep: 10, bufferPruningInterval: 10 },
-  },
-  debug: { logLevel: 1 },
-};
-
-const DASHJS_URL = new URL("./vendor/dash.mediaplayer.min.js", import.meta.url).href;
-let dashjsLoading = null;
-
-function loadDashjs() {
-  if (window.dashjs) return Promise.resolve(window.dashjs);
-  if (!dashjsLoading) {
-    dashjsLoading = new Promise((resolve, reject) => {
-      const script = document.createElement("script");
-      script.src = DASHJS_URL;
-      script.async = true;
-      script.onload = () => (window.dashjs ? resolve(window.dashjs) : reject(new Error("dash.js did not load")));
-      script.onerror = () => reject(new Error("dash.js did not load"));
-      document.head.appendChild(script);
-    });
-    dashjsLoading.catch(() => (dashjsLoading = null));
-  }
-  return dashjsLoading;
-}
-
-function chunkedAsked() {
-  return new URLSearchParams(location.search).get("play") === "chunked";
-}
-
-export function canPlayChunked() {
-  const MS = window.ManagedMediaSource || window.MediaSource;
-  return Boolean(MS && MS.isTypeSupported && MS.isTypeSupported('audio/mp4; codecs="mp4a.40.2"')) && !prefersNative(document.createElement("audio"));
-}
-
-// Attach the MPD at `mpdUrl` to `audio` with dash.js. Before it has played, any dash.js error (or dash.js not
-// loading) hands over to `fallback()` (LL-HLS), which reports the HTTP status of a refusal (403, 451) as before.
-// Once playing, dash.js rides out network errors itself (it retries, then moves on to the live edge); only if
-// the audio has not moved RECOVER_MS after an error does the page hand over.
-const RECOVER_MS = 10_000;
-
-// The page's hls.js `xhrSetup` (it puts the seat's newest token in each URL) as a URL rewrite for dash.js.
-function rewriter(config) {
-  if (typeof config.xhrSetup !== "function") return (url) => url;
-  return (url) => {
-    let out = url;
-    config.xhrSetup({ open: (_method, rewritten) => (out = rewritten), setRequestHeader() {} }, url);
-    return out;
-  };
-}
-
-function attachChunked(audio, mpdUrl, rewrite, fallback) {
-  const handle = {
-    kind: "dash.js",
-    player: null,
-    inner: null,
-    closed: false,
-    watchdog: null,
-    destroy() {
-      this.closed = true;
-      clearTimeout(this.watchdog);
-      if (this.player) this.player.destroy();
-      if (this.inner) this.inner.destroy();
-      this.player = this.inner = null;
-      audio.removeAttribute("src");
-    },
-  };
-  let played = false;
-  const giveUp = (why) => {
-    if (handle.closed || handle.inner) return;
-    console.warn("dash.js", "falling back to LL-HLS:", why);
-    clearTimeout(handle.watchdog);
-    const player = handle.player;
-    handle.player = null;
-    handle.kind = "hls.js";
-    // out of dash.js's own call stack: it may still be inside the handler that reported the error
-    setTimeout(() => {
-      if (player) player.destroy();
-      if (handle.closed) return;
-      handle.inner = fallback();
-      if (handle.inner) handle.hls = handle.inner.hls;
-    }, 0);
-  };
-  const failed = (why) => {
-    if (!played) return giveUp(why);
-    console.warn("dash.js", "recovering:", why);
-    if (handle.watchdog) return;
-    const at = audio.currentTime;
-    handle.watchdog = setTimeout(() => {
-      handle.watchdog = null;
-      if (!(audio.currentTime > at + 1)) giveUp(`no progress since: ${why}`);
-    }, RECOVER_MS);
-  };
-  loadDashjs().then(
-    (dashjs) => {
-      if (handle.closed) return;
-      const player = dashjs.MediaPlayer().create();
-      const events = dashjs.MediaPlayer.events;
-      handle.player = player;
-      player.updateSettings(CHUNKED_CONFIG);
-      player.addRequestInterceptor((request) => {
-        request.url = rewrite(request.url);
-        return Promise.resolve(request);
-      });
-      player.on(events.PLAYBACK_PLAYING, () => (played = true));
-      player.on(events.ERROR, (e) => failed((e && e.error && (e.error.message || e.error.code)) || "error"));
-      player.on(events.PLAYBACK_ERROR, (e) => failed((e && e.error && e.error.message) || "playback error"));
-      player.initialize(audio, rewrite(mpdUrl), !audio.paused);
-    },
-    (err) => giveUp(err.message),
-  );
-  return handle;
 }
