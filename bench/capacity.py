@@ -41,13 +41,13 @@ PROTOCOLS = {"LL-HLS": "hls", "chunked": "chunked"}  # a path's name here, and i
 
 
 # Measured by bench/control_plane.py on this machine (one API process pinned to one core, PostgreSQL and
-# Redis beside it; 2026-12-04, load average 1.4): requests per API core, and renewals per Redis core for
-# the seat book's shards (Redis's own CPU per renewal).
+# Redis beside it; 2026-12-05, load average 1.7, renewals coalesced: decision 0012): requests per API core,
+# and renewals per Redis core for the seat book's shards (Redis's own CPU per renewal).
 CONTROL_PLANE = {
-    "api_joins_per_core_s": 914.0,
-    "api_renewals_per_core_s": 1499.0,
-    "api_leaves_per_core_s": 1819.0,
-    "redis_renewals_per_shard_s": 14863.0,
+    "api_joins_per_core_s": 909.0,
+    "api_renewals_per_core_s": 2645.0,
+    "api_leaves_per_core_s": 1512.0,
+    "redis_renewals_per_shard_s": 53121.0,
 }
 
 
