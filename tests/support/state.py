@@ -71,6 +71,18 @@ async def open_store(kind: str, prefix: str | None = None) -> AsyncIterator[Stat
             await shared.close()
 
 
+async def forget_scripts(kind: str) -> None:
+    """What a restarted or newly promoted Redis node knows of our Lua scripts: nothing (SCRIPT FLUSH on every
+    master). Harmless to other tests: every caller reloads a script the server does not know."""
+    if kind == "memory":
+        return
+    client = _cluster_client() if kind == "redis-cluster" else aioredis.from_url(REDIS_URL)
+    try:
+        await client.script_flush()
+    finally:
+        await client.aclose()
+
+
 def _cluster_client() -> aioredis.Redis:
     from redis.asyncio.cluster import RedisCluster
 

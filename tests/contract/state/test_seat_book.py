@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.contract.state.conftest import T0, space
-from tests.support.state import LEASE_TTL, WAIT_TTL
+from tests.support.state import LEASE_TTL, WAIT_TTL, forget_scripts
 from townhall.domain.admission import Admitted, Seats, Waiting
 from townhall.store.state.base import SeatBook
 
@@ -115,6 +115,19 @@ async def test_renewing_many_at_once_is_renewing_each(state: SeatBook) -> None:
     assert await state.seated(t, 3, T0 + LEASE_TTL + 1) == 1
     gone = later + LEASE_TTL + 1
     assert await state.renew_many([(s, "a")], 3, gone) == [None]  # a lapsed lease is not revived
+
+
+async def test_renewing_many_survives_a_server_that_forgot_the_script(
+    state: SeatBook, request: pytest.FixtureRequest
+) -> None:
+    # a fresh, restarted or promoted node has no scripts loaded: a cluster pipeline sends EVALSHA regardless
+    # (CI's first run on a new cluster failed here with NOSCRIPT, answered as "unreachable")
+    s, t = space(), space()
+    await state.join(s, "a", None, T0)
+    await state.join(t, "b", None, T0)
+    await forget_scripts(request.node.callspec.params["state"])
+    later = T0 + 1
+    assert await state.renew_many([(s, "a"), (t, "b")], None, later) == [later + LEASE_TTL] * 2
 
 
 async def test_renewing_a_lost_or_unknown_seat_returns_none(state: SeatBook) -> None:

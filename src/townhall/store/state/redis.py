@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from typing import Any, ParamSpec, Self, TypeVar, cast
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from townhall.domain.admission import BURST_S, Admission, Admitted, Policy, Waiting, as_policy
 from townhall.domain.errors import Unavailable
@@ -513,16 +513,29 @@ class RedisState:
         if not books:
             return []
         common = self._seat_args("", cap, now)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for space_id, places in books.items():
-                whos = [renewals[at][1] for at in places]
-                await self._renew_many(keys=self._seat_keys(space_id), args=[*common, *whos], client=pipe)
-            replies = await pipe.execute()
+        calls = [
+            (self._seat_keys(space_id), [*common, *(renewals[at][1] for at in places)])
+            for space_id, places in books.items()
+        ]
+        try:
+            replies = await self._renew_pipelined(calls)
+        except NoScriptError:
+            # a cluster pipeline sends EVALSHA as is (a single node's loads its scripts first): a node that has
+            # not seen the script yet (new, restarted, failed over) refuses it, so load it everywhere and send
+            # again; renewing a lease twice in one instant renews it once
+            await self._redis.script_load(_RENEW_MANY)
+            replies = await self._renew_pipelined(calls)
         out: list[float | None] = [None] * len(renewals)
         for places, (until, renewed) in zip(books.values(), replies, strict=True):
             for at, flag in zip(places, renewed, strict=True):
                 out[at] = float(until) if flag else None
         return out
+
+    async def _renew_pipelined(self, calls: list[tuple[list[str], list[str]]]) -> list[Any]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                await self._renew_many(keys=keys, args=args, client=pipe)
+            return cast(list[Any], await pipe.execute())
 
     @_translated
     async def leave(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> None:
