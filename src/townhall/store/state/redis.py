@@ -535,7 +535,7 @@ class RedisState:
         async with self._redis.pipeline(transaction=False) as pipe:
             for keys, args in calls:
                 await self._renew_many(keys=keys, args=args, client=pipe)
-            return cast(list[Any], await pipe.execute())
+            return await pipe.execute()
 
     @_translated
     async def leave(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> None:
