@@ -7,6 +7,9 @@ and starts a second space.
   fetches from the origin's internal port (`internal_port`: an accept queue of its own), and live media
   from its delivery port (`delivery_port`: a server on a thread and loop of its own; off with
   --no-delivery-port, for a baseline).
+- With --cluster, the scaled-out form instead (`townhall cluster`'s processes: one API process, two media
+  nodes); the edge fetches live media from the API process's delivery port, which reads the relay on a
+  loop of its own (off with --no-delivery-port: from its API port, as before).
 - Two publishers: synthetic WHIP speakers (aiortc, real WebRTC) in a process of their own, so a slow
   API loop could not be mistaken for a slow speaker; a dropped session is counted.
 - Legitimate listeners (default 1,000), each from an address of its own (127.2.x.y), with valid
@@ -423,8 +426,8 @@ async def cluster_stage(keys: str, credential: str, edge_port: int) -> AsyncIter
                         for who in (host, guest)
                     ]
                 session = host["Authorization"].removeprefix("Bearer ")
-                yield {"origin": api, "space": space, "whip": f"{api}/whip/{space}", "speaker_tokens": tokens,
-                       "host_session": session}  # fmt: skip
+                yield {"origin": api, "delivery_port": running.apis[0].delivery_port, "space": space,
+                       "whip": f"{api}/whip/{space}", "speaker_tokens": tokens, "host_session": session}  # fmt: skip
     finally:
         admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -481,6 +484,8 @@ async def main(
     if scaled:
         live = await stack.enter_async_context(cluster_stage(keys, credential, edge_port))
         origin_port = internal_port = int(live["origin"].rsplit(":", 1)[1])  # the edge in front of API 1
+        if delivery:
+            delivery_port = live["delivery_port"]  # API 1's server for the edge's live media (api/delivery.py)
     else:
         live = await stack.enter_async_context(
             embedded_stage(

@@ -34,6 +34,7 @@ class Process:
     port: int
     proc: asyncio.subprocess.Process
     log: Path
+    delivery_port: int = 0  # an API process's port for the edge's live media (api/delivery.py)
 
     @property
     def url(self) -> str:
@@ -62,12 +63,16 @@ class Cluster:
             "TOWNHALL_PORT": str(port),
             "TOWNHALL_NODE_ID": name,
         }
+        delivery_port = 0
+        if role == "api":  # the edge's live media off the API's loop, as `townhall serve` has it
+            delivery_port = free_port()
+            env["TOWNHALL_DELIVERY_PORT"] = str(delivery_port)
         log = self.workdir / f"{name}.log"
         with log.open("ab") as out:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "townhall", role, env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
             )
-        process = Process(role, name, port, proc, log)
+        process = Process(role, name, port, proc, log, delivery_port)
         (self.apis if role == "api" else self.media).append(process)
         if wait:
             await self.ready(process)

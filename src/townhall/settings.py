@@ -58,7 +58,7 @@ class Settings(BaseSettings):
         ge=0,
         description="a port on internal_host for the edge's live media fetches only (playlists, parts, segments), "
         "served on a thread and event loop of their own so that load on the API cannot delay them; the edge "
-        "fetches live media there when set (embedded form; decision 0007); 0: none",
+        "fetches live media there when set (the embedded form and `townhall api`; decision 0007); 0: none",
     )
     max_body_bytes: int = 64 * 1024
     body_idle_s: float = Field(15.0, description="a request body that stops arriving this long is answered 408")

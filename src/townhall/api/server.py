@@ -128,18 +128,21 @@ GRACE_S = 2.0  # held requests (blocking reloads, streamed segments) get this lo
 
 
 class ThreadedServer:
-    """An ASGI app served by uvicorn on a thread and an event loop of its own (no lifespan: the app it
-    serves is part of one whose lifespan runs elsewhere). Nothing the main loop does can delay it
-    beyond the GIL's share."""
+    """An ASGI app served by uvicorn on a thread and an event loop of its own (by default no lifespan: the
+    app it serves is part of one whose lifespan runs elsewhere; `lifespan=True` runs the app's own on the
+    server's loop, for connections that belong to it). Nothing the main loop does can delay it beyond the
+    GIL's share."""
 
-    def __init__(self, app: Any, host: str, port: int, name: str) -> None:
+    def __init__(self, app: Any, host: str, port: int, name: str, lifespan: bool = False) -> None:
         self.app, self.host, self.port, self.name = app, host, port, name
+        self.lifespan = lifespan  # the app has a lifespan of its own, run on the server's loop
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     async def start(self) -> None:
         sock = listening_socket(self.host, self.port)
-        cfg = config(self.app, self.host, self.port, lifespan="off", timeout_graceful_shutdown=GRACE_S)
+        lifespan = "on" if self.lifespan else "off"
+        cfg = config(self.app, self.host, self.port, lifespan=lifespan, timeout_graceful_shutdown=GRACE_S)
         server = self._server = uvicorn.Server(cfg)
         failed: list[BaseException] = []
 

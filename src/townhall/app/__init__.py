@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -136,6 +137,20 @@ def media_config(s: Settings) -> MediaConfig:
 def edge_secret(settings: Settings) -> str:
     """The credential edges fetch live media from the origin with (a shared secret, never a default)."""
     return settings.edge_secret or load_or_create_secrets(settings.data_dir)["edge_secret"]
+
+
+def relay_reader(settings: Settings, clock: Callable[[], float]) -> tuple[LiveOrigin, Callable[[], Awaitable[None]]]:
+    """A reader of the live relay with connections of its own (they belong to the loop that first uses
+    them), and what closes it: the scaled-out API's delivery server answers the edge from it."""
+    state, leases = open_state(settings), open_leases(settings)
+    reader = RemoteOrigin(state, leases, clock)
+
+    async def close() -> None:
+        await reader.close()
+        await leases.close()
+        await state.close()
+
+    return reader, close
 
 
 def build_runtime(settings: Settings, clock: Callable[[], float] = time.time, role: str = "embedded") -> Runtime:
@@ -374,8 +389,12 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     )
     app.state.runtime = rt
     app.state.load = load
-    if rt.media is not None and s.delivery_port:  # the edge's live media, off the API's loop
-        delivery = ThreadedServer(delivery_app(rt), s.internal_host, s.delivery_port, "media-delivery")
+    if s.delivery_port:  # the edge's live media, off the API's loop
+        if rt.media is not None:  # from this process's media node, one hop onto its loop
+            delivery = ThreadedServer(delivery_app(rt), s.internal_host, s.delivery_port, "media-delivery")
+        else:  # from the relay, read on the delivery server's own loop
+            own = delivery_app(rt, functools.partial(relay_reader, s, rt.clock))
+            delivery = ThreadedServer(own, s.internal_host, s.delivery_port, "media-delivery", lifespan=True)
         rt.startup.append(delivery.start)
         rt.shutdown.append(delivery.stop)  # stopped first (shutdown runs in reverse), before the media node
     return app

@@ -83,7 +83,10 @@ async def run_cluster(args: argparse.Namespace, settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with cluster(work, env, apis=args.apis, media=args.media) as running:
-            edge_settings = settings.model_copy(update={"data_dir": work / "edge", "edge_secret": edge_secret})
+            first = running.apis[0]  # the edge fetches live media from its delivery port
+            edge_settings = settings.model_copy(
+                update={"data_dir": work / "edge", "edge_secret": edge_secret, "delivery_port": first.delivery_port}
+            )
             origin = running.apis[0].url
             edge = Edge(edge_settings, parse_keys(keys).keys, credential=edge_secret, origin=origin, port=free_port())
             edge_line = f"  edge:   {edge.url} (Varnish in front of {running.apis[0].name})"
