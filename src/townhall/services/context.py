@@ -28,10 +28,16 @@ async def every(period_s: float, work: Callable[[], Awaitable[object]], what: st
         await asyncio.sleep(period_s)
         try:
             await work()
-        except Unavailable as exc:
-            log.warning("%s failed: %s (%s)", what, exc.message, exc.code)
-        except Exception:
-            log.exception("%s failed", what)
+        except Exception as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # the cancel landed in a driver that reported it as its own error ("the database is
+                # unreachable"): going on would never stop, and a media node's drain waited behind it
+                raise asyncio.CancelledError() from exc
+            if isinstance(exc, Unavailable):
+                log.warning("%s failed: %s (%s)", what, exc.message, exc.code)
+            else:
+                log.exception("%s failed", what)
 
 
 def new_id() -> str:
