@@ -41,13 +41,15 @@ PROTOCOLS = {"LL-HLS": "hls", "chunked": "chunked"}  # a path's name here, and i
 
 
 # Measured by bench/control_plane.py on this machine (one API process pinned to one core, PostgreSQL and
-# Redis beside it; 2026-12-05, load average 1.7, renewals coalesced: decision 0012): requests per API core,
-# and renewals per Redis core for the seat book's shards (Redis's own CPU per renewal).
+# Redis beside it; 2026-12-05, `--rounds 3`, load average 1.4, renewals written behind: decision 0012):
+# requests per API core, and Redis's own CPU per renewal (as renewals per Redis core), join and leave.
 CONTROL_PLANE = {
-    "api_joins_per_core_s": 909.0,
-    "api_renewals_per_core_s": 2645.0,
-    "api_leaves_per_core_s": 1512.0,
-    "redis_renewals_per_shard_s": 53121.0,
+    "api_joins_per_core_s": 1532.0,
+    "api_renewals_per_core_s": 6528.0,
+    "api_leaves_per_core_s": 2409.0,
+    "redis_renewals_per_shard_s": 307353.0,
+    "redis_us_per_join": 53.9,
+    "redis_us_per_leave": 38.7,
 }
 
 
@@ -72,15 +74,19 @@ def control_plane(
         + renewals_s / figures["api_renewals_per_core_s"]
         + leaves_s / figures["api_leaves_per_core_s"]
     )
-    # a join moves the seat to its shard (two seat-book calls), a renewal and a leave are one each
-    shard_calls_s = renewals_s + 2 * joins_s + leaves_s
+    # Redis's CPU of each, as measured (a join: the pace, the seat moved to its shard, the count)
+    redis_s = (
+        renewals_s / figures["redis_renewals_per_shard_s"]
+        + joins_s * figures["redis_us_per_join"] / 1e6
+        + leaves_s * figures["redis_us_per_leave"] / 1e6
+    )
     return ControlPlane(
         listeners,
         joins_s,
         renewals_s,
         leaves_s,
         math.ceil(api / load),
-        math.ceil(shard_calls_s / (figures["redis_renewals_per_shard_s"] * load)),
+        math.ceil(redis_s / load),
     )
 
 

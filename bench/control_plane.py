@@ -6,10 +6,12 @@ framework and middleware), and drives it with wrk pinned to core 1, alternating 
   - baseline: GET /bench/hmac/<path>
   - join:     POST /api/spaces/<id>/join, a new anonymous device each time (token signed, seat taken,
               the join counted durably before it is answered)
-  - renew:    POST /api/spaces/<id>/lease with listener tokens taken beforehand (the seat's lease renewed)
+  - renew:    POST /api/spaces/<id>/lease with listener tokens taken beforehand (the seat's lease renewed:
+              answered at once, written behind in one pipelined call every 0.5 s; decision 0012)
   - leave:    DELETE /api/spaces/<id>/lease with those tokens
-Redis's own CPU (INFO cpu) is read around the renew rounds: the seat book's cost per renewal on one shard,
-so `renewals per Redis shard-second` is what one Redis core sustains for this space's seat book.
+Redis's own CPU (INFO cpu) is read around the join, renew and leave rounds: the seat books' cost of each on
+Redis, so `renewals per Redis shard-second` is what one Redis core sustains of renewals alone, and
+bench/capacity.py adds the joins' and leaves' cost to size the shards.
 
 Prints requests/s of each, the ratios, the figures bench/capacity.py models with, and, last,
 `renew/baseline = R` (goal R >= 0.8).
@@ -216,6 +218,7 @@ def main() -> None:
         got: dict[str, list[float]] = {"baseline": [], "join": [], "renew": [], "leave": []}
         redis_us_per_renew: list[float] = []
         redis_us_per_join: list[float] = []
+        redis_us_per_leave: list[float] = []
         wrk(f"{base}/bench/hmac/warm", 2, args.connections)
         for i in range(args.rounds):
             got["baseline"].append(wrk(f"{base}/bench/hmac/space/{space}/x", args.seconds, args.connections))
@@ -226,9 +229,10 @@ def main() -> None:
             got["renew"].append(wrk(base, args.seconds, args.connections, scripts["renew"]))
             spent = redis_cpu_s(r_client) - before
             redis_us_per_renew.append(spent / (got["renew"][-1] * args.seconds) * 1e6)
-            # leave last in a round: the seats come back at the next renew (a renewal of a left seat is a 404,
-            # so each round re-seats its listeners first)
+            # leave last in a round: the next round joins its listeners again first
+            before = redis_cpu_s(r_client)
             got["leave"].append(wrk(base, args.seconds, args.connections, scripts["leave"]))
+            redis_us_per_leave.append((redis_cpu_s(r_client) - before) / (got["leave"][-1] * args.seconds) * 1e6)
             print(
                 f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:,.0f} req/s" for k, v in got.items()),
                 flush=True,
@@ -241,9 +245,10 @@ def main() -> None:
         print(f"baseline (bare HMAC endpoint, same server, one core): {m['baseline']:,.0f} requests/s")
         for k in ("join", "renew", "leave"):
             print(f"{k}: {m[k]:,.0f} requests/s per API core ({k}/baseline = {m[k] / m['baseline']:.2f})")
-        join_us = statistics.median(redis_us_per_join)
+        join_us, leave_us = statistics.median(redis_us_per_join), statistics.median(redis_us_per_leave)
         print(f"redis: {us:.1f} us of Redis CPU per renewal = {1e6 / us:,.0f} renewals per Redis shard-second")
         print(f"redis: {join_us:.1f} us of Redis CPU per join (every call of it, pace and seat)")
+        print(f"redis: {leave_us:.1f} us of Redis CPU per leave")
         print("load average: " + Path("/proc/loadavg").read_text().strip())
         figures = {
             "api_joins_per_core_s": round(m["join"]),
@@ -251,6 +256,7 @@ def main() -> None:
             "api_leaves_per_core_s": round(m["leave"]),
             "redis_renewals_per_shard_s": round(1e6 / us),
             "redis_us_per_join": round(join_us, 1),
+            "redis_us_per_leave": round(leave_us, 1),
         }
         print("figures for bench/capacity.py --control-plane: " + json.dumps(figures))
         print(f"renew/baseline = {m['renew'] / m['baseline']:.2f}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.api import auth, join, live_space, register
 from townhall.domain.tokens import Scope, verify
@@ -43,13 +44,36 @@ async def test_capped_space_queues_and_admits_in_order(client: httpx.AsyncClient
 
 async def test_lease_renewal_and_lost_lease(client: httpx.AsyncClient, app: Any) -> None:
     host = await register(client)
-    sid = (await live_space(client, host))["id"]
+    sid = (await live_space(client, host, listener_cap=10))["id"]
     token = (await join(client, sid)).json()["token"]
     r = await client.post(f"/api/spaces/{sid}/lease", headers=auth(token))
     assert r.status_code == 200 and r.json()["lease_expires"] > app.state.runtime.clock()
     await client.delete(f"/api/spaces/{sid}/lease", headers=auth(token))
     r = await client.post(f"/api/spaces/{sid}/lease", headers=auth(token))
-    assert r.status_code == 404 and r.json()["code"] == "lease_lost"
+    assert r.status_code == 404 and r.json()["code"] == "lease_lost"  # a capped space's seat went to the line
+
+
+async def test_an_open_space_renewal_is_written_behind_and_keeps_or_retakes_the_seat(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """No cap: nobody waits for the seat, so a renewal is answered at once and written behind (decision
+    0012); one with a valid token after the seat lapsed or was left takes it again, without a new join."""
+    rt = app.state.runtime
+    host = await register(client)
+    sid = (await live_space(client, host))["id"]
+    token = (await join(client, sid)).json()["token"]
+    space = await rt.spaces.cached(sid)
+
+    async def seated() -> int:
+        await rt.admission.seats.renewals.flush()
+        return int((await rt.admission.counts(space))[0])
+
+    assert await seated() == 1
+    await client.delete(f"/api/spaces/{sid}/lease", headers=auth(token))
+    assert await seated() == 0
+    r = await client.post(f"/api/spaces/{sid}/lease", headers=auth(token))
+    assert r.status_code == 200 and r.json()["lease_expires"] == pytest.approx(rt.clock() + 120, abs=5)
+    assert await seated() == 1
 
 
 async def test_token_of_another_space_cannot_renew(client: httpx.AsyncClient) -> None:

@@ -166,7 +166,7 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time, ro
     metrics = Metrics()
     ctx = Context(settings=s, state=state, clock=clock)
     accounts = AccountService(ctx, AccountRepo(engine), SessionRepo(engine))
-    seats = ShardedSeats(state, state.lasting(s.open_lease_ttl_s), s.presence_shards)  # decision 0012
+    seats = ShardedSeats(state, state.lasting(s.open_lease_ttl_s), s.presence_shards, s.open_lease_ttl_s)  # 0012
     revocations = Revocations(ctx, state, state, seats, s.revocation_fresh_s)
     spaces = SpaceService(ctx, state, SpaceRepo(engine), MemberRepo(engine), AccountRepo(engine), keys, revocations)
     admission = AdmissionService(ctx, seats, spaces, keys, state)
@@ -210,6 +210,7 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time, ro
         publishing=publishing,
         media=media,
     )
+    rt.shutdown.append(seats.renewals.close)  # the renewals held, written before the state closes
     subscribe(rt)
     return rt
 

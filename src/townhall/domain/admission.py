@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from sortedcontainers import SortedList
@@ -66,6 +67,9 @@ def as_policy(policy: Policy | int | None) -> Policy:
 def draw_key(seed: str, who: str) -> str:
     """The order of the pool at the start: ascending SHA-1 of seed and key (the same in Lua)."""
     return hashlib.sha1((seed + who).encode(), usedforsecurity=False).hexdigest()
+
+
+DEPARTURE_MEMORY_S = 30.0  # how long a seat book remembers who left (renewals written behind arrive sooner)
 
 
 def next_slot(tat: float, now: float, rate: int) -> float:
@@ -120,6 +124,9 @@ class Seats:
     _ticket_of: dict[str, int] = field(default_factory=dict)
     _holder: dict[int, str] = field(default_factory=dict)
     _next_ticket: int = 0
+    departed: OrderedDict[str, float] = field(
+        default_factory=OrderedDict
+    )  # who left, and when (for DEPARTURE_MEMORY_S)
 
     def _leave_line(self, who: str) -> None:
         number = self._ticket_of.pop(who, None)
@@ -230,7 +237,25 @@ class Seats:
     def leave(self, who: str, now: float) -> None:
         self.leases.discard(who)
         self._leave_line(who)
+        self.departed[who] = max(now, self.departed.get(who, now))
+        self.departed.move_to_end(who)
+        forget = now - DEPARTURE_MEMORY_S  # only the last DEPARTURE_MEMORY_S matter: oldest first out
+        while self.departed and next(iter(self.departed.values())) < forget:
+            self.departed.popitem(last=False)
         self._expire(now)
+
+    def refresh(self, who: str, at: float, now: float) -> None:
+        """An open book's renewal, accepted at `at` and written now (decision 0012, written behind): the
+        seat is taken or kept until `at + lease_ttl` (never shortened), unless `who` left at or after
+        `at` (a renewal that was on its way when they left). Only for books without a cap or a pace:
+        nobody waits for these seats."""
+        self._expire(now)
+        until = at + self.lease_ttl
+        left = self.departed.get(who)
+        if until <= now or (left is not None and left >= at and left >= now - DEPARTURE_MEMORY_S):
+            return
+        if self.leases.expiry.get(who, until) <= until:
+            self.leases.set(who, until)
 
     def set_cap(self, cap: int | None, now: float) -> None:
         self.cap = cap

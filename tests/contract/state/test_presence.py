@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from tests.contract.state.conftest import T0, space
 from tests.support.state import LEASE_TTL
+from tests.support.wait import until
 from townhall.domain.admission import BURST_S, Admitted, Policy, Waiting
+from townhall.domain.errors import Unavailable
 from townhall.store.state.base import StateStore
 from townhall.store.state.presence import ShardedSeats
 
@@ -24,7 +26,7 @@ OPEN = Policy(None, None, True)
 
 
 def sharded(state: StateStore) -> ShardedSeats:
-    return ShardedSeats(state, state.lasting(OPEN_TTL), SHARDS)
+    return ShardedSeats(state, state.lasting(OPEN_TTL), SHARDS, OPEN_TTL)
 
 
 async def test_an_uncapped_audience_is_spread_over_shards_with_the_longer_lease(state: StateStore) -> None:
@@ -36,13 +38,17 @@ async def test_an_uncapped_audience_is_spread_over_shards_with_the_longer_lease(
     assert sum(per_shard) == 200 and min(per_shard) > 0  # every shard holds some: spread, not one slot
     assert await state.seated(s, OPEN, T0) == 0  # nothing left in the space's own book
     later = T0 + LEASE_TTL + 5  # past a capped space's lease, within an open one's
-    assert await seats.renew(s, "l0", OPEN, later) == later + OPEN_TTL
+    assert await seats.renew(s, "l0", OPEN, later) == later + OPEN_TTL  # answered at once, written behind
     assert await seats.join(s, "l1", OPEN, later) == Admitted(later + OPEN_TTL)  # a refresh keeps the seat
-    await seats.leave(s, "l2", OPEN, later)
+    await seats.renew(s, "l2", OPEN, later)
+    await seats.leave(s, "l2", OPEN, later)  # a renewal still held when they leave is not written
+    await seats.renewals.flush()
     assert await seats.seated(s, OPEN, later) == 199
     silent = T0 + OPEN_TTL + 1  # the 197 who never renewed are gone; l0 and l1 renewed
     assert await seats.seated(s, OPEN, silent) == 2
-    assert await seats.renew(s, "l3", OPEN, silent) is None
+    assert await seats.renew(s, "l3", OPEN, silent) == silent + OPEN_TTL  # a lapsed seat is taken again
+    await seats.renewals.flush()
+    assert await seats.seated(s, OPEN, silent) == 3
     await seats.drop_space(s)
     assert await seats.seated(s, OPEN, later) == 0
 
@@ -56,27 +62,38 @@ class Counting:
     def __getattr__(self, name: str) -> object:
         return getattr(self.book, name)
 
-    async def renew(self, space_id: str, who: str, cap: None, now: float) -> float | None:
+    async def refresh_many(self, renewals: list[tuple[str, str, float]], now: float) -> None:
         self.calls += 1
-        return await self.book.renew(space_id, who, cap, now)
-
-    async def renew_many(self, renewals: list[tuple[str, str]], cap: None, now: float) -> list[float | None]:
-        self.calls += 1
-        return await self.book.renew_many(renewals, cap, now)
+        await self.book.refresh_many(renewals, now)
 
 
-async def test_concurrent_renewals_share_round_trips_whatever_their_shard(state: StateStore) -> None:
+async def test_renewals_are_answered_at_once_and_written_together(state: StateStore) -> None:
     open_books = Counting(state.lasting(OPEN_TTL))
-    seats, s = ShardedSeats(state, open_books, SHARDS), space()  # type: ignore[arg-type]
+    seats, s = ShardedSeats(state, open_books, SHARDS, OPEN_TTL, flush_s=0.05), space()  # type: ignore[arg-type]
     for i in range(100):
         await seats.join(s, f"l{i}", OPEN, T0)
-    later, open_books.calls = T0 + 60, 0
+    later = T0 + 60
     renewed = await asyncio.gather(*(seats.renew(s, f"l{i}", OPEN, later) for i in range(100)))
-    assert renewed == [later + OPEN_TTL] * 100
-    assert open_books.calls <= 2, open_books.calls  # one call carries those that came while it was on its way
-    assert await seats.renew(s, "stranger", OPEN, later) is None  # and a lone renewal is answered on its own
-    assert open_books.calls <= 3
-    assert await seats.renew_many([(s, "l0"), (s, "stranger")], OPEN, later) == [later + OPEN_TTL, None]
+    assert renewed == [later + OPEN_TTL] * 100 and open_books.calls == 0  # nothing waited for the store
+    await until(lambda: open_books.calls >= 1, 5, "the held renewals to be written")
+    assert open_books.calls == 1  # every book's renewals in one call
+    assert await seats.seated(s, OPEN, T0 + OPEN_TTL + 1) == 100  # kept past their first lease
+
+
+async def test_renewals_the_store_refused_are_written_in_a_later_round(state: StateStore) -> None:
+    class Refusing(Counting):
+        async def refresh_many(self, renewals: list[tuple[str, str, float]], now: float) -> None:
+            self.calls += 1
+            if self.calls == 1:
+                raise Unavailable("state_unavailable", "the hot state store is unreachable; try again shortly")
+            await self.book.refresh_many(renewals, now)
+
+    open_books = Refusing(state.lasting(OPEN_TTL))
+    seats, s = ShardedSeats(state, open_books, SHARDS, OPEN_TTL, flush_s=0.05), space()  # type: ignore[arg-type]
+    await seats.join(s, "a", OPEN, T0)
+    assert await seats.renew(s, "a", OPEN, T0 + 60) == T0 + 60 + OPEN_TTL
+    await until(lambda: open_books.calls >= 2, 5, "a second round after the refused one")
+    assert await seats.seated(s, OPEN, T0 + OPEN_TTL + 1) == 1
 
 
 async def test_a_paced_uncapped_space_admits_at_its_pace_then_spreads_the_seats(state: StateStore) -> None:

@@ -103,31 +103,44 @@ async def test_renewing_keeps_the_seat_past_the_first_ttl(state: SeatBook) -> No
     assert await state.seated(s, 1, T0 + 2 * LEASE_TTL) == 1
 
 
-async def test_renewing_many_at_once_is_renewing_each(state: SeatBook) -> None:
-    s, t = space(), space()  # two books: a slot each on a cluster
-    for book, who in ((s, "a"), (s, "b"), (t, "c")):
-        await state.join(book, who, 3, T0)
-    assert await state.renew_many([], 3, T0 + 1) == []
+async def test_renewals_written_behind_take_or_keep_seats_in_one_call(state: SeatBook) -> None:
+    s, t = space(), space()  # two open books: a slot each on a cluster
+    await state.join(s, "a", None, T0)
+    await state.refresh_many([], T0)
     later = T0 + LEASE_TTL - 1
-    renewed = await state.renew_many([(s, "a"), (t, "a"), (t, "c"), (s, "b"), (s, "a")], 3, later)
-    assert renewed == [later + LEASE_TTL, None, later + LEASE_TTL, later + LEASE_TTL, later + LEASE_TTL]
-    assert await state.seated(s, 3, T0 + LEASE_TTL + 1) == 2  # kept past their first lease
-    assert await state.seated(t, 3, T0 + LEASE_TTL + 1) == 1
-    gone = later + LEASE_TTL + 1
-    assert await state.renew_many([(s, "a")], 3, gone) == [None]  # a lapsed lease is not revived
+    await state.refresh_many([(s, "a", later), (s, "b", later - 1), (t, "c", later)], later + 0.2)
+    after_first_lease = T0 + LEASE_TTL + 1
+    assert await state.seated(s, None, after_first_lease) == 2  # a kept, b (never seated, or lapsed) taken
+    assert await state.seated(t, None, after_first_lease) == 1
+    await state.refresh_many([(s, "a", T0)], later + 0.3)  # an older renewal arriving late shortens nothing
+    assert await state.seated(s, None, later + LEASE_TTL - 1.5) == 2
+    assert await state.seated(s, None, later + LEASE_TTL + 0.5) == 0  # then they lapse like any lease
+    stale = later + 2 * LEASE_TTL
+    await state.refresh_many([(s, "d", stale - LEASE_TTL - 1)], stale)  # already over when written: nothing
+    assert await state.seated(s, None, stale) == 0
 
 
-async def test_renewing_many_survives_a_server_that_forgot_the_script(
+async def test_a_renewal_written_behind_never_brings_back_one_who_left_after_it(state: SeatBook) -> None:
+    s = space()
+    for who in ("a", "b"):
+        await state.join(s, who, None, T0)
+    await state.leave(s, "a", None, T0 + 2)  # the renewal at T0 + 1 was still on its way
+    await state.leave(s, "b", None, T0 + 2)
+    await state.refresh_many([(s, "a", T0 + 1), (s, "b", T0 + 3)], T0 + 3.5)  # b renewed after leaving: back
+    assert await state.seated(s, None, T0 + 4) == 1
+    assert await state.poll(s, "b", None, T0 + 4) == Admitted(T0 + 3 + LEASE_TTL)
+    assert await state.poll(s, "a", None, T0 + 4) is None
+
+
+async def test_renewals_written_behind_survive_a_server_that_forgot_the_script(
     state: SeatBook, request: pytest.FixtureRequest
 ) -> None:
     # a fresh, restarted or promoted node has no scripts loaded: a cluster pipeline sends EVALSHA regardless
     # (CI's first run on a new cluster failed here with NOSCRIPT, answered as "unreachable")
     s, t = space(), space()
-    await state.join(s, "a", None, T0)
-    await state.join(t, "b", None, T0)
     await forget_scripts(request.node.callspec.params["state"])
-    later = T0 + 1
-    assert await state.renew_many([(s, "a"), (t, "b")], None, later) == [later + LEASE_TTL] * 2
+    await state.refresh_many([(s, "a", T0), (t, "b", T0)], T0)
+    assert await state.seated(s, None, T0) == 1 and await state.seated(t, None, T0) == 1
 
 
 async def test_renewing_a_lost_or_unknown_seat_returns_none(state: SeatBook) -> None:

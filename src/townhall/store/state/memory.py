@@ -105,10 +105,9 @@ class MemoryState:
     async def renew(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> float | None:
         return self._book(space_id, cap, now).renew(who, now)
 
-    async def renew_many(
-        self, renewals: Sequence[tuple[str, str]], cap: Policy | int | None, now: float
-    ) -> list[float | None]:
-        return [self._book(space_id, cap, now).renew(who, now) for space_id, who in renewals]
+    async def refresh_many(self, renewals: Sequence[tuple[str, str, float]], now: float) -> None:
+        for book, who, at in renewals:
+            self._book(book, None, now).refresh(who, at, now)
 
     async def leave(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> None:
         self._book(space_id, cap, now).leave(who, now)

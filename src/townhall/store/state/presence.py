@@ -14,19 +14,29 @@ decides every admission.
 A space that changes form (the host sets a cap on a live uncapped space) moves its listeners at their next
 renewal: the renewal finds no seat in the other book and the page joins again (admitted or in line).
 
-Renewals are sent together (`Coalesced`, a group commit): those that arrive while a call is on its way go
-in the next call, one round trip for all of them (one script call per shard, pipelined), so a busy API
-process sends one call per round trip however many renew, and a quiet one sends each at once.
+An open book's renewals are written behind (`WriteBehind`): a renewal is answered at once (the seat is
+kept until its time plus the lease) and the process writes the renewals it holds every `flush_s`, one
+pipelined round trip for all of them (one script call per book; `SeatBook.refresh_many`). Nothing waits
+for Redis on a renewal. A write takes the seat or keeps it, so a listener whose seat lapsed (a sleeping
+laptop, a shard that failed over) is seated again by their next renewal; it never brings back one who
+left after the renewal was accepted (the book remembers departures for `DEPARTURE_MEMORY_S`). A process
+that dies loses at most `flush_s` of renewals: each listener renews every third of the lease, so the
+next one comes long before the seat would lapse.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import zlib
 from collections.abc import Sequence
 
 from townhall.domain.admission import Admission, Admitted, Policy, as_policy
 from townhall.store.state.base import SeatBook
+
+log = logging.getLogger("townhall.presence")
+FLUSH_S = 0.5  # how long a renewal is held before it is written (a crash loses at most this much)
 
 
 def spread(policy: Policy | int | None) -> bool:
@@ -34,65 +44,76 @@ def spread(policy: Policy | int | None) -> bool:
     return as_policy(policy).cap is None
 
 
-class Coalesced:
-    """A seat book's renewals (of open books) sent together: while one call is on its way, the renewals
-    that arrive wait for the next, which carries them all, whatever their book (`SeatBook.renew_many`)."""
+class WriteBehind:
+    """Renewals of open books held in this process and written every `flush_s` (`refresh_many`)."""
 
-    def __init__(self, book: SeatBook) -> None:
+    def __init__(self, book: SeatBook, flush_s: float) -> None:
         self.book = book
-        self._waiting: dict[int, list[tuple[str, str, float, asyncio.Future[float | None]]]] = {}
-        self._senders: set[asyncio.Task[None]] = set()
+        self.flush_s = flush_s
+        self._held: dict[tuple[str, str], float] = {}  # (book, who) -> the latest renewal's time
+        self._writers: dict[int, asyncio.Task[None]] = {}  # one per event loop that renews
+        self._failing = 0
 
-    async def renew(self, name: str, who: str, now: float) -> float | None:
+    def renew(self, name: str, who: str, now: float) -> None:
+        key = (name, who)
+        self._held[key] = max(now, self._held.get(key, now))
         loop = asyncio.get_running_loop()
-        key = id(loop)  # a future belongs to one loop
-        renewed: asyncio.Future[float | None] = loop.create_future()
-        waiting = self._waiting.get(key)
-        if waiting is None:
-            waiting = self._waiting[key] = []
-            sender = loop.create_task(self._send(key))
-            self._senders.add(sender)
-            sender.add_done_callback(self._senders.discard)
-        waiting.append((name, who, now, renewed))
-        return await renewed
+        writer = self._writers.get(id(loop))
+        if writer is None or writer.done():
+            self._writers[id(loop)] = loop.create_task(self._write_every(), name="presence-write-behind")
 
-    async def _send(self, key: int) -> None:
-        try:
-            while batch := [entry for entry in self._waiting[key] if not entry[3].done()]:
-                self._waiting[key] = []
-                await self._one_call(batch)
-        finally:
-            for *_, left in self._waiting.pop(key, []):
-                left.cancel()
+    def forget(self, name: str, who: str) -> None:
+        """A listener left: their held renewal is not written."""
+        self._held.pop((name, who), None)
 
-    async def _one_call(self, batch: Sequence[tuple[str, str, float, asyncio.Future[float | None]]]) -> None:
-        try:
-            got = await self.book.renew_many([(name, who) for name, who, _, _ in batch], None, max(b[2] for b in batch))
-        except Exception as exc:
-            for *_, renewed in batch:
-                if not renewed.done():
-                    renewed.set_exception(exc)
+    async def _write_every(self) -> None:
+        while self._held:
+            await asyncio.sleep(self.flush_s)
+            with contextlib.suppress(Exception):  # logged by flush; the renewals are held for the next round
+                await self.flush()
+
+    async def flush(self) -> None:
+        """Write every renewal held now (at stop, and in tests)."""
+        if not self._held:
             return
-        except BaseException:  # cancelled: so are its waiters
-            for *_, renewed in batch:
-                renewed.cancel()
+        held, self._held = self._held, {}
+        now = max(held.values())
+        try:
+            await self.book.refresh_many([(name, who, at) for (name, who), at in held.items()], now)
+        except Exception as exc:
+            for key, at in held.items():  # again next round, unless a newer renewal came meanwhile
+                if at > self._held.get(key, float("-inf")):
+                    self._held[key] = at
+            self._failing += 1
+            if self._failing == 1:
+                log.warning("presence: could not write %d renewals (%s); holding them", len(held), exc)
             raise
-        for (*_, renewed), expires in zip(batch, got, strict=True):
-            if not renewed.done():
-                renewed.set_result(expires)
+        if self._failing:
+            log.warning("presence: writing renewals again after %d failed rounds", self._failing)
+            self._failing = 0
+
+    async def close(self) -> None:
+        for writer in self._writers.values():
+            writer.cancel()
+        self._writers.clear()
+        with contextlib.suppress(Exception):
+            await self.flush()
 
 
 class ShardedSeats:
     """A `SeatBook` that keeps each space's pace and line in `books` and, for an uncapped space, its seats
     in `shards` books of `open_books`."""
 
-    def __init__(self, books: SeatBook, open_books: SeatBook, shards: int) -> None:
+    def __init__(
+        self, books: SeatBook, open_books: SeatBook, shards: int, open_lease_ttl: float, flush_s: float = FLUSH_S
+    ) -> None:
         if shards < 1:
             raise ValueError("presence needs at least one shard")
         self.books = books
         self.open_books = open_books
         self.shards = shards
-        self._renewals = Coalesced(open_books)
+        self.open_lease_ttl = open_lease_ttl  # open_books' lease
+        self.renewals = WriteBehind(open_books, flush_s)
 
     def shard_of(self, space_id: str, who: str) -> str:
         return f"{space_id}~{zlib.crc32(who.encode()) % self.shards}"
@@ -127,16 +148,18 @@ class ShardedSeats:
     async def renew(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> float | None:
         if not spread(cap):
             return await self.books.renew(space_id, who, cap, now)
-        return await self._renewals.renew(self.shard_of(space_id, who), who, now)
+        self.renewals.renew(self.shard_of(space_id, who), who, now)  # written behind: nothing waits
+        return now + self.open_lease_ttl
 
-    async def renew_many(
-        self, renewals: Sequence[tuple[str, str]], cap: Policy | int | None, now: float
-    ) -> list[float | None]:
-        return list(await asyncio.gather(*(self.renew(space_id, who, cap, now) for space_id, who in renewals)))
+    async def refresh_many(self, renewals: Sequence[tuple[str, str, float]], now: float) -> None:
+        for space_id, who, at in renewals:
+            self.renewals.renew(self.shard_of(space_id, who), who, at)
+        await self.renewals.flush()
 
     async def leave(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> None:
         await self.books.leave(space_id, who, cap, now)  # in line, or a seat not yet moved
         if spread(cap):
+            self.renewals.forget(self.shard_of(space_id, who), who)
             await self.open_books.leave(self.shard_of(space_id, who), who, None, now)
 
     async def seated(self, space_id: str, cap: Policy | int | None, now: float) -> int:

@@ -18,9 +18,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from typing import Any, ParamSpec, Self, TypeVar, cast
 
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
-from townhall.domain.admission import BURST_S, Admission, Admitted, Policy, Waiting, as_policy
+from townhall.domain.admission import BURST_S, DEPARTURE_MEMORY_S, Admission, Admitted, Policy, Waiting, as_policy
 from townhall.domain.errors import Unavailable
 
 log = logging.getLogger("townhall.state")
@@ -172,23 +173,22 @@ return false
 """
 )
 
-# `renew` of every member after the usual ARGV (whose `who` is empty): the lease expiry, and 1 or 0 per member
-_RENEW_MANY = (
-    _SEATS
-    + """
-settle()
-local renewed = {}
-for i = 10, #ARGV do
-  if redis.call('ZSCORE', leases, ARGV[i]) then
-    redis.call('ZADD', leases, lease_until, ARGV[i])
-    renewed[#renewed + 1] = 1
-  else
-    renewed[#renewed + 1] = 0
+# `SeatBook.refresh_many` of one open book (domain/admission.py `Seats.refresh`). KEYS: the book's leases
+# and departures; ARGV: now, the lease's length, then (who, at) pairs
+_REFRESH_MANY = f"""
+local leases, departed = KEYS[1], KEYS[2]
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', departed, '-inf', '(' .. string.format('%.17g', now - {DEPARTURE_MEMORY_S}))
+for i = 3, #ARGV, 2 do
+  local who, at = ARGV[i], tonumber(ARGV[i + 1])
+  local left = redis.call('ZSCORE', departed, who)
+  local until_ = at + ttl
+  if until_ > now and not (left and tonumber(left) >= at) then
+    redis.call('ZADD', leases, 'GT', string.format('%.17g', until_), who)
   end
 end
-return {lease_until, renewed}
+return 1
 """
-)
 
 _LEAVE = (
     _SEATS
@@ -196,9 +196,11 @@ _LEAVE = (
 redis.call('ZREM', leases, who)
 redis.call('ZREM', line, who)
 redis.call('ZREM', tickets, who)
+redis.call('ZADD', KEYS[6], now, who)  -- remembered a while: a renewal written behind must not bring them back
+redis.call('PEXPIRE', KEYS[6], DEPARTURE_MS)
 settle()
 return 1
-"""
+""".replace("DEPARTURE_MS", str(round(DEPARTURE_MEMORY_S * 1000) + 1000))
 )
 
 _SEATED = _SEATS + "settle()\nreturn redis.call('ZCARD', leases)\n"
@@ -459,7 +461,7 @@ class RedisState:
         self._join, self._poll, self._renew = script(_JOIN), script(_POLL), script(_RENEW)
         self._leave, self._seated, self._queued = script(_LEAVE), script(_SEATED), script(_QUEUED)
         self._set_max, self._first_seen, self._qpush = script(_SET_MAX), script(_FIRST_SEEN), script(_QPUSH)
-        self._put, self._hincr, self._renew_many = script(_PUT), script(_HINCR), script(_RENEW_MANY)
+        self._put, self._hincr, self._refresh_many = script(_PUT), script(_HINCR), script(_REFRESH_MANY)
 
     # --- admission ------------------------------------------------------------------------------
     def lasting(self, lease_ttl: float) -> Self:
@@ -470,7 +472,7 @@ class RedisState:
 
     def _seat_keys(self, space_id: str) -> list[str]:
         book = f"{self._p}seats:{{{space_id}}}"  # one hash slot per space, for Redis Cluster
-        return [f"{book}:leases", f"{book}:tickets", f"{book}:line", f"{book}:next", f"{book}:meta"]
+        return [f"{book}:leases", f"{book}:tickets", f"{book}:line", f"{book}:next", f"{book}:meta", f"{book}:left"]
 
     def _seat_args(self, who: str, policy: Policy | int | None, now: float) -> list[str]:
         p = as_policy(policy)
@@ -504,37 +506,30 @@ class RedisState:
         return None if reply is None else float(reply)
 
     @_translated
-    async def renew_many(
-        self, renewals: Sequence[tuple[str, str]], cap: Policy | int | None, now: float
-    ) -> list[float | None]:
-        books: dict[str, list[int]] = {}  # space -> the places of its renewals: one script call per book
-        for at, (space_id, _) in enumerate(renewals):
-            books.setdefault(space_id, []).append(at)
+    async def refresh_many(self, renewals: Sequence[tuple[str, str, float]], now: float) -> None:
+        books: dict[str, list[str]] = {}  # book -> (who, at) pairs: one script call per book
+        for book, who, at in renewals:
+            books.setdefault(book, []).extend((who, _text(at)))
         if not books:
-            return []
-        common = self._seat_args("", cap, now)
-        calls = [
-            (self._seat_keys(space_id), [*common, *(renewals[at][1] for at in places)])
-            for space_id, places in books.items()
-        ]
+            return
+        head = [_text(now), _text(self._lease_ttl)]
+        calls = []
+        for book, pairs in books.items():
+            keys = self._seat_keys(book)
+            calls.append(([keys[0], keys[5]], [*head, *pairs]))  # its leases and departures
         try:
-            replies = await self._renew_pipelined(calls)
+            await self._pipelined(self._refresh_many, calls)
         except NoScriptError:
             # a cluster pipeline sends EVALSHA as is (a single node's loads its scripts first): a node that has
             # not seen the script yet (new, restarted, failed over) refuses it, so load it everywhere and send
-            # again; renewing a lease twice in one instant renews it once
-            await self._redis.script_load(_RENEW_MANY)
-            replies = await self._renew_pipelined(calls)
-        out: list[float | None] = [None] * len(renewals)
-        for places, (until, renewed) in zip(books.values(), replies, strict=True):
-            for at, flag in zip(places, renewed, strict=True):
-                out[at] = float(until) if flag else None
-        return out
+            # again; a refresh written twice is written once
+            await self._redis.script_load(_REFRESH_MANY)
+            await self._pipelined(self._refresh_many, calls)
 
-    async def _renew_pipelined(self, calls: list[tuple[list[str], list[str]]]) -> list[Any]:
+    async def _pipelined(self, script: AsyncScript, calls: list[tuple[list[str], list[str]]]) -> list[Any]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for keys, args in calls:
-                await self._renew_many(keys=keys, args=args, client=pipe)
+                await script(keys=keys, args=args, client=pipe)
             return await pipe.execute()
 
     @_translated
