@@ -11,8 +11,10 @@ where it is renewed and left, with a lease of `open_lease_ttl` (renewed every th
 capped spaces' short one. A capped space is unchanged: its cap holds at every instant because one script
 decides every admission.
 
-A space that changes form (the host sets a cap on a live uncapped space) moves its listeners at their next
-renewal: the renewal finds no seat in the other book and the page joins again (admitted or in line).
+A space that changes form moves its listeners at their next renewal: when the host sets a cap on a live
+uncapped space, the renewal finds no seat in the space's book and the page joins again (admitted or in
+line); when the cap is lifted, the renewal takes a seat in the listener's shard (written behind, below)
+and the old seat lapses with its short lease.
 
 An open book's renewals are written behind (`WriteBehind`): a renewal is answered at once (the seat is
 kept until its time plus the lease) and the process writes the renewals it holds every `flush_s`, one
