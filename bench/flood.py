@@ -327,9 +327,17 @@ async def second_space(edge_port: int, media_port: int, session: str, credential
 
 
 # --- counters ---------------------------------------------------------------------------------
-async def origin_counts(origin_port: int) -> dict[str, float]:
-    text = (await once("127.0.0.1", origin_port, "GET", "/metrics")).body.decode()
+async def origin_counts(origin_port: int, *media_ports: int) -> dict[str, float]:
+    """The origin's counts, and the media clock's histograms (in its process, or summed over the media
+    nodes of the scaled-out form)."""
     out: Counter[str] = Counter()
+    for port in (origin_port, *media_ports):
+        text = (await once("127.0.0.1", port, "GET", "/metrics")).body.decode()
+        _count_metrics(text, out)
+    return dict(out)
+
+
+def _count_metrics(text: str, out: Counter[str]) -> None:
     for line in text.splitlines():
         if line.startswith("townhall_http_request_seconds_count{"):
             out["answered"] += float(line.rsplit(" ", 1)[1])
@@ -342,10 +350,9 @@ async def origin_counts(origin_port: int) -> dict[str, float]:
         ):
             name = line.split("_seconds_bucket", 1)[0].removeprefix("townhall_media_")
             bound = line.split('le="', 1)[1].split('"', 1)[0]
-            out[f"{name}<={bound}"] = float(line.rsplit(" ", 1)[1])
+            out[f"{name}<={bound}"] += float(line.rsplit(" ", 1)[1])
         elif line.startswith("townhall_media_late_ticks_total "):
-            out["late_ticks"] = float(line.rsplit(" ", 1)[1])
-    return dict(out)
+            out["late_ticks"] += float(line.rsplit(" ", 1)[1])
 
 
 @contextlib.asynccontextmanager
@@ -427,6 +434,7 @@ async def cluster_stage(keys: str, credential: str, edge_port: int) -> AsyncIter
                     ]
                 session = host["Authorization"].removeprefix("Bearer ")
                 yield {"origin": api, "delivery_port": running.apis[0].delivery_port, "space": space,
+                       "media_ports": [node.port for node in running.media],
                        "whip": f"{api}/whip/{space}", "speaker_tokens": tokens, "host_session": session}  # fmt: skip
     finally:
         admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
@@ -521,7 +529,8 @@ async def main(
         for pipe in pipes:
             pipe.send(window)
         await asyncio.sleep(max(0.0, window[0] - time.time()))
-        before = (await origin_counts(internal_port), edge.stats(), os.times())
+        media_ports = live.get("media_ports", [])
+        before = (await origin_counts(internal_port, *media_ports), edge.stats(), os.times())
         await asyncio.sleep(calm)
         flood_started = time.time()
         until = flood_started + seconds
@@ -541,7 +550,7 @@ async def main(
             await asyncio.sleep(max(0.0, until - time.time()))
             flood_tallies = [await recv(pipe, 60) for pipe in flood_pipes]
             wrk_out = [p.communicate(timeout=30)[0].decode(errors="replace") for p in wrks]
-        after = (await origin_counts(internal_port), edge.stats(), os.times())
+        after = (await origin_counts(internal_port, *media_ports), edge.stats(), os.times())
         tallies = [await recv(pipe, 60) for pipe in pipes]
         probe_pipe.send("stop")
         stamps = await recv(probe_pipe, 30)
