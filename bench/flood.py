@@ -16,7 +16,8 @@ and starts a second space.
   tokens: LL-HLS players through the edge (blocking reloads, every part) and lease renewals
   (bench/listeners.py's players, in worker processes at normal priority).
 - A probe (its own process) follows the live playlist where the edge fetches it, with its credential, and
-  stamps each new part: the longest gap between parts is the longest time between two new parts.
+  stamps each new part: the longest gap between parts is the longest time between two new parts (at
+  nice 0; --probe-nice -10 keeps the instrument itself from being starved at a high load average).
 - The flood, every generator at `nice -n 19`: wrk processes (lua) from 127.0.0.1 through the edge
   (junk, token-less media, the bypass URLs of the issue, the most expensive public endpoints, joins);
   Python flooders from thousands of addresses (127.1.x.y), each under the edge's per-address limit,
@@ -90,8 +91,12 @@ async def _probe(origin_port: int, space: str, credential: str, pipe: Pipe, limi
     return stamps
 
 
-def probe_main(origin_port: int, space: str, credential: str, limit_s: float, pipe: Pipe) -> None:
+def probe_main(origin_port: int, space: str, credential: str, limit_s: float, nice: int, pipe: Pipe) -> None:
     import uvloop
+
+    if nice:  # the instrument, not the service: starved at a high load, it would stamp its own waits
+        with contextlib.suppress(OSError):
+            os.nice(nice)
 
     pipe.send(uvloop.run(_probe(origin_port, space, credential, pipe, limit_s)))
 
@@ -480,6 +485,7 @@ async def main(
     stage_nice: int,
     scaled: bool,
     delivery: bool,
+    probe_nice: int = 0,
 ) -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -522,7 +528,7 @@ async def main(
             pipes.append(pipe)
         for pipe in pipes:
             await recv(pipe, 120)  # every player has its first playlist
-        probe, probe_pipe = spawn(probe_main, delivery_port or internal_port, space, credential, limit)
+        probe, probe_pipe = spawn(probe_main, delivery_port or internal_port, space, credential, limit, probe_nice)
         processes.append(probe)
         calm = 5.0  # seconds measured before the flood starts, for comparison
         window = (time.time() + 2.0, time.time() + 2.0 + calm + seconds)
@@ -637,10 +643,14 @@ if __name__ == "__main__":
     parser.add_argument(
         "--stage-nice", type=int, default=0, help="the service's niceness (negative: ahead of other tenants; root)"
     )
+    parser.add_argument(
+        "--probe-nice", type=int, default=0,
+        help="the probe's niceness (negative, as root: the instrument is not starved by the load it measures)",
+    )  # fmt: skip
     args = parser.parse_args()
     import uvloop
 
     uvloop.run(
         main(args.listeners, args.seconds, args.workers, args.floods, args.data_under, not args.no_direct,
-             args.stage_nice, args.cluster, not args.no_delivery_port)
+             args.stage_nice, args.cluster, not args.no_delivery_port, args.probe_nice)
     )  # fmt: skip

@@ -5,6 +5,7 @@ PostgreSQL, Redis, `townhall api` and `townhall media`."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.support.cluster import EDGE_SECRET, ClaimedSpace, claimed_space, proc
 from tests.support.servers import REDIS_URL, postgres_database
 from tests.support.state import redis_prefix
 from tests.support.wait import until
+from townhall.media.thread import CLOCK_NICE
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 HINT = re.compile(r'PRELOAD-HINT:TYPE=PART,URI="p(\d+)\.(\d+)\.m4s"')
@@ -52,3 +54,15 @@ async def test_the_api_process_serves_the_relayed_space_to_the_edge_on_its_deliv
         assert media.status_code == 200 and b"moof" in media.content[:64]
         manifest = await http.get(f"{base}/chunked.mpd", headers=edge)
         assert manifest.status_code == 200 and "<MPD" in manifest.text
+
+
+async def test_a_media_node_runs_every_thread_ahead_of_its_neighbours(claimed: ClaimedSpace) -> None:
+    """`townhall media` raises its whole process (every thread: the clock's and the one holding the GIL
+    between ticks), where it may; the API process keeps the default."""
+    if os.geteuid() != 0:
+        pytest.skip("raising a priority needs CAP_SYS_NICE")
+    node, api = claimed.node.proc.pid, claimed.running.apis[0].proc.pid
+    threads = [int(t) for t in os.listdir(f"/proc/{node}/task")]
+    niceness = {t: os.getpriority(os.PRIO_PROCESS, t) for t in threads}
+    assert len(threads) > 2 and set(niceness.values()) == {CLOCK_NICE}, niceness
+    assert os.getpriority(os.PRIO_PROCESS, api) == 0

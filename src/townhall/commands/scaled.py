@@ -37,11 +37,13 @@ async def api(args: argparse.Namespace, settings: Settings) -> int:
 
 async def media(args: argparse.Namespace, settings: Settings) -> int:
     from townhall.app.node import build_media_role, media_app  # the media node: aiortc, av
+    from townhall.media.thread import raise_node_priority
 
     settings = with_server_args(args, settings)
     if (why := _scaled_out(settings, "media")) is not None:
         print(why, file=sys.stderr)
         return 2
+    raise_node_priority()  # before the media thread and the loop's executor threads start
     role = build_media_role(settings)
     print(f"townhall media node {role.membership.node_id} on http://{settings.host}:{settings.port}", flush=True)
     await run_server(media_app(role), settings)

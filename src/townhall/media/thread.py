@@ -56,14 +56,29 @@ def _unsettle_heap(previous: tuple[int, int, int]) -> None:
     gc.unfreeze()  # a process that starts apps one after another (tests) does not keep each one's heap
 
 
-def _raise_priority() -> None:
-    """Best effort: run the audio clock's thread at `CLOCK_NICE`, so on a machine short of CPU (a flood
-    of requests, other processes) the scheduler runs the 20 ms tick first. Needs CAP_SYS_NICE (root, or
-    `AmbientCapabilities=CAP_SYS_NICE` in the unit); without it the thread keeps its priority."""
+def _raise_priority(what: str = "media clock thread") -> None:
+    """Best effort: run the calling thread (and the threads it starts after this) at `CLOCK_NICE`, so on a
+    machine short of CPU (a flood of requests, other processes) the scheduler runs the 20 ms tick first.
+    Needs CAP_SYS_NICE (root, or `AmbientCapabilities=CAP_SYS_NICE` in the unit); without it the thread
+    keeps its priority."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CLOCK_NICE)
     except OSError as exc:
-        log.info("media clock thread keeps its priority (%s); grant CAP_SYS_NICE to raise it", exc)
+        log.info("%s keeps its priority (%s); grant CAP_SYS_NICE to raise it", what, exc)
+
+
+def raise_node_priority() -> None:
+    """A media node's process (`townhall media`), called before it starts any thread: every thread of it
+    at `CLOCK_NICE`. Raising the clock's thread alone is not enough there: the main thread (the relay's
+    writes, the HTTP server) holds the GIL at times, and when the scheduler preempts it for a busy
+    neighbour the clock waits for the GIL behind it (priority inversion: ticks up to 200 ms late in
+    bench/flood.py --cluster at load 13). A node does nothing but the audio, so all of it goes first:
+    the calling thread (whose later threads inherit it) and every thread already started (Linux)."""
+    _raise_priority("media node")
+    with contextlib.suppress(OSError):
+        for task in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, int(task), CLOCK_NICE)
 
 
 class HostedState(Protocol):
