@@ -9,6 +9,8 @@ framework and middleware), and drives it with wrk pinned to core 1, alternating 
   - renew:    POST /api/spaces/<id>/lease with listener tokens taken beforehand (the seat's lease renewed:
               answered at once, written behind in one pipelined call every 0.5 s; decision 0012)
   - leave:    DELETE /api/spaces/<id>/lease with those tokens
+  - poll:     POST /api/spaces/<id>/queue with waiting-room tickets, in a second space that is full (cap 1),
+              so each is a place in line, looked up (the page polls with its ticket every few seconds)
 Redis's own CPU (INFO cpu) is read around the join, renew and leave rounds: the seat books' cost of each on
 Redis, so `renewals per Redis shard-second` is what one Redis core sustains of renewals alone, and
 bench/capacity.py adds the joins' and leaves' cost to size the shards.
@@ -133,8 +135,9 @@ async def drop_database(name: str) -> None:
     await admin.close()
 
 
-async def listener_tokens(base: str, space: str, n: int) -> list[str]:
-    """`n` listeners joined beforehand (their tokens renew and leave in the rounds)."""
+async def listener_tokens(base: str, space: str, n: int, key: str = "token", prefix: str = "seated") -> list[str]:
+    """`n` listeners joined beforehand (their tokens renew and leave in the rounds; in a full space, their
+    waiting-room tickets poll)."""
     limits = httpx.Limits(max_connections=32)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
         names = iter(range(n))
@@ -144,13 +147,13 @@ async def listener_tokens(base: str, space: str, n: int) -> list[str]:
             for i in names:
                 for attempt in range(3):  # a kept-alive connection the server closed meanwhile: try again
                     try:
-                        r = await http.post(f"/api/spaces/{space}/join", json={"device_id": f"seated{i:010d}"})
+                        r = await http.post(f"/api/spaces/{space}/join", json={"device_id": f"{prefix}{i:010d}"})
                         break
                     except httpx.TransportError:
                         if attempt == 2:
                             raise
                 r.raise_for_status()
-                tokens.append(r.json()["token"])
+                tokens.append(r.json()[key])
 
         await asyncio.gather(*(worker() for _ in range(32)))
         return tokens
@@ -207,15 +210,24 @@ def main() -> None:
             headers = {"Authorization": f"Bearer {r.json()['session_token']}"}
             space = c.post("/api/spaces", json={"title": "control plane bench"}, headers=headers).json()["id"]
             c.post(f"/api/spaces/{space}/start", headers=headers).raise_for_status()
+            # a full space (cap 1, one listener seated for the run): everyone after waits in line and polls
+            full_body = {"title": "control plane bench, full", "listener_cap": 1}
+            full = c.post("/api/spaces", json=full_body, headers=headers).json()["id"]
+            c.post(f"/api/spaces/{full}/start", headers=headers).raise_for_status()
         tokens = asyncio.run(listener_tokens(base, space, args.listeners))
         (work / "tokens.txt").write_text("\n".join(tokens) + "\n")
-        scripts = {"join": work / "join.lua", "renew": work / "renew.lua", "leave": work / "leave.lua"}
+        asyncio.run(listener_tokens(base, full, 1, prefix="first"))
+        tickets = asyncio.run(listener_tokens(base, full, args.listeners, key="ticket", prefix="waiting"))
+        (work / "tickets.txt").write_text("\n".join(tickets) + "\n")
+        scripts = {n: work / f"{n}.lua" for n in ("join", "renew", "leave", "poll")}
         scripts["join"].write_text(JOIN_LUA.replace("SPACE", space))
         for name, method in (("renew", "POST"), ("leave", "DELETE")):
             text = TOKENS_LUA.replace("SPACE", space).replace("METHOD", method)
             scripts[name].write_text(text.replace("TOKENS", str(work / "tokens.txt")))
+        poll = TOKENS_LUA.replace("SPACE", full).replace("METHOD", "POST").replace("/lease", "/queue")
+        scripts["poll"].write_text(poll.replace("TOKENS", str(work / "tickets.txt")))
 
-        got: dict[str, list[float]] = {"baseline": [], "join": [], "renew": [], "leave": []}
+        got: dict[str, list[float]] = {"baseline": [], "join": [], "renew": [], "leave": [], "poll": []}
         redis_us_per_renew: list[float] = []
         redis_us_per_join: list[float] = []
         redis_us_per_leave: list[float] = []
@@ -233,6 +245,7 @@ def main() -> None:
             before = redis_cpu_s(r_client)
             got["leave"].append(wrk(base, args.seconds, args.connections, scripts["leave"]))
             redis_us_per_leave.append((redis_cpu_s(r_client) - before) / (got["leave"][-1] * args.seconds) * 1e6)
+            got["poll"].append(wrk(base, args.seconds, args.connections, scripts["poll"]))
             print(
                 f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:,.0f} req/s" for k, v in got.items()),
                 flush=True,
@@ -243,7 +256,7 @@ def main() -> None:
         m = {k: statistics.median(v) for k, v in got.items()}
         us = statistics.median(redis_us_per_renew)
         print(f"baseline (bare HMAC endpoint, same server, one core): {m['baseline']:,.0f} requests/s")
-        for k in ("join", "renew", "leave"):
+        for k in ("join", "renew", "leave", "poll"):
             print(f"{k}: {m[k]:,.0f} requests/s per API core ({k}/baseline = {m[k] / m['baseline']:.2f})")
         join_us, leave_us = statistics.median(redis_us_per_join), statistics.median(redis_us_per_leave)
         print(f"redis: {us:.1f} us of Redis CPU per renewal = {1e6 / us:,.0f} renewals per Redis shard-second")
@@ -254,6 +267,7 @@ def main() -> None:
             "api_joins_per_core_s": round(m["join"]),
             "api_renewals_per_core_s": round(m["renew"]),
             "api_leaves_per_core_s": round(m["leave"]),
+            "api_polls_per_core_s": round(m["poll"]),
             "redis_renewals_per_shard_s": round(1e6 / us),
             "redis_us_per_join": round(join_us, 1),
             "redis_us_per_leave": round(leave_us, 1),
