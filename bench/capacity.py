@@ -41,15 +41,16 @@ PROTOCOLS = {"LL-HLS": "hls", "chunked": "chunked"}  # a path's name here, and i
 
 
 # Measured by bench/control_plane.py on this machine (one API process pinned to one core, PostgreSQL and
-# Redis beside it; 2026-12-05, `--rounds 3`, load average 1.4, renewals written behind: decision 0012):
-# requests per API core, and Redis's own CPU per renewal (as renewals per Redis core), join and leave.
+# Redis beside it; 2026-12-05, `--rounds 3`, load average 1.3, renewals written behind and joins handing
+# their seat to the shard: decision 0012): requests per API core, and Redis's own CPU per renewal (as
+# renewals per Redis core), join and leave.
 CONTROL_PLANE = {
-    "api_joins_per_core_s": 1532.0,
-    "api_renewals_per_core_s": 6528.0,
-    "api_leaves_per_core_s": 2409.0,
-    "redis_renewals_per_shard_s": 307353.0,
-    "redis_us_per_join": 53.9,
-    "redis_us_per_leave": 38.7,
+    "api_joins_per_core_s": 1842.0,
+    "api_renewals_per_core_s": 7079.0,
+    "api_leaves_per_core_s": 2667.0,
+    "redis_renewals_per_shard_s": 418983.0,
+    "redis_us_per_join": 40.6,
+    "redis_us_per_leave": 36.2,
 }
 
 

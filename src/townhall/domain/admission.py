@@ -52,6 +52,9 @@ class Policy:
     rate: int | None = None
     opened: bool = True
     seed: str = ""
+    # a join's seat goes elsewhere at once (an uncapped space's shards, decision 0012): the book keeps the
+    # pace and the line, and no lease for one it admits on a join
+    hands_over: bool = False
 
 
 def space_policy(cap: int | None, rate: int | None, default_rate: int, live: bool, seed: str) -> Policy:
@@ -151,9 +154,12 @@ class Seats:
             return False
         return self.rate is None or self.tat <= now
 
-    def _admit(self, who: str, now: float) -> None:
+    def _pace(self, now: float) -> None:
         if self.rate is not None:
             self.tat = next_slot(self.tat, now, self.rate)
+
+    def _admit(self, who: str, now: float) -> None:
+        self._pace(now)
         self.leases.set(who, now + self.lease_ttl)
 
     def _seat_waiting(self, now: float) -> None:
@@ -198,16 +204,23 @@ class Seats:
         self.leases.set(who, expires)
         return Admitted(expires)
 
-    def join(self, who: str, now: float) -> Admission:
-        """Take a seat, or a place in line; joining again is idempotent."""
+    def join(self, who: str, now: float, hands_over: bool = False) -> Admission:
+        """Take a seat, or a place in line; joining again is idempotent. `hands_over`: an admitted seat
+        goes elsewhere at once (`Policy.hands_over`), so this book keeps no lease for it."""
         self._expire(now)
         if who in self.leases:
+            if hands_over:
+                self.leases.discard(who)
+                return Admitted(now + self.lease_ttl)
             return self._seat(who, now)
         if who in self._ticket_of:
             self.tickets.set(who, now + self.wait_ttl)
             return self._position(who)
         if self.opened and not self._line and self._room(now):
-            self._admit(who, now)
+            if hands_over:
+                self._pace(now)
+            else:
+                self._admit(who, now)
             return Admitted(now + self.lease_ttl)
         number = self._next_ticket
         self._next_ticket += 1

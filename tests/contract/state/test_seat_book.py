@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tests.contract.state.conftest import T0, space
 from tests.support.state import LEASE_TTL, WAIT_TTL, forget_scripts
-from townhall.domain.admission import Admitted, Seats, Waiting
+from townhall.domain.admission import BURST_S, Admitted, Policy, Seats, Waiting
 from townhall.store.state.base import SeatBook
 
 pytestmark = pytest.mark.timeout(60)
@@ -267,3 +267,16 @@ async def test_admission_follows_the_domain_rules_step_by_step(
         got = await getattr(state, op)(s, *([] if op in ("seated", "queued") else [who]), cap, now)
         expected = getattr(model, op)(*([] if op in ("seated", "queued") else [who]), now)
         assert got == expected, (op, who, now - T0, cap)
+
+
+async def test_a_book_that_hands_its_seats_over_keeps_the_pace_and_no_lease(state: SeatBook) -> None:
+    s = space()
+    paced = Policy(None, 60, True, hands_over=True)  # one admission a second, each seat taken elsewhere
+    for i in range(1 + round(BURST_S)):  # the first, and the seconds' worth saved up
+        assert await state.join(s, f"early{i}", paced, T0) == Admitted(T0 + LEASE_TTL)
+    assert await state.seated(s, paced, T0) == 0  # handed over: nothing kept here
+    assert isinstance(await state.join(s, "late", paced, T0), Waiting)  # but the pace was spent
+    kept = Policy(None, 60, True)
+    assert isinstance(await state.poll(s, "late", kept, T0 + 1.5), Admitted)  # its turn: a seat here, in line
+    assert await state.join(s, "late", paced, T0 + 1.5) == Admitted(T0 + 1.5 + LEASE_TTL)  # handed over
+    assert await state.seated(s, paced, T0 + 1.5) == 0

@@ -97,7 +97,7 @@ class MemoryState:
         return book
 
     async def join(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> Admission:
-        return self._book(space_id, cap, now).join(who, now)
+        return self._book(space_id, cap, now).join(who, now, as_policy(cap).hands_over)
 
     async def poll(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> Admission | None:
         return self._book(space_id, cap, now).poll(who, now)

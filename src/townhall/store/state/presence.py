@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import zlib
 from collections.abc import Sequence
@@ -132,10 +133,13 @@ class ShardedSeats:
     async def join(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> Admission:
         if not spread(cap):
             return await self.books.join(space_id, who, cap, now)
-        if await self.open_books.renew(self.shard_of(space_id, who), who, None, now) is not None:
-            return await self.open_books.join(self.shard_of(space_id, who), who, None, now)  # joined again
-        outcome = await self.books.join(space_id, who, cap, now)  # the pace and the line decide
-        return await self._seat(space_id, who, cap, now) if isinstance(outcome, Admitted) else outcome
+        shard = self.shard_of(space_id, who)
+        kept = await self.open_books.renew(shard, who, None, now)
+        if kept is not None:
+            return Admitted(kept)  # joined again: the seat is kept
+        # the pace and the line decide; the book keeps no seat for one it admits (handed over to the shard)
+        outcome = await self.books.join(space_id, who, dataclasses.replace(as_policy(cap), hands_over=True), now)
+        return await self.open_books.join(shard, who, None, now) if isinstance(outcome, Admitted) else outcome
 
     async def poll(self, space_id: str, who: str, cap: Policy | int | None, now: float) -> Admission | None:
         if not spread(cap):

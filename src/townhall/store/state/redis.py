@@ -63,6 +63,7 @@ _SEATS = """
 local leases, tickets, line, nexts, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now, cap, lease_until, ticket_until, who = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local rate, want_open, seed, burst = tonumber(ARGV[6]), ARGV[7] == '1', ARGV[8], tonumber(ARGV[9])
+local hands_over = ARGV[10] == '1'
 local nowf = tonumber(now)
 local opened = redis.call('HGET', meta, 'opened') == '1'
 local tat = tonumber(redis.call('HGET', meta, 'tat') or '-inf')
@@ -72,11 +73,15 @@ local function room()
   return (not rate) or tat <= nowf
 end
 
-local function admit(member)
+local function pace()
   if rate then
     tat = math.max(tat, nowf - burst) + 60.0 / rate
     redis.call('HSET', meta, 'tat', string.format('%.17g', tat))
   end
+end
+
+local function admit(member)
+  pace()
   redis.call('ZADD', leases, lease_until, member)
 end
 
@@ -142,10 +147,16 @@ _JOIN = (
     _SEATS
     + """
 settle()
-if redis.call('ZSCORE', leases, who) then return seat() end
+if redis.call('ZSCORE', leases, who) then
+  if hands_over then
+    redis.call('ZREM', leases, who)
+    return {1, lease_until}
+  end
+  return seat()
+end
 if redis.call('ZSCORE', line, who) then return waiting() end
 if opened and redis.call('ZCARD', line) == 0 and room() then
-  admit(who)
+  if hands_over then pace() else admit(who) end
   return {1, lease_until}
 end
 redis.call('ZADD', line, redis.call('INCR', nexts), who)
@@ -211,6 +222,14 @@ _SET_MAX = """
 local current = redis.call('GET', KEYS[1]) or '0'
 if tonumber(ARGV[1]) > tonumber(current) then redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1] end
 return current
+"""
+
+# a hit in a fixed window's counter; ARGV: milliseconds after which Redis may forget the window (`now`
+# decides which window a hit is in: the expiry only forgets it)
+_HIT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
 """
 
 # ARGV: now, expiry in the caller's time, milliseconds after which Redis may forget the key
@@ -462,6 +481,7 @@ class RedisState:
         self._leave, self._seated, self._queued = script(_LEAVE), script(_SEATED), script(_QUEUED)
         self._set_max, self._first_seen, self._qpush = script(_SET_MAX), script(_FIRST_SEEN), script(_QPUSH)
         self._put, self._hincr, self._refresh_many = script(_PUT), script(_HINCR), script(_REFRESH_MANY)
+        self._hit = script(_HIT)
 
     # --- admission ------------------------------------------------------------------------------
     def lasting(self, lease_ttl: float) -> Self:
@@ -488,6 +508,7 @@ class RedisState:
             "1" if p.opened else "0",
             p.seed,
             _text(BURST_S),
+            "1" if p.hands_over else "0",
         ]
 
     @_translated
@@ -553,10 +574,7 @@ class RedisState:
     async def hit(self, key: str, limit: int, window_s: float, now: float) -> bool:
         window = int(now // window_s)
         name = f"{self._p}rl:{key}:{window}"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
-            pipe.pexpire(name, _ms(window_s) + 1000)  # only forgets the window; `now` decides it
-            count, _ = await pipe.execute()
+        count = await self._hit(keys=[name], args=[str(_ms(window_s) + 1000)])  # one call, not MULTI/EXEC
         return int(count) <= limit
 
     # --- counters -------------------------------------------------------------------------------
