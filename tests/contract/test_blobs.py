@@ -140,3 +140,58 @@ async def test_the_local_store_exposes_files_for_sendfile(tmp_path: Path) -> Non
     path = store.local_path("live/s1/p0.m4s")
     assert path.read_bytes() == b"part"
     assert path.is_relative_to(tmp_path / "b")
+
+
+async def test_a_write_that_need_not_be_durable_is_visible_at_once(blobs: BlobStore) -> None:
+    """`durable=False` (a live part, the live playlist) keeps the contract: visible when the call
+    returns, write-once for immutable objects, replaced whole for mutable ones."""
+    await blobs.put_immutable("live/s1/p9.m4s", b"part", durable=False)
+    assert await blobs.get("live/s1/p9.m4s") == b"part"
+    with pytest.raises(BlobExists):
+        await blobs.put_immutable("live/s1/p9.m4s", b"other", durable=False)
+    await blobs.put_mutable("live/s1/media.m3u8", b"#EXTM3U 1", durable=False)
+    await blobs.put_mutable("live/s1/media.m3u8", b"#EXTM3U 2", durable=False)
+    assert await blobs.get("live/s1/media.m3u8") == b"#EXTM3U 2"
+
+
+async def test_a_local_store_syncs_to_disk_only_what_must_outlive_the_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    local = LocalBlobs(tmp_path / "blobs")
+    await local.put_immutable("live/s1/s0.m4s", b"segment")
+    await local.put_mutable("live/s1/master.m3u8", b"#EXTM3U")
+    assert len(synced) == 2
+    await local.put_immutable("live/s1/p0.0.m4s", b"part", durable=False)
+    await local.put_mutable("live/s1/media.m3u8", b"#EXTM3U", durable=False)
+    assert len(synced) == 2  # a slow disk's fsync no longer holds up a part (decision 0007)
+
+
+async def test_the_recorder_syncs_segments_and_records_not_parts_or_the_live_playlist(tmp_path: Path) -> None:
+    from townhall.media.packager import Part, Segment
+    from townhall.media.recorder import Recorder
+
+    class Noting(LocalBlobs):
+        def __init__(self, root: Path) -> None:
+            super().__init__(root)
+            self.writes: dict[str, bool] = {}
+
+        async def put_immutable(self, key: str, data: bytes, durable: bool = True) -> None:
+            self.writes[key.rsplit("/", 1)[-1]] = durable
+            await super().put_immutable(key, data, durable)
+
+        async def put_mutable(self, key: str, data: bytes, durable: bool = True) -> None:
+            self.writes[key.rsplit("/", 1)[-1]] = durable
+            await super().put_mutable(key, data, durable)
+
+    store = Noting(tmp_path / "blobs")
+    recorder = Recorder(store, "s1")
+    part = Part(0, 0, b"part", 0, 1024)
+    await recorder.write_part(part)
+    await recorder.write_segment(Segment(0, (part,), b"segment", 0, 1024), 1_764_170_000.0)
+    await recorder.write_playlist("#EXTM3U")
+    assert store.writes == {part.name: False, "s0.m4s": True, "0000000000.json": True, "media.m3u8": False}

@@ -38,12 +38,12 @@ class _Arrivals:
     def __init__(self, store: S3Blobs) -> None:
         self.store, self.arrived = store, list[str]()
 
-    async def put_immutable(self, key: str, data: bytes) -> None:
-        await self.store.put_immutable(key, data)
+    async def put_immutable(self, key: str, data: bytes, durable: bool = True) -> None:
+        await self.store.put_immutable(key, data, durable)
         self.arrived.append(key)
 
-    async def put_mutable(self, key: str, data: bytes) -> None:
-        await self.store.put_mutable(key, data)
+    async def put_mutable(self, key: str, data: bytes, durable: bool = True) -> None:
+        await self.store.put_mutable(key, data, durable)
         self.arrived.append(key)
 
     def __getattr__(self, name: str) -> Any:

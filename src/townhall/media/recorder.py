@@ -98,7 +98,9 @@ class Recorder:
         await self.blobs.put_mutable(self._last(self.key("master.m3u8")), text.encode())
 
     async def write_part(self, part: Part) -> None:
-        await self.blobs.put_immutable(self._last(self.key(part.name)), part.data)
+        # not synced to disk: its segment holds the same audio durably, and a slow disk must not hold up
+        # the live edge (a part waited over a second for fsync under load: decision 0007)
+        await self.blobs.put_immutable(self._last(self.key(part.name)), part.data, durable=False)
 
     async def write_segment(self, segment: Segment, program_date_time: float) -> SegmentRecord:
         """The segment, then its record; both before any playlist names the segment."""
@@ -123,4 +125,4 @@ class Recorder:
         return raw.decode() if raw is not None else None
 
     async def write_playlist(self, text: str) -> None:
-        await self.blobs.put_mutable(self._last(self.key("media.m3u8")), text.encode())
+        await self.blobs.put_mutable(self._last(self.key("media.m3u8")), text.encode(), durable=False)

@@ -24,13 +24,18 @@ def safe_key(key: str) -> str:
 
 
 class BlobStore(Protocol):
-    async def put_immutable(self, key: str, data: bytes) -> None:
+    """`durable` (the default): once a write returns, it survives a crash of the machine (a local store
+    syncs it to disk). `durable=False`: it survives a crash of the process, not of the machine; for
+    what is written again in a durable form or replaced within a second (a live part, which its
+    segment holds again; the live playlist), so a slow disk never delays the live edge."""
+
+    async def put_immutable(self, key: str, data: bytes, durable: bool = True) -> None:
         """Write once; writing the same bytes again is a no-op, different bytes raise BlobExists.
 
         Atomic against concurrent writers of the same key in any process: exactly one write wins
         and every other writer of different bytes gets BlobExists, never a silent overwrite."""
 
-    async def put_mutable(self, key: str, data: bytes) -> None:
+    async def put_mutable(self, key: str, data: bytes, durable: bool = True) -> None:
         """Replace atomically (readers see the old or the new object, never a torn one)."""
 
     async def get(self, key: str) -> bytes | None: ...

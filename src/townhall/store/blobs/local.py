@@ -25,15 +25,15 @@ class LocalBlobs:
     def local_path(self, key: str) -> Path:
         return self.root / safe_key(key)
 
-    def _temporary(self, path: Path, data: bytes) -> Path:
-        """A complete, synced copy of `data` beside `path`, under a name no other writer uses
-        (hidden: `list` skips it)."""
+    def _temporary(self, path: Path, data: bytes, durable: bool = True) -> Path:
+        """A complete copy of `data` beside `path` (synced to disk when `durable`), under a name no
+        other writer uses (hidden: `list` skips it)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with open(fd, "wb") as f:
                 f.write(data)
-                if self.fsync:
+                if self.fsync and durable:
                     f.flush()
                     os.fsync(f.fileno())
         except BaseException:
@@ -41,15 +41,15 @@ class LocalBlobs:
             raise
         return Path(name)
 
-    def _write(self, path: Path, data: bytes) -> None:
-        os.replace(self._temporary(path, data), path)
+    def _write(self, path: Path, data: bytes, durable: bool = True) -> None:
+        os.replace(self._temporary(path, data, durable), path)
 
-    def _put_immutable(self, key: str, data: bytes) -> None:
+    def _put_immutable(self, key: str, data: bytes, durable: bool = True) -> None:
         path = self.local_path(key)
         if path.exists():
             self._same_or_raise(key, path, data)
             return
-        tmp = self._temporary(path, data)
+        tmp = self._temporary(path, data, durable)
         try:
             os.link(tmp, path)  # atomic create-if-absent: a concurrent writer of this key gets FileExistsError
         except FileExistsError:
@@ -62,11 +62,11 @@ class LocalBlobs:
         if path.read_bytes() != data:
             raise BlobExists(key)
 
-    async def put_immutable(self, key: str, data: bytes) -> None:
-        await asyncio.to_thread(self._put_immutable, key, data)
+    async def put_immutable(self, key: str, data: bytes, durable: bool = True) -> None:
+        await asyncio.to_thread(self._put_immutable, key, data, durable)
 
-    async def put_mutable(self, key: str, data: bytes) -> None:
-        await asyncio.to_thread(self._write, self.local_path(key), data)
+    async def put_mutable(self, key: str, data: bytes, durable: bool = True) -> None:
+        await asyncio.to_thread(self._write, self.local_path(key), data, durable)
 
     async def get(self, key: str) -> bytes | None:
         path = self.local_path(key)

@@ -89,8 +89,8 @@ class S3Blobs:
     def local_path(self, key: str) -> Path | None:
         return None
 
-    async def put_immutable(self, key: str, data: bytes) -> None:
-        safe_key(key)
+    async def put_immutable(self, key: str, data: bytes, durable: bool = True) -> None:
+        safe_key(key)  # a completed PUT is durable: `durable` asks nothing more of a bucket
         try:
             await obstore.put_async(self._store, key, data, mode="create")
             return
@@ -101,7 +101,7 @@ class S3Blobs:
         if await self.get(key) != data:
             raise BlobExists(key)
 
-    async def put_mutable(self, key: str, data: bytes) -> None:
+    async def put_mutable(self, key: str, data: bytes, durable: bool = True) -> None:
         safe_key(key)
         try:  # an S3 PUT replaces the whole object at once: readers see the old one or the new one
             await obstore.put_async(self._store, key, data, mode="overwrite")

@@ -122,16 +122,16 @@ class SpooledBlobs:
         return len(self._pending)
 
     # --- BlobStore --------------------------------------------------------------------------------
-    async def put_immutable(self, key: str, data: bytes) -> None:
+    async def put_immutable(self, key: str, data: bytes, durable: bool = True) -> None:
         safe_key(key)
         if key in self._pending or await self.spool.exists(key):
             await self.spool.put_immutable(key, data)  # same bytes: nothing to do; others: BlobExists
             return
-        await self.spool.put_immutable(key, data)
+        await self.spool.put_immutable(key, data, durable)  # uploaded from there: what the spool keeps
         self._enqueue(_Entry(key, len(data), time.monotonic()))
 
-    async def put_mutable(self, key: str, data: bytes) -> None:
-        safe_key(key)
+    async def put_mutable(self, key: str, data: bytes, durable: bool = True) -> None:
+        safe_key(key)  # held in memory until uploaded (the newest version wins)
         old = self._pending.pop(key, None)  # to the back: after every object this version may name
         entry = _Entry(key, len(data), time.monotonic() if old is None else old.since, mutable=data)
         if old is not None:
