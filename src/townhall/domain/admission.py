@@ -127,9 +127,8 @@ class Seats:
     _ticket_of: dict[str, int] = field(default_factory=dict)
     _holder: dict[int, str] = field(default_factory=dict)
     _next_ticket: int = 0
-    departed: OrderedDict[str, float] = field(
-        default_factory=OrderedDict
-    )  # who left, and when (for DEPARTURE_MEMORY_S)
+    # who left, and when, for DEPARTURE_MEMORY_S (oldest first)
+    departed: OrderedDict[str, float] = field(default_factory=OrderedDict)
 
     def _leave_line(self, who: str) -> None:
         number = self._ticket_of.pop(who, None)
