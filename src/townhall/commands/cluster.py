@@ -87,9 +87,10 @@ async def run_cluster(args: argparse.Namespace, settings: Settings) -> int:
             edge_settings = settings.model_copy(
                 update={"data_dir": work / "edge", "edge_secret": edge_secret, "delivery_port": first.delivery_port}
             )
-            origin = running.apis[0].url
-            edge = Edge(edge_settings, parse_keys(keys).keys, credential=edge_secret, origin=origin, port=free_port())
-            edge_line = f"  edge:   {edge.url} (Varnish in front of {running.apis[0].name})"
+            edge = Edge(
+                edge_settings, parse_keys(keys).keys, credential=edge_secret, origin=first.url, port=free_port()
+            )
+            edge_line = f"  edge:   {edge.url} (Varnish in front of {first.name})"
             try:
                 await edge.astart(timeout_s=90)  # varnishd compiles its VCL with cc: slow on a busy machine
             except EdgeError as exc:
