@@ -84,3 +84,52 @@ async def test_the_clock_thread_runs_ahead_of_the_api(stage: Stage) -> None:
         pytest.skip("this process may not raise a thread's priority (not root, no CAP_SYS_NICE)")
     assert os.getpriority(os.PRIO_PROCESS, clock.native_id) == CLOCK_NICE
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) > CLOCK_NICE
+
+
+async def test_a_slow_segment_write_does_not_hold_up_the_parts_after_it(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A segment and its record are synced to disk; on a busy disk that took over a second, and every part
+    after it waited (bench/flood.py: parts 0.8 to 1.4 s late). Parts go on while a segment is stored; the
+    stored playlist names the segment only once its record is stored."""
+    import threading
+
+    programme = stage.live.programme
+    await until(lambda: programme.window.next_msn >= 1, 10, "a first segment")
+    blobs = programme.recorder.blobs
+    put = blobs.put_immutable
+    held, release = threading.Event(), threading.Event()
+    held_keys: list[str] = []
+
+    async def synced_slowly(key: str, data: bytes, durable: bool = True) -> None:
+        if durable:  # a segment or its record (parts and the live playlist are not synced)
+            held_keys.append(key)
+            held.set()
+            await asyncio.to_thread(release.wait, 30)
+        await put(key, data, durable=durable)
+
+    monkeypatch.setattr(blobs, "put_immutable", synced_slowly)
+    try:
+        await until(held.is_set, 10, "a segment's synced write")
+        segment = held_keys[0].rsplit("/", 1)[1]
+        msn = int(segment.removeprefix("s").removesuffix(".m4s"))
+        per_segment = programme.window.timing.parts_per_segment
+        at = programme.window.position
+        # ten parts (2.1 s) published while the segment's write is held
+        await until(
+            lambda: (programme.window.position[0] - at[0]) * per_segment + programme.window.position[1] - at[1] >= 10,
+            6,
+            "parts published while a segment is being stored",
+        )
+        assert segment in programme.playlist, "the segment is named live once its parts all are"
+        stored = await blobs.get(programme.recorder.key("media.m3u8"))
+        assert stored is not None and segment.encode() not in stored, "a stored playlist named an unstored segment"
+    finally:
+        release.set()
+    async def stored_playlist_names_it() -> bool:
+        stored = await blobs.get(programme.recorder.key("media.m3u8"))
+        return stored is not None and segment.encode() in stored
+
+    record_key = programme.recorder.record_key(msn)
+    await until(lambda: blobs.get(record_key), 10, "the held segment's record")
+    await until(stored_playlist_names_it, 10, "the stored playlist naming it")

@@ -1,7 +1,11 @@
 """A space's programme out: mix -> AAC -> parts and segments -> blob store -> live playlist and its waiters.
 
-Encoding runs inside the tick (cheap, in order); storing runs in one task per space so a slow disk
-never delays a tick. A part becomes fetchable, and the playlist names it, only after it is stored.
+Encoding runs inside the tick (cheap, in order); storing runs in two tasks per space so a slow disk
+never delays a tick, nor a part. A part becomes fetchable, and the live playlist names it, once it is
+stored (not synced: a crashed process leaves it in the page cache, so a restart never reuses a name a
+listener heard). A segment is named live as soon as its last part is: its audio is all in stored parts.
+Its own copy, synced, its record, the hash chain and the stored playlist follow in a second task,
+so a segment's fsync (hundreds of milliseconds on a busy disk) never holds up the parts after it.
 """
 
 from __future__ import annotations
@@ -76,6 +80,13 @@ class _Cut:
     due: float  # loop time of the tick that completed the part
 
 
+@dataclass(frozen=True, slots=True)
+class _Closed:
+    segment: Segment
+    program_date_time: float
+    playlist: str  # the live playlist as it was when the segment was named: stored after the segment
+
+
 class Programme:
     def __init__(
         self,
@@ -124,6 +135,8 @@ class Programme:
         self._changed = asyncio.Event()
         self._outbox: asyncio.Queue[_Cut | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._closing: asyncio.Queue[_Closed | None] = asyncio.Queue()
+        self._closer: asyncio.Task[None] | None = None
         self._announcing: asyncio.Queue[SegmentRecord | None] = asyncio.Queue()
         self._announcer: asyncio.Task[None] | None = None
         self.last_publish: float | None = None
@@ -137,8 +150,7 @@ class Programme:
             )
             self.window.next_msn = h.msn
             self.playlist = self.window.render()
-            self._task = asyncio.create_task(self._store_loop(), name=f"programme-{self.space_id}")
-            self._announcer = asyncio.create_task(self._announce_loop(), name=f"programme-chain-{self.space_id}")
+            self._run_tasks()
             log.info("space %s: programme armed to start at msn %d at %.3f", self.space_id, h.msn, h.at)
             return
         last, (highest, parts) = await self.recorder.last_record(), await self.recorder.stored_extent()
@@ -157,9 +169,13 @@ class Programme:
         self.playlist = self.window.render()
         self._relay_playlist()
         await self.recorder.write_playlist(self.playlist)
-        self._task = asyncio.create_task(self._store_loop(), name=f"programme-{self.space_id}")
-        self._announcer = asyncio.create_task(self._announce_loop(), name=f"programme-chain-{self.space_id}")
+        self._run_tasks()
         log.info("space %s: programme starts at msn %d", self.space_id, self.packager.msn)
+
+    def _run_tasks(self) -> None:
+        self._task = asyncio.create_task(self._store_loop(), name=f"programme-{self.space_id}")
+        self._closer = asyncio.create_task(self._close_loop(), name=f"programme-segments-{self.space_id}")
+        self._announcer = asyncio.create_task(self._announce_loop(), name=f"programme-chain-{self.space_id}")
 
     async def _write_heads(self) -> None:
         try:
@@ -305,8 +321,8 @@ class Programme:
                 log.exception("could not store %s of space %s", name, self.space_id)
 
     async def _store(self, cut: _Cut, loop: asyncio.AbstractEventLoop) -> None:
-        """The part, stored then published at once; a segment it completes is stored and closed after,
-        so a segment's extra writes never make its last part late."""
+        """The part, stored then published at once; a segment it completes is named live with it and
+        handed to `_close_loop` to be stored, so a segment's writes never make the next part late."""
         part, segment = cut.part, cut.segment
         first = part if part is not None else segment
         if self.stop_after is not None and first is not None and first.msn > self.stop_after:
@@ -315,29 +331,42 @@ class Programme:
             return
         if part is not None:
             await self._store_part(part, cut.due, loop)
-        record = None
-        if segment is not None:
-            if not self._may_write():
-                return
-            record = await self.recorder.write_segment(segment, self.program_date_time(segment.start))
-            self._remember(segment.name, segment.data)
-            if self.relay is not None:
-                self.relay.media_object(self.space_id, segment.name, segment.data)
-            self.window.close_segment(
-                PlaylistSegment(
-                    segment.msn,
-                    segment.name,
-                    segment.duration / RATE,
-                    self.program_date_time(segment.start),
-                    tuple(PlaylistPart(p.name, p.duration / RATE) for p in segment.parts),
-                )
-            )
-            self._publish_playlist()
-            self._relay_playlist()
-        if not self._may_write():
+        if segment is None or not self._may_write():
             return
-        await self.recorder.write_playlist(self.playlist)
-        if record is not None:
+        self._remember(segment.name, segment.data)
+        if self.relay is not None:
+            self.relay.media_object(self.space_id, segment.name, segment.data)
+        program_date_time = self.program_date_time(segment.start)
+        self.window.close_segment(
+            PlaylistSegment(
+                segment.msn,
+                segment.name,
+                segment.duration / RATE,
+                program_date_time,
+                tuple(PlaylistPart(p.name, p.duration / RATE) for p in segment.parts),
+            )
+        )
+        self._publish_playlist()
+        self._relay_playlist()
+        self._closing.put_nowait(_Closed(segment, program_date_time, self.playlist))
+
+    async def _close_loop(self) -> None:
+        """Each segment named live, in order: its copy and record (synced), then the playlist that named it
+        (no stored playlist names a segment before its record), then its turn in the hash chain (a drain's
+        old node is `finished` only once both are stored)."""
+        while (closed := await self._closing.get()) is not None:
+            if not self._may_write():
+                continue
+            try:
+                record = await self.recorder.write_segment(closed.segment, closed.program_date_time)
+            except Exception:
+                log.exception("could not store segment %s of space %s", closed.segment.name, self.space_id)
+                continue
+            if self._may_write():
+                try:
+                    await self.recorder.write_playlist(closed.playlist)
+                except Exception:
+                    log.exception("could not store the playlist of space %s", self.space_id)
             self._announcing.put_nowait(record)
 
     async def _announce_loop(self) -> None:
@@ -438,6 +467,10 @@ class Programme:
         self._outbox.put_nowait(None)
         await self._task
         self._task = None
+        if self._closer is not None:
+            self._closing.put_nowait(None)
+            await self._closer
+            self._closer = None
         self.window.ended = ended
         self._publish_playlist()
         try:
