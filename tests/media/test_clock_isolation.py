@@ -126,6 +126,7 @@ async def test_a_slow_segment_write_does_not_hold_up_the_parts_after_it(
         assert stored is not None and segment.encode() not in stored, "a stored playlist named an unstored segment"
     finally:
         release.set()
+
     async def stored_playlist_names_it() -> bool:
         stored = await blobs.get(programme.recorder.key("media.m3u8"))
         return stored is not None and segment.encode() in stored
