@@ -103,7 +103,7 @@ class Recorder:
         await self.blobs.put_immutable(self._last(self.key(part.name)), part.data, durable=False)
 
     async def write_segment(self, segment: Segment, program_date_time: float) -> SegmentRecord:
-        """The segment, then its record; both before any playlist names the segment."""
+        """The segment, then its record; both before any stored playlist names the segment."""
         key = self.key(segment.name)
         await self.blobs.put_immutable(key, segment.data)
         record = SegmentRecord(
