@@ -99,19 +99,18 @@ async def test_a_slow_segment_write_does_not_hold_up_the_parts_after_it(
     await until(lambda: programme.window.next_msn >= 1, 10, "a first segment")
     blobs = programme.recorder.blobs
     put = blobs.put_immutable
-    held, release = threading.Event(), threading.Event()
+    release = threading.Event()
     held_keys: list[str] = []
 
     async def synced_slowly(key: str, data: bytes, durable: bool = True) -> None:
         if durable and re.search(r"/s\d+\.m4s$", key):  # a segment (synced; its record is written after it)
             held_keys.append(key)
-            held.set()
             await asyncio.to_thread(release.wait, 30)
         await put(key, data, durable=durable)
 
     monkeypatch.setattr(blobs, "put_immutable", synced_slowly)
     try:
-        await until(held.is_set, 10, "a segment's synced write")
+        await until(lambda: held_keys, 10, "a segment's synced write")
         segment = held_keys[0].rsplit("/", 1)[1]
         msn = int(segment.removeprefix("s").removesuffix(".m4s"))
         per_segment = programme.window.timing.parts_per_segment
