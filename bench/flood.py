@@ -9,7 +9,9 @@ and starts a second space.
   --no-delivery-port, for a baseline).
 - With --cluster, the scaled-out form instead (`townhall cluster`'s processes: one API process, two media
   nodes); the edge fetches live media from the API process's delivery port, which reads the relay on a
-  loop of its own (off with --no-delivery-port: from its API port, as before).
+  loop of its own (off with --no-delivery-port: from its API port, as before); and a second API process,
+  the staff lane, to which the edge sends the requests it verified as signed in (sessions, speaker
+  tokens): the host's create and start (off with --no-staff-lane, for a baseline).
 - Two publishers: synthetic WHIP speakers (aiortc, real WebRTC) in a process of their own, so a slow
   API loop could not be mistaken for a slow speaker; a dropped session is counted.
 - Legitimate listeners (default 1,000), each from an address of its own (127.2.x.y), with valid
@@ -21,8 +23,8 @@ and starts a second space.
 - The flood, every generator at `nice -n 19`: wrk processes (lua) from 127.0.0.1 through the edge
   (junk, token-less media, the bypass URLs of the issue, the most expensive public endpoints, joins);
   Python flooders from thousands of addresses (127.1.x.y), each under the edge's per-address limit,
-  through the edge and straight at the origin (joins, documents, reports, listings, bad JSON); and
-  slow clients (heads and bodies that never finish).
+  through the edge and straight at the origin (joins, documents, reports, listings, bad JSON, forged
+  session tokens); and slow clients (heads and bodies that never finish).
 - Meanwhile the host (its session over HTTP through the edge) creates and starts a second space.
 
 Usage: .venv/bin/python bench/flood.py [--listeners 1000] [--seconds 40]
@@ -216,11 +218,15 @@ def flood_requests(space: str) -> list[bytes]:
     def get(path: str) -> bytes:
         return f"GET {path} HTTP/1.1\r\nHost: flood\r\n\r\n".encode()
 
-    def post(path: str, body: bytes) -> bytes:
+    def post(path: str, body: bytes, extra: str = "") -> bytes:
         return (
-            f"POST {path} HTTP/1.1\r\nHost: flood\r\nContent-Type: application/json\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: flood\r\nContent-Type: application/json\r\n{extra}"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode() + body
+
+    # a session token shaped as ours with a made-up signature: it must not reach the staff lane
+    forged = f"v1.k0.u.session.{secrets.token_urlsafe(32)}.{int(time.time()) + 3600}.0.{secrets.token_hex(32)}"
+    bearer = f"Authorization: Bearer {forged}\r\n"
 
     return [
         post(f"/api/spaces/{space}/join", b'{"device_id":"flood-%d"}' % random.randrange(10**9)),  # join storm
@@ -237,6 +243,8 @@ def flood_requests(space: str) -> list[bytes]:
         get(f"/live/{space}/media.m3u8?_HLS_msn=999999&_HLS_part=0"),
         get(f"/%6cive/{space}/media.m3u8"),
         get("/nothing-here"),
+        f"GET /api/me HTTP/1.1\r\nHost: flood\r\n{bearer}\r\n".encode(),  # forged sessions
+        post("/api/spaces", b'{"title":"flood"}', bearer),
     ]
 
 
@@ -395,9 +403,10 @@ async def embedded_stage(
 
 
 @contextlib.asynccontextmanager
-async def cluster_stage(keys: str, credential: str, edge_port: int) -> AsyncIterator[dict[str, Any]]:
+async def cluster_stage(keys: str, credential: str, edge_port: int, staff_lane: bool) -> AsyncIterator[dict[str, Any]]:
     """The scaled-out form (`townhall cluster`'s processes: one API process, two media nodes, PostgreSQL,
-    Redis); the host, a guest speaker and the space made over HTTP."""
+    Redis; with `staff_lane`, a second API process that the edge sends signed-in requests to, as
+    `townhall cluster` does); the host, a guest speaker and the space made over HTTP."""
     import asyncpg
     import httpx
 
@@ -419,7 +428,7 @@ async def cluster_stage(keys: str, credential: str, edge_port: int) -> AsyncIter
     }
     try:
         with tempfile.TemporaryDirectory(prefix="townhall-flood-cluster-") as work:
-            async with cluster(Path(work), env, apis=1, media=2) as running:
+            async with cluster(Path(work), env, apis=2 if staff_lane else 1, media=2) as running:
                 api = running.apis[0].url
                 async with httpx.AsyncClient(base_url=api, timeout=30) as http:
                     people = []
@@ -438,8 +447,9 @@ async def cluster_stage(keys: str, credential: str, edge_port: int) -> AsyncIter
                         for who in (host, guest)
                     ]
                 session = host["Authorization"].removeprefix("Bearer ")
+                staff = running.apis[1].url if staff_lane else ""
                 yield {"origin": api, "delivery_port": running.apis[0].delivery_port, "space": space,
-                       "media_ports": [node.port for node in running.media],
+                       "staff_url": staff, "media_ports": [node.port for node in running.media],
                        "whip": f"{api}/whip/{space}", "speaker_tokens": tokens, "host_session": session}  # fmt: skip
     finally:
         admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
@@ -486,6 +496,7 @@ async def main(
     scaled: bool,
     delivery: bool,
     probe_nice: int = 0,
+    staff_lane: bool = True,
 ) -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -496,7 +507,7 @@ async def main(
     stack = contextlib.AsyncExitStack()
     await stack.__aenter__()
     if scaled:
-        live = await stack.enter_async_context(cluster_stage(keys, credential, edge_port))
+        live = await stack.enter_async_context(cluster_stage(keys, credential, edge_port, staff_lane))
         origin_port = internal_port = int(live["origin"].rsplit(":", 1)[1])  # the edge in front of API 1
         if delivery:
             delivery_port = live["delivery_port"]  # API 1's server for the edge's live media (api/delivery.py)
@@ -507,7 +518,9 @@ async def main(
             )
         )
     space = live["space"]
-    edge_settings = Settings(edge_host="127.0.0.1", delivery_port=delivery_port)
+    edge_settings = Settings(
+        edge_host="127.0.0.1", delivery_port=delivery_port, edge_staff_url=live.get("staff_url", "")
+    )
     edge = Edge(edge_settings, parse_keys(keys).keys, credential=credential,
                 origin=f"http://127.0.0.1:{internal_port}", port=edge_port)  # fmt: skip
     limit = seconds + 120
@@ -595,7 +608,8 @@ async def main(
     edge_in = e1["MAIN.client_req"] - e0["MAIN.client_req"]
     edge_out = e1["MAIN.backend_req"] - e0["MAIN.backend_req"]
     edge_synth = e1.get("MAIN.s_synth", 0) - e0.get("MAIN.s_synth", 0)
-    print(f"stage: {'scaled-out (1 API process, 2 media nodes)' if scaled else 'embedded default'} behind the "
+    form = f"scaled-out (1 API process{' + the staff lane' if live.get('staff_url') else ''}, 2 media nodes)"
+    print(f"stage: {form if scaled else 'embedded default'} behind the "
           f"Varnish edge, data under "
           f"{data_under or tempfile.gettempdir()}, nice {stage_nice}; {listeners} listeners; "
           f"flood {'also' if direct else 'not'} straight "
@@ -638,6 +652,10 @@ if __name__ == "__main__":
     )
     parser.add_argument("--cluster", action="store_true", help="the scaled-out form (1 API process, 2 media nodes)")
     parser.add_argument(
+        "--no-staff-lane", action="store_true",
+        help="--cluster without the staff lane's own API process (signed-in requests share API 1; a baseline)",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-delivery-port", action="store_true", help="the edge fetches live media from the API's port (a baseline)"
     )
     parser.add_argument(
@@ -652,5 +670,5 @@ if __name__ == "__main__":
 
     uvloop.run(
         main(args.listeners, args.seconds, args.workers, args.floods, args.data_under, not args.no_direct,
-             args.stage_nice, args.cluster, not args.no_delivery_port, args.probe_nice)
+             args.stage_nice, args.cluster, not args.no_delivery_port, args.probe_nice, not args.no_staff_lane)
     )  # fmt: skip

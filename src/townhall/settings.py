@@ -167,6 +167,12 @@ class Settings(BaseSettings):
     edge_origin_url: str = Field(
         "", description="what the edge fetches from: the origin, or a shield; empty means http://host:port"
     )
+    edge_staff_url: str = Field(
+        "",
+        description="where the edge sends requests signed in with a session or speaker token it verified "
+        "(hosts, speakers, moderators, WHIP): an API process of their own that no public request reaches; "
+        "empty means the same origin as everything else",
+    )
     edge_role: str = Field(
         "edge",
         description="edge: checks listener tokens and per-address limits; "

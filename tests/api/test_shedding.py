@@ -103,6 +103,14 @@ async def test_a_late_event_loop_sheds_anonymous_work_only(settings: Settings) -
             assert _overloaded(await c.get("/api/spaces"))
             r = await c.get(f"/api/spaces/{space['id']}/requests", headers=host["headers"])
             assert r.status_code == 200, r.text
+            # A process that never saw the session (the staff lane's own, or one just restarted) knows
+            # it by its signature; a forged one, shaped the same, is anonymous work.
+            server.runtime.accounts._seen.clear()
+            r = await c.get(f"/api/spaces/{space['id']}/requests", headers=host["headers"])
+            assert r.status_code == 200, r.text
+            token = host["headers"]["Authorization"]
+            forged = {"Authorization": token[:-1] + ("0" if token[-1] != "0" else "1")}
+            assert _overloaded(await c.get(f"/api/spaces/{space['id']}/requests", headers=forged))
         finally:
             stop.set()
             await hog

@@ -6,6 +6,7 @@ Every server binds 127.0.0.1 and is stopped by the fixture that started it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -19,8 +20,8 @@ from townhall.edge.varnish import Edge
 from townhall.settings import Settings
 
 
-@pytest.fixture
-async def origin() -> AsyncIterator[Origin]:
+@contextlib.asynccontextmanager
+async def serve_origin() -> AsyncIterator[Origin]:
     state = Origin()
     app = Starlette(routes=[Route("/{path:path}", state.handle)])
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
@@ -32,6 +33,19 @@ async def origin() -> AsyncIterator[Origin]:
     yield state
     server.should_exit = True
     await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[Origin]:
+    async with serve_origin() as state:
+        yield state
+
+
+@pytest.fixture
+async def staff_origin() -> AsyncIterator[Origin]:
+    """A second origin, standing in for the API process of the staff lane (`edge_staff_url`)."""
+    async with serve_origin() as state:
+        yield state
 
 
 @pytest.fixture

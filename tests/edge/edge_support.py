@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from townhall.domain.tokens import Claims, Scope, sign
+from townhall.domain.tokens import Claims, Scope, sign, sign_session
 from townhall.edge.varnish import Edge
 
 KEYS = {"key-new": b"6e65772d6b65792d666f722d74657374", "key-old": b"6f6c642d6b65792d666f722d74657374"}
@@ -26,6 +26,11 @@ CREDENTIAL = "edge-credential-for-the-tests-0123456789"  # what edges fetch live
 
 def listener_token(space: str = SPACE, kid: str = "key-new", ttl_s: int = 300, scope: Scope = Scope.LISTEN) -> str:
     return sign(Claims(kid, scope, space, "d-device-0001", int(time.time()) + ttl_s), KEYS[kid])
+
+
+def session_token(kid: str = "key-new", ttl_s: int = 300, key: bytes | None = None) -> str:
+    """A session token as the origin issues it (signed; `key` to forge one)."""
+    return sign_session("a-random-session-nonce", int(time.time()) + ttl_s, kid, key or KEYS[kid])
 
 
 def free_port() -> int:

@@ -6,10 +6,11 @@ import asyncio
 
 import httpx
 import pytest
-from edge_support import SPACE, EdgeFactory, Origin, listener_token, raw_get
+from edge_support import KEYS, SPACE, EdgeFactory, Origin, listener_token, raw_get, session_token
 from prometheus_client import CollectorRegistry
 from tests.support.wait import until
 
+from townhall.domain.tokens import Scope
 from townhall.edge import metrics
 
 pytestmark = pytest.mark.integration
@@ -99,7 +100,7 @@ async def test_anonymous_api_requests_get_a_capped_pool_and_the_host_keeps_its_o
 ) -> None:
     """Issue 14, shedding: a flood of anonymous API requests and joins through the edge holds at most
     `edge_public_connections` origin connections and is then answered 503 + Retry-After by the edge
-    itself; a signed-in request goes to the origin on connections of its own."""
+    itself; a signed-in request (a session the origin signed) goes to the origin on connections of its own."""
     edge = await start_edge(origin.url, edge_public_connections=2, edge_requests_per_ip=0)
     origin.publish("/api/spaces/s1/requests", b"{}")
     async with httpx.AsyncClient(base_url=edge.url, timeout=20) as client:
@@ -108,7 +109,7 @@ async def test_anonymous_api_requests_get_a_capped_pool_and_the_host_keeps_its_o
         refused = await client.get("/api/spaces")
         assert refused.status_code == 503 and int(refused.headers["retry-after"]) >= 1
         assert refused.json()["code"] == "origin_unavailable"
-        signed_in = {"Authorization": "Bearer a-session"}
+        signed_in = {"Authorization": f"Bearer {session_token()}"}
         joined = await client.post("/api/spaces/s1/join", json={}, headers=signed_in)
         assert joined.status_code == 503  # a join is a join, whoever sends it
         hosting = await client.get("/api/spaces/s1/requests", headers=signed_in)  # the test origin answers GETs
@@ -117,3 +118,47 @@ async def test_anonymous_api_requests_get_a_capped_pool_and_the_host_keeps_its_o
         for i in range(2):
             origin.publish(f"/api/held/{i}", b"{}")
         assert [(await h).status_code for h in held] == [200, 200]
+
+
+async def test_signed_in_requests_take_the_staff_lane_and_forged_bearers_the_public_pool(
+    origin: Origin, staff_origin: Origin, start_edge: EdgeFactory
+) -> None:
+    """Issue 14, the host's lane: a session or speaker token the edge verifies goes to the staff lane's
+    own API process (`edge_staff_url`), which a flood at the public API never reaches; a listener's
+    token to the origin's own pool; a bearer the edge cannot verify (forged, expired, another key, not
+    ours at all) is anonymous as far as the edge knows, and waits in the capped public pool with the
+    flood instead of reaching the staff lane."""
+    edge = await start_edge(
+        origin.url, edge_public_connections=1, edge_requests_per_ip=0, edge_staff_url=staff_origin.url
+    )
+    for o in (origin, staff_origin):
+        o.publish("/api/me", b"{}")
+    async with httpx.AsyncClient(base_url=edge.url, timeout=20) as client:
+        held = asyncio.create_task(client.get("/api/held"))  # the public pool's one connection, held
+        await until(lambda: origin.total == 1, 10, "the anonymous request to reach the origin")
+
+        def bearer(token: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {token}"}
+
+        for token in (session_token(), listener_token(scope=Scope.SPEAK)):
+            assert (await client.get("/api/me", headers=bearer(token))).status_code == 200
+        assert staff_origin.requests["/api/me"] == 2
+        assert staff_origin.seen_headers[0]["authorization"] == f"Bearer {session_token()}"  # the origin decides
+
+        assert (await client.get("/api/me", headers=bearer(listener_token()))).status_code == 200
+        assert origin.requests["/api/me"] == 1  # a listener's renewal: the origin's own pool, not the staff lane
+
+        forged = [
+            session_token(key=b"not-our-key-0123456789abcdef0123"),  # signed with a key we do not hold
+            session_token(ttl_s=-10),  # expired
+            session_token(kid="key-none", key=KEYS["key-new"]),  # a kid we do not know
+            session_token()[:-1] + ("0" if session_token()[-1] != "0" else "1"),  # one digit changed
+            "a-random-bearer",  # not a token of ours at all
+        ]
+        for token in forged:
+            refused = await client.get("/api/me", headers=bearer(token))
+            assert refused.status_code == 503, token  # the public pool is full: the edge answers itself
+            assert refused.json()["code"] == "origin_unavailable"
+        assert staff_origin.total == 2 and origin.requests["/api/me"] == 1
+        origin.publish("/api/held", b"{}")
+        assert (await held).status_code == 200

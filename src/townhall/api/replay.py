@@ -136,7 +136,7 @@ async def _viewer(request: Request, device_id: str | None, space_id: str | None 
     secret = _rec(request).counting.secret
     agent = request.headers.get("user-agent", "")
     credential = bearer(request)
-    if credential and credential.startswith(f"{tokens.VERSION}."):
+    if credential and credential.startswith(f"{tokens.VERSION}.") and not tokens.is_session(credential):
         claims = tokens.verify(
             credential, rt.keys.keys, rt.clock(), tokens.Scope.LISTEN, space_id or tokens.peek_space(credential)
         )
@@ -322,7 +322,7 @@ def routes() -> list[BaseRoute]:
             tag=t,
             body=BeaconsIn,
             response=BeaconsOut,
-            errors=(400, 401, 413, 429),
+            errors=(400, 401, 403, 413, 429),
             summary="Batched client events (replay_play, clip_play, impression), each with an id; "
             "acknowledged only once stored; a retried id is never counted twice",
         ),

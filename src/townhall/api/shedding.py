@@ -154,9 +154,11 @@ class Shedding:
     def _token_lane(scope: Scope, token: str) -> str:
         rt = scope["app"].state.runtime
         parts = token.split(".")
-        lane = {tokens.Scope.SPEAK.value: STAFF, tokens.Scope.LISTEN.value: LISTENER}.get(
-            parts[2] if len(parts) == 8 else ""
-        )
+        lane = {
+            tokens.Scope.SPEAK.value: STAFF,
+            tokens.Scope.SESSION.value: STAFF,
+            tokens.Scope.LISTEN.value: LISTENER,
+        }.get(parts[2] if len(parts) == 8 else "")
         if lane is None:
             return PUBLIC
         try:

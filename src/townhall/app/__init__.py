@@ -165,7 +165,7 @@ def build_runtime(settings: Settings, clock: Callable[[], float] = time.time, ro
     keys = token_keys(s)
     metrics = Metrics()
     ctx = Context(settings=s, state=state, clock=clock)
-    accounts = AccountService(ctx, AccountRepo(engine), SessionRepo(engine))
+    accounts = AccountService(ctx, AccountRepo(engine), SessionRepo(engine), keys)
     seats = ShardedSeats(state, state.lasting(s.open_lease_ttl_s), s.presence_shards, s.open_lease_ttl_s)  # 0012
     revocations = Revocations(ctx, state, state, seats, s.revocation_fresh_s)
     spaces = SpaceService(ctx, state, SpaceRepo(engine), MemberRepo(engine), AccountRepo(engine), keys, revocations)

@@ -84,13 +84,21 @@ async def run_cluster(args: argparse.Namespace, settings: Settings) -> int:
     try:
         async with cluster(work, env, apis=args.apis, media=args.media) as running:
             first = running.apis[0]  # the edge fetches live media from its delivery port
+            # with two API processes or more, the last is the staff lane: the edge sends it the requests
+            # of hosts, speakers and moderators, which a flood at the others' public ports cannot reach
+            staff = running.apis[-1] if len(running.apis) > 1 else first
             edge_settings = settings.model_copy(
-                update={"data_dir": work / "edge", "edge_secret": edge_secret, "delivery_port": first.delivery_port}
+                update={
+                    "data_dir": work / "edge",
+                    "edge_secret": edge_secret,
+                    "delivery_port": first.delivery_port,
+                    "edge_staff_url": staff.url,
+                }
             )
             edge = Edge(
                 edge_settings, parse_keys(keys).keys, credential=edge_secret, origin=first.url, port=free_port()
             )
-            edge_line = f"  edge:   {edge.url} (Varnish in front of {first.name})"
+            edge_line = f"  edge:   {edge.url} (Varnish in front of {first.name}; signed-in requests to {staff.name})"
             try:
                 await edge.astart(timeout_s=90)  # varnishd compiles its VCL with cc: slow on a busy machine
             except EdgeError as exc:

@@ -22,6 +22,7 @@ class Scope(StrEnum):
     LISTEN = "l"  # fetch the space's stream through the edge
     SPEAK = "s"  # publish over WHIP (host, co-hosts, speakers)
     WAIT = "w"  # a place in a space's waiting room: polls it, fetches nothing (decision 0010)
+    SESSION = "u"  # a signed-in session: its signature routes it to the staff lane (the session store authorises)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,24 @@ def subject_ids(subject: str) -> tuple[str | None, str | None]:
     if subject.startswith(ACCOUNT):
         return subject.removeprefix(ACCOUNT), None
     return None, subject.partition("-")[2]
+
+
+SESSION_SPACE = "session"  # the space field of a session token, which is bound to no space
+
+
+def sign_session(nonce: str, expires: int, kid: str, key: bytes) -> str:
+    """A session token: a random `nonce` signed like every other token, so that the edge and the
+    shedding middleware can tell a session we issued from a forged one with no lookup. The signature
+    only wins a lane; who the session belongs to, and whether it is still valid, is the session
+    store's answer (by the token's hash)."""
+    return sign(Claims(kid, Scope.SESSION, SESSION_SPACE, nonce, expires), key)
+
+
+def is_session(token: str) -> bool:
+    """Whether `token` has a session token's shape (unchecked): sessions and listener tokens both start
+    with the version, and the endpoints that take either tell them apart by this."""
+    parts = token.split(".")
+    return len(parts) == 8 and parts[0] == VERSION and parts[2] == Scope.SESSION.value
 
 
 def peek_space(token: str) -> str:

@@ -26,6 +26,17 @@ backend delivery {
     .between_bytes_timeout = @{first_byte_timeout};
 }
 
+# The staff lane: requests signed in with a session or a speaker token this edge verified (hosts,
+# co-hosts, speakers, moderators, WHIP). An API process of their own when `edge_staff_url` is set, which
+# nothing else reaches, so a flood at the public API cannot hold up a host; else the origin.
+backend staff {
+    .host = "@{staff_host}";
+    .port = "@{staff_port}";
+    .connect_timeout = 2s;
+    .first_byte_timeout = @{first_byte_timeout};
+    .between_bytes_timeout = @{first_byte_timeout};
+}
+
 # The same origin, as a pool of its own for anonymous API requests and every join (the work the origin
 # sheds first): capped, so a flood through the edge holds at most this many origin connections, and
 # is answered 503 + Retry-After here once they are all busy; signed-in requests and live media keep
@@ -108,7 +119,9 @@ sub vcl_recv {
     if (req.url !~ "^/(live|replay)/") {
         # Everything else (API, pages) goes to the origin untouched and uncached.
         unset req.http.X-TH-Token;
-        if (!req.http.Authorization || req.url ~ "^/api/spaces/[^/?]+/join(\?|$)") {
+        if (req.http.Authorization && req.url !~ "^/api/spaces/[^/?]+/join(\?|$)") {
+            call townhall_lane;
+        } else {
             set req.backend_hint = origin_public;
         }
         return (pass);
@@ -193,6 +206,34 @@ sub townhall_check_token {
         != regsub(req.url, "^/live/([^/?]*).*$", "\1")) {
         return (synth(403, "token_wrong_space"));
     }
+}
+
+sub townhall_lane {
+    # Which pool a request with an Authorization header takes: a session or speaker token signed by one
+    # of our keys and not expired goes to the staff lane; any other token of ours (a listener's renewal,
+    # a waiting room's poll) to the origin's own pool; anything else (a forged or unknown bearer) is
+    # anonymous as far as the edge can tell, and takes the capped public pool. The signature only picks
+    # the pool: the origin still authenticates the request. A shield holds no keys, and sends every
+    # signed-in request to the origin's own pool as the edge in front of it chose to send it on.
+    set req.backend_hint = @{lane_default};
+    set req.http.X-TH-Token = regsub(req.http.Authorization, "^[Bb]earer +", "");
+    if (req.http.X-TH-Token ~ "@{token_regex}" &&
+        std.integer(regsub(req.http.X-TH-Token, "^(?:[^.]*\.){5}([0-9]+)\..*$", "\1"), 0)
+        > std.integer(time=now)) {
+        set req.http.X-TH-Body = regsub(req.http.X-TH-Token, "\.[0-9a-f]{64}$", "");
+@{lane_key_branches}
+        if (digest.hash_sha256(req.http.X-TH-Mac) ==
+            digest.hash_sha256("0x" + regsub(req.http.X-TH-Token, "^.*\.", ""))) {
+            if (req.http.X-TH-Token ~ "^[^.]*\.[^.]*\.@{staff_scopes}\.") {
+                set req.backend_hint = staff;
+            } else {
+                set req.backend_hint = origin;
+            }
+        }
+    }
+    unset req.http.X-TH-Token;
+    unset req.http.X-TH-Body;
+    unset req.http.X-TH-Mac;
 }
 
 sub townhall_check_edge {

@@ -47,6 +47,7 @@ class EdgeSettings(Protocol):
     edge_public_connections: int
     edge_revocation_ttl_s: float
     edge_rate_period_s: int
+    edge_staff_url: str
     edge_requests_per_ip: int
     edge_role: str
     edge_storage: str
@@ -86,6 +87,12 @@ def delivery_url(settings: EdgeSettings, origin: str) -> str:
     if settings.delivery_port:
         return f"http://{settings.internal_host}:{settings.delivery_port}"
     return origin
+
+
+def staff_url(settings: EdgeSettings, origin: str) -> str:
+    """Where the edge sends signed-in requests it verified (the staff lane): an API process of their
+    own when set, else the origin."""
+    return settings.edge_staff_url or origin
 
 
 def _duration(seconds: float) -> str:
@@ -137,6 +144,9 @@ def render_vcl(settings: EdgeSettings, keys: Mapping[str, bytes], credential: st
     if target.scheme != "http" or not target.hostname:
         raise ValueError(f"the edge fetches over plain http from host:port, not {target.geturl()!r}")
     media = urlsplit(delivery_url(settings, target.geturl()))
+    staff = urlsplit(staff_url(settings, target.geturl()))
+    if staff.scheme != "http" or not staff.hostname:
+        raise ValueError(f"the edge sends the staff lane over plain http to host:port, not {staff.geturl()!r}")
     if not HEADER_NAME.match(settings.country_header):
         raise ValueError(f"country_header must be an HTTP header name, not {settings.country_header!r}")
     if not CREDENTIAL.match(credential):
@@ -150,6 +160,8 @@ def render_vcl(settings: EdgeSettings, keys: Mapping[str, bytes], credential: st
         origin_port=str(target.port or 80),
         delivery_host=media.hostname or target.hostname,
         delivery_port=str(media.port or 80),
+        staff_host=staff.hostname,
+        staff_port=str(staff.port or 80),
         first_byte_timeout=_duration(settings.edge_first_byte_timeout_s),
         public_connections=str(settings.edge_public_connections),
         busy_retry_after=str(BUSY_RETRY_AFTER_S),
@@ -166,6 +178,9 @@ def render_vcl(settings: EdgeSettings, keys: Mapping[str, bytes], credential: st
         revocation_grace=_duration(REVOCATION_GRACE_S),
         token_regex=tokens.TOKEN_REGEX,
         key_branches=tokens.key_branches(keys if is_edge else {}),
+        lane_key_branches=tokens.key_branches(keys if is_edge else {}, unknown='set req.http.X-TH-Mac = "";'),
+        lane_default="origin_public" if is_edge else "origin",
+        staff_scopes=tokens.STAFF_SCOPES,
         listen_scope=tokens.LISTEN_SCOPE,
         country_header=settings.country_header,
         error_ttl=_duration(settings.edge_error_ttl_s),

@@ -1,6 +1,7 @@
 """Accounts and sessions: register, log in, authenticate a bearer token, change status and roles.
 
-Passwords are hashed with argon2 off the event loop; session tokens are random and stored hashed.
+Passwords are hashed with argon2 off the event loop; session tokens are random, signed (so the edge can
+route a session it did not forge to the staff lane, domain/tokens.py `sign_session`) and stored hashed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from townhall.domain.accounts import Account, AccountStatus, check_password
 from townhall.domain.errors import NotFound, Unauthenticated
 from townhall.domain.ids import check_handle
+from townhall.domain.tokens import sign_session
 from townhall.services.context import Context
+from townhall.services.keys import TokenKeys
 
 SEEN_SESSIONS_MAX = 100_000  # sessions remembered as seen valid, the oldest forgotten first
 SEEN_SESSION_S = 3600.0  # how long a session seen valid keeps its priority without being seen again
@@ -53,8 +56,9 @@ class SignedIn:
 
 
 class AccountService:
-    def __init__(self, ctx: Context, accounts: Accounts, sessions: Sessions) -> None:
+    def __init__(self, ctx: Context, accounts: Accounts, sessions: Sessions, keys: TokenKeys) -> None:
         self.ctx = ctx
+        self.keys = keys  # a session token is signed (domain/tokens.py sign_session) so the edge can route it
         self.accounts = accounts
         self.sessions = sessions
         self.hasher = PasswordHasher(
@@ -113,9 +117,9 @@ class AccountService:
         return await self._new_session(found[0])
 
     async def _new_session(self, account: Account) -> SignedIn:
-        token = secrets.token_urlsafe(32)
         now = self.ctx.clock()
         expires = now + self.ctx.settings.session_ttl_s
+        token = sign_session(secrets.token_urlsafe(32), int(expires), self.keys.signing_kid, self.keys.signing_key)
         await self.sessions.create(token_hash(token), account.id, now, expires)
         self._remember(token_hash(token), min(expires, now + SEEN_SESSION_S))
         return SignedIn(account, token, expires)
