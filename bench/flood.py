@@ -634,6 +634,13 @@ async def main(
           f"{edge_out:,} sent to the origin; origin answered {o1.get('answered', 0) - o0.get('answered', 0):,.0f} "
           f"(shed 503 {o1.get('shed', 0) - o0.get('shed', 0):,.0f}, "
           f"5xx {o1.get('answered_5xx', 0) - o0.get('answered_5xx', 0):,.0f})")  # fmt: skip
+    closes = {
+        k.removeprefix("MAIN."): e1[k] - e0.get(k, 0) for k in e1 if k.startswith("MAIN.sc_") and e1[k] > e0.get(k, 0)
+    }
+    print(
+        f"edge: connections closed by reason {closes}, "
+        f"dropped {e1.get('MAIN.sess_dropped', 0) - e0.get('MAIN.sess_dropped', 0)}"
+    )
     print(f"/proc/loadavg: {' '.join(str(round(x, 2)) for x in os.getloadavg())}")
     print(f"legit error rate under flood = {legit:.3f}%")
 
