@@ -5,7 +5,6 @@ edge's media fetches keep lanes of their own; a late event loop sheds anonymous 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import httpx
@@ -133,61 +132,3 @@ async def test_the_origin_answers_the_edge_on_a_port_of_its_own(settings: Settin
         for port in (public, internal):
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
                 assert (await c.get("/healthz")).status_code == 200
-
-
-def _timed_gets(url: str, count: int, headers: dict[str, str] | None = None) -> list[tuple[int, float]]:
-    """`count` GETs in a row from a thread of their own (the test's loop is the API's, and held): each
-    answer's status and how long it took."""
-    out = []
-    with httpx.Client(timeout=10, headers=headers) as c:
-        for _ in range(count):
-            started = time.perf_counter()
-            status = c.get(url).status_code
-            out.append((status, time.perf_counter() - started))
-    return out
-
-
-async def _hog_in(stop: asyncio.Event, slice_s: float) -> None:
-    while not stop.is_set():
-        time.sleep(slice_s)  # noqa: ASYNC251 -- blocking the API's loop is the point
-        await asyncio.sleep(0)
-
-
-async def test_the_public_port_is_read_and_refused_off_the_api_loop(settings: Settings) -> None:
-    """Issue 14, the host's lane in the embedded form: with an internal port for the edge, the public port
-    is served by a front on a thread of its own (api/front.py). While the API's loop is held in 0.6 s
-    slices (a flood's admitted work), anonymous requests to the public port are refused by the front at
-    once, without waiting for the API's loop (before, each waited for the loop to read it: up to a
-    slice). In calm, requests, bodies and the events socket work through the front as on the API's own
-    port."""
-    import websockets
-
-    from tests.support.servers import free_port
-    from townhall.commands.serve import serving
-
-    public, internal = free_port(), free_port()
-    tuned = settings.model_copy(
-        update={"host": "127.0.0.1", "port": public, "internal_port": internal, "shed_loop_lag_ms": 100.0}
-    )
-    async with serving(tuned) as served, httpx.AsyncClient(base_url=f"http://127.0.0.1:{public}", timeout=10) as c:
-        host = await register(c)  # a body, through the front
-        space = await live_space(c, host)
-        assert (await c.get("/api/nothing-here")).json()["code"] == "not_found"
-        token = host["headers"]["Authorization"].removeprefix("Bearer ")
-        events = f"ws://127.0.0.1:{public}/api/spaces/{space['id']}/events?access_token={token}"
-        async with websockets.connect(events) as ws:
-            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["role"] == "host"
-
-        load = served.app.state.load
-        stop = asyncio.Event()
-        hog = asyncio.create_task(_hog_in(stop, 0.6))
-        try:
-            await until(lambda: load.lag > 0.1, 10, "the API loop's lag to be measured")
-            anonymous = await asyncio.to_thread(_timed_gets, f"http://127.0.0.1:{public}/api/spaces", 8)
-        finally:
-            stop.set()
-            await hog
-        assert [status for status, _ in anonymous] == [503] * 8
-        assert max(took for _, took in anonymous) < 0.3, anonymous  # not one waited for a slice of the API loop
-        await until(lambda: load.lag < 0.1, 5, "the lag to fall")
-        assert (await c.get("/api/spaces")).status_code == 200  # admitted again, and answered on the API's loop

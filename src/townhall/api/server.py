@@ -133,17 +133,14 @@ class ThreadedServer:
     server's loop, for connections that belong to it). Nothing the main loop does can delay it beyond the
     GIL's share."""
 
-    def __init__(
-        self, app: Any, host: str, port: int, name: str, lifespan: bool = False, sock: socket.socket | None = None
-    ) -> None:
+    def __init__(self, app: Any, host: str, port: int, name: str, lifespan: bool = False) -> None:
         self.app, self.host, self.port, self.name = app, host, port, name
         self.lifespan = lifespan  # the app has a lifespan of its own, run on the server's loop
-        self.sock = sock  # already listening (bound by the caller), else bound at start
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     async def start(self) -> None:
-        sock = self.sock or listening_socket(self.host, self.port)
+        sock = listening_socket(self.host, self.port)
         lifespan = "on" if self.lifespan else "off"
         cfg = config(self.app, self.host, self.port, lifespan=lifespan, timeout_graceful_shutdown=GRACE_S)
         server = self._server = uvicorn.Server(cfg)

@@ -27,7 +27,6 @@ import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -86,15 +85,6 @@ class Load:
             self.report(self.lag)
 
 
-class LoadView(Protocol):
-    """What the middleware reads of the load: `Load`, or the public port's front (api/front.py)."""
-
-    in_flight: dict[str, int]
-
-    @property
-    def lag(self) -> float: ...
-
-
 class Shedding:
     """ASGI middleware: the lanes above, their in-flight counts and the refusal."""
 
@@ -102,7 +92,7 @@ class Shedding:
         self,
         app: ASGIApp,
         budgets: Budgets,
-        load: LoadView,
+        load: Load,
         known_session: Callable[[str], bool],
         on_shed: Callable[[str], None] = lambda lane: None,
     ) -> None:

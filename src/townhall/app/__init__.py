@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -369,18 +368,18 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
         s.shed_retry_after_s,
     )
     shed = rt.metrics.shed
-    shedding: dict[str, Any] = {
-        "budgets": budgets,
-        "load": load,
-        "known_session": rt.accounts.seen_valid,
-        "on_shed": lambda lane: shed.labels(lane).inc(),
-    }
     app = Starlette(
         routes=area_routes(),
         middleware=[
             Middleware(AccessLog),
             # priority admission first: a refused request costs no more than its head (api/shedding.py)
-            Middleware(Shedding, **shedding),
+            Middleware(
+                Shedding,
+                budgets=budgets,
+                load=load,
+                known_session=rt.accounts.seen_valid,
+                on_shed=lambda lane: shed.labels(lane).inc(),
+            ),
             Middleware(BodyDeadline, idle_s=s.body_idle_s),
             Middleware(WhipCors),
             Middleware(LiveGate),
@@ -391,7 +390,6 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     )
     app.state.runtime = rt
     app.state.load = load
-    app.state.shedding = shedding  # the public port's front sheds as this does (api/front.py)
     if s.delivery_port:  # the edge's live media, off the API's loop
         if rt.media is not None:  # from this process's media node, one hop onto its loop
             delivery = ThreadedServer(delivery_app(rt), s.internal_host, s.delivery_port, "media-delivery")

@@ -44,46 +44,32 @@ async def run_server(
     """Serve until the server exits, or until `stop` is set (a graceful shutdown: lifespan hooks run)."""
     import uvicorn  # the server only when serving: the offline verbs start without it
 
-    from townhall.api.front import front_of
-    from townhall.api.server import ThreadedServer
     from townhall.api.server import config as server_config
 
     config = server_config(app, settings.host, settings.port)
     server = uvicorn.Server(config)
     # each bound now, so a taken port is one clear line, not a traceback; the internal port (when set) has
     # an accept queue of its own, so a flood of connections to the public port never queues the edge's
-    public = bound_socket(settings.host, settings.port)
-    sockets = [public]
+    sockets = [bound_socket(settings.host, settings.port)]
     if settings.internal_port:
         internal = "--internal-port (TOWNHALL_INTERNAL_HOST, TOWNHALL_INTERNAL_PORT)"
         sockets.append(bound_socket(settings.internal_host, settings.internal_port, internal))
     if settings.delivery_port:  # bound by the app as it starts (api/delivery.py): a taken port said here
         delivery = "TOWNHALL_DELIVERY_PORT (and TOWNHALL_INTERNAL_HOST)"
         bound_socket(settings.internal_host, settings.delivery_port, delivery).close()
-    # With an internal port for the edge, the public port is read and sorted on a thread of its own, and
-    # only admitted requests reach this loop (api/front.py); the edge's port stays on this loop.
-    front = front_of(app) if settings.internal_port else None
-    task = asyncio.create_task(server.serve(sockets[1:] if front is not None else sockets))
+    task = asyncio.create_task(server.serve(sockets))
     while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers no started event
         await asyncio.sleep(0.05)
-    public_front = None
-    if front is not None and not task.done():
-        public_front = ThreadedServer(front, settings.host, settings.port, "public-front", sock=public)
-        await public_front.start()
     if started is not None:
         started.set()
     if stop is not None:
         waiting = asyncio.create_task(stop.wait())
         await asyncio.wait([task, waiting], return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
-        if public_front is not None:
-            await public_front.stop()
         server.should_exit = True
     try:
         await task
     finally:
-        if public_front is not None:
-            await public_front.stop()
         for sock in sockets:
             sock.close()
 
