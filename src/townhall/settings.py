@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         150.0, gt=0, description="past this event-loop lag (queueing delay), anonymous requests and joins are refused"
     )
     shed_retry_after_s: int = Field(2, ge=1, description="Retry-After of a request refused as overload")
+    public_read_lag_ms: float = Field(
+        50.0,
+        gt=0,
+        description="with an internal port for the edge, past this event-loop lag the public port stops reading "
+        "requests until the loop catches up (a flood straight at it then waits in the kernel, not on the loop)",
+    )
     country_header: str = Field(
         "X-Country-Code", description="request header carrying the listener's ISO country code, set by the edge or CDN"
     )

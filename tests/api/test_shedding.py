@@ -5,6 +5,7 @@ edge's media fetches keep lanes of their own; a late event loop sheds anonymous 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 
 import httpx
@@ -132,3 +133,59 @@ async def test_the_origin_answers_the_edge_on_a_port_of_its_own(settings: Settin
         for port in (public, internal):
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
                 assert (await c.get("/healthz")).status_code == 200
+
+
+async def _hog_in(stop: asyncio.Event, slice_s: float) -> None:
+    while not stop.is_set():
+        time.sleep(slice_s)  # noqa: ASYNC251 -- blocking the API's loop is the point
+        await asyncio.sleep(0)
+
+
+def _get_all(url: str, count: int) -> list[int]:
+    """`count` GETs at once, each on a connection of its own, from a thread of their own (the test's
+    loop is the API's, and held): their statuses, or 0 for one that got no answer."""
+
+    def one(_: int) -> int:
+        try:
+            return httpx.get(url, timeout=30).status_code
+        except httpx.HTTPError:
+            return 0
+
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+async def test_a_late_loop_stops_reading_the_public_port_not_the_edges(settings: Settings) -> None:
+    """Issue 14, the host's lane in the embedded form: priority admission sorts a request once it is read,
+    and a flood straight at the public port kept the loop reading and refusing (a host's request on the
+    edge's port waited about 20 s in `bench/flood.py`). With an internal port for the edge, while the
+    loop runs late the public port reads nothing between requests: the flood's bytes wait in the kernel
+    and cost the loop nothing, and they are answered once it catches up; the edge's port is read as
+    always."""
+    from tests.support.servers import free_port
+    from townhall.commands.serve import serving
+
+    public, internal = free_port(), free_port()
+    tuned = settings.model_copy(update={"host": "127.0.0.1", "port": public, "internal_port": internal})
+    async with serving(tuned) as served:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{public}", timeout=10) as c:
+            host = await register(c)
+            space = await live_space(c, host)
+        load, shed = served.app.state.load, served.runtime.metrics.shed
+        stop = asyncio.Event()
+        hog = asyncio.create_task(_hog_in(stop, 0.3))
+        try:
+            await until(lambda: load.lag > 0.1, 10, "the loop's lag to be measured")
+            seen_before = shed.labels("public")._value.get()
+            flood = asyncio.create_task(asyncio.to_thread(_get_all, f"http://127.0.0.1:{public}/api/spaces", 40))
+            # the edge's port is read while the public one waits: the host's request is answered meanwhile
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{internal}", timeout=20) as edge_port:
+                r = await edge_port.get(f"/api/spaces/{space['id']}/requests", headers=host["headers"])
+            assert r.status_code == 200, r.text
+            assert not flood.done()
+            assert shed.labels("public")._value.get() == seen_before  # not one public request was read
+        finally:
+            stop.set()
+            await hog
+        statuses = await flood
+        assert statuses.count(200) + statuses.count(503) == 40, statuses  # every one answered once it caught up

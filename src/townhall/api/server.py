@@ -19,16 +19,32 @@ import uvloop
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from townhall.api.errors import error_response
+from townhall.api.shedding import ReadGate
 
 HEAD_MAX_BYTES = 32 * 1024  # request line and headers together; Varnish's own default is 32 KB too
+READ_PAUSE_S = 0.05  # how often a public connection held by the read gate looks at the loop again
+PUBLIC_READS = "townhall.public_reads"  # the app's ReadGate, in the server's lifespan state
 BODY_IDLE_S = 15.0  # longest wait for the next piece of a request body
 
 
 class BoundedHttpTools(HttpToolsProtocol):
-    """httptools with a cap on the bytes of each request's head (request line plus headers)."""
+    """httptools with a cap on the bytes of each request's head (request line plus headers); and, on the
+    public port of a server with an internal port for the edge, no reading between requests while the
+    event loop runs late (the app's `ReadGate`, api/shedding.py): the bytes wait, unparsed, until it
+    catches up, so a flood straight at the public port cannot hold up the edge's port."""
 
     _in_head = True
     _head_bytes = 0
+    _gate: ReadGate | None = None  # this connection's gate: on the public port only
+    _held: list[bytes] | None = None  # bytes received while the gate was closed, in order
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        gate = self.app_state.get(PUBLIC_READS)
+        sockname = transport.get_extra_info("sockname")
+        port = sockname[1] if isinstance(sockname, tuple) and len(sockname) > 1 else None
+        if isinstance(gate, ReadGate) and port == self.config.port and gate.guards:
+            self._gate = gate
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -43,6 +59,35 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._in_head, self._head_bytes = True, 0
 
     def data_received(self, data: bytes) -> None:
+        if self._held is not None:  # still waiting for the loop (uvicorn's flow control may resume reading)
+            self._held.append(data)
+            self.transport.pause_reading()
+            return
+        if self._gate is not None and self._between_requests() and self._gate.closed():
+            self._held = [data]
+            self.transport.pause_reading()
+            self.loop.call_later(READ_PAUSE_S, self._read_held)
+            return
+        self._parse(data)
+
+    def _between_requests(self) -> bool:
+        return self._in_head and self._head_bytes == 0 and (self.cycle is None or self.cycle.response_complete)
+
+    def _read_held(self) -> None:
+        if self.transport.is_closing():
+            self._held = None
+            return
+        if self._gate is not None and self._gate.closed():
+            self.loop.call_later(READ_PAUSE_S, self._read_held)
+            return
+        held, self._held = self._held or [], None
+        self.transport.resume_reading()
+        for data in held:
+            if self.transport.is_closing():
+                return
+            self._parse(data)
+
+    def _parse(self, data: bytes) -> None:
         counting = self._in_head
         super().data_received(data)
         if counting and self._in_head and not self.transport.is_closing():

@@ -85,6 +85,22 @@ class Load:
             self.report(self.lag)
 
 
+@dataclass(frozen=True)
+class ReadGate:
+    """Whether the public port should stop reading for now (api/server.py `BoundedHttpTools`): while the
+    loop runs later than `lag_s`, a connection on the public port that is between requests is not read
+    at all, so a flood straight at it waits in the kernel's buffers instead of costing the loop the
+    parsing and the refusal of every request (which kept a host's request on the edge's port waiting
+    about 20 s). The edge's internal port is always read; the lanes above still sort what is."""
+
+    load: Load
+    lag_s: float
+    guards: bool  # only with another port (the edge's internal one) that stays read: else nothing would be
+
+    def closed(self) -> bool:
+        return self.load.lag > self.lag_s
+
+
 class Shedding:
     """ASGI middleware: the lanes above, their in-flight counts and the refusal."""
 

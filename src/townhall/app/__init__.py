@@ -22,8 +22,8 @@ from townhall.api.listen import LiveGate
 from townhall.api.ops import AccessLog, GaugeCollector
 from townhall.api.origin import LiveOrigin
 from townhall.api.runtime import Runtime
-from townhall.api.server import BodyDeadline, ThreadedServer
-from townhall.api.shedding import Budgets, Load, Shedding
+from townhall.api.server import PUBLIC_READS, BodyDeadline, ThreadedServer
+from townhall.api.shedding import Budgets, Load, ReadGate, Shedding
 from townhall.api.trust.routes import WithheldGate
 from townhall.api.whip import Publishing, WhipCors
 from townhall.app.recording import build_recording
@@ -338,7 +338,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     rt = runtime or build_runtime(settings or Settings())
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         await sqldb.migrate(str(rt.db.url.render_as_string(hide_password=False)))
         starting: asyncio.Task[None] | None = None
         if await rt.state.ping():
@@ -347,7 +347,8 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
             log.warning("the hot state does not answer: serving as not ready until it does")
             starting = asyncio.create_task(_start_when_state_answers(rt), name="start-when-state-answers")
         try:
-            yield
+            # the server's own state: its protocols read the public port's gate from it (api/server.py)
+            yield {PUBLIC_READS: ReadGate(load, s.public_read_lag_ms / 1000, bool(s.internal_port))}
         finally:
             if starting is not None and not starting.done():
                 starting.cancel()
