@@ -56,6 +56,10 @@ async def test_a_full_anonymous_lane_sheds_joins_but_not_the_host(settings: Sett
             refused = await join(c, space["id"], device="late-listener")
             assert _overloaded(refused), refused.text
             assert refused.headers["retry-after"] == "3"
+            for _ in range(5):  # a refusal's head stays the same size however many came before it
+                again = await c.get("/api/spaces")
+                assert _overloaded(again) and len(again.headers.raw) == len(refused.headers.raw), again.headers.raw
+            assert len(again.headers.get_list("x-request-id")) == 1
             assert _overloaded(await c.get("/api/spaces"))  # an anonymous read
             assert _overloaded(await c.get("/api/openapi.json"))
 

@@ -85,20 +85,33 @@ class Load:
             self.report(self.lag)
 
 
-@dataclass(frozen=True)
 class ReadGate:
-    """Whether the public port should stop reading for now (api/server.py `BoundedHttpTools`): while the
-    loop runs later than `lag_s`, a connection on the public port that is between requests is not read
-    at all, so a flood straight at it waits in the kernel's buffers instead of costing the loop the
-    parsing and the refusal of every request (which kept a host's request on the edge's port waiting
-    about 20 s). The edge's internal port is always read; the lanes above still sort what is."""
+    """Whether the public port may read a request now (api/server.py `BoundedHttpTools`), asked of each
+    connection on the public port between requests. It may not while the loop runs later than `lag_s`,
+    nor past `per_s` requests a second (counted in windows of `TICK_S`): a flood straight at the public
+    port then waits in the kernel's buffers instead of costing the loop the parsing and the refusal of
+    every request (which kept a host's request on the edge's port waiting about 20 s), and the held
+    connections come back a window's worth at a time, not all at once. The edge's internal port is
+    always read; the lanes above still sort what is."""
 
-    load: Load
-    lag_s: float
-    guards: bool  # only with another port (the edge's internal one) that stays read: else nothing would be
+    def __init__(self, load: Load, lag_s: float, per_s: float, guards: bool) -> None:
+        self.load = load
+        self.lag_s = lag_s
+        self.per_window = max(1, round(per_s * TICK_S))
+        self.guards = guards  # only with another port (the edge's internal one) that stays read
+        self._window = 0.0
+        self._left = self.per_window
 
-    def closed(self) -> bool:
-        return self.load.lag > self.lag_s
+    def admit(self) -> bool:
+        if self.load.lag > self.lag_s:
+            return False
+        now = time.perf_counter()
+        if now - self._window >= TICK_S:
+            self._window, self._left = now, self.per_window
+        if self._left <= 0:
+            return False
+        self._left -= 1
+        return True
 
 
 class Shedding:
@@ -135,7 +148,8 @@ class Shedding:
         in_flight = self.load.in_flight
         if in_flight[lane] >= self._limits[lane] or (lane == PUBLIC and self.load.lag > self.budgets.loop_lag_s):
             self.on_shed(lane)
-            await send({"type": "http.response.start", "status": 503, "headers": self._refusal_headers})
+            # a list of its own: the middlewares outside add headers to the message's list
+            await send({"type": "http.response.start", "status": 503, "headers": list(self._refusal_headers)})
             await send({"type": "http.response.body", "body": self._refusal})
             return
         in_flight[lane] += 1

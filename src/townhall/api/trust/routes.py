@@ -374,7 +374,8 @@ class WithheldGate:
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((WITHHELD_HEADER.lower().encode(), value))
+                header = (WITHHELD_HEADER.lower().encode(), value)
+                message = {**message, "headers": [*message.get("headers", ()), header]}  # never grow a shared list
             await send(message)
 
         await self.app(scope, receive, sending)
