@@ -226,8 +226,12 @@ async def player(stage: Stage, number: int, token: str, renew_every_s: float) ->
                 renew_at += renew_every_s
                 answer = await stage.api("POST", f"/api/spaces/{stage.space}/lease", b"", f"{JSON}{bearer}", number)
                 tally.renewals += 1
-                if answer.status != 200:
-                    tally.errors[f"renew_{answer.status}"] += 1
+                if answer.status != 200:  # by the stable code of the answer: whose refusal it was
+                    try:
+                        code = json.loads(answer.body).get("code", "")
+                    except ValueError:
+                        code = "not_json"
+                    tally.errors[f"renew_{answer.status}_{code}"] += 1
     except (ConnectionError, OSError) as error:
         tally.errors[type(error).__name__] += 1
     finally:
@@ -310,8 +314,12 @@ async def chunked_player(stage: Stage, number: int, token: str, renew_every_s: f
                 renew_at += renew_every_s
                 answer = await stage.api("POST", f"/api/spaces/{stage.space}/lease", b"", f"{JSON}{bearer}")
                 tally.renewals += 1
-                if answer.status != 200:
-                    tally.errors[f"renew_{answer.status}"] += 1
+                if answer.status != 200:  # by the stable code of the answer: whose refusal it was
+                    try:
+                        code = json.loads(answer.body).get("code", "")
+                    except ValueError:
+                        code = "not_json"
+                    tally.errors[f"renew_{answer.status}_{code}"] += 1
             await asyncio.sleep(max(0.0, template.available_at(segment) - time.time()))
     except (ConnectionError, OSError) as error:
         tally.errors[type(error).__name__] += 1

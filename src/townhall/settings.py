@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         description="with an internal port for the edge, past this event-loop lag the public port stops reading "
         "requests until the loop catches up (a flood straight at it then waits in the kernel, not on the loop)",
     )
+    public_reads_per_s: float = Field(
+        1000.0, gt=0, description="with an internal port for the edge, the most requests a second the public port reads"
+    )
     country_header: str = Field(
         "X-Country-Code", description="request header carrying the listener's ISO country code, set by the edge or CDN"
     )

@@ -10,6 +10,7 @@ than its declared length waited forever). `BoundedHttpTools` closes a connection
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import threading
 from typing import Any
@@ -63,22 +64,25 @@ class BoundedHttpTools(HttpToolsProtocol):
             self._held.append(data)
             self.transport.pause_reading()
             return
-        if self._gate is not None and self._between_requests() and self._gate.closed():
+        if self._gate is not None and self._between_requests() and not self._gate.admit():
             self._held = [data]
             self.transport.pause_reading()
-            self.loop.call_later(READ_PAUSE_S, self._read_held)
+            self._look_again()
             return
         self._parse(data)
 
     def _between_requests(self) -> bool:
         return self._in_head and self._head_bytes == 0 and (self.cycle is None or self.cycle.response_complete)
 
+    def _look_again(self) -> None:
+        self.loop.call_later(READ_PAUSE_S * random.uniform(0.5, 1.5), self._read_held)  # spread out
+
     def _read_held(self) -> None:
         if self.transport.is_closing():
             self._held = None
             return
-        if self._gate is not None and self._gate.closed():
-            self.loop.call_later(READ_PAUSE_S, self._read_held)
+        if self._gate is not None and not self._gate.admit():
+            self._look_again()
             return
         held, self._held = self._held or [], None
         self.transport.resume_reading()

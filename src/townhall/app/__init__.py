@@ -348,7 +348,9 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
             starting = asyncio.create_task(_start_when_state_answers(rt), name="start-when-state-answers")
         try:
             # the server's own state: its protocols read the public port's gate from it (api/server.py)
-            yield {PUBLIC_READS: ReadGate(load, s.public_read_lag_ms / 1000, bool(s.internal_port))}
+            yield {
+                PUBLIC_READS: ReadGate(load, s.public_read_lag_ms / 1000, s.public_reads_per_s, bool(s.internal_port))
+            }
         finally:
             if starting is not None and not starting.done():
                 starting.cancel()
