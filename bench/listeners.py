@@ -193,6 +193,18 @@ async def _fetch(link: Link, path: str, tally: Tally) -> bytes | None:
     return _text(answer.body)
 
 
+async def _renew(stage: Stage, bearer: str, tally: Tally, number: int = -1) -> None:
+    """One lease renewal; a refusal is counted by its status and stable code (whose refusal it was)."""
+    answer = await stage.api("POST", f"/api/spaces/{stage.space}/lease", b"", f"{JSON}{bearer}", number)
+    tally.renewals += 1
+    if answer.status != 200:
+        try:
+            code = json.loads(answer.body).get("code", "")
+        except ValueError:
+            code = "not_json"
+        tally.errors[f"renew_{answer.status}_{code}"] += 1
+
+
 async def player(stage: Stage, number: int, token: str, renew_every_s: float) -> None:
     """One LL-HLS player as hls.js behaves: blocking reload, then each new part, one at a time."""
     tally, loop = stage.tally, asyncio.get_running_loop()
@@ -224,14 +236,7 @@ async def player(stage: Stage, number: int, token: str, renew_every_s: float) ->
                 last = (msn, index)
             if loop.time() > renew_at:
                 renew_at += renew_every_s
-                answer = await stage.api("POST", f"/api/spaces/{stage.space}/lease", b"", f"{JSON}{bearer}", number)
-                tally.renewals += 1
-                if answer.status != 200:  # by the stable code of the answer: whose refusal it was
-                    try:
-                        code = json.loads(answer.body).get("code", "")
-                    except ValueError:
-                        code = "not_json"
-                    tally.errors[f"renew_{answer.status}_{code}"] += 1
+                await _renew(stage, bearer, tally, number)
     except (ConnectionError, OSError) as error:
         tally.errors[type(error).__name__] += 1
     finally:
@@ -312,14 +317,7 @@ async def chunked_player(stage: Stage, number: int, token: str, renew_every_s: f
                 await _fetch(link, "/api/clock", tally)
             if loop.time() > renew_at:
                 renew_at += renew_every_s
-                answer = await stage.api("POST", f"/api/spaces/{stage.space}/lease", b"", f"{JSON}{bearer}")
-                tally.renewals += 1
-                if answer.status != 200:  # by the stable code of the answer: whose refusal it was
-                    try:
-                        code = json.loads(answer.body).get("code", "")
-                    except ValueError:
-                        code = "not_json"
-                    tally.errors[f"renew_{answer.status}_{code}"] += 1
+                await _renew(stage, bearer, tally)
             await asyncio.sleep(max(0.0, template.available_at(segment) - time.time()))
     except (ConnectionError, OSError) as error:
         tally.errors[type(error).__name__] += 1
