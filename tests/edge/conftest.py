@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 from edge_support import CREDENTIAL, KEYS, EdgeFactory, Origin, free_port
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from tests.support.wait import until
 
 from townhall.edge.varnish import Edge
@@ -23,7 +23,7 @@ from townhall.settings import Settings
 @contextlib.asynccontextmanager
 async def serve_origin() -> AsyncIterator[Origin]:
     state = Origin()
-    app = Starlette(routes=[Route("/{path:path}", state.handle)])
+    app = Starlette(routes=[WebSocketRoute("/{path:path}", state.socket), Route("/{path:path}", state.handle)])
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

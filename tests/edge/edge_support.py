@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.websockets import WebSocket
 
 from townhall.domain.tokens import Claims, Scope, sign, sign_session
 from townhall.edge.varnish import Edge
@@ -61,6 +62,13 @@ class Origin:
         self.published_at[key] = time.time()
         self.arrivals.setdefault(key, asyncio.Event()).set()
         return self.published_at[key]
+
+    async def socket(self, websocket: WebSocket) -> None:
+        """A WebSocket: counted as a request to its path, answered with this origin's URL, then closed."""
+        self.requests[websocket.url.path] += 1
+        await websocket.accept()
+        await websocket.send_text(self.url)
+        await websocket.close()
 
     async def handle(self, request: Request) -> Response:
         key = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -162,3 +162,29 @@ async def test_signed_in_requests_take_the_staff_lane_and_forged_bearers_the_pub
         assert staff_origin.total == 2 and origin.requests["/api/me"] == 1
         origin.publish("/api/held", b"{}")
         assert (await held).status_code == 200
+
+
+async def test_a_hosts_events_socket_keeps_the_staff_lane(
+    origin: Origin, staff_origin: Origin, start_edge: EdgeFactory
+) -> None:
+    """The events socket (a host's requests to speak) follows its session as a request does: with a
+    session the edge verifies, in `?access_token=` as the page sends it or in `Authorization`, to the
+    staff lane; with anything else to the origin (never the capped public pool, whose connections a
+    long-lived socket would hold)."""
+    import websockets
+
+    edge = await start_edge(
+        origin.url, edge_public_connections=1, edge_requests_per_ip=0, edge_staff_url=staff_origin.url
+    )
+    events = f"ws://127.0.0.1:{edge.port}/api/spaces/s1/events"
+
+    async def answered_by(url: str, headers: dict[str, str] | None = None) -> str:
+        async with websockets.connect(url, additional_headers=headers) as ws:
+            return str(await ws.recv())
+
+    assert await answered_by(f"{events}?access_token={session_token()}") == staff_origin.url
+    assert await answered_by(f"{events}?x=1&access_token={session_token()}&y=2") == staff_origin.url
+    assert await answered_by(events, {"Authorization": f"Bearer {session_token()}"}) == staff_origin.url
+    forged = session_token(key=b"not-our-key-0123456789abcdef0123")
+    assert await answered_by(f"{events}?access_token={forged}") == origin.url
+    assert await answered_by(events) == origin.url

@@ -89,6 +89,18 @@ sub vcl_recv {
         # turn this connection into a pipe that the checks below never see.
         if (req.http.Upgrade ~ "^(?i)websocket$" && req.method == "GET" &&
             req.url ~ "^/api/spaces/[A-Za-z0-9_-]{1,64}/events(\?|$)") {
+            # A host's events (requests to speak) keep the staff lane too; the page sends its session
+            # as ?access_token= (a browser cannot set headers on a WebSocket).
+            if (req.http.Authorization) {
+                set req.http.X-TH-Token = regsub(req.http.Authorization, "^[Bb]earer +", "");
+            } else {
+                set req.http.X-TH-Token = regsub(req.url, "^[^?]*(\?(.*&)?access_token=([^&]*))?.*$", "\3");
+            }
+            call townhall_lane;
+            if (req.backend_hint == origin_public) {
+                # a socket lives long: never in the capped pool, whose connections it would hold
+                set req.backend_hint = origin;
+            }
             return (pipe);
         }
         return (synth(400, "upgrade_refused"));
@@ -120,6 +132,7 @@ sub vcl_recv {
         # Everything else (API, pages) goes to the origin untouched and uncached.
         unset req.http.X-TH-Token;
         if (req.http.Authorization && req.url !~ "^/api/spaces/[^/?]+/join(\?|$)") {
+            set req.http.X-TH-Token = regsub(req.http.Authorization, "^[Bb]earer +", "");
             call townhall_lane;
         } else {
             set req.backend_hint = origin_public;
@@ -209,14 +222,13 @@ sub townhall_check_token {
 }
 
 sub townhall_lane {
-    # Which pool a request with an Authorization header takes: a session or speaker token signed by one
-    # of our keys and not expired goes to the staff lane; any other token of ours (a listener's renewal,
+    # Which pool a request takes by the bearer token its caller put in X-TH-Token: a session or speaker
+    # token signed by one of our keys and not expired goes to the staff lane; any other token of ours (a listener's renewal,
     # a waiting room's poll) to the origin's own pool; anything else (a forged or unknown bearer) is
     # anonymous as far as the edge can tell, and takes the capped public pool. The signature only picks
     # the pool: the origin still authenticates the request. A shield holds no keys, and sends every
     # signed-in request to the origin's own pool as the edge in front of it chose to send it on.
     set req.backend_hint = @{lane_default};
-    set req.http.X-TH-Token = regsub(req.http.Authorization, "^[Bb]earer +", "");
     if (req.http.X-TH-Token ~ "@{token_regex}" &&
         std.integer(regsub(req.http.X-TH-Token, "^(?:[^.]*\.){5}([0-9]+)\..*$", "\1"), 0)
         > std.integer(time=now)) {
