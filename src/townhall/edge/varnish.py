@@ -24,7 +24,7 @@ from pathlib import Path
 from string import Template
 from types import TracebackType
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import httpx
 
@@ -95,6 +95,14 @@ def staff_url(settings: EdgeSettings, origin: str) -> str:
     return settings.edge_staff_url or origin
 
 
+def _plain_http(url: str) -> SplitResult:
+    """A backend's URL, split; only plain http to host:port (TLS to the origin is the network's job)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"the edge fetches over plain http from host:port, not {parts.geturl()!r}")
+    return parts
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.3f}s"
 
@@ -140,13 +148,9 @@ def render_vcl(settings: EdgeSettings, keys: Mapping[str, bytes], credential: st
     it fetches live media with, TTLs, limits."""
     if settings.edge_role not in ROLES:
         raise ValueError(f"edge_role must be one of {ROLES}, not {settings.edge_role!r}")
-    target = urlsplit(origin or origin_url(settings))
-    if target.scheme != "http" or not target.hostname:
-        raise ValueError(f"the edge fetches over plain http from host:port, not {target.geturl()!r}")
+    target = _plain_http(origin or origin_url(settings))
     media = urlsplit(delivery_url(settings, target.geturl()))
-    staff = urlsplit(staff_url(settings, target.geturl()))
-    if staff.scheme != "http" or not staff.hostname:
-        raise ValueError(f"the edge sends the staff lane over plain http to host:port, not {staff.geturl()!r}")
+    staff = _plain_http(staff_url(settings, target.geturl()))
     if not HEADER_NAME.match(settings.country_header):
         raise ValueError(f"country_header must be an HTTP header name, not {settings.country_header!r}")
     if not CREDENTIAL.match(credential):
